@@ -1,0 +1,161 @@
+"""Online linear forecaster on lagged values, with a residual band.
+
+The model is ridge regression on the last ``n_lags`` values plus an intercept, refitted after
+every point with exponential forgetting: the normal equations
+
+    A_t = forgetting_factor * A_{t-1} + x_t x_t' + (1 - forgetting_factor) * alpha * I
+    b_t = forgetting_factor * b_{t-1} + x_t y_t
+
+keep ``A_t = sum_i forgetting_factor**(t-i) x_i x_i' + alpha * I`` exactly, so with
+``forgetting_factor=1`` the weights equal batch ``Ridge(alpha)`` on the same lags (a property test
+checks this). Unlike textbook recursive least squares, the ridge term never decays, so the system
+stays well conditioned on flatlines.
+
+Values are divided by a scale frozen at the end of warm-up (mean absolute value of the first
+``n_lags`` values), which makes ``alpha`` mean the same for CPU percentages and byte counts.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+
+import numpy as np
+
+from detectors.rolling import EWMean
+
+__all__ = ["LagForecaster"]
+
+# Mean absolute deviation of a normal distribution is sigma * sqrt(2 / pi).
+_MAD_TO_SIGMA = math.sqrt(math.pi / 2)
+
+
+class LagForecaster:
+    """Predict the next value from the previous ``n_lags`` values; score the surprise.
+
+    Parameters
+    ----------
+    n_lags
+        Number of lagged values used as features.
+    forgetting_factor
+        Weight decay per point of past observations (1 = never forget).
+    alpha
+        Ridge penalty on the scaled weights.
+    band_width
+        Half-width of the expected band in residual standard deviations.
+    residual_alpha
+        Smoothing of the running mean absolute residual that sets the band.
+
+    Examples
+    --------
+    >>> import math
+    >>> model = LagForecaster(n_lags=4, forgetting_factor=1.0)
+    >>> series = [10 + 5 * math.sin(i / 3) for i in range(200)]
+    >>> for y in series:
+    ...     _ = model.score_one(y)
+    ...     model.learn_one(y)
+    >>> truth = 10 + 5 * math.sin(200 / 3)
+    >>> abs(model.predict_one() - truth) < 0.1
+    True
+    >>> lower, upper = model.band()
+    >>> lower < model.predict_one() < upper
+    True
+    """
+
+    def __init__(
+        self,
+        n_lags: int = 24,
+        forgetting_factor: float = 0.999,
+        alpha: float = 0.1,
+        band_width: float = 3.0,
+        residual_alpha: float = 0.02,
+    ):
+        if n_lags < 1:
+            raise ValueError(f"n_lags must be >= 1, got {n_lags}")
+        self.n_lags = n_lags
+        self.forgetting_factor = forgetting_factor
+        self.alpha = alpha
+        self.band_width = band_width
+        self.residual_alpha = residual_alpha
+
+        size = n_lags + 1
+        self._lags: collections.deque[float] = collections.deque(maxlen=n_lags)
+        self.scale = math.nan
+        self._a = alpha * np.eye(size)
+        self._b = np.zeros(size)
+        self.weights = np.zeros(size)
+        self._abs_residual = EWMean(residual_alpha)
+
+    @property
+    def ready(self) -> bool:
+        """True once the lags are full and the scale is fixed."""
+        return not math.isnan(self.scale)
+
+    def _features(self, lags) -> np.ndarray:
+        x = np.empty(self.n_lags + 1)
+        x[0] = 1.0
+        x[1:] = lags
+        x[1:] /= self.scale
+        return x
+
+    def predict_one(self) -> float:
+        """Expected next value; NaN during warm-up."""
+        if not self.ready:
+            return math.nan
+        return float(self._features(self._lags) @ self.weights) * self.scale
+
+    @property
+    def residual_std(self) -> float:
+        """Running residual scale (mean absolute residual converted to a standard deviation)."""
+        mad = self._abs_residual.get()
+        if math.isnan(mad):
+            return math.nan
+        return max(mad * _MAD_TO_SIGMA, 1e-9 * max(1.0, abs(self.scale)))
+
+    def band(self) -> tuple[float, float]:
+        """Lower and upper bound of the expected next value."""
+        expected = self.predict_one()
+        half_width = self.band_width * self.residual_std
+        return expected - half_width, expected + half_width
+
+    def score_one(self, x: float) -> float:
+        """Absolute residual of ``x`` in residual standard deviations (0 during warm-up)."""
+        expected = self.predict_one()
+        scale = self.residual_std
+        if math.isnan(expected) or math.isnan(scale):
+            return 0.0
+        return abs(x - expected) / scale
+
+    def learn_one(self, x: float) -> None:
+        if not self.ready:
+            self._lags.append(x)
+            if len(self._lags) == self.n_lags:
+                scale = float(np.mean(np.abs(self._lags)))
+                self.scale = scale if scale > 0 else 1.0
+            return
+
+        expected = self.predict_one()
+        self._abs_residual.update(abs(x - expected))
+        features = self._features(self._lags)
+        target = x / self.scale
+        lam = self.forgetting_factor
+        self._a *= lam
+        self._a += np.outer(features, features)
+        if lam != 1.0:
+            self._a[np.diag_indices_from(self._a)] += (1 - lam) * self.alpha
+        self._b *= lam
+        self._b += features * target
+        self.weights = np.linalg.solve(self._a, self._b)
+        self._lags.append(x)
+
+    def forecast(self, horizon: int) -> list[float]:
+        """Forecast the next ``horizon`` values, feeding predictions back as lags."""
+        if not self.ready:
+            return [math.nan] * horizon
+        lags = collections.deque(self._lags, maxlen=self.n_lags)
+        out = []
+        for _ in range(horizon):
+            y = float(self._features(lags) @ self.weights) * self.scale
+            out.append(y)
+            lags.append(y)
+        return out

@@ -1,0 +1,183 @@
+"""Incremental statistics over a sliding window and with exponential decay.
+
+Each statistic follows river's ``update`` / ``get`` protocol, so a detector can ask for the value
+*before* it learns the current point (no look-ahead). ``RollingStats`` keeps mean, variance, min and
+max of the last ``window_size`` values in O(1) amortised time per update; ``EWMean`` and ``EWVar``
+weigh recent values more.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+
+__all__ = ["RollingStats", "EWMean", "EWVar"]
+
+
+class RollingStats:
+    """Mean, variance, standard deviation, min and max of the last ``window_size`` values.
+
+    Mean and variance use Welford's update with its exact revert when a value leaves the window;
+    min and max use monotonic deques. Values equal pandas' ``Series.rolling(window_size,
+    min_periods=1)`` statistics (variance with ``ddof``).
+
+    Parameters
+    ----------
+    window_size
+        Number of most recent values the statistics cover.
+    ddof
+        Delta degrees of freedom of the variance (1 = sample variance, as pandas).
+
+    Examples
+    --------
+    >>> stats = RollingStats(window_size=3)
+    >>> for x in [1.0, 2.0, 3.0, 10.0]:
+    ...     stats.update(x)
+    >>> stats.mean, stats.min, stats.max
+    (5.0, 2.0, 10.0)
+    >>> round(stats.std, 4)
+    4.3589
+    """
+
+    def __init__(self, window_size: int, ddof: int = 1):
+        if window_size < 1:
+            raise ValueError(f"window_size must be >= 1, got {window_size}")
+        self.window_size = window_size
+        self.ddof = ddof
+        self._window: collections.deque[float] = collections.deque()
+        self._mean = 0.0
+        self._m2 = 0.0
+        # Indices into a virtual stream, so that expired extremes can be recognised.
+        self._count = 0
+        self._mins: collections.deque[tuple[int, float]] = collections.deque()
+        self._maxs: collections.deque[tuple[int, float]] = collections.deque()
+
+    @property
+    def n(self) -> int:
+        """Number of values currently in the window."""
+        return len(self._window)
+
+    def update(self, x: float) -> None:
+        """Add ``x`` and drop the value that falls out of the window."""
+        if len(self._window) == self.window_size:
+            self._revert(self._window.popleft())
+        self._window.append(x)
+        n = len(self._window)
+        delta = x - self._mean
+        self._mean += delta / n
+        self._m2 += delta * (x - self._mean)
+
+        index = self._count
+        self._count += 1
+        while self._mins and self._mins[-1][1] >= x:
+            self._mins.pop()
+        self._mins.append((index, x))
+        while self._maxs and self._maxs[-1][1] <= x:
+            self._maxs.pop()
+        self._maxs.append((index, x))
+        oldest = index - self.window_size
+        if self._mins[0][0] <= oldest:
+            self._mins.popleft()
+        if self._maxs[0][0] <= oldest:
+            self._maxs.popleft()
+
+    def _revert(self, x: float) -> None:
+        n = len(self._window) + 1  # size before x was removed; caller already popped it
+        n_after = n - 1
+        if n_after == 0:
+            self._mean = 0.0
+            self._m2 = 0.0
+            return
+        mean_after = (n * self._mean - x) / n_after
+        self._m2 -= (x - self._mean) * (x - mean_after)
+        self._mean = mean_after
+
+    @property
+    def mean(self) -> float:
+        return self._mean if self._window else math.nan
+
+    @property
+    def var(self) -> float:
+        n = len(self._window)
+        if n - self.ddof <= 0:
+            return math.nan
+        return max(self._m2, 0.0) / (n - self.ddof)
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.var)
+
+    @property
+    def min(self) -> float:
+        return self._mins[0][1] if self._mins else math.nan
+
+    @property
+    def max(self) -> float:
+        return self._maxs[0][1] if self._maxs else math.nan
+
+
+class EWMean:
+    """Exponentially weighted mean, equal to pandas ``ewm(alpha=alpha, adjust=False).mean()``.
+
+    Examples
+    --------
+    >>> ew = EWMean(alpha=0.5)
+    >>> for x in [1.0, 3.0]:
+    ...     ew.update(x)
+    >>> ew.get()
+    2.0
+    """
+
+    def __init__(self, alpha: float):
+        if not 0 < alpha <= 1:
+            raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+        self.alpha = alpha
+        self._mean = math.nan
+
+    def update(self, x: float) -> None:
+        if math.isnan(self._mean):
+            self._mean = x
+        else:
+            self._mean += self.alpha * (x - self._mean)
+
+    def get(self) -> float:
+        return self._mean
+
+
+class EWVar:
+    """Exponentially weighted variance (West's incremental form) and its mean.
+
+    Equal to pandas ``ewm(alpha=alpha, adjust=False).var(bias=True)``. With ``warm_up=True`` the
+    n-th update uses ``max(alpha, 1 / n)``, so early estimates are the plain running mean and
+    variance instead of being dominated by the first value (what a long memory needs).
+
+    Examples
+    --------
+    >>> ew = EWVar(alpha=0.5)
+    >>> for x in [1.0, 3.0]:
+    ...     ew.update(x)
+    >>> ew.mean, ew.get()
+    (2.0, 1.0)
+    """
+
+    def __init__(self, alpha: float, warm_up: bool = False):
+        if not 0 < alpha <= 1:
+            raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+        self.alpha = alpha
+        self.warm_up = warm_up
+        self.mean = math.nan
+        self._var = 0.0
+        self._n = 0
+
+    def update(self, x: float) -> None:
+        self._n += 1
+        if math.isnan(self.mean):
+            self.mean = x
+            return
+        alpha = max(self.alpha, 1.0 / self._n) if self.warm_up else self.alpha
+        delta = x - self.mean
+        self.mean += alpha * delta
+        self._var = (1 - alpha) * (self._var + alpha * delta * delta)
+
+    def get(self) -> float:
+        return self._var if not math.isnan(self.mean) else math.nan

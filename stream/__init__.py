@@ -1,0 +1,1 @@
+"""Lookout's runtime: sources, the per-series pipeline, sinks, metrics and the CLI."""
