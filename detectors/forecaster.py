@@ -131,7 +131,7 @@ class LagForecaster:
             self._lags.append(x)
             if len(self._lags) == self.n_lags:
                 scale = float(np.mean(np.abs(self._lags)))
-                self.scale = scale if scale > 0 else 1.0
+                self.scale = scale if scale > 1e-9 else 1.0
             return
 
         expected = self.predict_one()

@@ -1,4 +1,4 @@
-"""The default per-series detector stack: three detectors, one calibrated score, one alert policy."""
+"""The default per-series detector stack: three detectors, one calibrated score, one alert."""
 
 from __future__ import annotations
 
@@ -171,5 +171,3 @@ class DetectorStack:
     @property
     def firing(self) -> bool:
         return self._policy.firing
-
-

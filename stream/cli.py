@@ -26,25 +26,54 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         default=",".join(DETECTOR_NAMES),
         help="comma-separated detectors combined into anomaly_score (default: %(default)s)",
     )
-    group.add_argument("--threshold", type=float, default=defaults.threshold,
-                       help="anomaly_score at which an alert opens (default: %(default)s)")
-    group.add_argument("--exit-threshold", type=float, default=defaults.exit_threshold,
-                       help="anomaly_score below which a firing alert may resolve "
-                            "(default: %(default)s)")
-    group.add_argument("--min-duration", type=int, default=defaults.min_duration,
-                       help="consecutive points needed to open or resolve an alert "
-                            "(default: %(default)s)")
-    group.add_argument("--cooldown", type=int, default=defaults.cooldown,
-                       help="points after a resolution before a new alert may open "
-                            "(default: %(default)s)")
-    group.add_argument("--window-size", type=int, default=defaults.window_size,
-                       help="rolling window of the z-score and shape features (default: %(default)s)")
-    group.add_argument("--n-lags", type=int, default=defaults.n_lags,
-                       help="lagged values used by the forecaster (default: %(default)s)")
-    group.add_argument("--grace-period", type=int, default=defaults.grace_period,
-                       help="points per series before any score is reported (default: %(default)s)")
-    group.add_argument("--seed", type=int, default=defaults.seed,
-                       help="seed of the Half-Space-Trees (default: %(default)s)")
+    group.add_argument(
+        "--threshold",
+        type=float,
+        default=defaults.threshold,
+        help="anomaly_score at which an alert opens (default: %(default)s)",
+    )
+    group.add_argument(
+        "--exit-threshold",
+        type=float,
+        default=defaults.exit_threshold,
+        help="anomaly_score below which a firing alert may resolve (default: %(default)s)",
+    )
+    group.add_argument(
+        "--min-duration",
+        type=int,
+        default=defaults.min_duration,
+        help="consecutive points needed to open or resolve an alert (default: %(default)s)",
+    )
+    group.add_argument(
+        "--cooldown",
+        type=int,
+        default=defaults.cooldown,
+        help="points after a resolution before a new alert may open (default: %(default)s)",
+    )
+    group.add_argument(
+        "--window-size",
+        type=int,
+        default=defaults.window_size,
+        help="rolling window of the z-score and shape features (default: %(default)s)",
+    )
+    group.add_argument(
+        "--n-lags",
+        type=int,
+        default=defaults.n_lags,
+        help="lagged values used by the forecaster (default: %(default)s)",
+    )
+    group.add_argument(
+        "--grace-period",
+        type=int,
+        default=defaults.grace_period,
+        help="points per series before any score is reported (default: %(default)s)",
+    )
+    group.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        help="seed of the Half-Space-Trees (default: %(default)s)",
+    )
 
 
 def stack_factory_from_args(args: argparse.Namespace):
@@ -106,22 +135,28 @@ def build_parser() -> argparse.ArgumentParser:
         "OUT/rejected.jsonl (every row not scored, with file, line and reason).",
     )
     replay.add_argument(
-        "paths", nargs="*", metavar="PATH",
+        "paths",
+        nargs="*",
+        metavar="PATH",
         help="CSV files or folders (searched recursively; .csv and .csv.gz). Format: "
-             "'timestamp,value' (series = file path) or 'series,timestamp,value'. "
-             "Default: the bundled NAB demo sample",
+        "'timestamp,value' (series = file path) or 'series,timestamp,value'. "
+        "Default: the bundled NAB demo sample",
     )
     replay.add_argument("--out", default="results", help="output folder (default: %(default)s)")
     replay.add_argument(
-        "--on-invalid", choices=("skip", "fail"), default="skip",
+        "--on-invalid",
+        choices=("skip", "fail"),
+        default="skip",
         help="rows with unparsable or missing timestamps/values, NaN/inf values or out-of-order "
-             "timestamps: skip them (logged to rejected.jsonl, counted in the summary) or stop "
-             "with file:line and reason (exit 2) (default: %(default)s)",
+        "timestamps: skip them (logged to rejected.jsonl, counted in the summary) or stop "
+        "with file:line and reason (exit 2) (default: %(default)s)",
     )
     replay.add_argument(
-        "--duplicates", choices=("keep", "reject"), default="keep",
+        "--duplicates",
+        choices=("keep", "reject"),
+        default="keep",
         help="rows repeating their series' previous timestamp: score them in file order and "
-             "count them, or treat them as invalid (default: %(default)s)",
+        "count them, or treat them as invalid (default: %(default)s)",
     )
     replay.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_stack_arguments(replay)

@@ -102,9 +102,14 @@ def read_csv_file(path: Path, relpath: str) -> CsvFile:
 
     reasons = np.full(len(frame), "", dtype=object)
     reasons[~np.isfinite(values)] = "non_finite_value"
-    unparsable = pd.to_numeric(frame["value"], errors="coerce").isna().to_numpy() & ~frame[
-        "value"
-    ].str.strip().str.lower().isin(["nan", "inf", "-inf", "+inf", "infinity", "-infinity"]).to_numpy()
+    unparsable = (
+        pd.to_numeric(frame["value"], errors="coerce").isna().to_numpy()
+        & ~frame["value"]
+        .str.strip()
+        .str.lower()
+        .isin(["nan", "inf", "-inf", "+inf", "infinity", "-infinity"])
+        .to_numpy()
+    )
     reasons[unparsable] = "bad_value"
     reasons[frame["value"].str.strip().to_numpy() == ""] = "missing_value"
     reasons[np.isnan(timestamps)] = "bad_timestamp"

@@ -41,7 +41,9 @@ class MetricPoint:
     def parse(cls, series: object, timestamp: object, value: object) -> MetricPoint:
         """Validate raw fields into a point, or raise :class:`InvalidPoint`."""
         if not isinstance(series, str) or not series:
-            raise InvalidPoint("missing_series", f"series must be a non-empty string, got {series!r}")
+            raise InvalidPoint(
+                "missing_series", f"series must be a non-empty string, got {series!r}"
+            )
         return cls(series, parse_timestamp(timestamp), parse_value(value))
 
 
@@ -83,7 +85,9 @@ def parse_timestamp(value: object) -> float:
             try:
                 parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
             except ValueError:
-                raise InvalidPoint("bad_timestamp", f"timestamp {value!r} is not RFC 3339") from None
+                raise InvalidPoint(
+                    "bad_timestamp", f"timestamp {value!r} is not RFC 3339"
+                ) from None
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=dt.UTC)
             seconds = parsed.timestamp()

@@ -47,8 +47,11 @@ class ReplaySummary:
             f"series    {self.series}",
             f"alerts    {self.alerts}",
             f"rejected  {sum(self.rejected.values())}"
-            + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(self.rejected.items()))})"
-               if self.rejected else ""),
+            + (
+                f" ({', '.join(f'{k}: {v}' for k, v in sorted(self.rejected.items()))})"
+                if self.rejected
+                else ""
+            ),
             f"duplicate timestamps scored in file order: {self.kept_duplicates}",
             f"elapsed   {self.seconds:.1f} s ({self.points_per_second:,.0f} points/s)",
         ]
