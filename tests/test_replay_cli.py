@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stream.cli import DEMO_DATA, build_parser, main
+from stream.cli import build_parser, main
+from stream.cli_options import DEMO_DATA
 
 FIRST_COLUMNS = ["timestamp", "value", "anomaly_score", "alert"]
 

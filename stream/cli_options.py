@@ -1,0 +1,91 @@
+"""Command-line options shared by every command that scores points."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from importlib import resources
+from pathlib import Path
+
+from detectors import DETECTOR_NAMES, DetectorStack
+
+__all__ = ["DEMO_DATA", "DEMO_WINDOWS", "add_stack_arguments", "stack_factory_from_args"]
+
+DEMO_ROOT = Path(str(resources.files("sim") / "data" / "demo"))
+DEMO_DATA = DEMO_ROOT / "data"
+DEMO_WINDOWS = DEMO_ROOT / "labels" / "combined_windows.json"
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    """Detector stack options, shared by every command that scores points."""
+    group = parser.add_argument_group("detector stack")
+    defaults = DetectorStack()
+    group.add_argument(
+        "--detectors",
+        default=",".join(DETECTOR_NAMES),
+        help="comma-separated detectors combined into anomaly_score (default: %(default)s)",
+    )
+    group.add_argument(
+        "--threshold",
+        type=float,
+        default=defaults.threshold,
+        help="anomaly_score at which an alert opens (default: %(default)s)",
+    )
+    group.add_argument(
+        "--exit-threshold",
+        type=float,
+        default=defaults.exit_threshold,
+        help="anomaly_score below which a firing alert may resolve (default: %(default)s)",
+    )
+    group.add_argument(
+        "--min-duration",
+        type=int,
+        default=defaults.min_duration,
+        help="consecutive points needed to open or resolve an alert (default: %(default)s)",
+    )
+    group.add_argument(
+        "--cooldown",
+        type=int,
+        default=defaults.cooldown,
+        help="points after a resolution before a new alert may open (default: %(default)s)",
+    )
+    group.add_argument(
+        "--window-size",
+        type=int,
+        default=defaults.window_size,
+        help="rolling window of the z-score and shape features (default: %(default)s)",
+    )
+    group.add_argument(
+        "--n-lags",
+        type=int,
+        default=defaults.n_lags,
+        help="lagged values used by the forecaster (default: %(default)s)",
+    )
+    group.add_argument(
+        "--grace-period",
+        type=int,
+        default=defaults.grace_period,
+        help="points per series before any score is reported (default: %(default)s)",
+    )
+    group.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        help="seed of the Half-Space-Trees (default: %(default)s)",
+    )
+
+
+def stack_factory_from_args(args: argparse.Namespace):
+    detectors = tuple(name.strip() for name in args.detectors.split(",") if name.strip())
+    return functools.partial(
+        DetectorStack,
+        detectors=detectors,
+        threshold=args.threshold,
+        exit_threshold=args.exit_threshold,
+        min_duration=args.min_duration,
+        cooldown=args.cooldown,
+        window_size=args.window_size,
+        n_lags=args.n_lags,
+        grace_period=args.grace_period,
+        seed=args.seed,
+    )
