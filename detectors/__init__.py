@@ -5,10 +5,12 @@ learned before it, ``learn_one(x)`` then learns it.
 """
 
 from detectors.alerting import AlertStatus, AlertTransition, HysteresisAlert
+from detectors.calibration import TailProbability
 from detectors.forecaster import LagForecaster
 from detectors.isolation import HalfSpaceTreesDetector, ShapeFeatures
 from detectors.likelihood import AnomalyLikelihood, log_likelihood
 from detectors.rolling import EWMean, EWVar, RollingStats
+from detectors.seasonal import SeasonalProfile
 from detectors.stack import DETECTOR_NAMES, Assessment, DetectorStack
 from detectors.zscore import ZScore
 
@@ -25,7 +27,9 @@ __all__ = [
     "HysteresisAlert",
     "LagForecaster",
     "RollingStats",
+    "SeasonalProfile",
     "ShapeFeatures",
+    "TailProbability",
     "ZScore",
     "log_likelihood",
 ]

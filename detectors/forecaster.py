@@ -45,6 +45,11 @@ class LagForecaster:
         Half-width of the expected band in residual standard deviations.
     residual_alpha
         Smoothing of the running mean absolute residual that sets the band.
+    season_length
+        Points per season (e.g. 288 for a daily cycle of 5-minute points; 0 = none). The values
+        one season ago (and either side of it) become three extra features, so a daily pattern
+        is predicted instead of being surprising every day. Until a full season has been seen
+        they repeat the last value.
 
     Examples
     --------
@@ -69,17 +74,23 @@ class LagForecaster:
         alpha: float = 0.1,
         band_width: float = 3.0,
         residual_alpha: float = 0.02,
+        season_length: int = 0,
     ):
         if n_lags < 1:
             raise ValueError(f"n_lags must be >= 1, got {n_lags}")
+        if season_length and season_length < 2:
+            raise ValueError(f"season_length must be 0 or >= 2, got {season_length}")
         self.n_lags = n_lags
         self.forgetting_factor = forgetting_factor
         self.alpha = alpha
         self.band_width = band_width
         self.residual_alpha = residual_alpha
+        self.season_length = season_length
 
-        size = n_lags + 1
+        size = n_lags + 1 + (3 if season_length else 0)
         self._lags: collections.deque[float] = collections.deque(maxlen=n_lags)
+        # One season plus one point back: enough for the value a season ago and its neighbours.
+        self._history: collections.deque[float] = collections.deque(maxlen=season_length + 1)
         self.scale = math.nan
         self._a = alpha * np.eye(size)
         self._b = np.zeros(size)
@@ -91,10 +102,18 @@ class LagForecaster:
         """True once the lags are full and the scale is fixed."""
         return not math.isnan(self.scale)
 
-    def _features(self, lags) -> np.ndarray:
-        x = np.empty(self.n_lags + 1)
+    def _features(self, lags, history=None) -> np.ndarray:
+        x = np.empty(len(self.weights))
         x[0] = 1.0
-        x[1:] = lags
+        n = self.n_lags
+        x[1 : n + 1] = lags
+        if self.season_length:
+            history = self._history if history is None else history
+            if len(history) == history.maxlen:
+                # history[0] is season_length + 1 points back, history[2] is season_length - 1.
+                x[n + 1], x[n + 2], x[n + 3] = history[0], history[1], history[2]
+            else:
+                x[n + 1 :] = lags[-1]
         x[1:] /= self.scale
         return x
 
@@ -129,6 +148,7 @@ class LagForecaster:
     def learn_one(self, x: float) -> None:
         if not self.ready:
             self._lags.append(x)
+            self._history.append(x)
             if len(self._lags) == self.n_lags:
                 scale = float(np.mean(np.abs(self._lags)))
                 self.scale = scale if scale > 1e-9 else 1.0
@@ -147,15 +167,18 @@ class LagForecaster:
         self._b += features * target
         self.weights = np.linalg.solve(self._a, self._b)
         self._lags.append(x)
+        self._history.append(x)
 
     def forecast(self, horizon: int) -> list[float]:
         """Forecast the next ``horizon`` values, feeding predictions back as lags."""
         if not self.ready:
             return [math.nan] * horizon
         lags = collections.deque(self._lags, maxlen=self.n_lags)
+        history = collections.deque(self._history, maxlen=self._history.maxlen)
         out = []
         for _ in range(horizon):
-            y = float(self._features(lags) @ self.weights) * self.scale
+            y = float(self._features(lags, history) @ self.weights) * self.scale
             out.append(y)
             lags.append(y)
+            history.append(y)
         return out

@@ -5,7 +5,9 @@ from __future__ import annotations
 import collections
 import math
 
-from river.anomaly import HalfSpaceTrees
+import numpy as np
+
+from detectors.hst import HalfSpaceTrees
 
 __all__ = ["ShapeFeatures", "HalfSpaceTreesDetector"]
 
@@ -46,11 +48,15 @@ class ShapeFeatures:
         return x, diff, mean, std
 
     def transform_one(self, x: float) -> dict[str, float]:
+        return dict(zip(FEATURE_NAMES, self.transform_array(x).tolist(), strict=True))
+
+    def transform_array(self, x: float) -> np.ndarray:
+        """The features of ``x`` as an array in ``FEATURE_NAMES`` order."""
         raw = self._raw(x)
-        out = {}
-        for name, value, low, high in zip(FEATURE_NAMES, raw, self._low, self._high, strict=True):
+        out = np.empty(len(FEATURE_NAMES))
+        for i, (value, low, high) in enumerate(zip(raw, self._low, self._high, strict=True)):
             span = high - low
-            out[name] = (value - low) / span if span > 0 else 0.5
+            out[i] = (value - low) / span if span > 0 else 0.5
         return out
 
     def learn_one(self, x: float) -> None:
@@ -109,3 +115,9 @@ class HalfSpaceTreesDetector:
     def learn_one(self, x: float) -> None:
         self._trees.learn_one(self._features.transform_one(x))
         self._features.learn_one(x)
+
+    def score_then_learn(self, x: float) -> float:
+        """``score_one(x)`` then ``learn_one(x)`` with one feature pass and one tree walk."""
+        score = float(self._trees.score_then_learn(self._features.transform_array(x)))
+        self._features.learn_one(x)
+        return score

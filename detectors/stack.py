@@ -1,18 +1,21 @@
-"""The default per-series detector stack: three detectors, one calibrated score, one alert."""
+"""The default per-series detector stack: expectations, surprises, one calibrated score, alerts."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from detectors.alerting import AlertTransition, HysteresisAlert
+from detectors.calibration import TailProbability
 from detectors.forecaster import LagForecaster
 from detectors.isolation import HalfSpaceTreesDetector
-from detectors.likelihood import AnomalyLikelihood, log_likelihood
+from detectors.rolling import EWMean, EWVar, RollingStats
+from detectors.seasonal import SeasonalProfile
 from detectors.zscore import ZScore
 
 __all__ = ["Assessment", "DetectorStack", "DETECTOR_NAMES"]
 
-DETECTOR_NAMES = ("zscore", "hst", "forecast")
+DETECTOR_NAMES = ("zscore", "hst", "forecast", "volatility")
 
 
 @dataclasses.dataclass(slots=True)
@@ -34,29 +37,50 @@ class Assessment:
 
 
 class DetectorStack:
-    """Rolling z-score, Half-Space-Trees and a lag forecaster, calibrated and combined.
+    """The per-series detector stack: expectations, surprises, one calibrated score, alerts.
 
-    For every point the three raw scores are turned into anomaly likelihoods against their own
-    recent history on this series (:class:`~detectors.likelihood.AnomalyLikelihood`); the
-    combined likelihood is the largest of the three, log-scaled into ``anomaly_score`` in
-    [0, 1]; the alert policy turns that score into incidents. Every point is scored before any
-    model learns it.
+    For every point, before any model learns it:
+
+    1. **Expectation.** A lag forecaster (with the values one season ago as extra features)
+       gives the expected value and band; a seasonal profile gives the usual value at this
+       time of day.
+    2. **Surprise.** The forecast residual in residual standard deviations, floored at
+       ``spread_floor`` times the series' overall spread (a deviation must matter for the metric,
+       not only for a near-zero noise level). A point the seasonal profile explains is not
+       surprising, whatever the lags say.
+    3. **Detectors.** ``forecast``: the surprise beyond ``min_surprise``; ``volatility``: the
+       surprise averaged over ``volatility_window`` points (bursts, changing spike density);
+       ``hst``: Half-Space-Trees isolation of the point's shape (value, diff, rolling mean and
+       std); ``zscore``: the rolling z-score beyond ``min_surprise`` (off by default: on the NAB
+       sample it adds false positives, see the README's ablation).
+    4. **Calibration.** Each raw score becomes a tail probability under its own history on this
+       series (:class:`~detectors.calibration.TailProbability`), so one threshold fits CPU
+       percentages and byte counts alike; the combined score is the most surprising detector,
+       Bonferroni-corrected, in decades of probability over ``score_decades`` (0.5: one in 1,000).
+    5. **Onset.** ``anomaly_score`` is the combined score where it sets a new high over the last
+       ``refractory`` points, else 0: an incident is reported when it starts, not at every point.
+    6. **Alert.** The hysteresis policy runs on the combined score: it fires at ``threshold``,
+       resolves below ``exit_threshold``, and waits ``cooldown`` points before firing again.
 
     Parameters
     ----------
     detectors
-        Which detectors contribute to the combined score (a subset of ``DETECTOR_NAMES``; all
-        are always computed so that their columns are available).
+        Detectors combined into the score (a subset of ``DETECTOR_NAMES``).
     window_size
         Rolling window of the z-score and of the shape features.
     n_lags, forgetting_factor
         The lag forecaster's parameters.
+    season, max_season_length
+        Season in seconds (0: none) and the most points per season that are kept.
     n_trees, height, hst_window_size
         The Half-Space-Trees parameters.
-    short_window, long_window, grace_period
-        The calibration's parameters; no score is above 0 for the first ``grace_period`` points.
+    long_window, grace_period, record_gain
+        The calibration's memory in points, the points before any score is above 0, and how fast
+        the score grows for a raw score beyond everything remembered.
+    spread_floor, min_surprise, volatility_window, score_decades, refractory
+        See above.
     threshold, exit_threshold, min_duration, cooldown
-        The alert policy on ``anomaly_score``.
+        The alert policy (see :class:`~detectors.alerting.HysteresisAlert`).
     seed
         Seed of the Half-Space-Trees.
 
@@ -67,27 +91,36 @@ class DetectorStack:
     >>> stack = DetectorStack(grace_period=200)
     >>> values = [50 + 10 * math.sin(i / 20) + rng.gauss(0, 1) for i in range(800)]
     >>> values[700] = 120  # a spike
-    >>> scores = [stack.process(float(t), v).anomaly_score for t, v in enumerate(values)]
-    >>> max(scores[300:700]) < scores[700]
+    >>> assessed = [stack.process(60.0 * t, v) for t, v in enumerate(values)]
+    >>> max(a.anomaly_score for a in assessed[300:700]) < assessed[700].anomaly_score
     True
+    >>> assessed[700].alert, round(assessed[700].expected)
+    (True, 45)
     """
 
     def __init__(
         self,
-        detectors: tuple[str, ...] = DETECTOR_NAMES,
+        detectors: tuple[str, ...] = ("forecast", "hst", "volatility"),
         window_size: int = 12,
         n_lags: int = 24,
         forgetting_factor: float = 0.999,
+        season: float = 86400.0,
+        max_season_length: int = 1500,
         n_trees: int = 10,
         height: int = 8,
         hst_window_size: int = 250,
-        short_window: int = 3,
-        long_window: int = 2000,
+        long_window: int = 5000,
         grace_period: int = 300,
-        threshold: float = 0.5,
+        record_gain: float = 4.0,
+        spread_floor: float = 0.1,
+        min_surprise: float = 3.0,
+        volatility_window: int = 24,
+        score_decades: float = 6.0,
+        refractory: int = 200,
+        threshold: float = 0.36,
         exit_threshold: float | None = 0.3,
         min_duration: int = 1,
-        cooldown: int = 12,
+        cooldown: int = 50,
         seed: int | None = 42,
     ):
         unknown = set(detectors) - set(DETECTOR_NAMES)
@@ -97,12 +130,19 @@ class DetectorStack:
         self.window_size = window_size
         self.n_lags = n_lags
         self.forgetting_factor = forgetting_factor
+        self.season = season
+        self.max_season_length = max_season_length
         self.n_trees = n_trees
         self.height = height
         self.hst_window_size = hst_window_size
-        self.short_window = short_window
         self.long_window = long_window
         self.grace_period = grace_period
+        self.record_gain = record_gain
+        self.spread_floor = spread_floor
+        self.min_surprise = min_surprise
+        self.volatility_window = volatility_window
+        self.score_decades = score_decades
+        self.refractory = refractory
         self.threshold = threshold
         self.exit_threshold = exit_threshold
         self.min_duration = min_duration
@@ -117,37 +157,57 @@ class DetectorStack:
             window_size=hst_window_size,
             seed=seed,
         )
-        self._forecaster = LagForecaster(n_lags=n_lags, forgetting_factor=forgetting_factor)
+        # The forecaster and the seasonal profile are built once the sampling interval is known,
+        # which sets the season length in points.
+        self._forecaster: LagForecaster | None = None
+        self._seasonal: SeasonalProfile | None = None
+        self._first_points: list[tuple[float, float]] = []
+        self._spread = EWVar(alpha=1.0 / long_window, warm_up=True)
+        self._volatility = EWMean(alpha=2.0 / (volatility_window + 1))
         self._calibrators = {
-            name: AnomalyLikelihood(short_window, long_window, grace_period)
-            for name in DETECTOR_NAMES
+            name: TailProbability(long_window, grace_period, record_gain=record_gain)
+            for name in self.detectors
         }
+        self._recent = RollingStats(max(refractory, 1))
         self._policy = HysteresisAlert(threshold, exit_threshold, min_duration, cooldown)
 
     def process(self, timestamp: float, value: float) -> Assessment:
-        """Score ``value`` at ``timestamp``, then learn it."""
+        """Score ``value`` at ``timestamp`` (epoch seconds), then learn it."""
+        forecaster = self._forecaster
+        if forecaster is not None:
+            expected = forecaster.predict_one()
+            lower, upper = forecaster.band()
+        else:
+            expected = lower = upper = math.nan
+        floor = self.spread_floor * math.sqrt(max(self._spread.get(), 0.0))
+        surprise = self._surprise(timestamp, value, expected, floor)
+        self._volatility.update(min(surprise, 10.0))
         zscore = self._zscore.zscore(value)
+
         raw = {
-            "zscore": abs(zscore),
-            "hst": self._hst.score_one(value),
-            "forecast": self._forecaster.score_one(value),
+            "forecast": max(0.0, surprise - self.min_surprise),
+            "volatility": self._volatility.get(),
+            "hst": _isolation_ratio(self._hst.score_then_learn(value))
+            if "hst" in self._calibrators
+            else math.nan,
+            "zscore": max(0.0, self._floored_zscore(value, floor) - self.min_surprise),
         }
-        expected = self._forecaster.predict_one()
-        lower, upper = self._forecaster.band()
+        scores = {
+            name: self._decades(calibrator.score_one(raw[name]))
+            for name, calibrator in self._calibrators.items()
+        }
+        combined = self._combine(scores)
+        is_onset = not (self.refractory and self._recent.n and combined <= self._recent.max)
+        anomaly_score = combined if is_onset else 0.0
+        transition = self._policy.update(combined, timestamp)
+        agreeing = tuple(name for name, score in scores.items() if score >= self.threshold)
 
-        likelihoods = {name: self._calibrators[name].score_one(raw[name]) for name in raw}
-        combined = max(likelihoods[name] for name in self.detectors)
-        anomaly_score = log_likelihood(combined)
-        transition = self._policy.update(anomaly_score, timestamp)
-        agreeing = tuple(
-            name for name in self.detectors if log_likelihood(likelihoods[name]) >= self.threshold
-        )
-
+        self._recent.update(combined)
         for name, calibrator in self._calibrators.items():
             calibrator.learn_one(raw[name])
         self._zscore.learn_one(value)
-        self._hst.learn_one(value)
-        self._forecaster.learn_one(value)
+        self._spread.update(value)
+        self._learn_expectations(timestamp, value)
 
         return Assessment(
             timestamp=timestamp,
@@ -156,7 +216,7 @@ class DetectorStack:
             alert=self._policy.firing,
             zscore=zscore,
             hst_score=raw["hst"],
-            forecast_score=raw["forecast"],
+            forecast_score=surprise,
             expected=expected,
             lower=lower,
             upper=upper,
@@ -164,10 +224,79 @@ class DetectorStack:
             transition=transition,
         )
 
+    def _surprise(self, timestamp: float, value: float, expected: float, floor: float) -> float:
+        """Forecast residual in (floored) residual standard deviations, unless the season
+        explains the value; 0 while the forecaster warms up."""
+        forecaster = self._forecaster
+        if forecaster is None or not forecaster.ready or math.isnan(expected):
+            return 0.0
+        std = max(forecaster.residual_std, floor)
+        surprise = abs(value - expected) / std
+        if self._seasonal is not None:
+            seasonal = self._seasonal.score_one(timestamp, value, min_std=std)
+            if not math.isnan(seasonal):
+                surprise = min(surprise, seasonal)
+        return surprise
+
+    def _floored_zscore(self, value: float, floor: float) -> float:
+        if self._zscore.std == 0.0 and floor == 0.0 or math.isnan(self._zscore.mean):
+            return 0.0
+        std = max(self._zscore.std, floor)
+        return abs(value - self._zscore.mean) / std if std > 0 else 0.0
+
+    def _learn_expectations(self, timestamp: float, value: float) -> None:
+        if self._forecaster is not None:
+            self._forecaster.learn_one(value)
+            if self._seasonal is not None:
+                self._seasonal.learn_one(timestamp, value)
+            return
+        self._first_points.append((timestamp, value))
+        if len(self._first_points) < self.n_lags:
+            return
+        season_length = self._season_length([t for t, _ in self._first_points])
+        self._forecaster = LagForecaster(
+            n_lags=self.n_lags,
+            forgetting_factor=self.forgetting_factor,
+            season_length=season_length,
+        )
+        if season_length:
+            self._seasonal = SeasonalProfile(period=self.season, n_buckets=season_length)
+        for t, v in self._first_points:
+            self._forecaster.learn_one(v)
+            if self._seasonal is not None:
+                self._seasonal.learn_one(t, v)
+        self._first_points = []
+
+    def _season_length(self, timestamps: list[float]) -> int:
+        """Points per ``season`` at the median sampling interval; 0 when it does not fit."""
+        steps = sorted(b - a for a, b in zip(timestamps, timestamps[1:], strict=False))
+        step = steps[len(steps) // 2] if steps else 0.0
+        if self.season <= 0 or step <= 0:
+            return 0
+        length = round(self.season / step)
+        return length if 2 <= length <= self.max_season_length else 0
+
+    def _decades(self, tail_probability: float) -> float:
+        """Decades of improbability over ``score_decades``, in [0, 1]."""
+        return min(1.0, -math.log10(max(tail_probability, 1e-300)) / self.score_decades)
+
+    def _combine(self, scores: dict[str, float]) -> float:
+        best = max(scores.values())
+        # Bonferroni: the smallest of k tail probabilities is k times less surprising.
+        return max(0.0, best - math.log10(len(scores)) / self.score_decades)
+
     def forecast(self, horizon: int) -> list[float]:
         """Expected values for the next ``horizon`` points (capacity planning)."""
+        if self._forecaster is None:
+            return [math.nan] * horizon
         return self._forecaster.forecast(horizon)
 
     @property
     def firing(self) -> bool:
         return self._policy.firing
+
+
+def _isolation_ratio(hst_score: float) -> float:
+    """Half-Space-Trees score ``1 - mass / max_mass`` as ``max_mass / mass - 1``: unbounded, so
+    the calibration can tell a rare point from a very rare one."""
+    return 1.0 / max(1.0 - hst_score, 1e-9) - 1.0

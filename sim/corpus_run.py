@@ -30,7 +30,8 @@ def score_frame(frame: pd.DataFrame, stack: DetectorStack) -> pd.DataFrame:
     >>> list(scored.columns[:4]), len(scored)
     (['timestamp', 'value', 'anomaly_score', 'alert'], 50)
     """
-    seconds = pd.to_datetime(frame["timestamp"]).astype("int64").to_numpy() / 1e9
+    stamps = pd.to_datetime(frame["timestamp"], utc=True)
+    seconds = ((stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy()
     rows = [stack.process(t, v) for t, v in zip(seconds.tolist(), frame["value"].tolist(), strict=True)]
     return pd.DataFrame(
         {

@@ -1,0 +1,82 @@
+"""A time-of-day (or any period) profile: what this metric usually does at this phase."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["SeasonalProfile"]
+
+_MAD_TO_SIGMA = math.sqrt(math.pi / 2)
+
+
+class SeasonalProfile:
+    """Exponentially weighted mean and mean absolute deviation per phase of a period.
+
+    The phase of a point is its timestamp modulo ``period`` seconds, cut into ``n_buckets``
+    buckets, so gaps in the data do not shift the profile. Each bucket learns from the points
+    that fall into it, so with a daily period and 5-minute data a bucket sees one point a day.
+
+    Parameters
+    ----------
+    period
+        Length of the cycle in seconds (86400 for daily).
+    n_buckets
+        Number of phase buckets per period.
+    alpha
+        Weight of the newest observation in a bucket (0.3: roughly the last three cycles).
+    min_cycles
+        Observations a bucket needs before it predicts anything.
+
+    Examples
+    --------
+    >>> profile = SeasonalProfile(period=86400, n_buckets=24)
+    >>> for day in range(5):
+    ...     for hour in range(24):
+    ...         profile.learn_one(day * 86400 + hour * 3600, 80.0 if 9 <= hour < 17 else 20.0)
+    >>> profile.predict_one(5 * 86400 + 10 * 3600), profile.predict_one(5 * 86400 + 3600)
+    (80.0, 20.0)
+    >>> round(profile.score_one(5 * 86400 + 10 * 3600, 20.0, min_std=1.0), 1)
+    60.0
+    """
+
+    def __init__(
+        self, period: float = 86400.0, n_buckets: int = 288, alpha: float = 0.3, min_cycles: int = 2
+    ):
+        self.period = period
+        self.n_buckets = n_buckets
+        self.alpha = alpha
+        self.min_cycles = min_cycles
+        self._mean = np.zeros(n_buckets)
+        self._abs_dev = np.zeros(n_buckets)
+        self._count = np.zeros(n_buckets, dtype=np.uint16)
+
+    def _bucket(self, timestamp: float) -> int:
+        return int((timestamp % self.period) / self.period * self.n_buckets) % self.n_buckets
+
+    def predict_one(self, timestamp: float) -> float:
+        """Usual value at this phase; NaN until the bucket has ``min_cycles`` observations."""
+        b = self._bucket(timestamp)
+        return float(self._mean[b]) if self._count[b] >= self.min_cycles else math.nan
+
+    def score_one(self, timestamp: float, x: float, min_std: float = 0.0) -> float:
+        """|x - usual| in the bucket's standard deviations (at least ``min_std``); NaN if unknown."""
+        b = self._bucket(timestamp)
+        if self._count[b] < self.min_cycles:
+            return math.nan
+        std = max(float(self._abs_dev[b]) * _MAD_TO_SIGMA, min_std)
+        if std <= 0:
+            return 0.0 if x == self._mean[b] else math.inf
+        return abs(x - float(self._mean[b])) / std
+
+    def learn_one(self, timestamp: float, x: float) -> None:
+        b = self._bucket(timestamp)
+        if self._count[b] == 0:
+            self._mean[b] = x
+        else:
+            deviation = x - self._mean[b]
+            self._abs_dev[b] += self.alpha * (abs(deviation) - self._abs_dev[b])
+            self._mean[b] += self.alpha * deviation
+        if self._count[b] < np.iinfo(np.uint16).max:
+            self._count[b] += 1
