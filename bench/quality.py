@@ -52,14 +52,19 @@ DETECTOR_VARIANTS: dict[str, dict] = {
     "zscore": {"detectors": ("zscore",)},
     "hst": {"detectors": ("hst",)},
     "forecast": {"detectors": ("forecast",)},
+    "volatility": {"detectors": ("volatility",)},
     "default stack": {},
 }
 
 # Stacks to compare on every benchmark; add entries here (name -> DetectorStack kwargs).
 ABLATIONS: dict[str, dict] = {
     "default": {},
-    "min_duration=2": {"min_duration": 2},
-    "threshold=0.4": {"threshold": 0.4},
+    "+ zscore in the combination": {"detectors": ("forecast", "hst", "volatility", "zscore")},
+    "no seasonality": {"season": 0},
+    "no spread floor": {"spread_floor": 0.0},
+    "no min_surprise": {"min_surprise": 0.0},
+    "no onset (refractory=0)": {"refractory": 0},
+    "short calibration memory (1000)": {"long_window": 1000},
 }
 
 REFERENCE_DETECTORS = ("numenta", "ARTime", "contextOSE", "windowedGaussian", "random", "null")

@@ -95,12 +95,13 @@ class LagForecaster:
         self._a = alpha * np.eye(size)
         self._b = np.zeros(size)
         self.weights = np.zeros(size)
+        self._fitted = 0
         self._abs_residual = EWMean(residual_alpha)
 
     @property
     def ready(self) -> bool:
-        """True once the lags are full and the scale is fixed."""
-        return not math.isnan(self.scale)
+        """True once the model has been fitted on ``n_lags`` points after filling its lags."""
+        return self._fitted >= self.n_lags
 
     def _features(self, lags, history=None) -> np.ndarray:
         x = np.empty(len(self.weights))
@@ -146,7 +147,7 @@ class LagForecaster:
         return abs(x - expected) / scale
 
     def learn_one(self, x: float) -> None:
-        if not self.ready:
+        if math.isnan(self.scale):
             self._lags.append(x)
             self._history.append(x)
             if len(self._lags) == self.n_lags:
@@ -154,8 +155,8 @@ class LagForecaster:
                 self.scale = scale if scale > 1e-9 else 1.0
             return
 
-        expected = self.predict_one()
-        self._abs_residual.update(abs(x - expected))
+        if self.ready:
+            self._abs_residual.update(abs(x - self.predict_one()))
         features = self._features(self._lags)
         target = x / self.scale
         lam = self.forgetting_factor
@@ -166,6 +167,7 @@ class LagForecaster:
         self._b *= lam
         self._b += features * target
         self.weights = np.linalg.solve(self._a, self._b)
+        self._fitted += 1
         self._lags.append(x)
         self._history.append(x)
 

@@ -187,7 +187,9 @@ class DetectorStack:
         raw = {
             "forecast": max(0.0, surprise - self.min_surprise),
             "volatility": self._volatility.get(),
-            "hst": _isolation_ratio(self._hst.score_then_learn(value))
+            "hst": _isolation_ratio(
+                self._hst.score_then_learn(self._deseasonalized(timestamp, value))
+            )
             if "hst" in self._calibrators
             else math.nan,
             "zscore": max(0.0, self._floored_zscore(value, floor) - self.min_surprise),
@@ -237,6 +239,14 @@ class DetectorStack:
             if not math.isnan(seasonal):
                 surprise = min(surprise, seasonal)
         return surprise
+
+    def _deseasonalized(self, timestamp: float, value: float) -> float:
+        """``value`` minus its usual level at this time of day (once known): a job that runs
+        every night at 03:10 is then not an isolated point for the Half-Space-Trees."""
+        if self._seasonal is None:
+            return value
+        usual = self._seasonal.predict_one(timestamp)
+        return value if math.isnan(usual) else value - usual
 
     def _floored_zscore(self, value: float, floor: float) -> float:
         if self._zscore.std == 0.0 and floor == 0.0 or math.isnan(self._zscore.mean):
