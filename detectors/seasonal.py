@@ -61,7 +61,7 @@ class SeasonalProfile:
         return float(self._mean[b]) if self._count[b] >= self.min_cycles else math.nan
 
     def score_one(self, timestamp: float, x: float, min_std: float = 0.0) -> float:
-        """|x - usual| in the bucket's standard deviations (at least ``min_std``); NaN if unknown."""
+        """|x - usual| in the bucket's standard deviations (>= ``min_std``); NaN if unknown."""
         b = self._bucket(timestamp)
         if self._count[b] < self.min_cycles:
             return math.nan
