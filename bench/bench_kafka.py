@@ -1,0 +1,354 @@
+"""Lookout's live path through a real Kafka broker: throughput and produce-to-alert latency.
+
+Throughput: the same synthetic points are published twice, one point per message and
+``--batch-size`` points per message. For each topic, in the same run:
+
+- **raw consume**: kafka-python reads every message (no decoding), the ceiling of any consumer;
+- **consume + decode**: the same, plus :func:`stream.messages.decode_message`;
+- **lookout**: :class:`stream.runner.Runner` as ``lookout run`` wires it (consumer group,
+  decode, score, gauges, alert events and dead letters to Kafka, commit after every batch),
+  timed from its first batch to its last commit (the group join is reported apart);
+
+beside **scoring only** (the pipeline on the same points in memory, no Kafka).
+
+Latency: ``lookout run`` runs as a subprocess while this script publishes points at each rate of
+``--rates`` points/s (series with one spike each, after a warm-up); a consumer here reads the
+scores and alerts topics as they are written. Latency is the time from handing a point to the
+producer until lookout sent its score (every point) or the alert it opened (the Kafka
+CreateTime of its message), and until the consumer here received that message.
+
+Run: ``.venv/bin/python bench/bench_kafka.py [--bootstrap-servers HOST:PORT]`` (default
+``$KAFKA_BOOTSTRAP_SERVERS``, else a broker started for the run from the cached jars, see
+``scripts/services.py``). Prints markdown tables to stdout, progress to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from detectors import DetectorStack  # noqa: E402
+from scripts.lookout_services import KafkaBroker, free_port  # noqa: E402
+from stream.messages import decode_message, plan_messages  # noqa: E402
+from stream.metrics import LookoutMetrics  # noqa: E402
+from stream.pipeline import Pipeline  # noqa: E402
+from stream.point import MetricPoint  # noqa: E402
+
+GRACE_PERIOD = 100
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def synthetic_series(n_series: int, n_points: int, spike_at: int, seed: int = 0, prefix="bench"):
+    """``[(name, timestamps, values)]``: noisy waves, 60 s apart, each with one spike of +150
+    at index ``spike_at`` (which the default stack alerts on once past its grace period)."""
+    rng = np.random.default_rng(seed)
+    series = []
+    for i in range(n_series):
+        t = np.arange(n_points)
+        values = 100 + 20 * np.sin(2 * np.pi * t / 288 + i) + rng.normal(0, 2, n_points)
+        if 0 <= spike_at < n_points:
+            values[spike_at] += 150
+        timestamps = 1_700_000_000 + 60.0 * t
+        series.append((f"{prefix}/series-{i:03d}", timestamps.tolist(), values.round(3).tolist()))
+    return series
+
+
+def publish(bootstrap: str, topic: str, messages) -> float:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    started = time.perf_counter()
+    for message in messages:
+        producer.send(topic, key=message.key, value=message.value)
+    producer.flush(timeout=120)
+    elapsed = time.perf_counter() - started
+    producer.close()
+    return elapsed
+
+
+def raw_consume(bootstrap: str, topic: str, n_messages: int, decode: bool) -> tuple[float, int]:
+    """Seconds to read all ``n_messages`` of ``topic`` (and points decoded, if ``decode``)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, max_poll_records=500
+    )
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    read = points = 0
+    started = time.perf_counter()
+    while read < n_messages:
+        for batch in consumer.poll(timeout_ms=1000).values():
+            read += len(batch)
+            if decode:
+                for message in batch:
+                    points += len(decode_message(message.key, message.value).points)
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return elapsed, points
+
+
+def lookout_consume(bootstrap: str, topic: str, n_messages: int) -> dict:
+    """Run the live runner over ``topic`` until it consumed ``n_messages``."""
+    from stream.alert_sinks import KafkaAlertSink
+    from stream.kafka_io import Consumer, Producer
+    from stream.runner import Runner
+
+    consumer = Consumer([topic], bootstrap, f"bench-{uuid.uuid4().hex[:8]}", max_poll_records=500)
+    producer = Producer(bootstrap)
+    runner = Runner(
+        consumer,
+        producer,
+        Pipeline(lambda: DetectorStack(grace_period=GRACE_PERIOD)),
+        LookoutMetrics(),
+        sinks=[KafkaAlertSink(producer, f"{topic}-alerts")],
+        dead_letter_topic=f"{topic}-dead",
+        batch_size=500,
+    )
+    first_batch = []
+    process_batch = runner.process_batch
+
+    def timed_batch(records):
+        if not first_batch:
+            first_batch.append(time.perf_counter())
+        process_batch(records)
+
+    runner.process_batch = timed_batch
+    started = time.perf_counter()
+    summary = runner.run(max_messages=n_messages)
+    ended = started + summary.seconds
+    return {
+        "seconds": ended - first_batch[0],
+        "join": first_batch[0] - started,
+        "points": summary.points,
+        "alerts": summary.alerts,
+        "batches": summary.batches,
+    }
+
+
+def score_only(series) -> tuple[float, int]:
+    pipeline = Pipeline(lambda: DetectorStack(grace_period=GRACE_PERIOD))
+    points = [
+        MetricPoint(name, t, v)
+        for name, timestamps, values in series
+        for t, v in zip(timestamps, values, strict=True)
+    ]
+    points.sort(key=lambda p: p.timestamp)
+    started = time.perf_counter()
+    for point in points:
+        pipeline.process(point)
+    return time.perf_counter() - started, len(points)
+
+
+def throughput(bootstrap: str, args) -> list[str]:
+    series = synthetic_series(args.series, args.points, spike_at=args.points // 2)
+    rows = []
+    seconds, n_points = score_only(series)
+    progress(f"scoring only: {n_points / seconds:,.0f} points/s")
+    rows.append(f"| scoring only (no Kafka) | - | {n_points} | {n_points / seconds:,.0f} | - |")
+    for label, batch_size in (("single", 1), (f"batched x{args.batch_size}", args.batch_size)):
+        topic = f"bench-{label.split()[0]}-{uuid.uuid4().hex[:8]}"
+        messages = plan_messages(series, batch_size)
+        published = publish(bootstrap, topic, messages)
+        progress(f"{label}: published {len(messages)} messages in {published:.1f} s")
+        # Best of two: the first read of a topic also pays for connections and metadata.
+        raw = min(raw_consume(bootstrap, topic, len(messages), False)[0] for _ in range(2))
+        decoded, points = min(raw_consume(bootstrap, topic, len(messages), True) for _ in range(2))
+        run = lookout_consume(bootstrap, topic, len(messages))
+        progress(
+            f"{label}: raw {raw:.2f} s, decode {decoded:.2f} s, lookout {run['seconds']:.2f} s "
+            f"(+{run['join']:.1f} s group join), {run['alerts']} alerts"
+        )
+        n = len(messages)
+        rows += [
+            f"| {label}: raw kafka-python consume | {n} | {points} | {points / raw:,.0f} "
+            f"| {n / raw:,.0f} |",
+            f"| {label}: consume + decode | {n} | {points} | {points / decoded:,.0f} "
+            f"| {n / decoded:,.0f} |",
+            f"| {label}: **lookout end to end** | {n} | {run['points']} "
+            f"| **{run['points'] / run['seconds']:,.0f}** | {n / run['seconds']:,.0f} |",
+        ]
+    return [
+        "| path | messages | points | points/s | messages/s |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        *rows,
+    ]
+
+
+class TopicWatcher(threading.Thread):
+    """Records when each message of the watched topics arrives here, by (topic, series, time)."""
+
+    def __init__(self, bootstrap: str, topics: list[str]):
+        super().__init__(daemon=True)
+        self.consumer = KafkaConsumer(
+            *topics,
+            bootstrap_servers=bootstrap,
+            group_id=f"watch-{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        # (topic, document, Kafka CreateTime in s: when lookout sent it, when it arrived here)
+        self.arrivals: list[tuple[str, dict, float, float]] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        import orjson
+
+        while not self.stopping.is_set():
+            for batch in self.consumer.poll(timeout_ms=200).values():
+                now = time.time()
+                self.arrivals += [
+                    (m.topic, orjson.loads(m.value), m.timestamp / 1000, now) for m in batch
+                ]
+        self.consumer.close()
+
+
+def latency(bootstrap: str, args, rate: float) -> list[str]:
+    from stream.point import parse_timestamp
+
+    run_id = uuid.uuid4().hex[:8]
+    topic, scores, alerts = f"lat-{run_id}", f"lat-{run_id}-scores", f"lat-{run_id}-alerts"
+    spike_at = args.latency_points - 20
+    series = synthetic_series(args.latency_series, args.latency_points, spike_at, seed=1)
+    messages = plan_messages(series, 1)
+    warm_up = plan_messages(synthetic_series(1, GRACE_PERIOD + 20, -1, prefix="warm-up"), 1)
+    # Create the topics before anyone waits on them, so no one pays for auto-creation.
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+    for name in (topic, scores, alerts):
+        producer.send(name, key=b"warm-up", value=b"{}").get(timeout=30)
+    watcher = TopicWatcher(bootstrap, [scores, alerts])
+    watcher.start()
+    lookout = subprocess.Popen(
+        [
+            sys.executable, "-m", "stream.cli", "run",
+            "--bootstrap-servers", bootstrap,
+            "--topic", topic,
+            "--group-id", f"lookout-{run_id}",
+            "--scores-topic", scores,
+            "--alerts-topic", alerts,
+            "--dead-letter-topic", "",
+            "--metrics-address", f"127.0.0.1:{free_port()}",
+            "--grace-period", str(GRACE_PERIOD),
+            "--poll-timeout", "0.1",
+            "--log-level", "WARNING",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    # Warm up (group join, first scores compile the detectors' numba code) before measuring.
+    for message in warm_up:
+        producer.send(topic, key=message.key, value=message.value)
+    producer.flush()
+    deadline = time.monotonic() + 60
+    while sum(1 for t, *_ in watcher.arrivals if t == scores) < len(warm_up) + 1:
+        if time.monotonic() > deadline:
+            raise RuntimeError("lookout run did not score the warm-up points within 60 s")
+        time.sleep(0.1)
+    sent_at: dict[tuple[str, float], float] = {}
+    started = time.monotonic()
+    for index, message in enumerate(messages):
+        delay = started + index / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        point = decode_message(message.key, message.value).points[0].point
+        sent_at[(point.series, point.timestamp)] = time.time()
+        producer.send(topic, key=message.key, value=message.value)
+    producer.flush()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        scored = sum(1 for t, *_ in watcher.arrivals if t == scores)
+        if scored >= len(messages) + len(warm_up) + 1:
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)
+    watcher.stopping.set()
+    watcher.join(timeout=10)
+    lookout.terminate()
+    lookout.wait(timeout=30)
+    producer.close()
+
+    def delays(kind: str) -> tuple[np.ndarray, np.ndarray]:
+        emitted, received = [], []
+        for t, document, created, arrived in watcher.arrivals:
+            if "series" not in document:
+                continue  # the topic-creating message
+            if t == scores and kind == "score":
+                key = (document["series"], document["timestamp"])
+            elif t == alerts and kind == "alert" and document.get("status") == "firing":
+                key = (document["series"], parse_timestamp(document["at"]))
+            else:
+                continue
+            if key in sent_at:
+                emitted.append(created - sent_at[key])
+                received.append(arrived - sent_at[key])
+        return np.array(emitted) * 1000, np.array(received) * 1000
+
+    rows = []
+    for kind in ("score", "alert"):
+        emitted, received = delays(kind)
+        if len(emitted) == 0:
+            rows.append(f"| {rate:.0f} | {kind} | 0 | - | - | - | - |")
+            continue
+        e50, e99 = np.percentile(emitted, [50, 99])
+        r50, r99 = np.percentile(received, [50, 99])
+        rows.append(
+            f"| {rate:.0f} | {kind} | {len(emitted)} | {e50:.1f} | {e99:.1f} | {r50:.1f} "
+            f"| {r99:.1f} |"
+        )
+    progress(f"latency: {len(messages)} points at {rate} points/s")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    parser.add_argument("--series", type=int, default=20, help="series in the throughput run")
+    parser.add_argument("--points", type=int, default=1000, help="points per series")
+    parser.add_argument("--batch-size", type=int, default=100, help="points per batched message")
+    parser.add_argument(
+        "--rates", default="100,500", help="points/s of the latency runs, comma-separated"
+    )
+    parser.add_argument("--latency-series", type=int, default=20, help="one alert each")
+    parser.add_argument("--latency-points", type=int, default=200)
+    args = parser.parse_args(argv)
+
+    broker = None
+    bootstrap = args.bootstrap_servers
+    if not bootstrap:
+        progress("starting a Kafka broker (scripts/lookout_services)...")
+        broker = KafkaBroker(tempfile.mkdtemp(prefix="lookout-bench-kafka-"), partitions=3).start()
+        bootstrap = broker.bootstrap_servers
+    try:
+        print(f"## Kafka throughput ({args.series} series x {args.points} points)\n")
+        print("\n".join(throughput(bootstrap, args)))
+        n = args.latency_series * args.latency_points
+        print(f"\n## Latency ({n} points per rate, `lookout run` subprocess)\n")
+        print("Milliseconds from handing a point to the producer until lookout sent its score or")
+        print("alert (Kafka CreateTime), and until a consumer here received it.\n")
+        print(
+            "| points/s | produce -> | count | sent p50 | sent p99 | received p50 | received p99 |"
+        )
+        print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+        for rate in (float(r) for r in args.rates.split(",")):
+            print("\n".join(latency(bootstrap, args, rate)), flush=True)
+    finally:
+        if broker is not None:
+            broker.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,375 @@
+"""Where alert events go: the alerts Kafka topic, Alertmanager, and a generic webhook.
+
+Every sink has ``send(alerts, now)`` (the alerts of one batch, ``now`` in epoch seconds),
+``tick(now)`` (called every loop: re-sends and retries) and ``close(now)`` (a last attempt).
+HTTP sinks never raise on a failed request: they keep what was not delivered, retry with
+backoff, and report each failure to ``on_failure``. The Kafka sink only queues into the runner's
+producer, whose flush before the offset commit is what makes its delivery at-least-once.
+
+Alertmanager (``POST /api/v2/alerts``) gets one alert per series with stable labels
+``alertname``, ``series``, ``severity`` (plus the point's own labels), the value, band and score
+in annotations, and ``startsAt`` at the incident's start. Like Prometheus, Lookout re-sends a
+firing alert every ``resend_interval`` with ``endsAt`` four intervals ahead, so an alert whose
+sender died resolves by itself; a resolved alert is sent once more with its ``endsAt``.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import logging
+import math
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+import orjson
+
+from stream.alerts import AlertEvent
+from stream.kafka_io import Producer
+from stream.point import format_timestamp
+
+__all__ = [
+    "ALERTNAME",
+    "Alert",
+    "AlertSink",
+    "AlertDeliveryError",
+    "KafkaAlertSink",
+    "AlertmanagerSink",
+    "WebhookSink",
+    "alert_document",
+    "alertmanager_alert",
+    "post_json",
+]
+
+log = logging.getLogger(__name__)
+
+ALERTNAME = "LookoutAnomaly"
+# Alertmanager keeps an alert firing until its endsAt; this many re-send intervals of silence
+# mean the sender is gone (Prometheus uses the same factor).
+LEASE_INTERVALS = 4
+FIRST_RETRY = 1.0
+
+
+class AlertDeliveryError(Exception):
+    """An HTTP alert sink could not deliver; the message names the URL without credentials."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Alert:
+    """An alert event and the labels of the point that caused it."""
+
+    event: AlertEvent
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+class AlertSink(Protocol):
+    name: str
+
+    def send(self, alerts: Sequence[Alert], now: float) -> None: ...
+
+    def tick(self, now: float) -> None: ...
+
+    def close(self, now: float) -> None: ...
+
+
+def alert_document(alert: Alert) -> dict:
+    """The JSON document of an alert on the alerts topic and the webhook: the event's fields
+    (RFC 3339 times) and the point's ``labels``."""
+    document = alert.event.to_dict()
+    document["labels"] = dict(alert.labels)
+    return document
+
+
+class KafkaAlertSink:
+    """Queues each alert event on ``topic`` keyed by series; the runner flushes before commit."""
+
+    name = "kafka"
+
+    def __init__(self, producer: Producer, topic: str):
+        self.producer = producer
+        self.topic = topic
+
+    def send(self, alerts: Sequence[Alert], now: float) -> None:
+        for alert in alerts:
+            self.producer.send(
+                self.topic, alert.event.series.encode(), orjson.dumps(alert_document(alert))
+            )
+
+    def tick(self, now: float) -> None:
+        pass
+
+    def close(self, now: float) -> None:
+        pass
+
+
+def post_json(url: str, document: object, timeout: float) -> None:
+    """POST ``document`` as JSON; user info in ``url`` becomes HTTP basic auth.
+
+    Raises
+    ------
+    AlertDeliveryError
+        On a connection error, a timeout or a non-2xx answer.
+    """
+    parts = urllib.parse.urlsplit(url)
+    headers = {"Content-Type": "application/json", "User-Agent": "lookout"}
+    if parts.username is not None:
+        credentials = f"{urllib.parse.unquote(parts.username)}:"
+        credentials += urllib.parse.unquote(parts.password or "")
+        headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
+        parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
+    shown = urllib.parse.urlunsplit(parts)
+    request = urllib.request.Request(
+        shown, data=orjson.dumps(document), headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
+    except urllib.error.HTTPError as exc:
+        body = exc.read()[:200].decode(errors="replace")
+        raise AlertDeliveryError(f"POST {shown}: HTTP {exc.code} {body}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise AlertDeliveryError(f"POST {shown}: {exc}") from exc
+
+
+def _number(x: float) -> str:
+    return "NaN" if math.isnan(x) else f"{x:.6g}"
+
+
+def alertmanager_alert(
+    alert: Alert, severity: str, now: float, lease: float, labels: Mapping[str, str] | None = None
+) -> dict:
+    """The ``POST /api/v2/alerts`` item of ``alert`` at epoch time ``now``.
+
+    A firing alert ends ``lease`` seconds from now unless re-sent; a resolved one ends at the
+    incident's end (never later than now, so that it is resolved at once). ``labels`` overrides
+    the label set, so a resolution matches the labels its firing was sent with.
+
+    Examples
+    --------
+    >>> from stream.alerts import AlertEvent
+    >>> event = AlertEvent("id", "api.latency", "firing", 60.0, None, 0.9, 60.0, 60.0,
+    ...                    250.0, 100.0, 80.0, 120.0, 0.9, ("zscore", "forecast"))
+    >>> item = alertmanager_alert(Alert(event, {"team": "web"}), "page", now=120.0, lease=240)
+    >>> item["labels"]
+    {'team': 'web', 'alertname': 'LookoutAnomaly', 'series': 'api.latency', 'severity': 'page'}
+    >>> item["startsAt"], item["endsAt"], item["annotations"]["value"]
+    ('1970-01-01T00:01:00Z', '1970-01-01T00:06:00Z', '250')
+    """
+    event = alert.event
+    if labels is None:
+        labels = {**alert.labels, "alertname": ALERTNAME, "series": event.series}
+        labels["severity"] = severity
+    band = (
+        f"[{_number(event.lower)}, {_number(event.upper)}]"
+        if not math.isnan(event.lower)
+        else "unknown (warming up)"
+    )
+    starts = min(event.start, now)
+    if event.firing:
+        ends = now + lease
+    else:
+        ends = max(min(event.end if event.end is not None else now, now), starts)
+    return {
+        "labels": dict(labels),
+        "annotations": {
+            "summary": f"{event.series} is anomalous",
+            "description": (
+                f"value {_number(event.value)} at {format_timestamp(event.at)}, expected "
+                f"{_number(event.expected)} in {band}; anomaly score "
+                f"{_number(event.anomaly_score)} (peak {_number(event.peak_score)}), "
+                f"flagged by {', '.join(event.detectors) or 'the combined score'}"
+            ),
+            "value": _number(event.value),
+            "expected": _number(event.expected),
+            "lower": _number(event.lower),
+            "upper": _number(event.upper),
+            "anomaly_score": _number(event.anomaly_score),
+            "peak_score": _number(event.peak_score),
+            "detectors": ",".join(event.detectors),
+            "alert_id": event.alert_id,
+            "incident_start": format_timestamp(event.start),
+        },
+        "startsAt": format_timestamp(starts),
+        "endsAt": format_timestamp(ends),
+    }
+
+
+class _Backoff:
+    """When the next attempt is due after failures: 1 s, doubling, capped at ``cap``."""
+
+    def __init__(self, cap: float):
+        self.cap = cap
+        self.delay = 0.0
+        self.due = -math.inf
+
+    def failed(self, now: float) -> None:
+        self.delay = min(max(self.delay * 2, FIRST_RETRY), self.cap)
+        self.due = now + self.delay
+
+    def succeeded(self) -> None:
+        self.delay = 0.0
+        self.due = -math.inf
+
+
+class AlertmanagerSink:
+    """Keeps Alertmanager's view of Lookout's alerts up to date.
+
+    Parameters
+    ----------
+    url
+        Alertmanager's base URL (``http://host:9093``); user info becomes basic auth.
+    severity
+        The ``severity`` label.
+    resend_interval
+        Seconds between re-sends of firing alerts.
+    timeout
+        Seconds per request.
+    on_failure
+        Called once per failed request (for a counter).
+    """
+
+    name = "alertmanager"
+
+    def __init__(
+        self,
+        url: str,
+        severity: str = "page",
+        resend_interval: float = 60.0,
+        timeout: float = 5.0,
+        on_failure: Callable[[], None] | None = None,
+    ):
+        self.url = url.rstrip("/") + "/api/v2/alerts"
+        self.severity = severity
+        self.resend_interval = resend_interval
+        self.timeout = timeout
+        self.on_failure = on_failure
+        # series -> (latest alert, labels sent with it); resolved ones until delivered
+        self._firing: dict[str, tuple[Alert, dict[str, str]]] = {}
+        self._resolved: dict[str, tuple[Alert, dict[str, str]]] = {}
+        self._next_resend = math.inf
+        self._retry = _Backoff(cap=resend_interval)
+        self._dirty = False
+
+    @property
+    def firing(self) -> list[str]:
+        """Series whose alert is firing."""
+        return sorted(self._firing)
+
+    def send(self, alerts: Sequence[Alert], now: float) -> None:
+        for alert in alerts:
+            series = alert.event.series
+            previous = self._firing.pop(series, None)
+            labels = previous[1] if previous is not None else None
+            if labels is None:
+                labels = {**alert.labels, "alertname": ALERTNAME, "series": series}
+                labels["severity"] = self.severity
+            if alert.event.firing:
+                self._firing[series] = (alert, labels)
+                self._resolved.pop(series, None)
+            else:
+                self._resolved[series] = (alert, labels)
+        if alerts:
+            self._dirty = True
+            if now >= self._retry.due:
+                self._post(now)
+
+    def tick(self, now: float) -> None:
+        if (self._dirty and now >= self._retry.due) or now >= self._next_resend:
+            self._post(now)
+
+    def _post(self, now: float) -> None:
+        lease = LEASE_INTERVALS * self.resend_interval
+        entries = list(self._firing.values()) + list(self._resolved.values())
+        if not entries:
+            self._dirty = False
+            self._next_resend = math.inf
+            return
+        items = [
+            alertmanager_alert(alert, self.severity, now, lease, labels)
+            for alert, labels in entries
+        ]
+        try:
+            post_json(self.url, items, self.timeout)
+        except AlertDeliveryError as exc:
+            self._retry.failed(now)
+            log.warning("alertmanager: %s (retry in %.0f s)", exc, self._retry.delay)
+            if self.on_failure is not None:
+                self.on_failure()
+            return
+        self._retry.succeeded()
+        self._resolved.clear()
+        self._dirty = False
+        self._next_resend = now + self.resend_interval if self._firing else math.inf
+
+    def close(self, now: float) -> None:
+        """One last attempt for what is not delivered yet (resolutions, new alerts)."""
+        if self._dirty:
+            self._post(now)
+
+
+class WebhookSink:
+    """POSTs each alert event (the :func:`alert_document`) to ``url``, in order.
+
+    Events that could not be delivered wait in a queue of at most ``max_pending`` (the oldest
+    are dropped beyond it, each drop counted as a failure) and are retried with backoff.
+    """
+
+    name = "webhook"
+
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 5.0,
+        max_pending: int = 1000,
+        retry_cap: float = 60.0,
+        on_failure: Callable[[], None] | None = None,
+    ):
+        self.url = url
+        self.timeout = timeout
+        self.max_pending = max_pending
+        self.on_failure = on_failure
+        self._pending: list[dict] = []
+        self._retry = _Backoff(cap=retry_cap)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def send(self, alerts: Sequence[Alert], now: float) -> None:
+        self._pending.extend(alert_document(alert) for alert in alerts)
+        overflow = len(self._pending) - self.max_pending
+        if overflow > 0:
+            log.error("webhook: dropping %d undelivered alert events", overflow)
+            del self._pending[:overflow]
+            for _ in range(overflow):
+                self._failed_once()
+        if alerts and now >= self._retry.due:
+            self._deliver(now)
+
+    def tick(self, now: float) -> None:
+        if self._pending and now >= self._retry.due:
+            self._deliver(now)
+
+    def _deliver(self, now: float) -> None:
+        while self._pending:
+            try:
+                post_json(self.url, self._pending[0], self.timeout)
+            except AlertDeliveryError as exc:
+                self._retry.failed(now)
+                log.warning("webhook: %s (retry in %.0f s)", exc, self._retry.delay)
+                self._failed_once()
+                return
+            self._pending.pop(0)
+        self._retry.succeeded()
+
+    def _failed_once(self) -> None:
+        if self.on_failure is not None:
+            self.on_failure()
+
+    def close(self, now: float) -> None:
+        """One last attempt for the events not delivered yet."""
+        if self._pending:
+            self._deliver(now)

@@ -1,0 +1,490 @@
+"""Settings of the live commands from flags, ``LOOKOUT_*`` variables and a config file.
+
+Every option has a flag (``--bootstrap-servers``), an environment variable named after it
+(``LOOKOUT_BOOTSTRAP_SERVERS``) and a config-file key (``bootstrap-servers`` or
+``bootstrap_servers``, in a TOML or JSON file given by ``--config FILE`` or ``LOOKOUT_CONFIG``).
+Precedence: flag > environment > file > default.
+
+How: options are registered with a :class:`Deferred` default, which argparse leaves in place
+when the flag is absent; :func:`resolve` then replaces each ``Deferred`` by the environment, the
+file or the default, and records where every value came from. Options registered by other modules
+(the detector stack's) are layered the same way by :func:`defer_defaults`.
+
+Secrets (:attr:`Option.secret`, and passwords inside URLs) never appear in :func:`describe`,
+logs or error messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import tomllib
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "Deferred",
+    "Option",
+    "CONNECTION_OPTIONS",
+    "RUN_OPTIONS",
+    "PRODUCE_OPTIONS",
+    "add_options",
+    "defer_defaults",
+    "resolve",
+    "describe",
+    "load_config_file",
+    "mask_url",
+    "parse_bool",
+]
+
+MASK = "********"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names it (never a secret's value)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Deferred:
+    """The default of an option whose flag was not given; prints as the default itself, so
+    ``%(default)s`` in help texts still reads right."""
+
+    value: Any
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+def parse_bool(text: str) -> bool:
+    """``true/false``, ``yes/no``, ``on/off``, ``1/0`` (any case).
+
+    >>> parse_bool("Yes"), parse_bool("0")
+    (True, False)
+    """
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def positive_int(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise ValueError(f"must be at least 1, got {number}")
+    return number
+
+
+def positive_float(text: str) -> float:
+    number = float(text)
+    if not number > 0:
+        raise ValueError(f"must be positive, got {number}")
+    return number
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Option:
+    """One layered option: ``name`` is the argparse dest; flag and variable derive from it."""
+
+    name: str
+    default: Any
+    help: str
+    type: Callable[[str], Any] = str
+    choices: tuple[str, ...] | None = None
+    secret: bool = False
+    boolean: bool = False
+    metavar: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return env_name(self.name)
+
+
+def env_name(name: str) -> str:
+    """The environment variable of option ``name``.
+
+    >>> env_name("bootstrap_servers")
+    'LOOKOUT_BOOTSTRAP_SERVERS'
+    """
+    return "LOOKOUT_" + name.upper()
+
+
+CONNECTION_OPTIONS = (
+    Option(
+        "bootstrap_servers",
+        "localhost:9092",
+        "Kafka brokers to connect to, host:port[,host:port...]",
+        metavar="HOST:PORT",
+    ),
+    Option(
+        "connect_timeout",
+        30.0,
+        "seconds to wait for a broker to answer at start",
+        type=positive_float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "security_protocol",
+        None,
+        "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (kafka-python's default: PLAINTEXT)",
+        choices=("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+    ),
+    Option(
+        "sasl_mechanism",
+        None,
+        "SASL mechanism",
+        choices=("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"),
+    ),
+    Option("sasl_plain_username", None, "SASL user name (PLAIN and SCRAM)", metavar="NAME"),
+    Option(
+        "sasl_plain_password",
+        None,
+        "SASL password (PLAIN and SCRAM)",
+        secret=True,
+        metavar="PASSWORD",
+    ),
+    Option("sasl_kerberos_service_name", None, "Kerberos service name (GSSAPI)", metavar="NAME"),
+    Option("ssl_cafile", None, "CA certificates file to verify the brokers (PEM)", metavar="FILE"),
+    Option("ssl_certfile", None, "client certificate file (PEM)", metavar="FILE"),
+    Option("ssl_keyfile", None, "client private key file (PEM)", metavar="FILE"),
+    Option(
+        "ssl_password", None, "password of the client private key", secret=True, metavar="PASSWORD"
+    ),
+    Option(
+        "ssl_check_hostname",
+        None,
+        "check that the broker certificate matches its host name (kafka-python default: yes)",
+        boolean=True,
+    ),
+)
+
+RUN_OPTIONS = (
+    Option("topic", "metrics", "topic of metric points to consume", metavar="TOPIC"),
+    Option(
+        "group_id",
+        "lookout",
+        "consumer group; instances in one group share the partitions",
+        metavar="GROUP",
+    ),
+    Option(
+        "alerts_topic",
+        "lookout-alerts",
+        "topic receiving alert events (firing and resolved); empty: none",
+        metavar="TOPIC",
+    ),
+    Option(
+        "dead_letter_topic",
+        "lookout-dead-letters",
+        "topic receiving invalid messages with the reason; empty: none (still counted)",
+        metavar="TOPIC",
+    ),
+    Option(
+        "scores_topic",
+        "",
+        "topic receiving every scored point (score, expected band, alert flag); empty: none",
+        metavar="TOPIC",
+    ),
+    Option(
+        "metrics_address",
+        "127.0.0.1:9108",
+        "HOST:PORT serving /metrics, /-/healthy and /-/ready",
+        metavar="HOST:PORT",
+    ),
+    Option(
+        "alertmanager_url",
+        "",
+        "Alertmanager base URL (POST /api/v2/alerts); empty: none",
+        metavar="URL",
+    ),
+    Option(
+        "webhook_url",
+        "",
+        "URL receiving each alert event as a JSON POST; empty: none",
+        metavar="URL",
+    ),
+    Option(
+        "alert_severity",
+        "page",
+        "value of the severity label of alerts sent to Alertmanager",
+        metavar="LEVEL",
+    ),
+    Option(
+        "alert_resend_interval",
+        60.0,
+        "seconds between re-sends of firing alerts to Alertmanager",
+        type=positive_float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "http_timeout",
+        5.0,
+        "seconds per HTTP request to Alertmanager or the webhook",
+        type=positive_float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "max_series",
+        1000,
+        "most series exposed as Prometheus gauges; points of more are counted, not exposed",
+        type=positive_int,
+        metavar="N",
+    ),
+    Option(
+        "series_idle_timeout",
+        900.0,
+        "seconds without a point after which a series' gauges are removed",
+        type=positive_float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "batch_size",
+        500,
+        "most messages per poll (one commit per batch)",
+        type=positive_int,
+        metavar="N",
+    ),
+    Option(
+        "poll_timeout",
+        1.0,
+        "seconds a poll waits for messages",
+        type=positive_float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "auto_offset_reset",
+        "earliest",
+        "where a new consumer group starts",
+        choices=("earliest", "latest"),
+    ),
+    Option(
+        "session_timeout",
+        10.0,
+        "seconds without heartbeat before the group reassigns this consumer's partitions",
+        type=positive_float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "max_message_bytes",
+        1 << 20,
+        "larger messages are dead-lettered as too_large",
+        type=positive_int,
+        metavar="BYTES",
+    ),
+    Option(
+        "max_batch_points",
+        10_000,
+        "batched messages with more points are dead-lettered as too_large",
+        type=positive_int,
+        metavar="N",
+    ),
+    Option(
+        "max_messages",
+        None,
+        "stop after consuming this many messages (tests, benchmarks)",
+        type=positive_int,
+        metavar="N",
+    ),
+    Option(
+        "max_seconds", None, "stop after this many seconds", type=positive_float, metavar="SECONDS"
+    ),
+    Option("log_level", "INFO", "logging level", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+)
+
+PRODUCE_OPTIONS = (Option("topic", "metrics", "topic to publish the points to", metavar="TOPIC"),)
+
+
+def add_options(parser: argparse.ArgumentParser | Any, options: Iterable[Option]) -> None:
+    """Add ``options`` to ``parser`` (or an argument group) with :class:`Deferred` defaults."""
+    for option in options:
+        shown = "none" if option.default in (None, "") else option.default
+        help_text = f"{option.help} (default: {shown}; env {option.env})"
+        kwargs: dict[str, Any] = {
+            "dest": option.name,
+            "default": Deferred(option.default),
+            "help": help_text.replace("%", "%%"),
+        }
+        if option.boolean:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = option.type
+            kwargs["choices"] = option.choices
+            kwargs["metavar"] = option.metavar
+        parser.add_argument(option.flag, **kwargs)
+
+
+def defer_defaults(parser: argparse.ArgumentParser, names: Iterable[str]) -> None:
+    """Layer options that another module registered: their defaults become :class:`Deferred`."""
+    parser.set_defaults(**{name: Deferred(parser.get_default(name)) for name in names})
+
+
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A flat mapping from a ``.toml`` file (or a ``.json`` one); keys may use ``-`` or ``_``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+    ...     _ = f.write('bootstrap-servers = "kafka:9092"\\nbatch_size = 100\\n')
+    >>> load_config_file(f.name)
+    {'bootstrap_servers': 'kafka:9092', 'batch_size': 100}
+    """
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from exc
+    try:
+        if file.suffix == ".json":
+            document = json.loads(text)
+        else:
+            document = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"config file {file} is not valid: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ConfigError(f"config file {file} must hold a table of settings")
+    return {str(key).replace("-", "_"): value for key, value in document.items()}
+
+
+def resolve(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    options: Iterable[Option] = (),
+    deferred_names: Iterable[str] = (),
+    known_elsewhere: Iterable[str] = (),
+) -> tuple[argparse.Namespace, dict[str, str]]:
+    """Replace every :class:`Deferred` in ``args`` by the environment, file or default value.
+
+    Parameters
+    ----------
+    args
+        Parsed arguments; ``args.config`` may name the config file.
+    environ
+        The environment (``os.environ``).
+    options
+        The :class:`Option` definitions of ``args`` (for types, choices and secrets).
+    deferred_names
+        Options layered with :func:`defer_defaults`; their values are converted to the type
+        of their default.
+    known_elsewhere
+        Config-file keys that belong to other commands, ignored rather than rejected.
+
+    Returns
+    -------
+    The resolved namespace (a copy) and ``{name: "flag" | "env" | "file" | "default"}``.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_options(parser, RUN_OPTIONS[:2])
+    >>> args = parser.parse_args(["--topic", "cpu"])
+    >>> environ = {"LOOKOUT_GROUP_ID": "g1", "LOOKOUT_TOPIC": "x"}
+    >>> settings, sources = resolve(args, environ, RUN_OPTIONS[:2])
+    >>> settings.topic, sources["topic"], settings.group_id, sources["group_id"]
+    ('cpu', 'flag', 'g1', 'env')
+    """
+    by_name = {option.name: option for option in options}
+    layered = (set(by_name) | set(deferred_names)) & set(vars(args))
+    resolved = argparse.Namespace(**vars(args))
+    config_path = getattr(args, "config", None) or environ.get(env_name("config"))
+    file_values = load_config_file(config_path) if config_path else {}
+    unknown = sorted(set(file_values) - layered - set(known_elsewhere))
+    if unknown:
+        raise ConfigError(f"config file {config_path}: unknown setting(s) {unknown}")
+
+    deferred = {}
+    sources = {}
+    for name in layered:
+        value = getattr(args, name)
+        if isinstance(value, Deferred):
+            deferred[name] = value.value
+        else:
+            sources[name] = "flag"
+    for name, default in deferred.items():
+        option = by_name.get(name)
+        if env_name(name) in environ:
+            raw, source, origin = environ[env_name(name)], "env", env_name(name)
+        elif name in file_values:
+            raw, source, origin = file_values[name], "file", f"{config_path}: {name}"
+        else:
+            setattr(resolved, name, default)
+            sources[name] = "default"
+            continue
+        setattr(resolved, name, _convert(raw, option, default, origin))
+        sources[name] = source
+    return resolved, sources
+
+
+def _convert(raw: Any, option: Option | None, default: Any, origin: str) -> Any:
+    """``raw`` (text from the environment, or a TOML/JSON value) as the option's type."""
+    secret = option is not None and option.secret
+    try:
+        if option is not None and option.boolean or isinstance(default, bool):
+            value = raw if isinstance(raw, bool) else parse_bool(str(raw))
+        elif option is not None:
+            value = option.type(str(raw)) if not isinstance(raw, bool) else _reject(raw)
+        elif default is None or isinstance(raw, bool):
+            value = raw if default is None else _reject(raw)
+        else:
+            value = type(default)(raw)
+    except (TypeError, ValueError) as exc:
+        reason = "invalid value" if secret else str(exc)
+        raise ConfigError(f"{origin}: {reason}") from None
+    if option is not None and option.choices and value not in option.choices:
+        shown = "value" if secret else repr(value)
+        raise ConfigError(f"{origin}: {shown} is not one of {list(option.choices)}")
+    return value
+
+
+def _reject(raw: Any) -> Any:
+    raise ValueError(f"unexpected {type(raw).__name__} {raw!r}")
+
+
+def mask_url(url: str) -> str:
+    """``url`` with the password of its user info masked.
+
+    >>> mask_url("https://lookout:s3cret@alertmanager:9093/")
+    'https://lookout:********@alertmanager:9093/'
+    >>> mask_url("http://alertmanager:9093")
+    'http://alertmanager:9093'
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:{MASK}@{host}"))
+
+
+def describe(
+    settings: argparse.Namespace, sources: Mapping[str, str], options: Iterable[Option] = ()
+) -> str:
+    """``name = value  (source)`` per setting, secrets masked; for ``--print-config`` and logs.
+
+    Examples
+    --------
+    >>> settings = argparse.Namespace(sasl_plain_password="hunter2", topic="cpu")
+    >>> print(describe(settings, {"sasl_plain_password": "env", "topic": "flag"},
+    ...                CONNECTION_OPTIONS))
+    sasl_plain_password = '********'  (env)
+    topic = 'cpu'  (flag)
+    """
+    secrets = {option.name for option in options if option.secret}
+    lines = []
+    for name, value in sorted(vars(settings).items()):
+        if name not in sources:
+            continue
+        if name in secrets and value not in (None, ""):
+            value = MASK
+        elif isinstance(value, str) and "://" in value:
+            value = mask_url(value)
+        lines.append(f"{name} = {value!r}  ({sources[name]})")
+    return "\n".join(lines)

@@ -1,0 +1,337 @@
+"""Thin wrappers around kafka-python; the only module that imports ``kafka``.
+
+The rest of Lookout sees :class:`Record` (plain bytes and coordinates), ``(topic, partition)``
+tuples and the exceptions below, never a kafka-python object::
+
+    KafkaIOError
+     +-- KafkaUnavailable   no broker answered while connecting
+     +-- DeliveryError      a produced message was not acknowledged
+
+Security settings (SASL, SSL) are passed through to kafka-python under its own names, see
+:data:`SECURITY_OPTIONS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.structs import OffsetAndMetadata
+
+__all__ = [
+    "SECURITY_OPTIONS",
+    "KafkaIOError",
+    "KafkaUnavailable",
+    "DeliveryError",
+    "Record",
+    "Consumer",
+    "Producer",
+    "security_options",
+]
+
+log = logging.getLogger(__name__)
+
+#: kafka-python client settings that ``security`` mappings may carry (None values are left out).
+SECURITY_OPTIONS = (
+    "security_protocol",
+    "sasl_mechanism",
+    "sasl_plain_username",
+    "sasl_plain_password",
+    "sasl_kerberos_service_name",
+    "ssl_cafile",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_password",
+    "ssl_check_hostname",
+)
+
+Partition = tuple[str, int]
+
+
+class KafkaIOError(Exception):
+    """A Kafka operation failed; the message says which and why."""
+
+
+class KafkaUnavailable(KafkaIOError):
+    """No broker answered at ``bootstrap_servers``."""
+
+
+class DeliveryError(KafkaIOError):
+    """At least one produced message was not acknowledged by the broker."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Record:
+    """One consumed message: where it came from, its raw key and value, its Kafka timestamp."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int = -1
+
+
+def security_options(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The SASL/SSL entries of ``settings`` that are set, for a kafka-python client.
+
+    Examples
+    --------
+    >>> security_options({"security_protocol": "SASL_SSL", "ssl_cafile": None, "topic": "x"})
+    {'security_protocol': 'SASL_SSL'}
+    """
+    return {name: settings[name] for name in SECURITY_OPTIONS if settings.get(name) is not None}
+
+
+def _unavailable(bootstrap_servers: str, exc: Exception) -> KafkaUnavailable:
+    return KafkaUnavailable(f"no Kafka broker reachable at {bootstrap_servers}: {exc}")
+
+
+class Consumer:
+    """A consumer-group member reading ``topics`` in batches, committing only what it is told.
+
+    Auto-commit is off: :meth:`commit` stores exactly the offsets given, which the caller passes
+    only after a batch's outputs were delivered. ``on_revoked`` is called with the partitions
+    taken away in a rebalance (and at close), on kafka-python's I/O thread; ``commit_async`` is
+    safe there, a blocking :meth:`commit` is not.
+
+    Parameters
+    ----------
+    topics
+        Topics to subscribe to.
+    bootstrap_servers
+        ``host:port[,host:port...]``.
+    group_id
+        Consumer group; every member shares the partitions.
+    security
+        SASL/SSL settings, see :data:`SECURITY_OPTIONS`.
+    auto_offset_reset
+        Where a group without committed offsets starts: ``"earliest"`` or ``"latest"``.
+    max_poll_records
+        Most records returned by one :meth:`poll`.
+    session_timeout
+        Seconds without heartbeat after which the group gives this member's partitions away.
+    connect_timeout
+        Seconds to wait for a broker at start.
+    on_revoked
+        Called with ``[(topic, partition), ...]`` when partitions are revoked; an attribute,
+        so that the object that owns the offsets can set it later.
+    """
+
+    def __init__(
+        self,
+        topics: Iterable[str],
+        bootstrap_servers: str,
+        group_id: str,
+        security: Mapping[str, Any] | None = None,
+        auto_offset_reset: str = "earliest",
+        max_poll_records: int = 500,
+        session_timeout: float = 10.0,
+        connect_timeout: float = 30.0,
+        client_id: str = "lookout",
+        on_revoked: Callable[[list[Partition]], None] | None = None,
+    ):
+        self.topics = list(topics)
+        self.bootstrap_servers = bootstrap_servers
+        self.group_id = group_id
+        session_ms = int(session_timeout * 1000)
+        try:
+            self._consumer = KafkaConsumer(
+                bootstrap_servers=bootstrap_servers,
+                group_id=group_id,
+                client_id=client_id,
+                enable_auto_commit=False,
+                auto_offset_reset=auto_offset_reset,
+                max_poll_records=max_poll_records,
+                session_timeout_ms=session_ms,
+                heartbeat_interval_ms=max(session_ms // 6, 100),
+                bootstrap_timeout_ms=int(connect_timeout * 1000),
+                **security_options(security or {}),
+            )
+        except KafkaTimeoutError as exc:
+            raise _unavailable(bootstrap_servers, exc) from exc
+        except KafkaError as exc:
+            raise KafkaIOError(f"cannot create consumer: {exc}") from exc
+        self.on_revoked = on_revoked
+        self._fetched: dict[Partition, int] = {}
+        self._fetched_lock = threading.Lock()
+        self._consumer.subscribe(self.topics, listener=_Listener(self))
+
+    def poll(self, timeout: float, max_records: int | None = None) -> list[Record]:
+        """Up to ``max_records`` records, waiting at most ``timeout`` seconds for the first."""
+        batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        records = []
+        for partition, messages in batches.items():
+            for message in messages:
+                records.append(
+                    Record(
+                        message.topic,
+                        message.partition,
+                        message.offset,
+                        message.key,
+                        message.value,
+                        message.timestamp,
+                    )
+                )
+            if messages:
+                with self._fetched_lock:
+                    self._fetched[(partition.topic, partition.partition)] = messages[-1].offset + 1
+        return records
+
+    def commit(self, offsets: Mapping[Partition, int], timeout: float = 30.0) -> bool:
+        """Commit ``{(topic, partition): next offset}``; False if the group refused it.
+
+        A refusal (a rebalance in progress, this member fenced, a timeout) is not an error in
+        an at-least-once consumer: the partitions' new owner starts from the last commit.
+        """
+        if not offsets:
+            return True
+        try:
+            self._consumer.commit(_kafka_offsets(offsets), timeout_ms=int(timeout * 1000))
+        except KafkaError as exc:
+            log.warning("offset commit failed (the batch may be consumed again): %r", exc)
+            return False
+        return True
+
+    def commit_async(self, offsets: Mapping[Partition, int]) -> None:
+        """Send a commit without waiting; for rebalance callbacks."""
+        if offsets:
+            self._consumer.commit_async(_kafka_offsets(offsets))
+
+    def assignment(self) -> set[Partition]:
+        return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+
+    def lags(self) -> dict[Partition, int]:
+        """Messages behind the high watermark, for assigned partitions fetched at least once."""
+        lags = {}
+        for tp in self._consumer.assignment():
+            key = (tp.topic, tp.partition)
+            with self._fetched_lock:
+                position = self._fetched.get(key)
+            highwater = self._consumer.highwater(tp)
+            if position is not None and highwater is not None:
+                lags[key] = max(highwater - position, 0)
+        return lags
+
+    def _forget(self, partitions: Iterable[Partition]) -> None:
+        with self._fetched_lock:
+            for partition in partitions:
+                self._fetched.pop(partition, None)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Leave the group (its partitions are reassigned at once) without committing."""
+        self._consumer.close(autocommit=False, timeout_ms=int(timeout * 1000))
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, owner: Consumer):
+        self.owner = owner
+
+    def on_partitions_revoked(self, revoked):
+        partitions = [(tp.topic, tp.partition) for tp in revoked]
+        self.owner._forget(partitions)
+        if self.owner.on_revoked is not None and partitions:
+            self.owner.on_revoked(partitions)
+
+    def on_partitions_assigned(self, assigned):
+        log.info("assigned partitions %s", sorted((tp.topic, tp.partition) for tp in assigned))
+
+
+def _kafka_offsets(offsets: Mapping[Partition, int]) -> dict[TopicPartition, OffsetAndMetadata]:
+    return {
+        TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+        for (topic, partition), offset in offsets.items()
+    }
+
+
+class Producer:
+    """Sends messages and, on :meth:`flush`, waits until the broker acknowledged all of them.
+
+    ``acks="all"`` with idempotence: an acknowledged message is on every in-sync replica, and
+    retries neither duplicate nor reorder messages of a partition.
+
+    Parameters
+    ----------
+    bootstrap_servers
+        ``host:port[,host:port...]``.
+    security
+        SASL/SSL settings, see :data:`SECURITY_OPTIONS`.
+    linger
+        Seconds a message may wait to share a request with others.
+    send_timeout
+        Seconds :meth:`send` may block on metadata or a full buffer, and a message may take to
+        be acknowledged.
+    connect_timeout
+        Seconds to wait for a broker at start.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        security: Mapping[str, Any] | None = None,
+        linger: float = 0.005,
+        send_timeout: float = 30.0,
+        connect_timeout: float = 30.0,
+        client_id: str = "lookout",
+    ):
+        self.bootstrap_servers = bootstrap_servers
+        timeout_ms = int(send_timeout * 1000)
+        linger_ms = int(linger * 1000)
+        request_ms = min(timeout_ms, 30000)
+        try:
+            self._producer = KafkaProducer(
+                bootstrap_servers=bootstrap_servers,
+                client_id=client_id,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=linger_ms,
+                max_block_ms=timeout_ms,
+                request_timeout_ms=request_ms,
+                delivery_timeout_ms=max(timeout_ms, request_ms + linger_ms),
+                bootstrap_timeout_ms=int(connect_timeout * 1000),
+                **security_options(security or {}),
+            )
+        except KafkaTimeoutError as exc:
+            raise _unavailable(bootstrap_servers, exc) from exc
+        except KafkaError as exc:
+            raise KafkaIOError(f"cannot create producer: {exc}") from exc
+        self._pending: list[Any] = []
+        self.send_timeout = send_timeout
+
+    @property
+    def pending(self) -> int:
+        """Messages sent since the last :meth:`flush`."""
+        return len(self._pending)
+
+    def send(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        """Queue one message; :meth:`flush` tells whether it arrived."""
+        try:
+            self._pending.append(self._producer.send(topic, value=value, key=key))
+        except KafkaError as exc:
+            raise DeliveryError(f"cannot send to {topic!r}: {exc}") from exc
+
+    def flush(self, timeout: float | None = None) -> int:
+        """Wait for every queued message; the number delivered, or :class:`DeliveryError`."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return 0
+        try:
+            self._producer.flush(timeout=timeout if timeout is not None else self.send_timeout)
+        except KafkaError as exc:
+            raise DeliveryError(f"{len(pending)} messages not acknowledged: {exc}") from exc
+        failed = [future for future in pending if not future.succeeded()]
+        if failed:
+            raise DeliveryError(
+                f"{len(failed)} of {len(pending)} messages not acknowledged: "
+                f"{failed[0].exception!r}"
+            )
+        return len(pending)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._producer.close(timeout=timeout)

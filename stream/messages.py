@@ -1,0 +1,345 @@
+"""The Kafka message contract: JSON metric points in, points or dead letters out.
+
+A message's key is the series id (UTF-8) and its value is JSON, either one point or an array of
+points (a batched message)::
+
+    {"series": "api.latency", "timestamp": "2024-01-01T00:00:00Z", "value": 12.5,
+     "labels": {"team": "payments"}}
+
+``timestamp`` is an RFC 3339 string or epoch seconds; ``labels`` is optional. A point without
+``series`` takes the message key. Fields not listed here are ignored, so producers can add some.
+
+Nothing here raises on bad input: :func:`decode_message` returns the valid points and one
+:class:`Rejection` per invalid message or point, with a reason from :data:`REASONS` (a short,
+bounded set, so that it can label a counter). :func:`dead_letter` turns a rejection into the
+document written to the dead-letter topic. The other direction, :func:`encode_points` and
+:func:`plan_messages`, is what ``lookout produce`` publishes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+import orjson
+
+from detectors import Assessment
+from stream.point import InvalidPoint, MetricPoint, format_timestamp, parse_timestamp, parse_value
+
+__all__ = [
+    "REASONS",
+    "MAX_MESSAGE_BYTES",
+    "MAX_BATCH_POINTS",
+    "MAX_SERIES_LENGTH",
+    "LabeledPoint",
+    "Rejection",
+    "Decoded",
+    "decode_message",
+    "dead_letter",
+    "point_document",
+    "score_document",
+    "encode_points",
+    "OutgoingMessage",
+    "plan_messages",
+]
+
+#: Every reason a message or point can be rejected for; anything else is counted as ``other``.
+REASONS = (
+    "malformed_json",  # the value is not JSON (or not UTF-8)
+    "empty_message",  # no value at all (a tombstone)
+    "not_a_point",  # JSON, but neither an object nor an array of objects
+    "too_large",  # more bytes than max_bytes, or more points than max_points
+    "missing_field",  # no timestamp, no value, or no series and no key
+    "bad_series",  # series not a non-empty string of at most MAX_SERIES_LENGTH characters
+    "bad_timestamp",  # neither RFC 3339 nor epoch seconds
+    "bad_value",  # not a number
+    "non_finite_value",  # NaN or infinite
+    "bad_labels",  # labels not an object of Prometheus-style names to strings
+    "duplicate_timestamp",  # the series already had a point at this time (re-delivery)
+    "out_of_order",  # earlier than the series' last point
+    "other",
+)
+
+MAX_MESSAGE_BYTES = 1 << 20
+MAX_BATCH_POINTS = 10_000
+MAX_SERIES_LENGTH = 256
+MAX_LABELS = 32
+MAX_LABEL_VALUE_LENGTH = 256
+# Enough of a rejected message to see what went wrong, without copying megabytes into the DLQ.
+DEAD_LETTER_EXCERPT = 4096
+
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+_REQUIRED = ("timestamp", "value")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LabeledPoint:
+    """A valid point, its optional labels, and its index in a batched message (0 if single)."""
+
+    point: MetricPoint
+    labels: Mapping[str, str]
+    index: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a message, or one point of a batched message, was not scored.
+
+    ``item`` is the offending JSON element of a batch (None when the whole message is rejected);
+    ``index`` its position in the batch.
+    """
+
+    reason: str
+    detail: str
+    item: object = None
+    index: int | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class Decoded:
+    points: list[LabeledPoint]
+    rejections: list[Rejection]
+
+
+def decode_message(
+    key: bytes | None,
+    value: bytes | None,
+    max_bytes: int = MAX_MESSAGE_BYTES,
+    max_points: int = MAX_BATCH_POINTS,
+) -> Decoded:
+    """Decode one message into valid points and rejections; never raises on bad input.
+
+    In a batched message each point stands alone: the valid ones are kept, each invalid one is
+    rejected with its index.
+
+    Examples
+    --------
+    >>> decoded = decode_message(b"cpu", b'[{"timestamp": 60, "value": 0.5},'
+    ...                                   b' {"timestamp": "soon", "value": 1}]')
+    >>> [p.point for p in decoded.points]
+    [MetricPoint(series='cpu', timestamp=60.0, value=0.5)]
+    >>> [(r.reason, r.index) for r in decoded.rejections]
+    [('bad_timestamp', 1)]
+    >>> decode_message(b"cpu", b"{oops").rejections[0].reason
+    'malformed_json'
+    """
+    if value is None:
+        return Decoded([], [Rejection("empty_message", "the message has no value")])
+    if len(value) > max_bytes:
+        return Decoded(
+            [], [Rejection("too_large", f"{len(value)} bytes, more than the {max_bytes} allowed")]
+        )
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        return Decoded([], [Rejection("malformed_json", str(exc))])
+
+    if isinstance(document, dict):
+        items, batched = [document], False
+    elif isinstance(document, list):
+        if len(document) > max_points:
+            return Decoded(
+                [],
+                [Rejection("too_large", f"{len(document)} points, more than {max_points} allowed")],
+            )
+        items, batched = document, True
+    else:
+        kind = type(document).__name__
+        return Decoded([], [Rejection("not_a_point", f"JSON {kind}, not an object or array")])
+
+    default_series = _key_text(key)
+    decoded = Decoded([], [])
+    for index, item in enumerate(items):
+        try:
+            decoded.points.append(_parse_point(item, default_series, index))
+        except InvalidPoint as exc:
+            decoded.rejections.append(
+                Rejection(exc.reason, exc.detail, item if batched else None, index)
+            )
+    return decoded
+
+
+def _key_text(key: bytes | None) -> str | None:
+    if not key:
+        return None
+    try:
+        return key.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def _parse_point(item: object, default_series: str | None, index: int) -> LabeledPoint:
+    if not isinstance(item, dict):
+        raise InvalidPoint("not_a_point", f"point {index} is a JSON {type(item).__name__}")
+    for name in _REQUIRED:
+        if name not in item:
+            raise InvalidPoint("missing_field", f"point {index} has no {name!r}")
+    series = item.get("series", default_series)
+    if series is None:
+        raise InvalidPoint("missing_field", f"point {index} has no 'series' and no message key")
+    if not isinstance(series, str) or not series or len(series) > MAX_SERIES_LENGTH:
+        raise InvalidPoint(
+            "bad_series",
+            f"series must be a non-empty string of at most {MAX_SERIES_LENGTH} characters",
+        )
+    point = MetricPoint(series, parse_timestamp(item["timestamp"]), parse_value(item["value"]))
+    return LabeledPoint(point, _parse_labels(item.get("labels")), index)
+
+
+def _parse_labels(labels: object) -> Mapping[str, str]:
+    if labels is None:
+        return {}
+    if not isinstance(labels, dict) or len(labels) > MAX_LABELS:
+        raise InvalidPoint("bad_labels", f"labels must be an object of at most {MAX_LABELS}")
+    for name, text in labels.items():
+        if not _LABEL_NAME.match(name) or name.startswith("__"):
+            raise InvalidPoint("bad_labels", f"label name {name[:64]!r} is not a Prometheus name")
+        if not isinstance(text, str) or len(text) > MAX_LABEL_VALUE_LENGTH:
+            raise InvalidPoint("bad_labels", f"label {name!r} is not a string of <= 256 chars")
+    return labels
+
+
+def dead_letter(rejection: Rejection, source: Mapping[str, object], value: bytes | None) -> bytes:
+    """The dead-letter document for ``rejection``: reason, detail, where it came from, and the
+    offending point (batched messages) or an excerpt of the message.
+
+    ``source`` names the input record (topic, partition, offset, key, timestamp_ms).
+
+    Examples
+    --------
+    >>> doc = orjson.loads(dead_letter(Rejection("malformed_json", "bad"),
+    ...                                {"topic": "metrics", "offset": 7}, b"{oops"))
+    >>> doc["reason"], doc["source"]["offset"], doc["message"]
+    ('malformed_json', 7, '{oops')
+    """
+    document: dict[str, object] = {
+        "reason": rejection.reason,
+        "detail": rejection.detail,
+        "source": dict(source),
+    }
+    if rejection.index is not None:
+        document["index"] = rejection.index
+    if rejection.item is not None:
+        document["point"] = rejection.item
+    elif value is not None:
+        document["message"] = value[:DEAD_LETTER_EXCERPT].decode(errors="replace")
+        document["truncated"] = len(value) > DEAD_LETTER_EXCERPT
+    return orjson.dumps(document)
+
+
+def point_document(point: MetricPoint) -> dict[str, object]:
+    """A point as the JSON object of the contract, with an RFC 3339 timestamp."""
+    return {
+        "series": point.series,
+        "timestamp": format_timestamp(point.timestamp),
+        "value": point.value,
+    }
+
+
+def score_document(point: MetricPoint, assessment: Assessment) -> bytes:
+    """The scores-topic message of a scored point (NaN, e.g. a band in warm-up, becomes null).
+
+    Examples
+    --------
+    >>> from detectors import DetectorStack
+    >>> scored = DetectorStack(grace_period=5).process(60.0, 1.5)
+    >>> document = orjson.loads(score_document(MetricPoint("cpu", 60.0, 1.5), scored))
+    >>> document["series"], document["timestamp"], document["anomaly_score"], document["expected"]
+    ('cpu', 60.0, 0.0, None)
+    """
+    return orjson.dumps(
+        {
+            "series": point.series,
+            "timestamp": point.timestamp,
+            "value": point.value,
+            "anomaly_score": assessment.anomaly_score,
+            "alert": assessment.alert,
+            "zscore": _finite_or_none(assessment.zscore),
+            "expected": _finite_or_none(assessment.expected),
+            "lower": _finite_or_none(assessment.lower),
+            "upper": _finite_or_none(assessment.upper),
+        }
+    )
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def encode_points(
+    series: str,
+    timestamps: Sequence[float],
+    values: Sequence[float],
+    labels: Mapping[str, str] | None = None,
+) -> bytes:
+    """One message value: a point object when there is one point, else an array of points.
+
+    Timestamps are written as epoch seconds, which round-trip exactly.
+
+    Examples
+    --------
+    >>> encode_points("cpu", [60.0], [0.5])
+    b'{"series":"cpu","timestamp":60.0,"value":0.5}'
+    >>> [p.point.value for p in decode_message(b"cpu", encode_points("cpu", [1, 2], [3, 4])).points]
+    [3.0, 4.0]
+    """
+    points = []
+    for timestamp, value in zip(timestamps, values, strict=True):
+        point: dict[str, object] = {
+            "series": series,
+            "timestamp": float(timestamp),
+            "value": float(value),
+        }
+        if labels:
+            point["labels"] = dict(labels)
+        points.append(point)
+    return orjson.dumps(points[0] if len(points) == 1 else points)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """A message to publish: due at event time ``at`` (its last point's timestamp)."""
+
+    at: float
+    key: bytes
+    value: bytes
+    n_points: int
+
+
+def plan_messages(
+    series: Iterable[tuple[str, Sequence[float], Sequence[float]]], batch_size: int = 1
+) -> list[OutgoingMessage]:
+    """Cut each series into messages of up to ``batch_size`` points, merged by event time.
+
+    ``series`` yields ``(series id, timestamps, values)``. A message is due when its last point
+    happened, so replaying at real time never sends a point before its time.
+
+    Examples
+    --------
+    >>> plan = plan_messages([("a", [0, 10, 20], [1, 2, 3]), ("b", [5, 15], [1, 1])], 2)
+    >>> [(m.key, m.at, m.n_points) for m in plan]
+    [(b'a', 10.0, 2), (b'b', 15.0, 2), (b'a', 20.0, 1)]
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    per_series = []
+    for name, timestamps, values in series:
+        key = name.encode()
+        messages = []
+        for start in range(0, len(timestamps), batch_size):
+            chunk_ts = [float(t) for t in timestamps[start : start + batch_size]]
+            chunk_values = values[start : start + batch_size]
+            if any(not math.isfinite(t) for t in chunk_ts):
+                raise ValueError(f"series {name!r} has a non-finite timestamp")
+            messages.append(
+                OutgoingMessage(
+                    chunk_ts[-1], key, encode_points(name, chunk_ts, chunk_values), len(chunk_ts)
+                )
+            )
+        per_series.append(messages)
+    # A merge, not a sort: each series keeps its input order even where its timestamps do not
+    # (the consumer must see what the file says), and ties keep the order of the series.
+    return list(heapq.merge(*per_series, key=lambda message: message.at))

@@ -1,0 +1,376 @@
+"""Prometheus exposition of the live runtime: per-series gauges, counters, and the HTTP endpoint.
+
+The only module that imports ``prometheus_client``. Every metric lives in the registry given to
+:class:`LookoutMetrics` (tests pass a fresh ``CollectorRegistry()``), never in a global one.
+
+Per series (label ``series``, at most ``max_series`` of them, removed after ``idle_timeout``
+seconds without a point): ``lookout_value``, ``lookout_expected``, ``lookout_expected_lower``,
+``lookout_expected_upper``, ``lookout_anomaly_score``, ``lookout_zscore``, ``lookout_anomalous``.
+Process-wide: ``lookout_points_total``, ``lookout_messages_total``, ``lookout_alerts_total``,
+``lookout_invalid_messages_total{reason}``, ``lookout_processing_latency_seconds`` (histogram,
+per message), ``lookout_consumer_lag_messages{topic,partition}``,
+``lookout_series_overflow_points_total`` (points whose series was not exposed because of the
+``max_series`` guard; they are still scored and can still alert), ``lookout_series_exposed``,
+``lookout_series_tracked``, ``lookout_alert_delivery_failures_total{sink}``,
+``lookout_commit_failures_total`` and ``lookout_build_info``.
+
+:class:`ExpositionServer` serves ``/metrics`` beside ``/-/healthy`` and ``/-/ready``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import socket
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
+
+from detectors import Assessment
+from stream.messages import REASONS
+
+__all__ = [
+    "SERIES_GAUGES",
+    "LookoutMetrics",
+    "ExpositionServer",
+    "parse_address",
+    "lookout_version",
+]
+
+#: Per-series gauges: metric name, help, and how to read it from an Assessment.
+SERIES_GAUGES: tuple[tuple[str, str, Callable[[Assessment], float]], ...] = (
+    ("lookout_value", "Last value seen of the series.", lambda a: a.value),
+    (
+        "lookout_expected",
+        "Value the forecaster expected for the last point (NaN during warm-up).",
+        lambda a: a.expected,
+    ),
+    (
+        "lookout_expected_lower",
+        "Lower bound of the expected band for the last point.",
+        lambda a: a.lower,
+    ),
+    (
+        "lookout_expected_upper",
+        "Upper bound of the expected band for the last point.",
+        lambda a: a.upper,
+    ),
+    (
+        "lookout_anomaly_score",
+        "Calibrated anomaly score of the last point, in [0, 1].",
+        lambda a: a.anomaly_score,
+    ),
+    ("lookout_zscore", "Signed rolling z-score of the last point.", lambda a: a.zscore),
+    (
+        "lookout_anomalous",
+        "1 while an alert is firing for the series, else 0.",
+        lambda a: 1.0 if a.alert else 0.0,
+    ),
+)
+
+# Scoring a message takes from tens of microseconds to milliseconds; the top buckets catch stalls.
+LATENCY_BUCKETS = (
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    1.0,
+)
+
+
+def lookout_version() -> str:
+    try:
+        return importlib.metadata.version("lookout")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class LookoutMetrics:
+    """The live runtime's metrics, registered in ``registry``.
+
+    Parameters
+    ----------
+    registry
+        Where every metric is registered; a new one (never the global default) when None.
+    max_series
+        Most series exposed at once; points of further series are counted in
+        ``lookout_series_overflow_points_total`` instead, until an idle series makes room.
+    idle_timeout
+        Seconds without a point after which :meth:`remove_idle` drops a series' gauges.
+    sinks
+        Alert sinks whose delivery failures are counted (their counters start at 0).
+
+    Examples
+    --------
+    >>> from detectors import DetectorStack
+    >>> registry = CollectorRegistry()
+    >>> metrics = LookoutMetrics(registry, max_series=1)
+    >>> stack = DetectorStack(grace_period=5)
+    >>> metrics.observe("cpu", stack.process(0.0, 42.0), now=0.0)
+    True
+    >>> metrics.observe("mem", stack.process(1.0, 43.0), now=0.0)  # over max_series
+    False
+    >>> registry.get_sample_value("lookout_value", {"series": "cpu"})
+    42.0
+    >>> registry.get_sample_value("lookout_series_overflow_points_total")
+    1.0
+    >>> metrics.remove_idle(now=1000.0)
+    ['cpu']
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        max_series: int = 1000,
+        idle_timeout: float = 900.0,
+        sinks: Iterable[str] = (),
+    ):
+        if max_series < 1:
+            raise ValueError(f"max_series must be at least 1, got {max_series}")
+        if idle_timeout <= 0:
+            raise ValueError(f"idle_timeout must be positive, got {idle_timeout}")
+        registry = registry if registry is not None else CollectorRegistry()
+        self.registry = registry
+        self.max_series = max_series
+        self.idle_timeout = idle_timeout
+        self._gauges = [
+            (Gauge(name, help_text, ["series"], registry=registry), read)
+            for name, help_text, read in SERIES_GAUGES
+        ]
+        # series -> (its gauge children, monotonic time of its last point)
+        self._series: dict[str, tuple[list[Gauge], float]] = {}
+        self._lock = threading.Lock()
+
+        self.points = Counter("lookout_points", "Points scored.", registry=registry)
+        self.messages = Counter(
+            "lookout_messages", "Kafka messages consumed, valid or not.", registry=registry
+        )
+        self.alerts = Counter("lookout_alerts", "Alerts opened (firing events).", registry=registry)
+        self.invalid = Counter(
+            "lookout_invalid_messages",
+            "Messages, or points of batched messages, sent to the dead-letter topic.",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in REASONS:
+            self.invalid.labels(reason=reason)
+        self.latency = Histogram(
+            "lookout_processing_latency_seconds",
+            "Time to decode and score one Kafka message.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "lookout_consumer_lag_messages",
+            "Messages in the partition not consumed yet (high watermark minus position).",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self._lag_partitions: set[tuple[str, str]] = set()
+        self.overflow = Counter(
+            "lookout_series_overflow_points",
+            "Points scored but not exposed per series because max_series series were exposed.",
+            registry=registry,
+        )
+        self.exposed = Gauge(
+            "lookout_series_exposed", "Series with per-series gauges.", registry=registry
+        )
+        self.tracked = Gauge(
+            "lookout_series_tracked", "Series with detector state in memory.", registry=registry
+        )
+        self.delivery_failures = Counter(
+            "lookout_alert_delivery_failures",
+            "Failed attempts to deliver alerts to a sink (retried later).",
+            ["sink"],
+            registry=registry,
+        )
+        for sink in sinks:
+            self.delivery_failures.labels(sink=sink)
+        self.commit_failures = Counter(
+            "lookout_commit_failures",
+            "Offset commits that failed; the batch may be consumed again.",
+            registry=registry,
+        )
+        build = Gauge(
+            "lookout_build_info",
+            "Always 1; the labels tell the version of lookout and Python.",
+            ["version", "python_version"],
+            registry=registry,
+        )
+        build.labels(version=lookout_version(), python_version=platform.python_version()).set(1)
+
+    @property
+    def series_exposed(self) -> int:
+        return len(self._series)
+
+    def observe(self, series: str, assessment: Assessment, now: float) -> bool:
+        """Record one scored point at monotonic time ``now``; False if its series is not exposed
+        because ``max_series`` series already are."""
+        self.points.inc()
+        entry = self._series.get(series)
+        if entry is None:
+            with self._lock:
+                if len(self._series) >= self.max_series:
+                    self.overflow.inc()
+                    return False
+                children = [gauge.labels(series=series) for gauge, _ in self._gauges]
+                self.exposed.set(len(self._series) + 1)
+        else:
+            children = entry[0]
+        self._series[series] = (children, now)
+        for child, (_, read) in zip(children, self._gauges, strict=True):
+            child.set(read(assessment))
+        return True
+
+    def remove_idle(self, now: float) -> list[str]:
+        """Drop the gauges of series without a point for ``idle_timeout`` seconds."""
+        cutoff = now - self.idle_timeout
+        with self._lock:
+            idle = [series for series, (_, seen) in self._series.items() if seen < cutoff]
+            for series in idle:
+                del self._series[series]
+                for gauge, _ in self._gauges:
+                    gauge.remove(series)
+            self.exposed.set(len(self._series))
+        return idle
+
+    def count_invalid(self, reason: str) -> None:
+        self.invalid.labels(reason=reason if reason in REASONS else "other").inc()
+
+    def set_lag(self, lags: Mapping[tuple[str, int], int]) -> None:
+        """Replace the lag gauges by ``{(topic, partition): lag}`` (revoked partitions vanish)."""
+        current = {(topic, str(partition)): lag for (topic, partition), lag in lags.items()}
+        for key in self._lag_partitions - current.keys():
+            self.lag.remove(*key)
+        for (topic, partition), lag in current.items():
+            self.lag.labels(topic=topic, partition=partition).set(lag)
+        self._lag_partitions = set(current)
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """``host:port`` (IPv6 as ``[::1]:port``) into host and port.
+
+    Examples
+    --------
+    >>> parse_address("127.0.0.1:9108"), parse_address("[::1]:0")
+    (('127.0.0.1', 9108), ('::1', 0))
+    >>> parse_address("9108")
+    Traceback (most recent call last):
+    ...
+    ValueError: address '9108' is not HOST:PORT
+    """
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"address {address!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+class ExpositionServer:
+    """Serves ``/metrics`` from ``registry``, and ``/-/healthy`` and ``/-/ready`` (200 or 503)
+    from the two callables, on a daemon thread.
+
+    Examples
+    --------
+    >>> import urllib.request
+    >>> registry = CollectorRegistry()
+    >>> server = ExpositionServer("127.0.0.1:0", registry, healthy=lambda: True,
+    ...                           ready=lambda: False).start()
+    >>> urllib.request.urlopen(f"http://127.0.0.1:{server.port}/-/healthy").status
+    200
+    >>> try:
+    ...     urllib.request.urlopen(f"http://127.0.0.1:{server.port}/-/ready")
+    ... except urllib.error.HTTPError as error:
+    ...     print(error.code)
+    503
+    >>> server.close()
+    """
+
+    def __init__(
+        self,
+        address: str,
+        registry: CollectorRegistry,
+        healthy: Callable[[], bool] = lambda: True,
+        ready: Callable[[], bool] = lambda: True,
+    ):
+        self.host, self._requested_port = parse_address(address)
+        self.registry = registry
+        self.healthy = healthy
+        self.ready = ready
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("server not started")
+        return self._server.server_port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> ExpositionServer:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+                    self._reply(200, encoder(owner.registry), content_type)
+                elif path == "/-/healthy":
+                    self._probe(owner.healthy, "Healthy")
+                elif path == "/-/ready":
+                    self._probe(owner.ready, "Ready")
+                elif path == "/":
+                    self._reply(200, b"lookout: /metrics /-/healthy /-/ready\n")
+                else:
+                    self._reply(404, b"Not found\n")
+
+            def _probe(self, check: Callable[[], bool], word: str) -> None:
+                ok = check()
+                self._reply(
+                    200 if ok else 503, f"{word if ok else 'Not ' + word.lower()}\n".encode()
+                )
+
+            def _reply(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # a line per scrape on stderr would drown the logs
+
+        server_class = type("Server", (ThreadingHTTPServer,), {"daemon_threads": True})
+        if ":" in self.host:
+            server_class.address_family = socket.AF_INET6
+        self._server = server_class((self.host, self._requested_port), Handler)
+        threading.Thread(
+            target=self._server.serve_forever, name="lookout-metrics", daemon=True
+        ).start()
+        return self
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> ExpositionServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
