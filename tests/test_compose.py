@@ -30,7 +30,7 @@ LOOKOUT_COMMAND = [
 ]  # fmt: skip
 PRODUCER_COMMAND = [
     "lookout", "produce", "/app/sim/data/demo", "--topic", "metrics",
-    "--bootstrap-servers", "kafka:9092", "--speedup", "60",
+    "--bootstrap-servers", "kafka:9092", "--speedup", "3600",
 ]  # fmt: skip
 
 
