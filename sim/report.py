@@ -430,11 +430,20 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 
 def _mapping_table(mapping: Mapping[str, Any]) -> str:
-    """Key/value rows, or a grid when every value is itself a mapping (e.g. metrics per series)."""
+    """Key/value rows, or a grid when every value is itself a mapping (e.g. metrics per series).
+
+    A grid with more columns than rows is transposed, so that a few wide records (alert and
+    score metrics, 20+ fields each) read down the page instead of across it.
+    """
     if mapping and all(isinstance(v, Mapping) for v in mapping.values()):
         columns = list(dict.fromkeys(k for inner in mapping.values() for k in inner))
+        if len(columns) > len(mapping):
+            rows = ([c, *(inner.get(c) for inner in mapping.values())] for c in columns)
+            return _table(["", *mapping.keys()], rows)
         rows = ([key, *(inner.get(c) for c in columns)] for key, inner in mapping.items())
         return _table(["", *columns], rows)
+    if not mapping:
+        return '<p class="note">None.</p>'
     return _table(["name", "value"], mapping.items())
 
 
