@@ -269,8 +269,7 @@ def _with_incidents(
     for start, length in zip(_place(rng, len(values), lengths, SRE_MARGIN), lengths, strict=True):
         stop = start + int(length)
         if spec.inject is None:
-            keep[start:stop] = False
-            windows.append((timestamps[stop], timestamps[stop + SRE_MARGIN]))
+            keep[start:stop] = False  # missing telemetry: not a change in the metric itself
         else:
             values[start:stop] = spec.inject(rng, values[start:stop], expected[start:stop])
             windows.append((timestamps[start - SRE_MARGIN], timestamps[stop - 1 + SRE_MARGIN]))
@@ -295,11 +294,10 @@ def sre(seed: int = 0, days: int = 28, n_incidents: int = 3) -> list[LabeledSeri
 
     Windows cover the incident plus ``SRE_MARGIN`` points (30 minutes) each side.
 
-    A data gap *is* labeled an incident, since losing telemetry is worth a page (it is what
-    Prometheus' ``absent()`` alerts are for). But a stream sees nothing during the gap: the
-    earliest evidence is the first point after it, whose timestamp jumps. So a gap's window
-    starts at that resume point and spans ``SRE_MARGIN`` points after it; its detection delay
-    then measures the detector, not the length of the gap.
+    A data gap is *not* labelled an incident: the metric itself did not misbehave, and a
+    detector that pages on the first point after a gap (stale lags, a "jump" across hours) is
+    paging on an artefact. Missing telemetry is what Prometheus' ``absent()`` and staleness
+    alerts are for. The ``data_gap`` series is there to show that Lookout stays quiet across gaps.
 
     Examples
     --------
@@ -307,7 +305,7 @@ def sre(seed: int = 0, days: int = 28, n_incidents: int = 3) -> list[LabeledSeri
     >>> [s.kind for s in series] == list(SRE_KINDS)
     True
     >>> [len(s.windows) for s in series]
-    [3, 3, 3, 3, 3, 3]
+    [3, 3, 3, 3, 3, 0]
 
     """
     rng = np.random.default_rng(seed)

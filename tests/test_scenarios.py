@@ -135,7 +135,7 @@ def test_ddos_distributions_match_the_specification():
 def test_sre_has_one_series_per_kind_with_three_incidents():
     series_list = sre(seed=0)
     assert [s.kind for s in series_list] == list(SRE_KINDS)
-    assert all(len(s.windows) == 3 for s in series_list)
+    assert all(len(s.windows) == 3 for s in series_list if s.kind != "data_gap")
     spike = _by_kind(series_list)["spike"]
     assert len(spike.frame) == 28 * 24 * 12
     assert spike.frame["timestamp"].diff().dropna().eq(FIVE_MINUTES).all()
@@ -207,15 +207,13 @@ def test_outages_are_flat_at_zero_only_inside_windows():
         assert (incident["value"] == 0).all()
 
 
-def test_data_gap_windows_start_where_data_resumes():
+def test_data_gaps_remove_points_and_are_not_incidents():
     series = _by_kind(sre(seed=6))["data_gap"]
-    timestamps = series.frame["timestamp"]
-    steps = timestamps.diff()
+    steps = series.frame["timestamp"].diff()
     gaps = steps[steps > FIVE_MINUTES]
     assert len(gaps) == 3
     assert (gaps >= pd.Timedelta(hours=2)).all()
-    resume_points = timestamps[gaps.index].tolist()
-    assert [start for start, _ in series.windows] == resume_points
+    assert series.windows == []
 
 
 # ------------------------------------------------------------------------------ daily job
