@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 __all__ = ["TailProbability"]
 
 _RESCALE_AT = 1e200
@@ -60,7 +62,8 @@ class TailProbability:
         self.max_score = max_score
         self.record_gain = record_gain
         self._bin_width = math.log1p(max_score) / n_bins
-        self._counts = [0.0] * n_bins
+        # float64 array: 1 KiB per histogram, where a list would add a float object per used bin
+        self._counts = np.zeros(n_bins)
         self._total = 0.0
         self._weight = 1.0  # weight of the next score; grows instead of decaying all bins
         self._growth = 1.0 / (1.0 - 1.0 / memory)
@@ -84,7 +87,10 @@ class TailProbability:
             top_edge = (self._top_bin + 1) * self._bin_width
             return floor * math.exp(self.record_gain * (top_edge - position * self._bin_width))
         counts = self._counts
-        above = sum(counts[index + 1 :]) + counts[index] * (index + 1 - position)
+        # Bins above the top one are empty: summing them would only add zeros.
+        # Python's sum, left to right: numpy's pairwise sum would round differently.
+        above = sum(counts[index + 1 : self._top_bin + 1].tolist())
+        above += counts.item(index) * (index + 1 - position)
         return max(above / self._total, floor)
 
     def learn_one(self, raw: float) -> None:
@@ -97,6 +103,6 @@ class TailProbability:
         self._weight *= self._growth
         if self._weight > _RESCALE_AT:
             scale = 1.0 / self._weight
-            self._counts = [c * scale for c in self._counts]
+            self._counts *= scale
             self._total *= scale
             self._weight = 1.0

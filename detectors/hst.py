@@ -7,10 +7,15 @@ given seed both models hold the same splits and return the same scores.
 
 The kernel is compiled by numba (about 1 s on first use, then cached in ``__pycache__``): a
 numpy walk vectorised across trees is slower than river's plain Python at these sizes.
+
+Trees depend only on the seed and the parameters, so models with a seed share one read-only copy
+of their splits per process (a forest of 10 trees of height 8 holds 23 KiB of splits; a stack per
+series would otherwise repeat them for every series); only the masses are per model.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 
@@ -48,6 +53,36 @@ def _grow_tree(limits, height, rng, split_features, thresholds):
         limits[on] = (lo, hi)
 
     grow(0, height)
+
+
+def _grow_forest_arrays(seed, n_trees, height, limits) -> tuple[np.ndarray, np.ndarray]:
+    """``(split_features, thresholds)``, one row per tree, grown from ``random.Random(seed)``.
+
+    ``limits`` holds the ``(low, high)`` range of each feature, in feature order.
+    """
+    rng = random.Random(seed)
+    n_inner = 2**height - 1
+    split_features = [0] * n_inner
+    thresholds = [0.0] * n_inner
+    features_rows, threshold_rows = [], []
+    for _ in range(n_trees):
+        _grow_tree(list(limits), height, rng, split_features, thresholds)
+        features_rows.append(split_features.copy())
+        threshold_rows.append(thresholds.copy())
+    feature_dtype = np.min_scalar_type(max(len(limits) - 1, 0))
+    return (
+        np.array(features_rows, dtype=feature_dtype).reshape(n_trees, n_inner),
+        np.array(threshold_rows, dtype=np.float64).reshape(n_trees, n_inner),
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _shared_forest(seed, n_trees, height, limits) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_grow_forest_arrays` for a fixed seed, grown once and shared read-only."""
+    arrays = _grow_forest_arrays(seed, n_trees, height, limits)
+    for array in arrays:
+        array.setflags(write=False)
+    return arrays
 
 
 @njit(cache=True, nogil=True)
@@ -133,9 +168,11 @@ class HalfSpaceTrees(base.AnomalyDetector):
     split_features : numpy.ndarray
         ``(n_trees, 2 ** height - 1)`` index of the split feature of each inner node.
     thresholds : numpy.ndarray
-        ``(n_trees, 2 ** height - 1)`` float64 split point of each inner node.
+        ``(n_trees, 2 ** height - 1)`` float64 split point of each inner node. With a seed, both
+        arrays are read-only and shared by every model with the same seed and parameters.
     l_mass, r_mass : numpy.ndarray
-        ``(n_trees, 2 ** (height + 1) - 1)`` point counts of the latest and reference windows.
+        ``(n_trees, 2 ** (height + 1) - 1)`` point counts of the latest and reference windows,
+        in the smallest unsigned integer type that holds ``window_size``.
     counter : int
         Points learned in the current window.
 
@@ -173,6 +210,14 @@ class HalfSpaceTrees(base.AnomalyDetector):
     0.57
     >>> round(hst.score_array(np.array([0.05, 0.95])), 2)  # far from it
     0.99
+
+    Models with the same seed and parameters share one read-only copy of their trees, also
+    after a pickle round trip; each keeps its own masses:
+
+    >>> import pickle
+    >>> twin = pickle.loads(pickle.dumps(hst))
+    >>> twin.thresholds is hst.thresholds, hst.thresholds.flags.writeable, twin.l_mass is hst.l_mass
+    (True, False, False)
 
     References
     ----------
@@ -213,34 +258,35 @@ class HalfSpaceTrees(base.AnomalyDetector):
         """The largest possible raw score: every node of every tree holding a full window."""
         return self.n_trees * self.window_size * (2 ** (self.height + 1) - 1)
 
-    def _grow_forest(self, feature_names) -> None:
+    def _feature_limits(self) -> tuple[tuple[float, float], ...]:
         limits = self.limits or {}
-        rng = random.Random(self.seed)
-        n_inner = 2**self.height - 1
-        split_features = [0] * n_inner
-        thresholds = [0.0] * n_inner
-        features_rows, threshold_rows = [], []
-        for _ in range(self.n_trees):
-            _grow_tree(
-                limits=[limits.get(name, (0.0, 1.0)) for name in feature_names],
-                height=self.height,
-                rng=rng,
-                split_features=split_features,
-                thresholds=thresholds,
-            )
-            features_rows.append(split_features.copy())
-            threshold_rows.append(thresholds.copy())
+        return tuple(tuple(limits.get(name, (0.0, 1.0))) for name in self.feature_names)
 
-        # A window never holds more than window_size points, so masses fit in 16 bits as a rule
-        mass_dtype = np.uint16 if self.window_size <= np.iinfo(np.uint16).max else np.uint32
-        n_nodes = 2 ** (self.height + 1) - 1
+    def _grow_forest(self, feature_names) -> None:
         self.feature_names = tuple(feature_names)
-        self.split_features = np.array(
-            features_rows, dtype=np.min_scalar_type(max(len(feature_names) - 1, 0))
-        ).reshape(self.n_trees, n_inner)
-        self.thresholds = np.array(threshold_rows, dtype=np.float64).reshape(self.n_trees, n_inner)
+        # A random seed grows a forest of its own; a fixed one, the forest every equal model has.
+        grow = _grow_forest_arrays if self.seed is None else _shared_forest
+        self.split_features, self.thresholds = grow(
+            self.seed, self.n_trees, self.height, self._feature_limits()
+        )
+        # A window never holds more than window_size points: 8 bits for the default 250
+        mass_dtype = np.min_scalar_type(self.window_size)
+        n_nodes = 2 ** (self.height + 1) - 1
         self.l_mass = np.zeros((self.n_trees, n_nodes), dtype=mass_dtype)
         self.r_mass = np.zeros((self.n_trees, n_nodes), dtype=mass_dtype)
+
+    def _after_restore(self) -> None:
+        """Share the trees again after a snapshot or pickle round trip made private copies."""
+        if self.seed is None or self.thresholds is None:
+            return
+        shared = _shared_forest(self.seed, self.n_trees, self.height, self._feature_limits())
+        own = (self.split_features, self.thresholds)
+        if all(_same(a, b) for a, b in zip(shared, own, strict=True)):
+            self.split_features, self.thresholds = shared
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._after_restore()
 
     def _vector(self, x: dict) -> np.ndarray:
         nan = math.nan
@@ -315,3 +361,7 @@ class HalfSpaceTrees(base.AnomalyDetector):
         first_window = self._first_window
         score = self._walk(v, score=not first_window, learn=True)
         return 0.0 if first_window else score
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and np.array_equal(a, b)

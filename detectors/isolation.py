@@ -40,32 +40,44 @@ class ShapeFeatures:
     def _raw(self, x: float) -> tuple[float, float, float, float]:
         diff = 0.0 if math.isnan(self._last) else x - self._last
         # The window ending at x: what a batch rolling(window_size) shows at this row.
-        window = list(self._window)
-        window.append(x)
+        window = [*self._window, x]
         n = len(window)
         mean = math.fsum(window) / n
-        std = math.sqrt(math.fsum((v - mean) ** 2 for v in window) / (n - 1)) if n > 1 else 0.0
+        std = math.sqrt(math.fsum([(v - mean) ** 2 for v in window]) / (n - 1)) if n > 1 else 0.0
         return x, diff, mean, std
+
+    def _scaled(self, raw: tuple[float, ...]) -> np.ndarray:
+        return np.array(
+            [
+                (value - low) / (high - low) if high - low > 0 else 0.5
+                for value, low, high in zip(raw, self._low, self._high, strict=True)
+            ]
+        )
 
     def transform_one(self, x: float) -> dict[str, float]:
         return dict(zip(FEATURE_NAMES, self.transform_array(x).tolist(), strict=True))
 
     def transform_array(self, x: float) -> np.ndarray:
         """The features of ``x`` as an array in ``FEATURE_NAMES`` order."""
+        return self._scaled(self._raw(x))
+
+    def transform_then_learn(self, x: float) -> np.ndarray:
+        """``transform_array(x)`` then ``learn_one(x)``, computing the window statistics once."""
         raw = self._raw(x)
-        out = np.empty(len(FEATURE_NAMES))
-        for i, (value, low, high) in enumerate(zip(raw, self._low, self._high, strict=True)):
-            span = high - low
-            out[i] = (value - low) / span if span > 0 else 0.5
-        return out
+        features = self._scaled(raw)
+        self._learn(x, raw)
+        return features
 
     def learn_one(self, x: float) -> None:
-        raw = self._raw(x)
+        self._learn(x, self._raw(x))
+
+    def _learn(self, x: float, raw: tuple[float, float, float, float]) -> None:
+        low, high = self._low, self._high
         for i, value in enumerate(raw):
-            if value < self._low[i]:
-                self._low[i] = value
-            if value > self._high[i]:
-                self._high[i] = value
+            if value < low[i]:
+                low[i] = value
+            if value > high[i]:
+                high[i] = value
         self._window.append(x)
         self._last = x
 
@@ -118,6 +130,4 @@ class HalfSpaceTreesDetector:
 
     def score_then_learn(self, x: float) -> float:
         """``score_one(x)`` then ``learn_one(x)`` with one feature pass and one tree walk."""
-        score = float(self._trees.score_then_learn(self._features.transform_array(x)))
-        self._features.learn_one(x)
-        return score
+        return float(self._trees.score_then_learn(self._features.transform_then_learn(x)))

@@ -2,8 +2,8 @@
 
 Each statistic follows river's ``update`` / ``get`` protocol, so a detector can ask for the value
 *before* it learns the current point (no look-ahead). ``RollingStats`` keeps mean, variance, min and
-max of the last ``window_size`` values in O(1) amortised time per update; ``EWMean`` and ``EWVar``
-weigh recent values more.
+max of the last ``window_size`` values in O(1) amortised time per update; ``RollingMax`` keeps only
+the max, without holding the window; ``EWMean`` and ``EWVar`` weigh recent values more.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import math
 
-__all__ = ["RollingStats", "EWMean", "EWVar"]
+__all__ = ["RollingStats", "RollingMax", "EWMean", "EWVar"]
 
 
 class RollingStats:
@@ -110,6 +110,57 @@ class RollingStats:
     @property
     def min(self) -> float:
         return self._mins[0][1] if self._mins else math.nan
+
+    @property
+    def max(self) -> float:
+        return self._maxs[0][1] if self._maxs else math.nan
+
+
+class RollingMax:
+    """Maximum of the last ``window_size`` values, equal to :class:`RollingStats`' ``max``.
+
+    Only the values that can still become the maximum are kept (a monotonic deque), not the
+    window: a rising or steady stream holds one value, only a falling one up to ``window_size``.
+
+    Examples
+    --------
+    >>> import random
+    >>> rng = random.Random(3)
+    >>> values = [rng.choice([0.0, 0.0, rng.random()]) for _ in range(300)]
+    >>> rolling = RollingMax(window_size=20)
+    >>> maxima = []
+    >>> for x in values:
+    ...     rolling.update(x)
+    ...     maxima.append(rolling.max)
+    >>> maxima == [max(values[max(0, i - 19) : i + 1]) for i in range(300)]
+    True
+    >>> rolling.n, RollingMax(5).n, math.isnan(RollingMax(5).max)
+    (20, 0, True)
+    """
+
+    def __init__(self, window_size: int):
+        if window_size < 1:
+            raise ValueError(f"window_size must be >= 1, got {window_size}")
+        self.window_size = window_size
+        self._count = 0
+        # (index, value) pairs with strictly decreasing values; the first is the maximum.
+        self._maxs: collections.deque[tuple[int, float]] = collections.deque()
+
+    @property
+    def n(self) -> int:
+        """Number of values currently in the window."""
+        return min(self._count, self.window_size)
+
+    def update(self, x: float) -> None:
+        """Add ``x`` and forget the value that falls out of the window."""
+        index = self._count
+        self._count += 1
+        maxs = self._maxs
+        while maxs and maxs[-1][1] <= x:
+            maxs.pop()
+        maxs.append((index, x))
+        if maxs[0][0] <= index - self.window_size:
+            maxs.popleft()
 
     @property
     def max(self) -> float:

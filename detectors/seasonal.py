@@ -9,6 +9,7 @@ import numpy as np
 __all__ = ["SeasonalProfile"]
 
 _MAD_TO_SIGMA = math.sqrt(math.pi / 2)
+_MAX_COUNT = int(np.iinfo(np.uint16).max)
 
 
 class SeasonalProfile:
@@ -58,25 +59,29 @@ class SeasonalProfile:
     def predict_one(self, timestamp: float) -> float:
         """Usual value at this phase; NaN until the bucket has ``min_cycles`` observations."""
         b = self._bucket(timestamp)
-        return float(self._mean[b]) if self._count[b] >= self.min_cycles else math.nan
+        return self._mean.item(b) if self._count.item(b) >= self.min_cycles else math.nan
 
     def score_one(self, timestamp: float, x: float, min_std: float = 0.0) -> float:
         """|x - usual| in the bucket's standard deviations (>= ``min_std``); NaN if unknown."""
         b = self._bucket(timestamp)
-        if self._count[b] < self.min_cycles:
+        if self._count.item(b) < self.min_cycles:
             return math.nan
-        std = max(float(self._abs_dev[b]) * _MAD_TO_SIGMA, min_std)
+        # .item() reads Python floats: numpy scalar arithmetic is slower and rounds the same.
+        mean = self._mean.item(b)
+        std = max(self._abs_dev.item(b) * _MAD_TO_SIGMA, min_std)
         if std <= 0:
-            return 0.0 if x == self._mean[b] else math.inf
-        return abs(x - float(self._mean[b])) / std
+            return 0.0 if x == mean else math.inf
+        return abs(x - mean) / std
 
     def learn_one(self, timestamp: float, x: float) -> None:
         b = self._bucket(timestamp)
-        if self._count[b] == 0:
+        count = self._count.item(b)
+        if count == 0:
             self._mean[b] = x
         else:
-            deviation = x - self._mean[b]
-            self._abs_dev[b] += self.alpha * (abs(deviation) - self._abs_dev[b])
-            self._mean[b] += self.alpha * deviation
-        if self._count[b] < np.iinfo(np.uint16).max:
-            self._count[b] += 1
+            mean, abs_dev = self._mean.item(b), self._abs_dev.item(b)
+            deviation = x - mean
+            self._abs_dev[b] = abs_dev + self.alpha * (abs(deviation) - abs_dev)
+            self._mean[b] = mean + self.alpha * deviation
+        if count < _MAX_COUNT:
+            self._count[b] = count + 1

@@ -9,7 +9,7 @@ from detectors.alerting import AlertTransition, HysteresisAlert
 from detectors.calibration import TailProbability
 from detectors.forecaster import LagForecaster
 from detectors.isolation import HalfSpaceTreesDetector
-from detectors.rolling import EWMean, EWVar, RollingStats
+from detectors.rolling import EWMean, EWVar, RollingMax
 from detectors.seasonal import SeasonalProfile
 from detectors.zscore import ZScore
 
@@ -168,7 +168,7 @@ class DetectorStack:
             name: TailProbability(long_window, grace_period, record_gain=record_gain)
             for name in self.detectors
         }
-        self._recent = RollingStats(max(refractory, 1))
+        self._recent = RollingMax(max(refractory, 1))
         self._policy = HysteresisAlert(threshold, exit_threshold, min_duration, cooldown)
 
     def process(self, timestamp: float, value: float) -> Assessment:

@@ -5,6 +5,8 @@ numbers, strings, containers, numpy arrays (raw bytes, base64) and objects of *t
 classes. Restoring never runs code from the data: only classes defined under ``detectors.`` can
 be named, and they are rebuilt attribute by attribute, without calling ``__init__``. This is
 what makes it safe to restore state read from a shared Kafka topic, where a pickle is not.
+A class may define ``_after_restore()``, called once its attributes are set, to share or
+upgrade what it restored (Half-Space-Trees share their trees again, see ``detectors.hst``).
 
 Examples
 --------
@@ -142,5 +144,7 @@ def _decode(value):
         obj = cls.__new__(cls)
         for key, item in value["s"].items():
             object.__setattr__(obj, key, _decode(item))
+        if hasattr(obj, "_after_restore"):
+            obj._after_restore()
         return obj
     raise SnapshotError(f"unknown value {sorted(value)!r}")

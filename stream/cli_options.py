@@ -22,8 +22,9 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = DetectorStack()
     group.add_argument(
         "--detectors",
-        default=",".join(DETECTOR_NAMES),
-        help="comma-separated detectors combined into anomaly_score (default: %(default)s)",
+        default=",".join(defaults.detectors),
+        help=f"comma-separated detectors combined into anomaly_score, of {', '.join(DETECTOR_NAMES)} "
+        "(default: %(default)s)",
     )
     group.add_argument(
         "--threshold",
