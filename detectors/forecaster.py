@@ -105,8 +105,15 @@ class LagForecaster:
 
     @property
     def ready(self) -> bool:
-        """True once the model has been fitted on ``n_lags`` points after filling its lags."""
-        return self._fitted >= self.n_lags
+        """True once the model has been fitted on ``n_lags`` points after filling its lags, and
+        the lags have been refilled since the last :meth:`restart`."""
+        return self._fitted >= self.n_lags and self._n_learned >= self.n_lags
+
+    def restart(self) -> None:
+        """Forget the lags, keep the weights: after a gap in the data the last values are not
+        the previous points any more. Predictions resume once ``n_lags`` new values arrived."""
+        self._n_learned = 0
+        self._next_features = None
 
     def _features(self, lags: np.ndarray, history: np.ndarray, n_learned: int) -> np.ndarray:
         """Intercept, lags and (with a season) the values one season ago, divided by ``scale``."""
@@ -165,6 +172,9 @@ class LagForecaster:
             if self._n_learned == self.n_lags:
                 scale = float(np.mean(np.abs(self._lags)))
                 self.scale = scale if scale > 1e-9 else 1.0
+            return
+        if self._n_learned < self.n_lags:  # refilling the lags after a restart
+            self._remember(x)
             return
 
         if self.ready:

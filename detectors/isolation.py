@@ -37,6 +37,11 @@ class ShapeFeatures:
         self._low = [math.inf] * len(FEATURE_NAMES)
         self._high = [-math.inf] * len(FEATURE_NAMES)
 
+    def restart(self) -> None:
+        """Forget the window and the last value (after a gap), keep the scaling ranges."""
+        self._window.clear()
+        self._last = math.nan
+
     def _raw(self, x: float) -> tuple[float, float, float, float]:
         diff = 0.0 if math.isnan(self._last) else x - self._last
         # The window ending at x: what a batch rolling(window_size) shows at this row.

@@ -79,6 +79,9 @@ class DetectorStack:
         the score grows for a raw score beyond everything remembered.
     spread_floor, min_surprise, volatility_window, score_decades, refractory
         See above.
+    gap_steps
+        A silence longer than this many sampling intervals is a gap: the lag-based models
+        restart their windows, so the first point after it is not mistaken for a jump.
     threshold, exit_threshold, min_duration, cooldown
         The alert policy (see :class:`~detectors.alerting.HysteresisAlert`).
     seed
@@ -117,6 +120,7 @@ class DetectorStack:
         volatility_window: int = 24,
         score_decades: float = 6.0,
         refractory: int = 200,
+        gap_steps: float = 6.0,
         threshold: float = 0.36,
         exit_threshold: float | None = 0.3,
         min_duration: int = 1,
@@ -143,6 +147,7 @@ class DetectorStack:
         self.volatility_window = volatility_window
         self.score_decades = score_decades
         self.refractory = refractory
+        self.gap_steps = gap_steps
         self.threshold = threshold
         self.exit_threshold = exit_threshold
         self.min_duration = min_duration
@@ -162,6 +167,8 @@ class DetectorStack:
         self._forecaster: LagForecaster | None = None
         self._seasonal: SeasonalProfile | None = None
         self._first_points: list[tuple[float, float]] = []
+        self._step = 0.0  # median sampling interval, known after the first n_lags points
+        self._last_timestamp = math.nan
         self._spread = EWVar(alpha=1.0 / long_window, warm_up=True)
         self._volatility = EWMean(alpha=2.0 / (volatility_window + 1))
         self._calibrators = {
@@ -173,6 +180,9 @@ class DetectorStack:
 
     def process(self, timestamp: float, value: float) -> Assessment:
         """Score ``value`` at ``timestamp`` (epoch seconds), then learn it."""
+        if self._step > 0 and timestamp - self._last_timestamp > self.gap_steps * self._step:
+            self._restart_after_gap()
+        self._last_timestamp = timestamp
         forecaster = self._forecaster
         if forecaster is not None:
             expected = forecaster.predict_one()
@@ -254,6 +264,14 @@ class DetectorStack:
         std = max(self._zscore.std, floor)
         return abs(value - self._zscore.mean) / std if std > 0 else 0.0
 
+    def _restart_after_gap(self) -> None:
+        """After a silence the last values are not the previous points: lag-based models start
+        their windows again instead of reading the jump across the gap as a spike. Learned
+        weights, the seasonal profile and the calibration stay."""
+        self._forecaster.restart()
+        self._hst._features.restart()
+        self._zscore.restart()
+
     def _learn_expectations(self, timestamp: float, value: float) -> None:
         if self._forecaster is not None:
             self._forecaster.learn_one(value)
@@ -263,7 +281,8 @@ class DetectorStack:
         self._first_points.append((timestamp, value))
         if len(self._first_points) < self.n_lags:
             return
-        season_length = self._season_length([t for t, _ in self._first_points])
+        self._step = self._median_step([t for t, _ in self._first_points])
+        season_length = self._season_length(self._step)
         self._forecaster = LagForecaster(
             n_lags=self.n_lags,
             forgetting_factor=self.forgetting_factor,
@@ -277,10 +296,13 @@ class DetectorStack:
                 self._seasonal.learn_one(t, v)
         self._first_points = []
 
-    def _season_length(self, timestamps: list[float]) -> int:
-        """Points per ``season`` at the median sampling interval; 0 when it does not fit."""
+    @staticmethod
+    def _median_step(timestamps: list[float]) -> float:
         steps = sorted(b - a for a, b in zip(timestamps, timestamps[1:], strict=False))
-        step = steps[len(steps) // 2] if steps else 0.0
+        return steps[len(steps) // 2] if steps else 0.0
+
+    def _season_length(self, step: float) -> int:
+        """Points per ``season`` at the sampling interval ``step``; 0 when it does not fit."""
         if self.season <= 0 or step <= 0:
             return 0
         length = round(self.season / step)

@@ -58,6 +58,10 @@ class ZScore:
     def classify(self, x: float) -> bool:
         return self.score_one(x) > self.threshold
 
+    def restart(self) -> None:
+        """Forget the window (after a gap in the data)."""
+        self._stats = RollingStats(self.window_size)
+
     def learn_one(self, x: float) -> None:
         self._stats.update(x)
 

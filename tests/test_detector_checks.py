@@ -125,3 +125,37 @@ def test_hst_detector_does_not_mutate_feature_dict():
     detector._trees.score_one(features)
     detector._trees.learn_one(features)
     assert features == snapshot
+
+
+def gapped_stream(gap_points: int = 36) -> list[tuple[float, float]]:
+    """A daily cycle at 5-minute steps for 6 days with one 3-hour hole in the data."""
+    rng = random.Random(5)
+    points = []
+    for i in range(6 * 288):
+        if 4 * 288 <= i < 4 * 288 + gap_points:
+            continue
+        value = 50 + 30 * math.sin(2 * math.pi * i / 288) + rng.gauss(0, 1)
+        points.append((300.0 * i, value))
+    return points
+
+
+def pages_after_gap(**params) -> int:
+    stack = DetectorStack(**params)
+    opened = 0
+    for t, v in gapped_stream():
+        assessment = stack.process(t, v)
+        after_gap = 4 * 288 * 300.0 <= t < (4 * 288 + 36 + 60) * 300.0
+        transition = assessment.transition
+        opened += after_gap and transition is not None and transition.status.value == "firing"
+    return opened
+
+
+def test_a_gap_in_the_data_does_not_page():
+    assert pages_after_gap() == 0
+    assert pages_after_gap(season=0) == 0  # not even without the daily profile to explain it
+
+
+def test_without_gap_handling_the_jump_across_a_gap_pages():
+    # The same stream, with the gap rule and seasonality off: stale lags read the jump across
+    # the gap as an incident. This is what the gap rule prevents.
+    assert pages_after_gap(season=0, gap_steps=float("inf")) >= 1
