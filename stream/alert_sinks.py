@@ -11,6 +11,10 @@ Alertmanager (``POST /api/v2/alerts``) gets one alert per series with stable lab
 in annotations, and ``startsAt`` at the incident's start. Like Prometheus, Lookout re-sends a
 firing alert every ``resend_interval`` with ``endsAt`` four intervals ahead, so an alert whose
 sender died resolves by itself; a resolved alert is sent once more with its ``endsAt``.
+
+Both HTTP sinks authenticate with :class:`HttpAuth` (basic auth or a bearer token; user info in
+the URL also becomes basic auth). Credentials never appear in log lines or error messages, and
+redirects are not followed, so an ``Authorization`` header only ever goes to the configured host.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -36,6 +40,7 @@ __all__ = [
     "Alert",
     "AlertSink",
     "AlertDeliveryError",
+    "HttpAuth",
     "KafkaAlertSink",
     "AlertmanagerSink",
     "WebhookSink",
@@ -105,27 +110,117 @@ class KafkaAlertSink:
         pass
 
 
-def post_json(url: str, document: object, timeout: float) -> None:
-    """POST ``document`` as JSON; user info in ``url`` becomes HTTP basic auth.
+@dataclasses.dataclass(frozen=True, slots=True)
+class HttpAuth:
+    """Credentials of an HTTP sink: basic auth (``username``, ``password``) or a bearer token.
+
+    The secrets are left out of ``repr``.
+
+    Examples
+    --------
+    >>> HttpAuth(bearer_token="s3cret")
+    HttpAuth(username=None)
+    >>> HttpAuth("lookout", "pa55").authorization()
+    'Basic bG9va291dDpwYTU1'
+    >>> HttpAuth(bearer_token="s3cret").authorization()
+    'Bearer s3cret'
+    """
+
+    username: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
+    bearer_token: str | None = dataclasses.field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.bearer_token and (self.username or self.password):
+            raise ValueError("give basic auth (username, password) or a bearer token, not both")
+        if self.password and not self.username:
+            raise ValueError("a basic auth password needs a username")
+
+    def authorization(self) -> str | None:
+        """The ``Authorization`` header value, or None without credentials."""
+        if self.bearer_token:
+            return f"Bearer {self.bearer_token}"
+        if self.username:
+            credentials = f"{self.username}:{self.password or ''}"
+            return "Basic " + base64.b64encode(credentials.encode()).decode()
+        return None
+
+    @classmethod
+    def from_settings(cls, settings: Any, sink: str) -> HttpAuth | None:
+        """The credentials of ``sink`` (``"alertmanager"`` or ``"webhook"``) from the settings
+        ``<sink>_url``, ``<sink>_username``, ``<sink>_password``, ``<sink>_bearer_token``; None
+        when there are none. Raises ``ValueError`` (naming settings, never values) when they
+        contradict each other.
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace
+        >>> settings = SimpleNamespace(webhook_url="https://hooks", webhook_username=None,
+        ...                            webhook_password=None, webhook_bearer_token="t0k")
+        >>> HttpAuth.from_settings(settings, "webhook").authorization()
+        'Bearer t0k'
+        """
+        url = getattr(settings, f"{sink}_url", "") or ""
+        username = getattr(settings, f"{sink}_username", None) or None
+        password = getattr(settings, f"{sink}_password", None) or None
+        token = getattr(settings, f"{sink}_bearer_token", None) or None
+        if not (username or password or token):
+            return None
+        if urllib.parse.urlsplit(url).username is not None:
+            raise ValueError(
+                f"--{sink}-url has user info and --{sink}-username/-password/-bearer-token are "
+                "set: give the credentials one way"
+            )
+        try:
+            return cls(username, password, token)
+        except ValueError as exc:
+            raise ValueError(f"{sink} credentials: {exc}") from None
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # A redirect would carry the Authorization header to wherever it points.
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def _warn_if_cleartext(sink: str, url: str, auth: HttpAuth | None) -> None:
+    parts = urllib.parse.urlsplit(url)
+    has_credentials = auth is not None or parts.username is not None
+    if has_credentials and parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+        log.warning("%s: credentials are sent over plain http to %s", sink, parts.hostname)
+
+
+def post_json(url: str, document: object, timeout: float, auth: HttpAuth | None = None) -> None:
+    """POST ``document`` as JSON; ``auth``, or user info in ``url``, authenticates the request.
+
+    Redirects are not followed (a 3xx answer is an error).
 
     Raises
     ------
     AlertDeliveryError
-        On a connection error, a timeout or a non-2xx answer.
+        On a connection error, a timeout or a non-2xx answer; the message names the URL
+        without its user info.
     """
     parts = urllib.parse.urlsplit(url)
     headers = {"Content-Type": "application/json", "User-Agent": "lookout"}
     if parts.username is not None:
-        credentials = f"{urllib.parse.unquote(parts.username)}:"
-        credentials += urllib.parse.unquote(parts.password or "")
-        headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
+        auth = HttpAuth(
+            urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or "")
+        )
         parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
+    authorization = auth.authorization() if auth is not None else None
+    if authorization is not None:
+        headers["Authorization"] = authorization
     shown = urllib.parse.urlunsplit(parts)
     request = urllib.request.Request(
         shown, data=orjson.dumps(document), headers=headers, method="POST"
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _OPENER.open(request, timeout=timeout) as response:
             response.read()
     except urllib.error.HTTPError as exc:
         body = exc.read()[:200].decode(errors="replace")
@@ -229,6 +324,8 @@ class AlertmanagerSink:
         Seconds per request.
     on_failure
         Called once per failed request (for a counter).
+    auth
+        Basic auth or bearer token credentials.
     """
 
     name = "alertmanager"
@@ -240,8 +337,11 @@ class AlertmanagerSink:
         resend_interval: float = 60.0,
         timeout: float = 5.0,
         on_failure: Callable[[], None] | None = None,
+        auth: HttpAuth | None = None,
     ):
         self.url = url.rstrip("/") + "/api/v2/alerts"
+        self.auth = auth
+        _warn_if_cleartext(self.name, url, auth)
         self.severity = severity
         self.resend_interval = resend_interval
         self.timeout = timeout
@@ -292,7 +392,7 @@ class AlertmanagerSink:
             for alert, labels in entries
         ]
         try:
-            post_json(self.url, items, self.timeout)
+            post_json(self.url, items, self.timeout, self.auth)
         except AlertDeliveryError as exc:
             self._retry.failed(now)
             log.warning("alertmanager: %s (retry in %.0f s)", exc, self._retry.delay)
@@ -315,6 +415,7 @@ class WebhookSink:
 
     Events that could not be delivered wait in a queue of at most ``max_pending`` (the oldest
     are dropped beyond it, each drop counted as a failure) and are retried with backoff.
+    ``auth`` authenticates the requests (basic auth or a bearer token).
     """
 
     name = "webhook"
@@ -326,8 +427,11 @@ class WebhookSink:
         max_pending: int = 1000,
         retry_cap: float = 60.0,
         on_failure: Callable[[], None] | None = None,
+        auth: HttpAuth | None = None,
     ):
         self.url = url
+        self.auth = auth
+        _warn_if_cleartext(self.name, url, auth)
         self.timeout = timeout
         self.max_pending = max_pending
         self.on_failure = on_failure
@@ -356,7 +460,7 @@ class WebhookSink:
     def _deliver(self, now: float) -> None:
         while self._pending:
             try:
-                post_json(self.url, self._pending[0], self.timeout)
+                post_json(self.url, self._pending[0], self.timeout, self.auth)
             except AlertDeliveryError as exc:
                 self._retry.failed(now)
                 log.warning("webhook: %s (retry in %.0f s)", exc, self._retry.delay)

@@ -23,13 +23,15 @@ from stream.config import (
     PRODUCE_OPTIONS,
     RUN_OPTIONS,
     ConfigError,
+    Option,
     add_options,
     defer_defaults,
     describe,
+    non_negative_float,
     resolve,
 )
 
-__all__ = ["register", "STACK_OPTION_NAMES"]
+__all__ = ["register", "STACK_OPTION_NAMES", "STATE_OPTIONS"]
 
 log = logging.getLogger("lookout")
 
@@ -42,7 +44,36 @@ def _stack_option_names() -> tuple[str, ...]:
 
 #: The detector stack's options, layered like the others (flag > env > file > default).
 STACK_OPTION_NAMES = _stack_option_names()
-RUN_LAYERED = CONNECTION_OPTIONS + RUN_OPTIONS
+
+#: Where ``lookout run`` keeps detector state (see docs/operations.md).
+STATE_OPTIONS = (
+    Option(
+        "state_store",
+        "kafka",
+        "where detector state is checkpointed and restored from: kafka (a compacted topic "
+        "named <topic>.<group>.lookout-state, created with the input topic's partition count), "
+        "kafka:TOPIC, sqlite:PATH (processes on one machine) or none (memory only: a restart "
+        "or a rebalance starts series afresh)",
+        metavar="STORE",
+    ),
+    Option(
+        "group_instance_id",
+        None,
+        "static group membership: an id unique to this instance and kept across its restarts "
+        "(e.g. the pod name); a restarted instance takes its partitions back at once instead "
+        "of after --session-timeout and a rebalance, and a stopped one keeps them that long",
+        metavar="ID",
+    ),
+    Option(
+        "checkpoint_interval",
+        10.0,
+        "seconds between checkpoints (outputs flushed, state written, offsets committed); a "
+        "crash re-processes at most this much; 0: after every batch",
+        type=non_negative_float,
+        metavar="SECONDS",
+    ),
+)
+RUN_LAYERED = CONNECTION_OPTIONS + RUN_OPTIONS + STATE_OPTIONS
 PRODUCE_LAYERED = CONNECTION_OPTIONS + PRODUCE_OPTIONS
 
 
@@ -83,6 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         factory = stack_factory_from_args(settings)
         factory()  # validate the detector options before connecting to anything
+        auth = _http_auth(settings)
     except (ConfigError, ValueError) as exc:
         print(f"lookout run: error: {exc}", file=sys.stderr)
         return 2
@@ -90,15 +122,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     _configure_logging(settings.log_level)
 
-    from stream.kafka_io import Consumer, DeliveryError, KafkaIOError, Producer
+    from stream.kafka_io import Consumer, KafkaIOError, Producer
     from stream.metrics import ExpositionServer, LookoutMetrics
     from stream.pipeline import Pipeline
     from stream.runner import Runner
+    from stream.state_store import StateStoreError, open_state_store
 
     sinks = _alert_sinks_names(settings)
     metrics = LookoutMetrics(
-        max_series=settings.max_series, idle_timeout=settings.series_idle_timeout, sinks=sinks
+        max_series=settings.max_exposed_series,
+        idle_timeout=settings.series_idle_timeout,
+        sinks=sinks,
     )
+    pipeline = Pipeline(
+        factory,
+        keep_duplicates=False,
+        max_series=settings.max_series or None,
+        idle_ttl=settings.series_ttl or None,
+        reorder_window=settings.reorder_window,
+    )
+    metrics.watch_pipeline(pipeline)
     runner: Runner | None = None
     try:
         server = ExpositionServer(
@@ -115,9 +158,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     log.info("serving %s/metrics, /-/healthy and /-/ready", server.url)
 
-    consumer = producer = None
+    consumer = producer = store = None
     try:
         security = vars(settings)
+        store = open_state_store(
+            settings.state_store,
+            topic=settings.topic,
+            group_id=settings.group_id,
+            bootstrap_servers=settings.bootstrap_servers,
+            security=security,
+            connect_timeout=settings.connect_timeout,
+        )
         consumer = Consumer(
             [settings.topic],
             settings.bootstrap_servers,
@@ -127,13 +178,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             max_poll_records=settings.batch_size,
             session_timeout=settings.session_timeout,
             connect_timeout=settings.connect_timeout,
+            group_instance_id=settings.group_instance_id or None,
         )
+        # Outputs wait up to two minutes for a broker that went away (the loop reports it
+        # meanwhile) before the run stops without committing them.
         producer = Producer(
-            settings.bootstrap_servers, security=security, connect_timeout=settings.connect_timeout
+            settings.bootstrap_servers,
+            security=security,
+            send_timeout=120.0,
+            connect_timeout=settings.connect_timeout,
         )
-    except KafkaIOError as exc:
-        if consumer is not None:
-            consumer.close()
+    except (KafkaIOError, StateStoreError) as exc:
+        for client in (consumer, store):
+            if client is not None:
+                client.close()
         server.close()
         print(f"lookout run: error: {exc}", file=sys.stderr)
         return 2
@@ -141,27 +199,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     runner = Runner(
         consumer,
         producer,
-        Pipeline(factory, keep_duplicates=False),
+        pipeline,
         metrics,
-        sinks=_alert_sinks(settings, producer, metrics),
+        sinks=_alert_sinks(settings, producer, metrics, auth),
         dead_letter_topic=settings.dead_letter_topic,
         scores_topic=settings.scores_topic,
         batch_size=settings.batch_size,
         poll_timeout=settings.poll_timeout,
         max_message_bytes=settings.max_message_bytes,
         max_batch_points=settings.max_batch_points,
+        state_store=store,
+        checkpoint_interval=settings.checkpoint_interval,
+        flush_wait=1.0,
     )
     log.info(
-        "consuming %s from %s as group %s",
+        "consuming %s from %s as group %s, state in %s",
         settings.topic,
         settings.bootstrap_servers,
         settings.group_id,
+        settings.state_store,
     )
     try:
         with _stop_on_signals(runner.stop):
             summary = runner.run(settings.max_messages, settings.max_seconds)
-    except DeliveryError as exc:
-        log.error("stopping without committing the last batch: %s", exc)
+    except (KafkaIOError, StateStoreError) as exc:
+        root = exc
+        while root.__cause__ is not None:  # e.g. a delivery failed in a rebalance callback
+            root = root.__cause__
+        cause = f" (caused by {root!r})" if root is not exc else ""
+        log.error("stopping without committing since the last checkpoint: %s%s", exc, cause)
         return 1
     finally:
         server.close()
@@ -180,7 +246,14 @@ def _alert_sinks_names(settings: argparse.Namespace) -> list[str]:
     ]
 
 
-def _alert_sinks(settings: argparse.Namespace, producer, metrics) -> list:
+def _http_auth(settings: argparse.Namespace) -> dict:
+    """Credentials of each HTTP sink (``ValueError`` when they contradict each other)."""
+    from stream.alert_sinks import HttpAuth
+
+    return {sink: HttpAuth.from_settings(settings, sink) for sink in ("alertmanager", "webhook")}
+
+
+def _alert_sinks(settings: argparse.Namespace, producer, metrics, auth: dict) -> list:
     from stream.alert_sinks import AlertmanagerSink, KafkaAlertSink, WebhookSink
 
     sinks: list = []
@@ -195,13 +268,17 @@ def _alert_sinks(settings: argparse.Namespace, producer, metrics) -> list:
                 resend_interval=settings.alert_resend_interval,
                 timeout=settings.http_timeout,
                 on_failure=failures.inc,
+                auth=auth["alertmanager"],
             )
         )
     if settings.webhook_url:
         failures = metrics.delivery_failures.labels(sink="webhook")
         sinks.append(
             WebhookSink(
-                settings.webhook_url, timeout=settings.http_timeout, on_failure=failures.inc
+                settings.webhook_url,
+                timeout=settings.http_timeout,
+                on_failure=failures.inc,
+                auth=auth["webhook"],
             )
         )
     return sinks
@@ -217,6 +294,37 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("kafka.cluster").addFilter(
         lambda record: "not found in cluster metadata" not in record.getMessage()
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_KafkaLogThrottle())
+
+
+class _KafkaLogThrottle(logging.Filter):
+    """Lets a kafka-python message through once per ``interval`` seconds (per logger and
+    message template): while a broker is away it logs every failed connection attempt, several
+    a second, and the runner reports the outage itself.
+
+    >>> throttle = _KafkaLogThrottle(interval=60)
+    >>> record = lambda: logging.LogRecord("kafka.net", 40, "", 0, "lost: %s", ("x",), None)
+    >>> throttle.filter(record()), throttle.filter(record()), throttle.suppressed
+    (True, False, 1)
+    """
+
+    def __init__(self, interval: float = 30.0):
+        super().__init__()
+        self.interval = interval
+        self.suppressed = 0
+        self._last: dict[tuple[str, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("kafka"):
+            return True
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        if now - self._last.get(key, -self.interval) < self.interval:
+            self.suppressed += 1
+            return False
+        self._last[key] = now
+        return True
 
 
 class _stop_on_signals:
@@ -251,7 +359,8 @@ def cmd_produce(args: argparse.Namespace) -> int:
             args,
             PRODUCE_LAYERED,
             (),
-            known_elsewhere=[option.name for option in RUN_OPTIONS] + list(STACK_OPTION_NAMES),
+            known_elsewhere=[option.name for option in RUN_OPTIONS + STATE_OPTIONS]
+            + list(STACK_OPTION_NAMES),
         )
         if args.print_config:
             return 0
@@ -371,6 +480,7 @@ def register(commands) -> None:
     )
     _add_common(run)
     add_options(run.add_argument_group("live scoring"), RUN_OPTIONS)
+    add_options(run.add_argument_group("state, checkpoints and recovery"), STATE_OPTIONS)
     add_stack_arguments(run)
     defer_defaults(run, STACK_OPTION_NAMES)
     run.set_defaults(handler=cmd_run)

@@ -14,6 +14,7 @@ __all__ = ["register"]
 def cmd_replay(args: argparse.Namespace) -> int:
     from stream.csv_source import SourceError
     from stream.replay import ReplayError, replay
+    from stream.state_store import StateStoreError
 
     paths = args.paths or [DEMO_DATA]
     try:
@@ -26,10 +27,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
             on_invalid=args.on_invalid,
             duplicates=args.duplicates,
             progress=not args.no_progress and sys.stderr.isatty(),
+            resume=Path(args.resume) if args.resume else None,
+            checkpoint_rows=args.checkpoint_rows,
         )
-    except (ReplayError, SourceError, ValueError) as exc:
+    except (ReplayError, SourceError, StateStoreError, ValueError) as exc:
         print(f"lookout replay: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if args.resume:
+            print(
+                f"interrupted: run the same command again to resume from {args.resume}",
+                file=sys.stderr,
+            )
+        return 130
     print(summary.format())
     print(f"results   {args.out}/ (alerts.jsonl, rejected.jsonl)")
     return 0
@@ -68,6 +78,21 @@ def register(commands) -> None:
         default="keep",
         help="rows repeating their series' previous timestamp: score them in file order and "
         "count them, or treat them as invalid (default: %(default)s)",
+    )
+    replay.add_argument(
+        "--resume",
+        metavar="STATE.db",
+        help="checkpoint into this SQLite file (series state, rows done per file, output sizes) "
+        "and, if it holds a checkpoint of the same replay, continue from there: the outputs end "
+        "up as those of an uninterrupted run",
+    )
+    replay.add_argument(
+        "--checkpoint-rows",
+        type=int,
+        default=20_000,
+        metavar="N",
+        help="with --resume: rows between checkpoints, besides one after each file "
+        "(default: %(default)s)",
     )
     replay.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_stack_arguments(replay)

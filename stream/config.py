@@ -88,6 +88,20 @@ def positive_float(text: str) -> float:
     return number
 
 
+def non_negative_int(text: str) -> int:
+    number = int(text)
+    if number < 0:
+        raise ValueError(f"must be at least 0, got {number}")
+    return number
+
+
+def non_negative_float(text: str) -> float:
+    number = float(text)
+    if not 0 <= number < float("inf"):
+        raise ValueError(f"must be a finite number >= 0, got {number}")
+    return number
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Option:
     """One layered option: ``name`` is the argparse dest; flag and variable derive from it."""
@@ -233,9 +247,68 @@ RUN_OPTIONS = (
         metavar="SECONDS",
     ),
     Option(
+        "alertmanager_username",
+        None,
+        "HTTP basic auth user for Alertmanager",
+        metavar="NAME",
+    ),
+    Option(
+        "alertmanager_password",
+        None,
+        "HTTP basic auth password for Alertmanager",
+        secret=True,
+        metavar="PASSWORD",
+    ),
+    Option(
+        "alertmanager_bearer_token",
+        None,
+        "bearer token for Alertmanager (instead of basic auth)",
+        secret=True,
+        metavar="TOKEN",
+    ),
+    Option("webhook_username", None, "HTTP basic auth user for the webhook", metavar="NAME"),
+    Option(
+        "webhook_password",
+        None,
+        "HTTP basic auth password for the webhook",
+        secret=True,
+        metavar="PASSWORD",
+    ),
+    Option(
+        "webhook_bearer_token",
+        None,
+        "bearer token for the webhook (instead of basic auth)",
+        secret=True,
+        metavar="TOKEN",
+    ),
+    Option(
         "max_series",
+        10_000,
+        "most series with detector state; points of further new series are dead-lettered as "
+        "series_limit while the tracked ones keep being scored; 0: no limit",
+        type=non_negative_int,
+        metavar="N",
+    ),
+    Option(
+        "series_ttl",
+        86_400.0,
+        "seconds of wall-clock time without a point after which a series' detector state is "
+        "forgotten (it starts afresh if it comes back); 0: never",
+        type=non_negative_float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "reorder_window",
+        0.0,
+        "seconds of event time a point waits for earlier points of its series; points arriving "
+        "later than the last scored one are dead-lettered as out_of_order",
+        type=non_negative_float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "max_exposed_series",
         1000,
-        "most series exposed as Prometheus gauges; points of more are counted, not exposed",
+        "most series exposed as Prometheus gauges; points of more are scored, not exposed",
         type=positive_int,
         metavar="N",
     ),
@@ -306,7 +379,8 @@ PRODUCE_OPTIONS = (Option("topic", "metrics", "topic to publish the points to", 
 def add_options(parser: argparse.ArgumentParser | Any, options: Iterable[Option]) -> None:
     """Add ``options`` to ``parser`` (or an argument group) with :class:`Deferred` defaults."""
     for option in options:
-        shown = "none" if option.default in (None, "") else option.default
+        # A secret's default is never shown, whatever it is.
+        shown = "none" if option.default in (None, "") or option.secret else option.default
         help_text = f"{option.help} (default: {shown}; env {option.env})"
         kwargs: dict[str, Any] = {
             "dest": option.name,

@@ -6,6 +6,7 @@ tuples and the exceptions below, never a kafka-python object::
     KafkaIOError
      +-- KafkaUnavailable   no broker answered while connecting
      +-- DeliveryError      a produced message was not acknowledged
+     +-- FlushTimeout       not acknowledged *yet*: the messages are still queued, flush again
 
 Security settings (SASL, SSL) are passed through to kafka-python under its own names, see
 :data:`SECURITY_OPTIONS`.
@@ -16,12 +17,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
 __all__ = [
@@ -29,9 +32,12 @@ __all__ = [
     "KafkaIOError",
     "KafkaUnavailable",
     "DeliveryError",
+    "FlushTimeout",
     "Record",
     "Consumer",
     "Producer",
+    "TopicReader",
+    "TopicAdmin",
     "security_options",
 ]
 
@@ -53,6 +59,10 @@ SECURITY_OPTIONS = (
 
 Partition = tuple[str, int]
 
+#: Longest pause between reconnection attempts to a broker that went away (kafka-python's default
+#: of 30 s would leave Lookout idle for up to half a minute after a broker is back).
+RECONNECT_BACKOFF_MAX = 2.0
+
 
 class KafkaIOError(Exception):
     """A Kafka operation failed; the message says which and why."""
@@ -64,6 +74,11 @@ class KafkaUnavailable(KafkaIOError):
 
 class DeliveryError(KafkaIOError):
     """At least one produced message was not acknowledged by the broker."""
+
+
+class FlushTimeout(KafkaIOError):
+    """A flush ran out of time: the messages are still queued and will be retried until the
+    producer's delivery timeout (then :class:`DeliveryError`); flush again to keep waiting."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -97,9 +112,15 @@ class Consumer:
     """A consumer-group member reading ``topics`` in batches, committing only what it is told.
 
     Auto-commit is off: :meth:`commit` stores exactly the offsets given, which the caller passes
-    only after a batch's outputs were delivered. ``on_revoked`` is called with the partitions
-    taken away in a rebalance (and at close), on kafka-python's I/O thread; ``commit_async`` is
-    safe there, a blocking :meth:`commit` is not.
+    only after a batch's outputs were delivered. The rebalance callbacks run on kafka-python's
+    I/O thread while the thread that called :meth:`poll` (or :meth:`close`) waits for it:
+    ``on_assigned`` with the partitions received (before any of their records is returned),
+    ``on_revoked`` with the partitions given up in a rebalance or at close (their offsets can
+    still be committed; ``commit_async`` is safe there, a blocking :meth:`commit` is not) and
+    ``on_lost`` with the partitions taken away after this member was evicted from the group
+    (another member may own them already: nothing may be committed for them). Until
+    ``on_lost`` is set, lost partitions go to ``on_revoked``. The callbacks block heartbeats
+    while they run, so they must finish well within ``session_timeout``.
 
     Parameters
     ----------
@@ -121,7 +142,14 @@ class Consumer:
         Seconds to wait for a broker at start.
     on_revoked
         Called with ``[(topic, partition), ...]`` when partitions are revoked; an attribute,
-        so that the object that owns the offsets can set it later.
+        so that the object that owns the offsets can set it later (so are ``on_assigned``
+        and ``on_lost``).
+    reconnect_backoff_max
+        Longest pause in seconds between attempts to reconnect to a broker.
+    group_instance_id
+        Static membership: an id unique to this instance that stays the same across its
+        restarts. A restarted instance gets its partitions back at once, without a rebalance;
+        one that stopped keeps them (unconsumed) until ``session_timeout``.
     """
 
     def __init__(
@@ -136,6 +164,8 @@ class Consumer:
         connect_timeout: float = 30.0,
         client_id: str = "lookout",
         on_revoked: Callable[[list[Partition]], None] | None = None,
+        reconnect_backoff_max: float = RECONNECT_BACKOFF_MAX,
+        group_instance_id: str | None = None,
     ):
         self.topics = list(topics)
         self.bootstrap_servers = bootstrap_servers
@@ -152,6 +182,8 @@ class Consumer:
                 session_timeout_ms=session_ms,
                 heartbeat_interval_ms=max(session_ms // 6, 100),
                 bootstrap_timeout_ms=int(connect_timeout * 1000),
+                reconnect_backoff_max_ms=int(reconnect_backoff_max * 1000),
+                group_instance_id=group_instance_id,
                 **security_options(security or {}),
             )
         except KafkaTimeoutError as exc:
@@ -159,13 +191,18 @@ class Consumer:
         except KafkaError as exc:
             raise KafkaIOError(f"cannot create consumer: {exc}") from exc
         self.on_revoked = on_revoked
+        self.on_assigned: Callable[[list[Partition]], None] | None = None
+        self.on_lost: Callable[[list[Partition]], None] | None = None
         self._fetched: dict[Partition, int] = {}
         self._fetched_lock = threading.Lock()
         self._consumer.subscribe(self.topics, listener=_Listener(self))
 
     def poll(self, timeout: float, max_records: int | None = None) -> list[Record]:
         """Up to ``max_records`` records, waiting at most ``timeout`` seconds for the first."""
-        batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        try:
+            batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        except KafkaError as exc:  # e.g. a rebalance callback failed: its error is the cause
+            raise KafkaIOError(f"poll failed: {exc}") from exc
         records = []
         for partition, messages in batches.items():
             for message in messages:
@@ -207,6 +244,10 @@ class Consumer:
     def assignment(self) -> set[Partition]:
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
+    def connected(self) -> bool:
+        """The group coordinator is known and reachable (False while the brokers are away)."""
+        return not self._consumer._coordinator.coordinator_unknown()
+
     def lags(self) -> dict[Partition, int]:
         """Messages behind the high watermark, for assigned partitions fetched at least once."""
         lags = {}
@@ -234,13 +275,25 @@ class _Listener(ConsumerRebalanceListener):
         self.owner = owner
 
     def on_partitions_revoked(self, revoked):
-        partitions = [(tp.topic, tp.partition) for tp in revoked]
+        partitions = sorted((tp.topic, tp.partition) for tp in revoked)
         self.owner._forget(partitions)
         if self.owner.on_revoked is not None and partitions:
             self.owner.on_revoked(partitions)
 
     def on_partitions_assigned(self, assigned):
-        log.info("assigned partitions %s", sorted((tp.topic, tp.partition) for tp in assigned))
+        partitions = sorted((tp.topic, tp.partition) for tp in assigned)
+        log.info("assigned partitions %s", partitions)
+        if self.owner.on_assigned is not None:  # even none: the owner learns it has none
+            self.owner.on_assigned(partitions)
+
+    def on_partitions_lost(self, lost):
+        if self.owner.on_lost is None:
+            return self.on_partitions_revoked(lost)
+        partitions = sorted((tp.topic, tp.partition) for tp in lost)
+        log.warning("lost partitions %s (evicted from the group)", partitions)
+        self.owner._forget(partitions)
+        if partitions:
+            self.owner.on_lost(partitions)
 
 
 def _kafka_offsets(offsets: Mapping[Partition, int]) -> dict[TopicPartition, OffsetAndMetadata]:
@@ -269,6 +322,8 @@ class Producer:
         be acknowledged.
     connect_timeout
         Seconds to wait for a broker at start.
+    reconnect_backoff_max
+        Longest pause in seconds between attempts to reconnect to a broker.
     """
 
     def __init__(
@@ -279,6 +334,7 @@ class Producer:
         send_timeout: float = 30.0,
         connect_timeout: float = 30.0,
         client_id: str = "lookout",
+        reconnect_backoff_max: float = RECONNECT_BACKOFF_MAX,
     ):
         self.bootstrap_servers = bootstrap_servers
         timeout_ms = int(send_timeout * 1000)
@@ -295,6 +351,7 @@ class Producer:
                 request_timeout_ms=request_ms,
                 delivery_timeout_ms=max(timeout_ms, request_ms + linger_ms),
                 bootstrap_timeout_ms=int(connect_timeout * 1000),
+                reconnect_backoff_max_ms=int(reconnect_backoff_max * 1000),
                 **security_options(security or {}),
             )
         except KafkaTimeoutError as exc:
@@ -309,22 +366,36 @@ class Producer:
         """Messages sent since the last :meth:`flush`."""
         return len(self._pending)
 
-    def send(self, topic: str, key: bytes | None, value: bytes | None) -> None:
-        """Queue one message; :meth:`flush` tells whether it arrived."""
+    def send(
+        self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None
+    ) -> None:
+        """Queue one message (to ``partition``, else the key's); :meth:`flush` tells whether it
+        arrived."""
         try:
-            self._pending.append(self._producer.send(topic, value=value, key=key))
+            self._pending.append(
+                self._producer.send(topic, value=value, key=key, partition=partition)
+            )
         except KafkaError as exc:
             raise DeliveryError(f"cannot send to {topic!r}: {exc}") from exc
 
     def flush(self, timeout: float | None = None) -> int:
-        """Wait for every queued message; the number delivered, or :class:`DeliveryError`."""
-        pending, self._pending = self._pending, []
-        if not pending:
+        """Wait for every queued message; the number delivered, or :class:`DeliveryError`.
+
+        :class:`FlushTimeout` when ``timeout`` (default: ``send_timeout``) passed first: the
+        messages stay queued, and the next flush waits for them again.
+        """
+        if not self._pending:
             return 0
         try:
             self._producer.flush(timeout=timeout if timeout is not None else self.send_timeout)
+        except KafkaTimeoutError as exc:
+            raise FlushTimeout(
+                f"{len(self._pending)} messages not acknowledged yet: {exc}"
+            ) from exc
         except KafkaError as exc:
+            pending, self._pending = self._pending, []
             raise DeliveryError(f"{len(pending)} messages not acknowledged: {exc}") from exc
+        pending, self._pending = self._pending, []
         failed = [future for future in pending if not future.succeeded()]
         if failed:
             raise DeliveryError(
@@ -335,3 +406,157 @@ class Producer:
 
     def close(self, timeout: float = 10.0) -> None:
         self._producer.close(timeout=timeout)
+
+
+class TopicReader:
+    """Reads chosen partitions of a topic from their beginning to their end, outside any group.
+
+    For state topics: what :meth:`read` returns is everything written before it was called.
+    Record CRCs are not checked: kafka-python computes them in pure Python unless the
+    ``crc32c`` package is installed, which makes reading megabytes of state 25 times slower,
+    and the broker checked them when they were written (state values carry their own zlib
+    checksum besides).
+
+    Parameters
+    ----------
+    bootstrap_servers
+        ``host:port[,host:port...]``.
+    security
+        SASL/SSL settings, see :data:`SECURITY_OPTIONS`.
+    connect_timeout
+        Seconds to wait for a broker at start.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        security: Mapping[str, Any] | None = None,
+        connect_timeout: float = 30.0,
+        client_id: str = "lookout-state",
+        reconnect_backoff_max: float = RECONNECT_BACKOFF_MAX,
+    ):
+        try:
+            self._consumer = KafkaConsumer(
+                bootstrap_servers=bootstrap_servers,
+                group_id=None,
+                client_id=client_id,
+                enable_auto_commit=False,
+                check_crcs=False,
+                bootstrap_timeout_ms=int(connect_timeout * 1000),
+                reconnect_backoff_max_ms=int(reconnect_backoff_max * 1000),
+                **security_options(security or {}),
+            )
+        except KafkaTimeoutError as exc:
+            raise _unavailable(bootstrap_servers, exc) from exc
+        except KafkaError as exc:
+            raise KafkaIOError(f"cannot create consumer: {exc}") from exc
+
+    def read(self, topic: str, partitions: Iterable[int], timeout: float = 120.0) -> list[Record]:
+        """Every record of ``topic``'s ``partitions``, in offset order per partition."""
+        assigned = [TopicPartition(topic, partition) for partition in sorted(set(partitions))]
+        if not assigned:
+            return []
+        deadline = time.monotonic() + timeout
+        try:
+            self._consumer.assign(assigned)
+            self._consumer.seek_to_beginning(*assigned)
+            end = self._consumer.end_offsets(assigned, timeout_ms=int(timeout * 1000))
+            records: list[Record] = []
+            # A compacted partition has gaps, so the position (not a count) says when it is done.
+            while any(self._consumer.position(tp) < end[tp] for tp in assigned):
+                if time.monotonic() > deadline:
+                    raise KafkaIOError(f"reading {topic!r} took more than {timeout} s")
+                for tp, messages in self._consumer.poll(timeout_ms=500).items():
+                    records += (
+                        Record(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp)
+                        for m in messages
+                        if m.offset < end[tp]
+                    )
+            return records
+        except KafkaError as exc:
+            raise KafkaIOError(f"cannot read {topic!r}: {exc}") from exc
+        finally:
+            self._consumer.assign([])
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)
+
+
+class TopicAdmin:
+    """Topic metadata and creation.
+
+    Parameters
+    ----------
+    bootstrap_servers
+        ``host:port[,host:port...]``.
+    security
+        SASL/SSL settings, see :data:`SECURITY_OPTIONS`.
+    connect_timeout
+        Seconds to wait for a broker at start.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        security: Mapping[str, Any] | None = None,
+        connect_timeout: float = 30.0,
+        client_id: str = "lookout-admin",
+    ):
+        try:
+            self._admin = KafkaAdminClient(
+                bootstrap_servers=bootstrap_servers,
+                client_id=client_id,
+                bootstrap_timeout_ms=int(connect_timeout * 1000),
+                **security_options(security or {}),
+            )
+        except KafkaTimeoutError as exc:
+            raise _unavailable(bootstrap_servers, exc) from exc
+        except KafkaError as exc:
+            raise KafkaIOError(f"cannot create admin client: {exc}") from exc
+
+    def partition_count(self, topic: str) -> int | None:
+        """Partitions of ``topic``; None when it does not exist."""
+        try:
+            (described,) = self._admin.describe_topics([topic])
+        except KafkaError as exc:
+            raise KafkaIOError(f"cannot describe {topic!r}: {exc}") from exc
+        if described.get("error_code"):
+            return None
+        return len(described["partitions"])
+
+    def topic_config(self, topic: str) -> dict[str, str]:
+        """The settings of ``topic`` that differ from the broker's defaults."""
+        resource = ConfigResource(ConfigResourceType.TOPIC, topic)
+        try:
+            described = self._admin.describe_configs([resource])
+        except KafkaError as exc:
+            raise KafkaIOError(f"cannot describe the configuration of {topic!r}: {exc}") from exc
+        entries = described.get("topic", {}).get(topic, {})
+        return {name: entry["value"] for name, entry in entries.items()}
+
+    def create_topic(
+        self,
+        topic: str,
+        partitions: int,
+        config: Mapping[str, str] | None = None,
+        replication_factor: int = -1,
+    ) -> bool:
+        """Create ``topic``; False if it existed already. ``replication_factor=-1``: the
+        broker's ``default.replication.factor``."""
+        request = {
+            topic: {
+                "num_partitions": partitions,
+                "replication_factor": replication_factor,
+                "configs": dict(config or {}),
+            }
+        }
+        try:
+            self._admin.create_topics(request, wait_for_metadata=True)
+        except TopicAlreadyExistsError:
+            return False
+        except KafkaError as exc:
+            raise KafkaIOError(f"cannot create topic {topic!r}: {exc}") from exc
+        return True
+
+    def close(self) -> None:
+        self._admin.close()

@@ -59,7 +59,8 @@ REASONS = (
     "non_finite_value",  # NaN or infinite
     "bad_labels",  # labels not an object of Prometheus-style names to strings
     "duplicate_timestamp",  # the series already had a point at this time (re-delivery)
-    "out_of_order",  # earlier than the series' last point
+    "out_of_order",  # earlier than the series' last scored point (beyond the reorder window)
+    "series_limit",  # a new series while --max-series series are tracked
     "other",
 )
 

@@ -12,7 +12,10 @@ per message), ``lookout_consumer_lag_messages{topic,partition}``,
 ``lookout_series_overflow_points_total`` (points whose series was not exposed because of the
 ``max_series`` guard; they are still scored and can still alert), ``lookout_series_exposed``,
 ``lookout_series_tracked``, ``lookout_alert_delivery_failures_total{sink}``,
-``lookout_commit_failures_total`` and ``lookout_build_info``.
+``lookout_commit_failures_total`` and ``lookout_build_info``. Read from the pipeline at scrape
+time (:meth:`LookoutMetrics.watch_pipeline`): ``lookout_series_evicted_total`` (series forgotten
+after ``--series-ttl``), ``lookout_series_dropped_total`` (points of new series refused at
+``--max-series``) and ``lookout_reorder_held_points`` (points waiting in reorder windows).
 
 :class:`ExpositionServer` serves ``/metrics`` beside ``/-/healthy`` and ``/-/ready``.
 """
@@ -23,10 +26,12 @@ import importlib.metadata
 import platform
 import socket
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
 from detectors import Assessment
@@ -87,6 +92,50 @@ LATENCY_BUCKETS = (
     0.25,
     1.0,
 )
+
+
+class PipelineCounts(Protocol):
+    """What :meth:`LookoutMetrics.watch_pipeline` reads (:class:`stream.pipeline.Pipeline`)."""
+
+    evicted_total: int
+    dropped_new_series_total: int
+
+    @property
+    def series_count(self) -> int: ...
+
+    @property
+    def held_count(self) -> int: ...
+
+
+class _PipelineCollector:
+    """The pipeline's own counters, read at scrape time (0 until a pipeline is watched)."""
+
+    def __init__(self) -> None:
+        self.pipeline: PipelineCounts | None = None
+
+    def describe(self) -> list[Metric]:
+        return list(self._families(None))
+
+    def collect(self) -> Iterator[Metric]:
+        return self._families(self.pipeline)
+
+    @staticmethod
+    def _families(pipeline: PipelineCounts | None) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "lookout_series_evicted",
+            "Series whose detector state was forgotten after --series-ttl without a point.",
+            value=float(pipeline.evicted_total) if pipeline is not None else 0.0,
+        )
+        yield CounterMetricFamily(
+            "lookout_series_dropped",
+            "Points of new series refused (not scored) because --max-series series are tracked.",
+            value=float(pipeline.dropped_new_series_total) if pipeline is not None else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "lookout_reorder_held_points",
+            "Points held back by --reorder-window, waiting for earlier points of their series.",
+            value=float(pipeline.held_count) if pipeline is not None else 0.0,
+        )
 
 
 def lookout_version() -> str:
@@ -189,6 +238,8 @@ class LookoutMetrics:
         self.tracked = Gauge(
             "lookout_series_tracked", "Series with detector state in memory.", registry=registry
         )
+        self._pipeline_collector = _PipelineCollector()
+        registry.register(self._pipeline_collector)
         self.delivery_failures = Counter(
             "lookout_alert_delivery_failures",
             "Failed attempts to deliver alerts to a sink (retried later).",
@@ -244,6 +295,28 @@ class LookoutMetrics:
                     gauge.remove(series)
             self.exposed.set(len(self._series))
         return idle
+
+    def watch_pipeline(self, pipeline: PipelineCounts) -> None:
+        """Expose ``pipeline``'s series count, evictions, refusals and held points, read at
+        scrape time.
+
+        Examples
+        --------
+        >>> from stream.pipeline import Pipeline
+        >>> from stream.point import InvalidPoint, MetricPoint
+        >>> metrics, pipeline = LookoutMetrics(), Pipeline(max_series=1)
+        >>> metrics.watch_pipeline(pipeline)
+        >>> _ = pipeline.push(MetricPoint("cpu", 0.0, 1.0))
+        >>> try:
+        ...     pipeline.push(MetricPoint("mem", 0.0, 1.0))
+        ... except InvalidPoint:
+        ...     pass
+        >>> sample = metrics.registry.get_sample_value
+        >>> sample("lookout_series_tracked"), sample("lookout_series_dropped_total")
+        (1.0, 1.0)
+        """
+        self._pipeline_collector.pipeline = pipeline
+        self.tracked.set_function(lambda: pipeline.series_count)
 
     def count_invalid(self, reason: str) -> None:
         self.invalid.labels(reason=reason if reason in REASONS else "other").inc()

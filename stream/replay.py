@@ -1,29 +1,56 @@
-"""Replay of historical CSVs through the per-series pipeline, writing results beside alerts."""
+"""Replay of historical CSVs through the per-series pipeline, writing results beside alerts.
+
+With ``resume`` (``lookout replay --resume STATE.db``) the replay checkpoints into a SQLite
+state store (:class:`~stream.state_store.SqliteStateStore`) every ``checkpoint_rows`` rows and
+at the end of every file, and a later call with the same arguments continues from the last
+checkpoint instead of starting over. A checkpoint is one transaction holding:
+
+- the snapshot of every series touched since the previous checkpoint;
+- the progress (meta entry ``replay``, JSON): per input file (by its relative path), how many
+  of its valid rows were done (``rows``, counted in file order, parse-time rejects excluded)
+  and whether it is finished; the size in bytes of every output file at that moment; the
+  summary counts so far; and a fingerprint of the inputs and settings.
+
+Resuming restores the series, truncates every output file to its checkpointed size (dropping
+what a killed run wrote after its last checkpoint), skips finished files and the done rows of
+the current one, and appends from there. The outputs are then byte for byte those of an
+uninterrupted run. A different set of inputs, output folder or detector settings is refused.
+"""
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 from tqdm import tqdm
 
 from detectors import DetectorStack
+from detectors.state import snapshot
 from stream.csv_source import RejectedRow, discover_csv_files, read_csv_file
 from stream.pipeline import Pipeline
 from stream.point import InvalidPoint, MetricPoint
 from stream.sinks import JsonLinesWriter, ResultCsvWriter
+from stream.state_store import SqliteStateStore, StateChanges
 
-__all__ = ["ReplayError", "ReplaySummary", "replay"]
+__all__ = ["ReplayError", "ReplaySummary", "replay", "CHECKPOINT_ROWS"]
 
 ALERTS_FILE = "alerts.jsonl"
 REJECTED_FILE = "rejected.jsonl"
+#: Rows between checkpoints of a resumable replay (and one at the end of every file).
+CHECKPOINT_ROWS = 20_000
+# The replay's series all live in one pseudo-partition of the state store.
+_PARTITION = ("replay", 0)
+_PROGRESS_KEY = "replay"
 
 
 class ReplayError(Exception):
-    """Replay stopped on an invalid row (``on_invalid="fail"``); the message names file:line."""
+    """Replay stopped on an invalid row (``on_invalid="fail"``); the message names file:line.
+    Also: a ``--resume`` state that belongs to another replay."""
 
 
 @dataclasses.dataclass
@@ -35,6 +62,8 @@ class ReplaySummary:
     kept_duplicates: int = 0
     rejected: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     seconds: float = 0.0
+    resumed_files: int = 0
+    resumed_rows: int = 0
 
     @property
     def points_per_second(self) -> float:
@@ -55,7 +84,46 @@ class ReplaySummary:
             f"duplicate timestamps scored in file order: {self.kept_duplicates}",
             f"elapsed   {self.seconds:.1f} s ({self.points_per_second:,.0f} points/s)",
         ]
+        if self.resumed_files or self.resumed_rows:
+            lines.append(
+                f"resumed   after {self.resumed_files} finished files and {self.resumed_rows} "
+                "rows of the next"
+            )
         return "\n".join(lines)
+
+
+@dataclasses.dataclass
+class _Progress:
+    """What a checkpoint records besides the series states (see the module docstring)."""
+
+    fingerprint: str
+    files: dict[str, dict] = dataclasses.field(default_factory=dict)  # relpath -> rows, done
+    outputs: dict[str, int] = dataclasses.field(default_factory=dict)  # output file -> bytes
+    counts: dict = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return orjson.dumps(dataclasses.asdict(self)).decode()
+
+    @classmethod
+    def from_json(cls, text: str) -> _Progress:
+        return cls(**orjson.loads(text))
+
+
+def _fingerprint(
+    files: list[tuple[Path, str]],
+    out_dir: Path,
+    stack_factory: Callable[[], DetectorStack],
+    on_invalid: str,
+    duplicates: str,
+) -> str:
+    """Identifies a replay: its inputs, output folder and settings (a fresh stack's snapshot
+    holds every detector parameter)."""
+    digest = hashlib.sha256()
+    for path, relpath in files:
+        digest.update(f"{path.resolve()}\0{relpath}\0{path.stat().st_size}\0".encode())
+    digest.update(f"{out_dir.resolve()}\0{on_invalid}\0{duplicates}\0".encode())
+    digest.update(snapshot(stack_factory()))
+    return digest.hexdigest()
 
 
 def replay(
@@ -65,6 +133,8 @@ def replay(
     on_invalid: str = "skip",
     duplicates: str = "keep",
     progress: bool = False,
+    resume: Path | None = None,
+    checkpoint_rows: int = CHECKPOINT_ROWS,
 ) -> ReplaySummary:
     """Score every CSV under ``paths``; write ``out_dir/<relative path>`` per input file.
 
@@ -74,19 +144,88 @@ def replay(
 
     ``duplicates`` decides what a row repeating its series' previous timestamp is: ``"keep"``
     scores it in file order (and counts it), ``"reject"`` treats it as invalid.
+
+    ``resume``: a SQLite file to checkpoint into every ``checkpoint_rows`` rows and at the end
+    of each file, and to continue from if it holds a checkpoint of this same replay (see the
+    module docstring).
     """
     if on_invalid not in ("skip", "fail"):
         raise ValueError(f"on_invalid must be 'skip' or 'fail', got {on_invalid!r}")
     if duplicates not in ("keep", "reject"):
         raise ValueError(f"duplicates must be 'keep' or 'reject', got {duplicates!r}")
+    if checkpoint_rows < 1:
+        raise ValueError(f"checkpoint_rows must be at least 1, got {checkpoint_rows}")
     files = [pair for root in paths for pair in discover_csv_files(Path(root))]
     summary = ReplaySummary()
     pipeline = Pipeline(stack_factory, keep_duplicates=duplicates == "keep")
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
+    store = state = None
+    if resume is not None:
+        store = SqliteStateStore(resume)
+        fingerprint = _fingerprint(files, out_dir, stack_factory, on_invalid, duplicates)
+        state = _resume(store, pipeline, summary, fingerprint, out_dir)
+    try:
+        _run(files, out_dir, pipeline, summary, on_invalid, progress, store, state, checkpoint_rows)
+    finally:
+        if store is not None:
+            store.close()
+    summary.series = pipeline.series_count
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _resume(
+    store: SqliteStateStore,
+    pipeline: Pipeline,
+    summary: ReplaySummary,
+    fingerprint: str,
+    out_dir: Path,
+) -> _Progress:
+    """The progress of the checkpoint in ``store`` (restoring its series and counts), or a
+    fresh one."""
+    text = store.meta(_PROGRESS_KEY)
+    if text is None:
+        return _Progress(fingerprint)
+    state = _Progress.from_json(text)
+    if state.fingerprint != fingerprint:
+        raise ReplayError(
+            f"{store.path} holds a checkpoint of another replay (other input files, output "
+            "folder or settings); give a new --resume file or the original arguments"
+        )
+    for name, size in state.outputs.items():
+        if not (out_dir / name).is_file() or (out_dir / name).stat().st_size < size:
+            raise ReplayError(f"{out_dir / name} is missing or shorter than at the checkpoint")
+    for series, data in store.load_partitions([_PARTITION]).states.items():
+        pipeline.restore_series(series, data)
+    counts = state.counts
+    summary.files = counts.get("files", 0)
+    summary.points = counts.get("points", 0)
+    summary.alerts = counts.get("alerts", 0)
+    summary.rejected.update(counts.get("rejected", {}))
+    pipeline.order.kept_duplicates = counts.get("kept_duplicates", 0)
+    summary.resumed_files = sum(1 for entry in state.files.values() if entry["done"])
+    summary.resumed_rows = sum(entry["rows"] for entry in state.files.values() if not entry["done"])
+    return state
+
+
+def _run(
+    files: list[tuple[Path, str]],
+    out_dir: Path,
+    pipeline: Pipeline,
+    summary: ReplaySummary,
+    on_invalid: str,
+    progress: bool,
+    store: SqliteStateStore | None,
+    state: _Progress | None,
+    checkpoint_rows: int,
+) -> None:
+    outputs = state.outputs if state is not None else {}
+    touched: set[str] = set()
+
     with (
-        JsonLinesWriter(out_dir / ALERTS_FILE) as alerts,
-        JsonLinesWriter(out_dir / REJECTED_FILE) as rejected_log,
+        JsonLinesWriter(out_dir / ALERTS_FILE, outputs.get(ALERTS_FILE)) as alerts,
+        JsonLinesWriter(out_dir / REJECTED_FILE, outputs.get(REJECTED_FILE)) as rejected_log,
     ):
 
         def reject(row: RejectedRow) -> None:
@@ -95,31 +234,65 @@ def replay(
             summary.rejected[row.reason] += 1
             rejected_log.write(dataclasses.asdict(row))
 
+        def checkpoint(relpath: str, rows: int, done: bool, out: ResultCsvWriter) -> None:
+            if store is None or state is None:
+                return
+            state.files[relpath] = {"rows": rows, "done": done}
+            out_name = str(Path(out.path).relative_to(out_dir))
+            state.outputs.update(
+                {
+                    ALERTS_FILE: alerts.flush(),
+                    REJECTED_FILE: rejected_log.flush(),
+                    out_name: out.flush(),
+                }
+            )
+            state.counts = {
+                "files": summary.files,
+                "points": summary.points,
+                "alerts": summary.alerts,
+                "rejected": dict(summary.rejected),
+                "kept_duplicates": pipeline.order.kept_duplicates,
+            }
+            changes = StateChanges(
+                puts={s: (_PARTITION, pipeline.snapshot_series(s)) for s in sorted(touched)}
+            )
+            store.write(changes, meta={_PROGRESS_KEY: state.to_json()})
+            touched.clear()
+
         for path, relpath in tqdm(files, desc="replay", unit="file", disable=not progress):
+            done = state.files.get(relpath) if state is not None else None
+            if done is not None and done["done"]:
+                continue
             parsed = read_csv_file(path, relpath)
-            for row in parsed.rejected:
-                reject(row)
-            summary.files += 1
-            with ResultCsvWriter(out_dir / relpath.removesuffix(".gz"), parsed.long_format) as out:
-                for series, raw_ts, ts, value, line in zip(
-                    parsed.series.tolist(),
-                    parsed.raw_timestamps.tolist(),
-                    parsed.timestamps.tolist(),
-                    parsed.values.tolist(),
-                    parsed.lines.tolist(),
+            start = 0 if done is None else done["rows"]
+            if done is None:  # a resumed file logged these before its first checkpoint
+                for row in parsed.rejected:
+                    reject(row)
+                summary.files += 1
+            out_path = out_dir / relpath.removesuffix(".gz")
+            resume_at = outputs.get(str(out_path.relative_to(out_dir))) if done else None
+            with ResultCsvWriter(out_path, parsed.long_format, resume_at) as out:
+                rows = zip(
+                    parsed.series.tolist()[start:],
+                    parsed.raw_timestamps.tolist()[start:],
+                    parsed.timestamps.tolist()[start:],
+                    parsed.values.tolist()[start:],
+                    parsed.lines.tolist()[start:],
                     strict=True,
-                ):
+                )
+                for index, (series, raw_ts, ts, value, line) in enumerate(rows, start + 1):
                     try:
                         assessment, event = pipeline.process(MetricPoint(series, ts, value))
                     except InvalidPoint as exc:
                         reject(RejectedRow(relpath, line, exc.reason, f"{raw_ts},{value}"))
-                        continue
-                    out.write(series, raw_ts, assessment)
-                    summary.points += 1
-                    if event is not None:
-                        alerts.write(event.to_dict())
-                        summary.alerts += event.firing
-    summary.series = pipeline.series_count
+                    else:
+                        touched.add(series)
+                        out.write(series, raw_ts, assessment)
+                        summary.points += 1
+                        if event is not None:
+                            alerts.write(event.to_dict())
+                            summary.alerts += event.firing
+                    if store is not None and index % checkpoint_rows == 0:
+                        checkpoint(relpath, index, False, out)
+                checkpoint(relpath, len(parsed.lines), True, out)
     summary.kept_duplicates = pipeline.order.kept_duplicates
-    summary.seconds = time.perf_counter() - started
-    return summary

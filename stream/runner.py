@@ -1,17 +1,32 @@
 """The live loop of ``lookout run``, top to bottom::
 
+    restore(assigned partitions)         # on assignment, before their first record is scored
     while not stopped:
         records = consumer.poll()        # one batch of Kafka messages
         for record in records:           # decode -> score -> gauges; dead letters, scores
             process(record)
         sinks.send(alerts)               # alerts topic, Alertmanager, webhook
-        checkpoint.commit()              # flush the Kafka outputs, then commit the offsets
-        housekeeping()                   # alert re-sends and retries, lag, idle series
+        if checkpoint.expired():
+            checkpoint.commit()          # outputs flushed -> state written -> offsets committed
+        housekeeping()                   # idle series, alert re-sends, lag, broker connection
 
-Offsets are committed only after the batch's outputs were delivered, so a crash at any point
-means the batch is consumed again: at-least-once. The runner sees the consumer and the producer
-through the small :class:`Source` and :class:`Sender` protocols (:mod:`stream.kafka_io`
-implements them), never a Kafka message.
+A checkpoint makes the outputs, the detector state and the offsets agree: a crash at any point
+means the records after the last checkpoint are consumed again, scored by the state stored at
+that checkpoint, so they score as they did the first time (at-least-once outputs, scores equal to
+an uninterrupted run). Each stored series state also records the input offset it reflects, so
+points that a crash left uncommitted *after* their state was stored are skipped rather than
+scored twice or refused as duplicates (see :class:`Checkpoint`).
+
+The runner sees the consumer and the producer through the small :class:`Source` and
+:class:`Sender` protocols (:mod:`stream.kafka_io` implements them), never a Kafka message, and
+the detector state through a :class:`~stream.state_store.StateStore`.
+
+Threading: kafka-python runs the rebalance callbacks (:meth:`Runner.on_assigned`,
+:meth:`Runner.on_revoked`, :meth:`Runner.on_lost`) on its I/O thread, but only while the loop's
+thread waits inside ``poll()`` or ``close()``, so they never run concurrently with the loop. They
+hold up kafka-python's heartbeats while they run, so the slow part of an assignment, the restore,
+is left to the loop (:meth:`Runner.restore_assigned`, before any record is processed); a
+revocation's checkpoint has to happen in the callback, before the partitions are given up.
 """
 
 from __future__ import annotations
@@ -24,8 +39,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
+from detectors.state import SnapshotError
 from stream.alert_sinks import Alert, AlertSink
-from stream.kafka_io import Record
+from stream.kafka_io import FlushTimeout, Record
 from stream.messages import (
     MAX_BATCH_POINTS,
     MAX_MESSAGE_BYTES,
@@ -36,8 +52,9 @@ from stream.messages import (
     score_document,
 )
 from stream.metrics import LookoutMetrics
-from stream.pipeline import Pipeline
+from stream.pipeline import Pipeline, Scored
 from stream.point import InvalidPoint
+from stream.state_store import StateChanges, StateStore, StoredState
 
 __all__ = ["Source", "Sender", "Checkpoint", "Runner", "RunSummary"]
 
@@ -50,9 +67,14 @@ IDLE_SWEEP_INTERVAL = 10.0  # seconds between sweeps for idle series
 
 
 class Source(Protocol):
-    """What the runner needs from a consumer (:class:`stream.kafka_io.Consumer`)."""
+    """What the runner needs from a consumer (:class:`stream.kafka_io.Consumer`).
+
+    ``connected()`` is optional: a source without it counts as always connected.
+    """
 
     on_revoked: Callable[[list[Partition]], None] | None
+    on_assigned: Callable[[list[Partition]], None] | None
+    on_lost: Callable[[list[Partition]], None] | None
 
     def poll(self, timeout: float, max_records: int | None = None) -> list[Record]: ...
 
@@ -72,48 +94,174 @@ class Sender(Protocol):
 
     def send(self, topic: str, key: bytes | None, value: bytes | None) -> None: ...
 
-    def flush(self) -> int: ...
+    def flush(self) -> int:
+        """Wait until every message sent is acknowledged; ``DeliveryError`` if one is not.
+
+        :class:`stream.kafka_io.Producer` also takes ``timeout`` and then raises
+        ``FlushTimeout`` with the messages still queued (see ``flush_wait`` of :class:`Runner`).
+        """
 
     def close(self) -> None: ...
 
 
+def _wait_for(
+    flush: Callable[..., object], wait: float | None, on_wait: Callable[[float], None]
+) -> None:
+    """``flush()``, or with ``wait`` seconds: ``flush(wait)`` until it stops timing out,
+    calling ``on_wait(seconds waited so far)`` after each timeout.
+
+    So a broker that went away is waited for (the producer retries until its delivery timeout,
+    which then raises ``DeliveryError``) while the runner reports it, instead of blocking
+    silently or failing the checkpoint at once.
+    """
+    if wait is None:
+        flush()
+        return
+    started = time.monotonic()
+    while True:
+        try:
+            flush(wait)
+            return
+        except FlushTimeout:
+            on_wait(time.monotonic() - started)
+
+
 class Checkpoint:
-    """The offsets processed since the last commit, and the commit.
+    """What was processed since the last commit, the state that goes with it, and the commit.
 
-    :meth:`commit` runs in this order:
+    :meth:`commit` runs in this order (sinks, state, offsets):
 
-    1. flush the producer: every dead letter, score and alert event of the batch is acknowledged
-       by the broker (a ``DeliveryError`` propagates and nothing is committed);
-    2. commit ``last processed offset + 1`` of every partition touched.
+    1. **outputs**: flush the producer, so every dead letter, score and alert event of the
+       processed records is acknowledged by the broker (a ``DeliveryError`` propagates and
+       nothing else happens; an unreachable broker is waited for);
+    2. **state**: write to the store the snapshot of every series touched since the last commit,
+       a deletion for every series forgotten since (idle), and per partition the offset after
+       its last processed record, then wait until that is durable;
+    3. **offsets**: commit those offsets to the consumer group.
 
-    HTTP alert sinks were sent to before the commit; their failures are retried by the sinks
-    themselves and do not hold the offsets back (see :mod:`stream.alert_sinks`).
+    A crash between 2 and 3, or in the middle of 2, leaves some state ahead of the committed
+    offsets; the offset stored with each series' state (and with each partition) tells the next
+    owner which re-delivered points to skip (:meth:`restore`).
 
-    On revocation (a rebalance, on kafka-python's I/O thread) the pending offsets of the revoked
-    partitions are committed asynchronously and forgotten: their new owner starts from there.
+    On revocation (a rebalance, or the consumer closing) the revoked partitions are committed
+    the same way (offsets asynchronously: a blocking commit is not allowed in a rebalance
+    callback) and their series dropped from memory: their new owner restores them from the store
+    (without a store they are kept, in case the rebalance gives their partitions back).
+    On loss (this member was evicted; another may own the partitions already) their series and
+    pending offsets are dropped without writing anything. After a failed commit
+    (:meth:`abandon`) every later revocation is treated as a loss.
+
+    Parameters
+    ----------
+    consumer, producer
+        The Kafka ports.
+    pipeline
+        Holds the series' state.
+    store
+        Where state goes; None: offsets only (state starts afresh after a restart or a
+        rebalance).
+    interval
+        Seconds between commits (:meth:`expired`); 0: after every batch.
+    flush_wait
+        Seconds per flush attempt of the producer and the store, see ``_wait_for``; None: one
+        flush that waits as long as the producer allows.
+    on_wait
+        Called with the seconds waited so far while the broker does not acknowledge outputs.
     """
 
-    def __init__(self, consumer: Source, producer: Sender):
+    def __init__(
+        self,
+        consumer: Source,
+        producer: Sender,
+        pipeline: Pipeline | None = None,
+        store: StateStore | None = None,
+        interval: float = 0.0,
+        flush_wait: float | None = None,
+        on_wait: Callable[[float], None] = lambda seconds: None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
         self.consumer = consumer
         self.producer = producer
+        self.pipeline = pipeline
+        self.store = store
+        self.interval = interval
+        self.flush_wait = flush_wait
+        self.on_wait = on_wait
+        self.monotonic = monotonic
         self._pending: dict[Partition, int] = {}
+        self._dirty: dict[str, Partition] = {}  # series -> partition, changed since the commit
+        self.owner: dict[str, Partition] = {}  # series in memory -> the partition it came from
+        # Without a store: partitions revoked but whose series are kept, in case the rebalance
+        # gives them back (the series of those it does not are dropped by restore()).
+        self._retained: set[Partition] = set()
+        self._moved: set[str] = set()
         self._lock = threading.Lock()
+        self._started = monotonic()
+        self._abandoned = False
         self.commits = 0
         self.failures = 0
+        self.states_written = 0
+        self.series_deleted = 0
 
     @property
     def pending(self) -> dict[Partition, int]:
         with self._lock:
             return dict(self._pending)
 
+    @property
+    def dirty(self) -> dict[str, Partition]:
+        return dict(self._dirty)
+
     def advance(self, record: Record) -> None:
         """Mark ``record`` processed (its offset is committed by the next :meth:`commit`)."""
+        self.advance_to((record.topic, record.partition), record.offset + 1)
+
+    def advance_to(self, partition: Partition, offset: int) -> None:
         with self._lock:
-            self._pending[(record.topic, record.partition)] = record.offset + 1
+            if offset > self._pending.get(partition, -1):
+                self._pending[partition] = offset
+
+    def touch(self, series: str, partition: Partition) -> None:
+        """``series`` (from ``partition``) changed: write its state at the next commit."""
+        previous = self.owner.get(series)
+        if previous is not None and previous != partition and series not in self._moved:
+            # Its state follows its latest partition; the old one keeps a stale copy.
+            self._moved.add(series)
+            log.warning(
+                "series %s moved from partition %s to %s: give every point of a series the "
+                "same message key",
+                series,
+                previous,
+                partition,
+            )
+        self.owner[series] = partition
+        self._dirty[series] = partition
+
+    def adopt(self, series: str, partition: Partition) -> None:
+        """``series`` was restored for ``partition``: owned, not changed."""
+        self.owner[series] = partition
+
+    def forget(self, series: str) -> None:
+        """``series`` was evicted from the pipeline: delete its state at the next commit."""
+        partition = self.owner.pop(series, None)
+        if partition is not None:
+            self._dirty[series] = partition
+
+    def expired(self) -> bool:
+        return self.monotonic() - self._started >= self.interval
 
     def commit(self) -> bool:
-        """Flush, then commit; False when the group refused the commit (kept for the next)."""
-        self.producer.flush()
+        """Outputs, state, offsets; False when the group refused the offsets (kept for the
+        next commit: the state already holds them)."""
+        self._started = self.monotonic()
+        partitions = self._pending_partitions()
+        if not partitions:
+            return True
+        try:
+            self._deliver(partitions)
+        except BaseException:
+            self.abandon()
+            raise
         offsets = self.pending
         if not offsets:
             return True
@@ -127,11 +275,107 @@ class Checkpoint:
         self.commits += 1
         return True
 
-    def revoke(self, partitions: Sequence[Partition]) -> None:
+    def _pending_partitions(self) -> set[Partition]:
         with self._lock:
-            offsets = {p: self._pending.pop(p) for p in partitions if p in self._pending}
+            return set(self._pending) | set(self._dirty.values())
+
+    def _deliver(self, partitions: set[Partition]) -> None:
+        """Steps 1 and 2 for ``partitions``: flush the outputs, then write and flush the state."""
+        _wait_for(self.producer.flush, self.flush_wait, self.on_wait)
+        changes = self._changes(partitions)
+        if self.store is not None and changes:
+            self.store.write(changes)
+            _wait_for(self.store.flush, self.flush_wait, self.on_wait)
+            self.states_written += len(changes.puts)
+            self.series_deleted += len(changes.deletes)
+        for series in [s for s, p in self._dirty.items() if p in partitions]:
+            del self._dirty[series]
+
+    def _changes(self, partitions: set[Partition]) -> StateChanges:
+        changes = StateChanges()
+        if self.store is None:
+            return changes
+        for series, partition in self._dirty.items():
+            if partition not in partitions:
+                continue
+            if series in self.owner and self.pipeline is not None:
+                try:
+                    changes.puts[series] = (partition, self.pipeline.snapshot_series(series))
+                    continue
+                except KeyError:  # dropped by the pipeline since it changed
+                    pass
+            changes.deletes[series] = partition
+        with self._lock:
+            changes.offsets = {p: o for p, o in self._pending.items() if p in partitions}
+        return changes
+
+    def revoke(self, partitions: Sequence[Partition]) -> None:
+        """Commit what belongs to ``partitions``, then drop their series (a rebalance callback)."""
+        if self._abandoned:
+            self.lose(partitions)
+            return
+        revoked = set(partitions)
+        self._deliver(revoked)
+        with self._lock:
+            offsets = {p: self._pending.pop(p) for p in revoked if p in self._pending}
         if offsets:
             self.consumer.commit_async(offsets)
+        if self.store is None:
+            self._retained |= revoked
+            return
+        dropped = self._drop(revoked)
+        log.info(
+            "partitions %s revoked: checkpointed, %d series handed over", sorted(revoked), dropped
+        )
+
+    def lose(self, partitions: Sequence[Partition]) -> None:
+        """Drop ``partitions``' series and pending offsets without writing anything."""
+        lost = set(partitions)
+        with self._lock:
+            for partition in lost:
+                self._pending.pop(partition, None)
+        dropped = self._drop(lost)
+        log.warning(
+            "partitions %s lost: %d series dropped without a checkpoint", sorted(lost), dropped
+        )
+
+    def abandon(self) -> None:
+        """After a failed commit: never commit again, whatever is revoked later (its outputs
+        may not have been delivered)."""
+        self._abandoned = True
+
+    def _drop(self, partitions: set[Partition]) -> int:
+        self._retained -= partitions
+        series = [s for s, p in self.owner.items() if p in partitions]
+        for name in series:
+            del self.owner[name]
+            if self.pipeline is not None:
+                self.pipeline.drop_series(name)
+        for name in [s for s, p in self._dirty.items() if p in partitions]:
+            del self._dirty[name]
+        return len(series)
+
+    def restore(self, partitions: Iterable[Partition]) -> StoredState:
+        """Load the stored state of ``partitions`` into the pipeline. Returns what was restored
+        with the offsets it reflects: per partition (records before it must not be processed
+        again) and per series (points of the series in records before it must not be)."""
+        partitions = set(partitions)
+        if self.store is None or self.pipeline is None:
+            self._drop(self._retained - partitions)  # handed over: another member scores them
+            self._retained.clear()
+            return StoredState()
+        self._drop(partitions)  # anything left from an earlier ownership is stale
+        stored = self.store.load_partitions(partitions)
+        for series, data in list(stored.states.items()):
+            try:
+                self.pipeline.restore_series(series, data)
+            except SnapshotError as exc:
+                log.error("stored state of series %s is unusable, starting afresh: %s", series, exc)
+                del stored.states[series]
+                stored.series_offsets.pop(series, None)
+                continue
+            self.adopt(series, stored.partitions[series])
+        return stored
 
 
 @dataclasses.dataclass
@@ -142,6 +386,10 @@ class RunSummary:
     batches: int = 0
     invalid: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     commit_failures: int = 0
+    restored_series: int = 0
+    skipped: int = 0
+    skipped_points: int = 0
+    evicted: int = 0
     seconds: float = 0.0
     stopped_by: str = ""
 
@@ -158,6 +406,10 @@ class RunSummary:
                 f"points    {self.points}",
                 f"alerts    {self.alerts}",
                 f"invalid   {invalid}" + (f" ({reasons})" if reasons else ""),
+                f"restored  {self.restored_series} series",
+                f"skipped   {self.skipped} messages and {self.skipped_points} points already "
+                "in the restored state",
+                f"evicted   {self.evicted} idle series",
                 f"commit failures {self.commit_failures}",
                 f"elapsed   {self.seconds:.1f} s ({self.points_per_second:,.0f} points/s)",
                 f"stopped   {self.stopped_by}",
@@ -166,7 +418,7 @@ class RunSummary:
 
 
 class Runner:
-    """Consumes, scores, emits and commits until stopped.
+    """Consumes, scores, emits and checkpoints until stopped.
 
     Parameters
     ----------
@@ -181,13 +433,20 @@ class Runner:
     dead_letter_topic, scores_topic
         Kafka topics for invalid input and for every scored point; None for none.
     batch_size
-        Most messages per poll and per commit.
+        Most messages per poll.
     poll_timeout
         Seconds a poll waits; also how quickly :meth:`stop` takes effect when idle.
     max_message_bytes, max_batch_points
         Input limits (see :func:`stream.messages.decode_message`).
     stall_timeout
         :meth:`healthy` is False when the loop has not come round for this many seconds.
+    state_store
+        Where series state is checkpointed and restored from; None: memory only.
+    checkpoint_interval
+        Seconds between checkpoints; 0: after every batch.
+    flush_wait
+        Seconds per attempt when waiting for the broker to acknowledge outputs or state; between
+        attempts :meth:`ready` turns False and the wait is logged. None: plain ``flush()``.
     """
 
     def __init__(
@@ -204,6 +463,9 @@ class Runner:
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         max_batch_points: int = MAX_BATCH_POINTS,
         stall_timeout: float = 120.0,
+        state_store: StateStore | None = None,
+        checkpoint_interval: float = 0.0,
+        flush_wait: float | None = None,
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ):
@@ -219,14 +481,37 @@ class Runner:
         self.max_message_bytes = max_message_bytes
         self.max_batch_points = max_batch_points
         self.stall_timeout = stall_timeout
+        self.state_store = state_store
         self.wall_clock = wall_clock
         self.monotonic = monotonic
-        self.checkpoint = Checkpoint(consumer, producer)
-        consumer.on_revoked = self.checkpoint.revoke
+        self.checkpoint = Checkpoint(
+            consumer,
+            producer,
+            pipeline,
+            state_store,
+            interval=checkpoint_interval,
+            flush_wait=flush_wait,
+            on_wait=self._waiting_for_broker,
+            monotonic=monotonic,
+        )
+        consumer.on_revoked = self.on_revoked
+        consumer.on_assigned = self.on_assigned
+        consumer.on_lost = self.on_lost
         self.summary = RunSummary()
         self._stop = threading.Event()
         self._running = False
         self._assigned = False
+        self._connected = True
+        self._disconnected_since = 0.0
+        # Where restored state stops: records of a partition before its offset, and points of
+        # a series in records before its offset, were processed already.
+        self._skip_below: dict[Partition, int] = {}
+        self._series_floor: dict[str, tuple[Partition, int]] = {}
+        self._released: set[Partition] = set()
+        self._to_restore: set[Partition] = set()
+        self._assignment_changed = False
+        self._started = monotonic()
+        self._first_point_logged = False
         self._last_loop = monotonic()
         self._next_lag = 0.0
         self._next_sweep = 0.0
@@ -234,7 +519,7 @@ class Runner:
     # --- control and probes (any thread) ----------------------------------------------------
 
     def stop(self) -> None:
-        """Finish the current batch, commit, and return from :meth:`run` (signal-safe)."""
+        """Finish the current batch, checkpoint, and return from :meth:`run` (signal-safe)."""
         self._stop.set()
 
     def healthy(self) -> bool:
@@ -242,16 +527,68 @@ class Runner:
         return self.monotonic() - self._last_loop < self.stall_timeout
 
     def ready(self) -> bool:
-        """Running with partitions assigned."""
-        return self._running and self._assigned and not self._stop.is_set()
+        """Running, connected to the brokers, with partitions assigned."""
+        return self._running and self._assigned and self._connected and not self._stop.is_set()
+
+    # --- rebalance callbacks (kafka-python's thread, while the loop waits in poll) -----------
+
+    def on_assigned(self, partitions: list[Partition]) -> None:
+        """Note the partitions; :meth:`restore_assigned` loads their state before any of their
+        records is processed, on the loop's thread: a callback would hold up kafka-python's
+        heartbeats for as long as the restore takes."""
+        self._released.difference_update(partitions)
+        self._forget_floors(partitions)
+        self._to_restore.update(partitions)
+        self._assignment_changed = True
+        self._assigned = bool(partitions)
+
+    def on_revoked(self, partitions: list[Partition]) -> None:
+        self._released.update(partitions)
+        self._to_restore.difference_update(partitions)
+        self._forget_floors(partitions)
+        self.checkpoint.revoke(partitions)
+
+    def on_lost(self, partitions: list[Partition]) -> None:
+        self._released.update(partitions)
+        self._to_restore.difference_update(partitions)
+        self._forget_floors(partitions)
+        self.checkpoint.lose(partitions)
+
+    def restore_assigned(self) -> None:
+        """Restore the state of the partitions assigned since the last call."""
+        if not self._assignment_changed:
+            return
+        started = self.monotonic()
+        partitions = sorted(self._to_restore)
+        self._to_restore.clear()
+        self._assignment_changed = False
+        stored = self.checkpoint.restore(partitions)
+        self.summary.restored_series += len(stored.states)
+        self._skip_below.update(stored.offsets)
+        for series, offset in stored.series_offsets.items():
+            self._series_floor[series] = (stored.partitions[series], offset)
+        if self.state_store is not None and partitions:
+            log.info(
+                "restored %d series of partitions %s in %.2f s",
+                len(stored.states),
+                partitions,
+                self.monotonic() - started,
+            )
+
+    def _forget_floors(self, partitions: Iterable[Partition]) -> None:
+        partitions = set(partitions)
+        for partition in partitions:
+            self._skip_below.pop(partition, None)
+        for series in [s for s, (p, _) in self._series_floor.items() if p in partitions]:
+            del self._series_floor[series]
 
     # --- the loop ----------------------------------------------------------------------------
 
     def run(self, max_messages: int | None = None, max_seconds: float | None = None) -> RunSummary:
         """Run until :meth:`stop`, ``max_messages`` consumed or ``max_seconds`` elapsed.
 
-        The consumer, the producer and the sinks are closed on the way out, whatever happened;
-        offsets are committed only by completed batches.
+        A stop checkpoints first. The consumer, the producer, the store and the sinks are closed
+        on the way out, whatever happened; after an error nothing more is committed.
         """
         started = self.monotonic()
         deadline = started + max_seconds if max_seconds is not None else None
@@ -269,30 +606,50 @@ class Runner:
                 if max_messages is not None:
                     limit = min(limit, max_messages - self.summary.messages)
                 records = self.consumer.poll(self.poll_timeout, limit)
+                self.restore_assigned()
                 if records:
                     self.process_batch(records)
                 self.housekeeping()
+                if self.checkpoint.expired() and self._connected:
+                    self.commit()
             else:
                 self.summary.stopped_by = "signal"
+            self.commit()
+        except BaseException:
+            self.checkpoint.abandon()
+            raise
         finally:
             self._running = False
             self.summary.seconds = self.monotonic() - started
             self.close()
         return self.summary
 
+    def commit(self) -> None:
+        if not self.checkpoint.commit():
+            self.summary.commit_failures += 1
+            self.metrics.commit_failures.inc()
+
     def process_batch(self, records: Sequence[Record]) -> None:
-        """Score a batch, send its alerts, then commit it (see :class:`Checkpoint`)."""
+        """Score a batch and send its alerts (committed by the next checkpoint)."""
+        self.restore_assigned()
         alerts: list[Alert] = []
         now = self.monotonic()
         for record in records:
+            partition = (record.topic, record.partition)
+            if partition in self._released:
+                continue  # fetched before a revocation: its new owner processes it
+            floor = self._skip_below.get(partition)
+            if floor is not None:
+                if record.offset < floor:
+                    self.summary.skipped += 1
+                    self.checkpoint.advance_to(partition, floor)
+                    continue
+                del self._skip_below[partition]
             self.process_record(record, alerts, now)
             self.checkpoint.advance(record)
         wall = self.wall_clock()
         for sink in self.sinks:
             sink.send(alerts, wall)
-        if not self.checkpoint.commit():
-            self.summary.commit_failures += 1
-            self.metrics.commit_failures.inc()
         self.summary.batches += 1
 
     def process_record(self, record: Record, alerts: list[Alert], now: float) -> None:
@@ -302,36 +659,53 @@ class Runner:
         )
         for rejection in decoded.rejections:
             self.reject(record, rejection)
+        partition = (record.topic, record.partition)
         for labeled in decoded.points:
             point = labeled.point
+            floor = self._series_floor.get(point.series)
+            if floor is not None:
+                if record.offset < floor[1]:
+                    self.summary.skipped_points += 1  # its restored state has it already
+                    continue
+                del self._series_floor[point.series]
             try:
-                assessment, event = self.pipeline.process(point)
+                released = self.pipeline.push(point, labeled.labels)
             except InvalidPoint as exc:
                 self.reject(
                     record, Rejection(exc.reason, exc.detail, point_document(point), labeled.index)
                 )
                 continue
-            self.summary.points += 1
-            self.metrics.observe(point.series, assessment, now)
-            if self.scores_topic is not None:
-                self.producer.send(
-                    self.scores_topic, point.series.encode(), score_document(point, assessment)
-                )
-            if event is not None:
-                alerts.append(Alert(event, labeled.labels))
-                if event.firing:
-                    self.summary.alerts += 1
-                    self.metrics.alerts.inc()
-                log.info(
-                    "alert %s: %s (score %.3f, value %g)",
-                    event.status,
-                    event.series,
-                    event.anomaly_score,
-                    event.value,
-                )
+            self.checkpoint.touch(point.series, partition)
+            for scored in released:
+                self.emit(scored, alerts, now)
         self.summary.messages += 1
         self.metrics.messages.inc()
         self.metrics.latency.observe(time.perf_counter() - started)
+
+    def emit(self, scored: Scored, alerts: list[Alert], now: float) -> None:
+        """Gauges, the scores topic and alerts for one scored point."""
+        point, assessment, event = scored.point, scored.assessment, scored.event
+        self.summary.points += 1
+        if not self._first_point_logged:
+            self._first_point_logged = True
+            log.info("first point scored %.1f s after start", self.monotonic() - self._started)
+        self.metrics.observe(point.series, assessment, now)
+        if self.scores_topic is not None:
+            self.producer.send(
+                self.scores_topic, point.series.encode(), score_document(point, assessment)
+            )
+        if event is not None:
+            alerts.append(Alert(event, scored.labels))
+            if event.firing:
+                self.summary.alerts += 1
+                self.metrics.alerts.inc()
+            log.info(
+                "alert %s: %s (score %.3f, value %g)",
+                event.status,
+                event.series,
+                event.anomaly_score,
+                event.value,
+            )
 
     def reject(self, record: Record, rejection: Rejection) -> None:
         self.summary.invalid[rejection.reason] += 1
@@ -351,11 +725,16 @@ class Runner:
         )
 
     def housekeeping(self) -> None:
-        """Between batches: alert re-sends and retries, consumer lag, idle series."""
+        """Between batches: idle series, alert re-sends and retries, lag, the connection."""
+        for series in self.pipeline.evict_idle():
+            self.checkpoint.forget(series)
+            self._series_floor.pop(series, None)
+            self.summary.evicted += 1
         wall = self.wall_clock()
         for sink in self.sinks:
             sink.tick(wall)
         now = self.monotonic()
+        self._watch_connection(now)
         if now >= self._next_lag:
             self._next_lag = now + LAG_INTERVAL
             self._assigned = bool(self.consumer.assignment())
@@ -365,6 +744,30 @@ class Runner:
             self._next_sweep = now + IDLE_SWEEP_INTERVAL
             for series in self.metrics.remove_idle(now):
                 log.info("series %s idle: gauges removed", series)
+
+    def _watch_connection(self, now: float) -> None:
+        connected = getattr(self.consumer, "connected", None)
+        if connected is None:
+            return
+        if connected():
+            if not self._connected:
+                log.warning(
+                    "Kafka reachable again after %.1f s: resuming", now - self._disconnected_since
+                )
+            self._connected = True
+        elif self._connected:
+            self._connected = False
+            self._disconnected_since = now
+            log.warning("Kafka unreachable (lost the group coordinator): not ready, retrying")
+
+    def _waiting_for_broker(self, seconds: float) -> None:
+        if self._connected:
+            self._disconnected_since = self.monotonic() - seconds
+            log.warning(
+                "Kafka unreachable (writes not acknowledged for %.0f s): not ready, waiting",
+                seconds,
+            )
+        self._connected = False
 
     def close(self) -> None:
         """Last attempt for undelivered HTTP alerts, then leave the group and close."""
@@ -376,4 +779,8 @@ class Runner:
             try:
                 self.consumer.close()
             finally:
-                self.producer.close()
+                try:
+                    self.producer.close()
+                finally:
+                    if self.state_store is not None:
+                        self.state_store.close()

@@ -32,17 +32,32 @@ def _number(x: float) -> str:
     return "" if math.isnan(x) else repr(float(x))
 
 
-class ResultCsvWriter:
-    """Writes one result row per scored point; long format puts ``series`` first."""
+def _reopen(path: Path, resume_at: int | None, mode: str, **options) -> IO:
+    """``path`` opened to write from the start, or from byte ``resume_at`` (what follows it, a
+    run's output after its last checkpoint, is cut off)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if resume_at is None:
+        return open(path, mode, **options)  # noqa: SIM115 - the writers close it
+    with open(path, "r+b") as file:
+        file.truncate(resume_at)
+    return open(path, mode.replace("w", "a"), **options)  # noqa: SIM115
 
-    def __init__(self, path: Path, long_format: bool):
-        path.parent.mkdir(parents=True, exist_ok=True)
+
+class ResultCsvWriter:
+    """Writes one result row per scored point; long format puts ``series`` first.
+
+    ``resume_at``: continue a file written before, from that byte (see :meth:`flush`), without
+    a new header.
+    """
+
+    def __init__(self, path: Path, long_format: bool, resume_at: int | None = None):
         self.path = path
         self.long_format = long_format
-        self._file: IO[str] = open(path, "w", newline="")  # noqa: SIM115 - closed in close()
+        self._file: IO[str] = _reopen(path, resume_at, "w", newline="")
         self._writer = csv.writer(self._file, lineterminator="\n")
-        header = (("series",) if long_format else ()) + RESULT_COLUMNS
-        self._writer.writerow(header)
+        if resume_at is None:
+            header = (("series",) if long_format else ()) + RESULT_COLUMNS
+            self._writer.writerow(header)
 
     def write(self, series: str, raw_timestamp: str, a: Assessment) -> None:
         row = [
@@ -61,6 +76,11 @@ class ResultCsvWriter:
             row.insert(0, series)
         self._writer.writerow(row)
 
+    def flush(self) -> int:
+        """Hand what was written to the OS; the file's size in bytes."""
+        self._file.flush()
+        return self._file.tell()
+
     def close(self) -> None:
         self._file.close()
 
@@ -72,17 +92,22 @@ class ResultCsvWriter:
 
 
 class JsonLinesWriter:
-    """Appends one JSON document per line (alerts, dead letters)."""
+    """Appends one JSON document per line (alerts, dead letters); ``resume_at`` continues a file
+    written before from that byte (see :meth:`flush`)."""
 
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, resume_at: int | None = None):
         self.path = path
         self.count = 0
-        self._file = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._file = _reopen(path, resume_at, "wb")
 
     def write(self, document: dict) -> None:
         self._file.write(orjson.dumps(document) + b"\n")
         self.count += 1
+
+    def flush(self) -> int:
+        """Hand what was written to the OS; the file's size in bytes."""
+        self._file.flush()
+        return self._file.tell()
 
     def close(self) -> None:
         self._file.close()
