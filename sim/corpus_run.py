@@ -32,7 +32,8 @@ def score_frame(frame: pd.DataFrame, stack: DetectorStack) -> pd.DataFrame:
     """
     stamps = pd.to_datetime(frame["timestamp"], utc=True)
     seconds = ((stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy()
-    rows = [stack.process(t, v) for t, v in zip(seconds.tolist(), frame["value"].tolist(), strict=True)]
+    values = frame["value"].tolist()
+    rows = [stack.process(t, v) for t, v in zip(seconds.tolist(), values, strict=True)]
     return pd.DataFrame(
         {
             "timestamp": frame["timestamp"].to_numpy(),

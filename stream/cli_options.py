@@ -23,8 +23,8 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--detectors",
         default=",".join(defaults.detectors),
-        help=f"comma-separated detectors combined into anomaly_score, of {', '.join(DETECTOR_NAMES)} "
-        "(default: %(default)s)",
+        help="comma-separated detectors combined into anomaly_score, of "
+        f"{', '.join(DETECTOR_NAMES)} (default: %(default)s)",
     )
     group.add_argument(
         "--threshold",
