@@ -62,16 +62,23 @@ class SeasonalProfile:
         return self._mean.item(b) if self._count.item(b) >= self.min_cycles else math.nan
 
     def score_one(self, timestamp: float, x: float, min_std: float = 0.0) -> float:
-        """|x - usual| in the bucket's standard deviations (>= ``min_std``); NaN if unknown."""
-        b = self._bucket(timestamp)
-        if self._count.item(b) < self.min_cycles:
-            return math.nan
-        # .item() reads Python floats: numpy scalar arithmetic is slower and rounds the same.
-        mean = self._mean.item(b)
-        std = max(self._abs_dev.item(b) * _MAD_TO_SIGMA, min_std)
-        if std <= 0:
-            return 0.0 if x == mean else math.inf
-        return abs(x - mean) / std
+        """|x - usual| in the bucket's standard deviations (>= ``min_std``); NaN if unknown.
+
+        The neighbouring buckets count too: a daily ramp that starts five minutes early is
+        still the daily ramp.
+        """
+        best = math.nan
+        for offset in (0, -1, 1):
+            b = (self._bucket(timestamp) + offset) % self.n_buckets
+            if self._count.item(b) < self.min_cycles:
+                continue
+            # .item() reads Python floats: numpy scalar arithmetic is slower and rounds the same.
+            mean = self._mean.item(b)
+            std = max(self._abs_dev.item(b) * _MAD_TO_SIGMA, min_std)
+            score = (0.0 if x == mean else math.inf) if std <= 0 else abs(x - mean) / std
+            if not score >= best:  # also when best is NaN
+                best = score
+        return best
 
     def learn_one(self, timestamp: float, x: float) -> None:
         b = self._bucket(timestamp)

@@ -113,7 +113,7 @@ class DetectorStack:
         height: int = 8,
         hst_window_size: int = 250,
         long_window: int = 5000,
-        grace_period: int = 300,
+        grace_period: int = 350,
         record_gain: float = 4.0,
         spread_floor: float = 0.1,
         min_surprise: float = 3.0,
