@@ -35,6 +35,7 @@ import pytest
 
 from scripts.lookout_services import free_port
 from stream.cli import main
+from tests.kafka_topics import read_records
 
 REPO = Path(__file__).resolve().parents[1]
 STACK_OPTIONS = ["--grace-period", "50", "--cooldown", "0"]
@@ -146,28 +147,7 @@ def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
 
 def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[tuple[int, dict]]:
     """Every message of ``topic``: (record timestamp in ms, JSON value)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, check_crcs=False
-    )
-    try:
-        deadline = time.monotonic() + timeout
-        while (partitions := consumer.partitions_for_topic(topic)) is None:
-            assert time.monotonic() < deadline, f"topic {topic} never appeared"
-            time.sleep(0.2)
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        consumer.seek_to_beginning(*assigned)
-        end = consumer.end_offsets(assigned)
-        out = []
-        while any(consumer.position(tp) < end[tp] for tp in assigned):
-            assert time.monotonic() < deadline, f"{topic}: read {len(out)} before timeout"
-            for batch in consumer.poll(timeout_ms=500).values():
-                out += [(m.timestamp, orjson.loads(m.value)) for m in batch]
-        return out
-    finally:
-        consumer.close()
+    return [(m.timestamp, orjson.loads(m.value)) for m in read_records(bootstrap, topic, timeout)]
 
 
 def lag(bootstrap: str, topic: str, group: str) -> int:

@@ -45,6 +45,7 @@ from stream.kafka_io import DeliveryError, Record
 from stream.metrics import LookoutMetrics
 from stream.pipeline import Pipeline
 from stream.runner import Runner
+from tests.kafka_topics import read_records
 
 REPO = Path(__file__).resolve().parents[1]
 # Short grace period, so that alerts happen within the small demo series; no cooldown, so that
@@ -403,26 +404,7 @@ def test_alertmanager_alert_of_a_warming_up_band_is_still_valid():
 
 def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list:
     """Every message of ``topic`` as ``(key, value)``, read from the beginning to the end."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    try:
-        deadline = time.monotonic() + timeout
-        while (partitions := consumer.partitions_for_topic(topic)) is None:
-            assert time.monotonic() < deadline, f"topic {topic} never appeared"
-            time.sleep(0.2)
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        consumer.seek_to_beginning(*assigned)
-        end = consumer.end_offsets(assigned)
-        messages = []
-        while any(consumer.position(tp) < end[tp] for tp in assigned):
-            assert time.monotonic() < deadline, f"{topic}: read {len(messages)} before timeout"
-            for batch in consumer.poll(timeout_ms=500).values():
-                messages += [(m.key, m.value) for m in batch]
-        return messages
-    finally:
-        consumer.close()
+    return [(m.key, m.value) for m in read_records(bootstrap, topic, timeout)]
 
 
 def produce_raw(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
