@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import ServiceUnavailable
-from .network import LOOPBACK, free_port, http_json, http_ok
-from .process import ServerProcess, find_program
+from .config_server import ConfigFileServer
+from .network import LOOPBACK, free_port, http_json
+from .process import ServerProcess
 
 __all__ = ["Alertmanager", "routing_config", "firing_alert"]
 
@@ -71,7 +71,7 @@ def firing_alert(
     return alert
 
 
-class Alertmanager:
+class Alertmanager(ConfigFileServer):
     """Alertmanager with its state in ``workdir``, listening on ``127.0.0.1:port``.
 
     Parameters
@@ -97,6 +97,9 @@ class Alertmanager:
     True
     """
 
+    name = "alertmanager"
+    programs = ("prometheus-alertmanager", "alertmanager")
+
     def __init__(
         self,
         workdir: str | os.PathLike[str],
@@ -114,41 +117,6 @@ class Alertmanager:
         self.config_text = config_text
         self._process: ServerProcess | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.running
-
-    def start(self) -> Alertmanager:
-        """Write the config, launch Alertmanager and wait for ``/-/ready``.
-
-        Raises
-        ------
-        ServiceUnavailable
-            When it is not installed, rejects the config, or is not ready in time.
-        """
-        if self.running:
-            return self
-        binary = find_program("prometheus-alertmanager", "alertmanager")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        config = self.workdir / "alertmanager.yml"
-        config.write_text(self.config_text)
-        self._process = ServerProcess(
-            "alertmanager", self.command(binary, config), self.workdir / "alertmanager.log"
-        )
-        self._process.start()
-        try:
-            self._process.wait_until_ready(
-                lambda: http_ok(f"{self.url}/-/ready"), timeout=self.startup_timeout
-            )
-        except ServiceUnavailable:
-            self._process.stop(timeout=5)
-            raise
-        return self
-
     def command(self, binary: str, config: Path) -> list[str]:
         """The command line that runs this server from ``binary`` with ``config``."""
         return [
@@ -159,10 +127,6 @@ class Alertmanager:
             # Empty: no gossip. The default would also listen on 0.0.0.0:9094.
             "--cluster.listen-address=",
         ]
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._process is not None:
-            self._process.stop(timeout=timeout)
 
     def alerts(self, **labels: str) -> list[dict[str, Any]]:
         """``GET /api/v2/alerts``, optionally only those whose labels equal ``labels``.
@@ -177,15 +141,6 @@ class Alertmanager:
     def post_alerts(self, alerts: Iterable[Mapping[str, Any]]) -> None:
         """``POST /api/v2/alerts`` as a Prometheus server or Lookout would."""
         http_json(f"{self.url}/api/v2/alerts", [dict(alert) for alert in alerts])
-
-    def log_tail(self, lines: int = 25) -> str:
-        return "" if self._process is None else self._process.log_tail(lines)
-
-    def __enter__(self) -> Alertmanager:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"

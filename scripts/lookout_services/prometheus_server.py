@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import ServiceUnavailable
-from .network import LOOPBACK, free_port, http_json, http_ok
-from .process import ServerProcess, find_program
+from .config_server import ConfigFileServer
+from .network import LOOPBACK, free_port, http_json
+from .process import ServerProcess
 
 __all__ = ["Prometheus", "scrape_config"]
 
@@ -64,7 +64,7 @@ def scrape_config(
     return config
 
 
-class Prometheus:
+class Prometheus(ConfigFileServer):
     """Prometheus with its TSDB in ``workdir``, listening on ``127.0.0.1:port``.
 
     Parameters
@@ -96,6 +96,9 @@ class Prometheus:
     True
     """
 
+    name = "prometheus"
+    programs = ("prometheus",)
+
     def __init__(
         self,
         workdir: str | os.PathLike[str],
@@ -122,39 +125,6 @@ class Prometheus:
         self.config_text = config_text
         self._process: ServerProcess | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.running
-
-    def start(self) -> Prometheus:
-        """Write the config, launch Prometheus and wait for ``/-/ready``.
-
-        Raises
-        ------
-        ServiceUnavailable
-            When ``prometheus`` is not installed, rejects the config, or is not ready in time.
-        """
-        if self.running:
-            return self
-        binary = find_program("prometheus")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        config = self.workdir / "prometheus.yml"
-        config.write_text(self.config_text)
-        self._process = ServerProcess(
-            "prometheus", self.command(binary, config), self.workdir / "prometheus.log"
-        )
-        self._process.start()
-        try:
-            self._process.wait_until_ready(self._ready, timeout=self.startup_timeout)
-        except ServiceUnavailable:
-            self._process.stop(timeout=5)
-            raise
-        return self
-
     def command(self, binary: str, config: Path) -> list[str]:
         """The command line that runs this server from ``binary`` with ``config``."""
         return [
@@ -166,10 +136,6 @@ class Prometheus:
             "--rules.alert.resend-delay=1s",
             "--web.enable-lifecycle",
         ]
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._process is not None:
-            self._process.stop(timeout=timeout)
 
     def query(self, promql: str, timeout: float = 5.0) -> list[dict[str, Any]]:
         """Instant query: the ``data.result`` list of ``/api/v1/query``.
@@ -205,18 +171,6 @@ class Prometheus:
         """Active targets from ``/api/v1/targets`` (``scrapeUrl``, ``health``, ``lastError``)."""
         return http_json(f"{self.url}/api/v1/targets")["data"]["activeTargets"]
 
-    def log_tail(self, lines: int = 25) -> str:
-        return "" if self._process is None else self._process.log_tail(lines)
-
-    def __enter__(self) -> Prometheus:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"Prometheus({self.url!r}, targets={self.targets}, {state})"
-
-    def _ready(self) -> bool:
-        return http_ok(f"{self.url}/-/ready")
