@@ -13,9 +13,10 @@ from detectors.rolling import EWMean, EWVar, RollingMax
 from detectors.seasonal import SeasonalProfile
 from detectors.zscore import ZScore
 
-__all__ = ["Assessment", "DetectorStack", "DETECTOR_NAMES"]
+__all__ = ["Assessment", "DetectorStack", "DETECTOR_NAMES", "COMBINATIONS"]
 
 DETECTOR_NAMES = ("zscore", "hst", "forecast", "volatility")
+COMBINATIONS = ("fisher", "max")
 
 
 @dataclasses.dataclass(slots=True)
@@ -55,12 +56,23 @@ class DetectorStack:
        sample it adds false positives, see the README's ablation).
     4. **Calibration.** Each raw score becomes a tail probability under its own history on this
        series (:class:`~detectors.calibration.TailProbability`), so one threshold fits CPU
-       percentages and byte counts alike; the combined score is the most surprising detector,
-       Bonferroni-corrected, in decades of probability over ``score_decades`` (0.5: one in 1,000).
-    5. **Onset.** ``anomaly_score`` is the combined score where it sets a new high over the last
+       percentages and byte counts alike.
+    5. **Agreement.** The detectors' tail probabilities are combined with Fisher's method
+       (``combination="fisher"``): two detectors that are both somewhat surprised outweigh one
+       that is very surprised alone. ``"max"`` takes the most surprised detector instead
+       (Bonferroni-corrected).
+    6. **Recalibration.** The detectors see the same point, so their agreement is not
+       independent evidence: a metric with a routine spike every few hours makes all of them
+       agree every few hours. The combined evidence is therefore calibrated once more against
+       its own history on this series (after ``recalibration_grace`` more points), and the score
+       is the smaller of the two, in decades of probability over ``score_decades`` (0.5: one in
+       1,000).
+    7. **Onset.** ``anomaly_score`` is the combined score where it sets a new high over the last
        ``refractory`` points, else 0: an incident is reported when it starts, not at every point.
-    6. **Alert.** The hysteresis policy runs on the combined score: it fires at ``threshold``,
-       resolves below ``exit_threshold``, and waits ``cooldown`` points before firing again.
+    8. **Alert.** An alert opens at an onset scoring at least ``threshold`` and stays open while
+       the combined score is at least ``exit_threshold``; it re-opens only at a new onset, i.e.
+       on something more surprising than anything in the last ``refractory`` points (the
+       hysteresis), and not within ``cooldown`` points of resolving.
 
     Parameters
     ----------
@@ -77,6 +89,9 @@ class DetectorStack:
     long_window, grace_period, record_gain
         The calibration's memory in points, the points before any score is above 0, and how fast
         the score grows for a raw score beyond everything remembered.
+    combination, recalibration_grace
+        How detectors are combined (``"fisher"`` or ``"max"``) and the points of combined
+        evidence seen before the recalibration lets any score through (0: no recalibration).
     spread_floor, min_surprise, volatility_window, score_decades, refractory
         See above.
     gap_steps
@@ -113,7 +128,7 @@ class DetectorStack:
         height: int = 8,
         hst_window_size: int = 250,
         long_window: int = 5000,
-        grace_period: int = 350,
+        grace_period: int = 250,
         record_gain: float = 4.0,
         spread_floor: float = 0.1,
         min_surprise: float = 3.0,
@@ -122,14 +137,18 @@ class DetectorStack:
         refractory: int = 200,
         gap_steps: float = 6.0,
         threshold: float = 0.36,
-        exit_threshold: float | None = 0.3,
+        exit_threshold: float | None = None,
         min_duration: int = 1,
-        cooldown: int = 50,
+        cooldown: int = 0,
+        combination: str = "fisher",
+        recalibration_grace: int = 100,
         seed: int | None = 42,
     ):
         unknown = set(detectors) - set(DETECTOR_NAMES)
         if unknown or not detectors:
             raise ValueError(f"detectors must be a non-empty subset of {DETECTOR_NAMES}")
+        if combination not in COMBINATIONS:
+            raise ValueError(f"combination must be one of {COMBINATIONS}, got {combination!r}")
         self.detectors = tuple(detectors)
         self.window_size = window_size
         self.n_lags = n_lags
@@ -152,6 +171,8 @@ class DetectorStack:
         self.exit_threshold = exit_threshold
         self.min_duration = min_duration
         self.cooldown = cooldown
+        self.combination = combination
+        self.recalibration_grace = recalibration_grace
         self.seed = seed
 
         self._zscore = ZScore(window_size=window_size)
@@ -175,6 +196,12 @@ class DetectorStack:
             name: TailProbability(long_window, grace_period, record_gain=record_gain)
             for name in self.detectors
         }
+        self._recalibrator = (
+            TailProbability(long_window, recalibration_grace, record_gain=record_gain)
+            if recalibration_grace
+            else None
+        )
+        self._n_seen = 0
         self._recent = RollingMax(max(refractory, 1))
         self._policy = HysteresisAlert(threshold, exit_threshold, min_duration, cooldown)
 
@@ -208,10 +235,13 @@ class DetectorStack:
             name: self._decades(calibrator.score_one(raw[name]))
             for name, calibrator in self._calibrators.items()
         }
-        combined = self._combine(scores)
+        combined = self._recalibrated(self._combine(scores))
         is_onset = not (self.refractory and self._recent.n and combined <= self._recent.max)
         anomaly_score = combined if is_onset else 0.0
-        transition = self._policy.update(combined, timestamp)
+        # Quiet, only an onset may open an alert; firing, the combined score keeps it open.
+        transition = self._policy.update(
+            combined if self._policy.firing else anomaly_score, timestamp
+        )
         agreeing = tuple(name for name, score in scores.items() if score >= self.threshold)
 
         self._recent.update(combined)
@@ -310,12 +340,33 @@ class DetectorStack:
 
     def _decades(self, tail_probability: float) -> float:
         """Decades of improbability over ``score_decades``, in [0, 1]."""
-        return min(1.0, -math.log10(max(tail_probability, 1e-300)) / self.score_decades)
+        # max(0.0, ...) also turns the -0.0 of a certain event into 0.0
+        return max(0.0, min(1.0, -math.log10(max(tail_probability, 1e-300)) / self.score_decades))
 
     def _combine(self, scores: dict[str, float]) -> float:
-        best = max(scores.values())
-        # Bonferroni: the smallest of k tail probabilities is k times less surprising.
-        return max(0.0, best - math.log10(len(scores)) / self.score_decades)
+        if self.combination == "max":
+            # Bonferroni: the smallest of k tail probabilities is k times less surprising.
+            best = max(scores.values())
+            return max(0.0, best - math.log10(len(scores)) / self.score_decades)
+        # Fisher: -ln of a product of k uniform p-values follows Gamma(k, 1), whose tail is
+        # exp(-s) * sum_{i<k} s**i / i!.
+        evidence = sum(scores.values()) * self.score_decades * math.log(10)
+        term = tail = 1.0
+        for i in range(1, len(scores)):
+            term *= evidence / i
+            tail += term
+        return self._decades(math.exp(-evidence) * tail)
+
+    def _recalibrated(self, combined: float) -> float:
+        """The smaller of ``combined`` and how unusual ``combined`` is on this series."""
+        self._n_seen += 1
+        recalibrator = self._recalibrator
+        # Learning starts with the first calibrated scores: before them every score is 0.
+        if recalibrator is None or self._n_seen <= self.grace_period:
+            return combined
+        unusual = self._decades(recalibrator.score_one(combined))
+        recalibrator.learn_one(combined)
+        return min(combined, unusual)
 
     def forecast(self, horizon: int) -> list[float]:
         """Expected values for the next ``horizon`` points (capacity planning)."""
