@@ -59,11 +59,14 @@ DETECTOR_VARIANTS: dict[str, dict] = {
 # Stacks to compare on every benchmark; add entries here (name -> DetectorStack kwargs).
 ABLATIONS: dict[str, dict] = {
     "default": {},
+    "max instead of Fisher agreement": {"combination": "max"},
+    "no recalibration of the combined score": {"recalibration_grace": 0},
     "+ zscore in the combination": {"detectors": ("forecast", "hst", "volatility", "zscore")},
     "no seasonality": {"season": 0},
     "no spread floor": {"spread_floor": 0.0},
     "no min_surprise": {"min_surprise": 0.0},
     "no onset (refractory=0)": {"refractory": 0},
+    "longer warm-up (grace_period=350)": {"grace_period": 350},
     "short calibration memory (1000)": {"long_window": 1000},
 }
 

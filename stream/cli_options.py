@@ -30,13 +30,13 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         "--threshold",
         type=float,
         default=defaults.threshold,
-        help="anomaly_score at which an alert opens (default: %(default)s)",
+        help="anomaly_score (an onset) at which an alert opens (default: %(default)s)",
     )
     group.add_argument(
         "--exit-threshold",
         type=float,
         default=defaults.exit_threshold,
-        help="anomaly_score below which a firing alert may resolve (default: %(default)s)",
+        help="combined score below which a firing alert resolves (default: the threshold)",
     )
     group.add_argument(
         "--min-duration",
