@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 
 from detectors.alerting import AlertTransition, HysteresisAlert
@@ -367,6 +368,15 @@ class DetectorStack:
         unusual = self._decades(recalibrator.score_one(combined))
         recalibrator.learn_one(combined)
         return min(combined, unusual)
+
+    def parameters(self) -> dict:
+        """The keyword arguments this stack was built with (``DetectorStack(**p)`` is a twin).
+
+        >>> DetectorStack(threshold=0.5).parameters()["threshold"]
+        0.5
+        """
+        names = inspect.signature(DetectorStack).parameters
+        return {name: getattr(self, name) for name in names}
 
     def forecast(self, horizon: int) -> list[float]:
         """Expected values for the next ``horizon`` points (capacity planning)."""

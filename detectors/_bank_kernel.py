@@ -1,0 +1,1126 @@
+"""Compiled kernels of :class:`detectors.bank.StackBank`: the detector stack as one numba loop.
+
+Every function here mirrors a method of the reference classes (named in its docstring) on one
+row of struct-of-arrays state, so that the compiled stack returns what
+:meth:`detectors.stack.DetectorStack.process` returns, point for point. Floating-point
+operations are written in the reference's order, with Python's ``max`` / ``min`` semantics
+(:func:`_py_max`), ``math.fsum`` (:func:`_fsum`), Python's float modulo (:func:`_py_mod`) and
+numpy's pairwise mean (:func:`_numpy_pairwise_sum`), so that most outputs are bit-identical.
+The one deliberate difference is the forecaster's solve: a Cholesky factorisation instead of
+``np.linalg.solve`` (LU), about five times faster at this size, which moves the weights, and
+everything computed from them, in the last bits.
+
+Errors follow numpy's model (``error_model="numpy"``): a division by zero gives inf or NaN
+instead of raising, as it cannot happen where the reference would raise.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+
+import numpy as np
+from numba import njit
+
+from detectors.hst import _walk_forest
+
+# Mean absolute deviation of a normal distribution is sigma * sqrt(2 / pi).
+MAD_TO_SIGMA = math.sqrt(math.pi / 2)
+UINT16_MAX = 65535
+
+# Columns of the per-slot float64 state ``floats``.
+F_STEP = 0  # median sampling interval, 0 until the first n_lags points were seen
+F_LAST_TIMESTAMP = 1
+F_SCALE = 2  # the forecaster's value scale
+F_ABS_RESIDUAL = 3  # the forecaster's EWMean of absolute residuals
+F_Z_MEAN = 4  # the z-score's RollingStats (Welford)
+F_Z_M2 = 5
+F_SPREAD_MEAN = 6  # EWVar of the values (the spread floor)
+F_SPREAD_VAR = 7
+F_VOLATILITY = 8  # EWMean of the capped surprise
+F_SHAPE_LAST = 9  # ShapeFeatures: last value, then 4 lows and 4 highs
+F_SHAPE_LOW = 10
+F_SHAPE_HIGH = 14
+F_RUN_START = 18  # HysteresisAlert
+F_LAST_ACTIVE = 19
+F_ALERT_START = 20
+F_PEAK = 21
+F_PEAK_AT = 22
+N_FLOAT_COLUMNS = 23
+
+# Columns of the per-slot int64 state ``ints``.
+I_ACTIVE = 0  # 1 while the slot holds a series
+I_N_FIRST = 1  # points seen before the forecaster exists
+I_HAS_FORECASTER = 2
+I_SEASON_LENGTH = 3  # points per season, 0: no season
+I_FLOAT_OFFSET = 4  # start of the slot's segment in the season float pool
+I_COUNT_OFFSET = 5  # start of the slot's segment in the season count pool
+I_N_LEARNED = 6  # LagForecaster._n_learned
+I_FITTED = 7
+I_LAG_HEAD = 8  # ring position of the oldest lag
+I_HISTORY_HEAD = 9  # ring position of the oldest value of the season history
+I_Z_N = 10  # values in the z-score window
+I_Z_HEAD = 11
+I_SHAPE_N = 12  # values in the shape features' window
+I_SHAPE_HEAD = 13
+I_HST_COUNTER = 14
+I_HST_LATEST = 15  # which of masses[slot, 0 / 1] is l_mass (the window being learned)
+I_HST_FIRST_WINDOW = 16
+I_N_SEEN = 17  # DetectorStack._n_seen
+I_RECENT_COUNT = 18  # RollingMax of the combined score: points seen, deque head and length
+I_RECENT_HEAD = 19
+I_RECENT_LENGTH = 20
+I_FIRING = 21  # HysteresisAlert
+I_RUN = 22
+I_COOLDOWN_LEFT = 23
+I_SPREAD_N = 24
+N_INT_COLUMNS = 25
+
+# Detector codes, as in detectors.stack.DETECTOR_NAMES.
+ZSCORE, HST, FORECAST, VOLATILITY = 0, 1, 2, 3
+
+# Alert transitions in the results.
+NO_TRANSITION, OPENED, RESOLVED = 0, 1, 2
+
+#: Parameters of the kernel: the stack's, plus the constants the reference derives from them.
+Params = collections.namedtuple(
+    "Params",
+    [
+        "n_lags",
+        "window_size",
+        "forgetting_factor",
+        "ridge",  # LagForecaster.alpha
+        "ridge_refill",  # (1 - forgetting_factor) * alpha, added to the diagonal every fit
+        "band_width",
+        "residual_alpha",
+        "season",
+        "max_season_length",
+        "seasonal_alpha",
+        "min_cycles",
+        "zscore_min_std",
+        "height",
+        "hst_window_size",
+        "hst_size_limit",
+        "hst_max_score",
+        "uses_hst",
+        "memory",
+        "record_gain",
+        "bin_width",
+        "max_position",
+        "growth",
+        "spread_alpha",
+        "volatility_alpha",
+        "spread_floor",
+        "min_surprise",
+        "score_decades",
+        "ln10",
+        "bonferroni",
+        "use_max",
+        "recalibrate",
+        "grace_period",
+        "refractory",
+        "recent_window",
+        "gap_steps",
+        "threshold",
+        "exit_threshold",
+        "min_duration",
+        "cooldown",
+    ],
+)
+
+#: State arrays; all but the pools have one row per slot.
+State = collections.namedtuple(
+    "State",
+    [
+        "floats",
+        "ints",
+        "first_times",  # (capacity, n_lags): timestamps of the first points
+        "lags",  # (capacity, n_lags): ring of the last values (the first values before the fit)
+        "z_window",  # (capacity, window_size): ring of the z-score window
+        "shape_window",  # (capacity, max(window_size - 1, 1)): ring of the shape window
+        "recent_index",  # (capacity, recent_window + 1): RollingMax deque
+        "recent_value",
+        "gram",  # (capacity, size, size): the forecaster's A, upper triangle
+        "moment",  # (capacity, size): b
+        "weights",  # (capacity, size)
+        "masses",  # (capacity, 2, n_trees, n_nodes): the two HST windows
+        "counts",  # (capacity, n_calibrators, n_bins): TailProbability histograms
+        "cal_total",  # (capacity, n_calibrators)
+        "cal_weight",
+        "cal_n",
+        "cal_top",
+        "season_floats",  # pool: [history (L + 1) | mean (L) | abs_dev (L)] per slot
+        "season_counts",  # pool: count (L) per slot, uint16
+        "pool_top",  # [floats used, counts used]
+    ],
+)
+
+#: Per-point results, one array each.
+Outputs = collections.namedtuple(
+    "Outputs",
+    [
+        "anomaly_score",
+        "combined",
+        "alert",
+        "transition",
+        "alert_start",
+        "alert_end",
+        "peak_score",
+        "peak_at",
+        "zscore",
+        "hst_score",
+        "forecast_score",
+        "expected",
+        "lower",
+        "upper",
+    ],
+)
+
+_jit = njit(cache=True, nogil=True, error_model="numpy")
+# The parts of the stack take the whole state and the parameters (two tuples of dozens of
+# fields); a call passes them field by field, which costs more than most parts' work. They
+# are inlined into the loop instead, when numba builds it.
+_part = njit(cache=True, nogil=True, error_model="numpy", inline="always")
+
+
+@_jit
+def _py_max(a, b):
+    """Python's ``max(a, b)``: ``a`` unless ``b`` is greater (so a NaN ``a`` is kept)."""
+    return b if b > a else a
+
+
+@_jit
+def _py_min(a, b):
+    """Python's ``min(a, b)``: ``a`` unless ``b`` is smaller."""
+    return b if b < a else a
+
+
+@_jit
+def _py_mod(a, b):
+    """Python's float ``a % b`` (the sign of ``b``), as CPython's ``float_rem``."""
+    mod = np.fmod(a, b)
+    if mod != 0.0:
+        if (b < 0.0) != (mod < 0.0):
+            mod += b
+    else:
+        mod = math.copysign(0.0, b)
+    return mod
+
+
+@_jit
+def _py_round(x):
+    """Python's ``round(x)`` of a float: to the nearest integer, ties to even."""
+    low = math.floor(x)
+    fraction = x - low
+    if fraction > 0.5 or (fraction == 0.5 and low % 2.0 != 0.0):
+        return low + 1.0
+    return low
+
+
+@_jit
+def _fsum(values, n, partials):
+    """``math.fsum(values[:n])``: the correctly rounded sum (CPython's ``math_fsum``).
+
+    ``partials`` is scratch space of at least ``n`` floats. Where CPython raises (``inf - inf``,
+    an intermediate overflow) this returns NaN or the infinite sum.
+    """
+    m = 0
+    special_sum = 0.0
+    for k in range(n):
+        x = values[k]
+        x_saved = x
+        i = 0
+        for j in range(m):
+            y = partials[j]
+            if abs(x) < abs(y):
+                x, y = y, x
+            hi = x + y
+            lo = y - (hi - x)
+            if lo != 0.0:
+                partials[i] = lo
+                i += 1
+            x = hi
+        m = i
+        if x != 0.0:
+            if not math.isfinite(x):
+                special_sum += x_saved
+                m = 0
+            else:
+                partials[m] = x
+                m += 1
+    if special_sum != 0.0:
+        return special_sum
+    hi = 0.0
+    if m > 0:
+        m -= 1
+        hi = partials[m]
+        lo = 0.0
+        while m > 0:
+            x = hi
+            m -= 1
+            y = partials[m]
+            hi = x + y
+            lo = y - (hi - x)
+            if lo != 0.0:
+                break
+        # Half-even rounding across several partials, as CPython does.
+        if m > 0 and ((lo < 0.0 and partials[m - 1] < 0.0) or (lo > 0.0 and partials[m - 1] > 0.0)):
+            y = lo * 2.0
+            x = hi + y
+            if y == x - hi:
+                hi = x
+    return hi
+
+
+@_jit
+def _pairwise_block(values, start, n):
+    """numpy's pairwise sum of at most 128 values: eight running sums, then the rest."""
+    if n < 8:
+        total = 0.0
+        for k in range(n):
+            total += values[start + k]
+        return total
+    r0, r1, r2, r3 = values[start], values[start + 1], values[start + 2], values[start + 3]
+    r4, r5, r6, r7 = values[start + 4], values[start + 5], values[start + 6], values[start + 7]
+    k = 8
+    while k < n - n % 8:
+        r0 += values[start + k]
+        r1 += values[start + k + 1]
+        r2 += values[start + k + 2]
+        r3 += values[start + k + 3]
+        r4 += values[start + k + 4]
+        r5 += values[start + k + 5]
+        r6 += values[start + k + 6]
+        r7 += values[start + k + 7]
+        k += 8
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while k < n:
+        total += values[start + k]
+        k += 1
+    return total
+
+
+@_jit
+def _numpy_pairwise_sum(values, start, n):
+    """``np.add.reduce(values[start:start + n])`` for float64: numpy's pairwise summation.
+
+    Longer runs are halved (at a multiple of 8) until blocks of at most 128 values; the halving
+    runs on an explicit stack, as numba cannot load a recursive function from its cache.
+    """
+    if n <= 128:
+        return _pairwise_block(values, start, n)
+    starts = np.empty(64, dtype=np.int64)
+    lengths = np.empty(64, dtype=np.int64)
+    stages = np.zeros(64, dtype=np.int64)  # 0: sum the left half, 1: the right, 2: add them
+    lefts = np.empty(64)
+    top = 0
+    starts[0], lengths[0] = start, n
+    returned = 0.0
+    while top >= 0:
+        at, length = starts[top], lengths[top]
+        if length <= 128:
+            returned = _pairwise_block(values, at, length)
+            top -= 1
+            continue
+        half = length // 2
+        half -= half % 8
+        if stages[top] == 0:
+            stages[top] = 1
+            top += 1
+            starts[top], lengths[top], stages[top] = at, half, 0
+        elif stages[top] == 1:
+            lefts[top] = returned
+            stages[top] = 2
+            top += 1
+            starts[top], lengths[top], stages[top] = at + half, length - half, 0
+        else:
+            returned = lefts[top] + returned
+            top -= 1
+    return returned
+
+
+@_jit
+def _decades(tail_probability, score_decades):
+    """``DetectorStack._decades``: decades of improbability over ``score_decades``, in [0, 1]."""
+    decades = -math.log10(_py_max(tail_probability, 1e-300)) / score_decades
+    return _py_max(0.0, _py_min(1.0, decades))
+
+
+# --- TailProbability -------------------------------------------------------------------------
+
+
+@_part
+def _tail_position(raw, p):
+    if not raw > 0.0:  # also NaN
+        return 0.0
+    return _py_min(math.log1p(raw) / p.bin_width, p.max_position)
+
+
+@_part
+def _tail_score(st, slot, which, raw, grace, p):
+    """``TailProbability.score_one`` of calibrator ``which`` of ``slot``."""
+    n = st.cal_n[slot, which]
+    total = st.cal_total[slot, which]
+    if n < grace or total <= 0:
+        return 1.0
+    position = _tail_position(raw, p)
+    index = int(position)
+    top = st.cal_top[slot, which]
+    floor = 1.0 / (min(n, p.memory) + 1)
+    if index > top:
+        top_edge = (top + 1) * p.bin_width
+        return floor * math.exp(p.record_gain * (top_edge - position * p.bin_width))
+    counts = st.counts[slot, which]
+    above = 0.0  # left to right, as Python's sum of a list
+    for b in range(index + 1, top + 1):
+        above += counts[b]
+    above += counts[index] * ((index + 1) - position)
+    return _py_max(above / total, floor)
+
+
+@_part
+def _tail_learn(st, slot, which, raw, p):
+    """``TailProbability.learn_one`` of calibrator ``which`` of ``slot``."""
+    index = int(_tail_position(raw, p))
+    counts = st.counts[slot, which]
+    weight = st.cal_weight[slot, which]
+    counts[index] += weight
+    st.cal_total[slot, which] += weight
+    if index > st.cal_top[slot, which]:
+        st.cal_top[slot, which] = index
+    st.cal_n[slot, which] += 1
+    weight *= p.growth
+    if weight > 1e200:
+        scale = 1.0 / weight
+        for b in range(counts.shape[0]):
+            counts[b] *= scale
+        st.cal_total[slot, which] *= scale
+        weight = 1.0
+    st.cal_weight[slot, which] = weight
+
+
+# --- SeasonalProfile (pool segment: history | mean | abs_dev, and counts) -------------------
+
+
+@_jit
+def _bucket(timestamp, period, n_buckets):
+    return int(_py_mod(timestamp, period) / period * n_buckets) % n_buckets
+
+
+@_part
+def _seasonal_predict(st, slot, timestamp, p):
+    """``SeasonalProfile.predict_one``."""
+    length = st.ints[slot, I_SEASON_LENGTH]
+    b = _bucket(timestamp, p.season, length)
+    if st.season_counts[st.ints[slot, I_COUNT_OFFSET] + b] >= p.min_cycles:
+        return st.season_floats[st.ints[slot, I_FLOAT_OFFSET] + length + 1 + b]
+    return math.nan
+
+
+@_part
+def _seasonal_score(st, slot, timestamp, x, min_std, p):
+    """``SeasonalProfile.score_one``: the best of the bucket and its two neighbours."""
+    length = st.ints[slot, I_SEASON_LENGTH]
+    means = st.ints[slot, I_FLOAT_OFFSET] + length + 1
+    abs_devs = means + length
+    counts = st.ints[slot, I_COUNT_OFFSET]
+    bucket = _bucket(timestamp, p.season, length)
+    best = math.nan
+    for offset in (0, -1, 1):
+        b = (bucket + offset + length) % length
+        if st.season_counts[counts + b] < p.min_cycles:
+            continue
+        mean = st.season_floats[means + b]
+        std = _py_max(st.season_floats[abs_devs + b] * MAD_TO_SIGMA, min_std)
+        if std <= 0:
+            score = 0.0 if x == mean else math.inf
+        else:
+            score = abs(x - mean) / std
+        if not score >= best:
+            best = score
+    return best
+
+
+@_part
+def _seasonal_learn(st, slot, timestamp, x, p):
+    """``SeasonalProfile.learn_one``."""
+    length = st.ints[slot, I_SEASON_LENGTH]
+    b = _bucket(timestamp, p.season, length)
+    mean_at = st.ints[slot, I_FLOAT_OFFSET] + length + 1 + b
+    abs_dev_at = mean_at + length
+    count_at = st.ints[slot, I_COUNT_OFFSET] + b
+    count = st.season_counts[count_at]
+    if count == 0:
+        st.season_floats[mean_at] = x
+    else:
+        mean = st.season_floats[mean_at]
+        abs_dev = st.season_floats[abs_dev_at]
+        deviation = x - mean
+        st.season_floats[abs_dev_at] = abs_dev + p.seasonal_alpha * (abs(deviation) - abs_dev)
+        st.season_floats[mean_at] = mean + p.seasonal_alpha * deviation
+    if count < UINT16_MAX:
+        st.season_counts[count_at] = count + 1
+
+
+# --- LagForecaster ---------------------------------------------------------------------------
+
+
+@_part
+def _forecaster_size(st, slot, p):
+    return p.n_lags + 1 + (3 if st.ints[slot, I_SEASON_LENGTH] else 0)
+
+
+@_part
+def _forecaster_features(st, slot, features, p):
+    """``LagForecaster._features`` of the next point, into ``features``."""
+    n = p.n_lags
+    scale = st.floats[slot, F_SCALE]
+    lags = st.lags[slot]
+    head = st.ints[slot, I_LAG_HEAD]
+    features[0] = 1.0
+    for k in range(n):
+        features[1 + k] = lags[(head + k) % n] / scale
+    length = st.ints[slot, I_SEASON_LENGTH]
+    if length:
+        if st.ints[slot, I_N_LEARNED] >= length + 1:
+            # The oldest three of the last season + 1 values: a season ago and its neighbours.
+            history = st.ints[slot, I_FLOAT_OFFSET]
+            history_head = st.ints[slot, I_HISTORY_HEAD]
+            for j in range(3):
+                features[n + 1 + j] = st.season_floats[history + (history_head + j) % (length + 1)]
+                features[n + 1 + j] /= scale
+        else:
+            newest = lags[(head + n - 1) % n] / scale
+            for j in range(3):
+                features[n + 1 + j] = newest
+    else:
+        # No season: the three season features are 0, and stay out of the fit (see _solve_spd)
+        for j in range(3):
+            features[n + 1 + j] = 0.0
+
+
+@_part
+def _forecaster_remember(st, slot, x, p):
+    """``LagForecaster._remember``: push ``x`` into the lags and the season history."""
+    head = st.ints[slot, I_LAG_HEAD]
+    st.lags[slot, head] = x
+    st.ints[slot, I_LAG_HEAD] = (head + 1) % p.n_lags
+    length = st.ints[slot, I_SEASON_LENGTH]
+    if length:
+        history_head = st.ints[slot, I_HISTORY_HEAD]
+        st.season_floats[st.ints[slot, I_FLOAT_OFFSET] + history_head] = x
+        st.ints[slot, I_HISTORY_HEAD] = (history_head + 1) % (length + 1)
+    st.ints[slot, I_N_LEARNED] += 1
+
+
+@_part
+def _residual_std(st, slot):
+    """``LagForecaster.residual_std``."""
+    mad = st.floats[slot, F_ABS_RESIDUAL]
+    if math.isnan(mad):
+        return math.nan
+    return _py_max(mad * MAD_TO_SIGMA, 1e-9 * _py_max(1.0, abs(st.floats[slot, F_SCALE])))
+
+
+@_part
+def _solve_spd(gram, moment, weights, size, factor, work):
+    """``weights = solve(gram, moment)`` by Cholesky (``gram = U'U``, upper triangle read).
+
+    Written as an outer-product factorisation, so that the inner loops are independent
+    multiply-adds along contiguous rows; ``size`` should be a compile-time constant, which
+    makes it twice as fast. ``factor`` (``size * size``) and ``work`` (``size``) are scratch
+    space. Returns False if a pivot is not positive (``gram`` not numerically positive
+    definite), leaving ``weights`` to the caller.
+
+    A series without a season solves the same ``size`` as one with: its three season
+    features are 0, so their rows and columns of ``gram`` hold only the ridge, and their
+    weights come out 0 while the others are computed exactly as in the smaller system (the
+    factorisation of a leading block does not depend on the rows after it, and the padded
+    rows add products of exact zeros).
+    """
+    for i in range(size):
+        row = i * size
+        for j in range(i, size):
+            factor[row + j] = gram[i, j]
+    for k in range(size):
+        row_k = k * size
+        pivot = factor[row_k + k]
+        if not pivot > 0.0:
+            return False
+        diagonal = math.sqrt(pivot)
+        factor[row_k + k] = diagonal
+        inverse = 1.0 / diagonal
+        for j in range(k + 1, size):
+            factor[row_k + j] *= inverse
+        # Subtract row k's outer product from the rows below, two rows per pass over row k
+        i = k + 1
+        while i + 1 < size:
+            u0 = factor[row_k + i]
+            u1 = factor[row_k + i + 1]
+            row_0 = i * size
+            row_1 = row_0 + size
+            factor[row_0 + i] -= u0 * u0
+            for j in range(i + 1, size):
+                above = factor[row_k + j]
+                factor[row_0 + j] -= u0 * above
+                factor[row_1 + j] -= u1 * above
+            i += 2
+        if i < size:
+            factor[i * size + i] -= factor[row_k + i] * factor[row_k + i]
+    # U' z = moment, then U weights = z, both as multiply-adds along rows and columns
+    for k in range(size):
+        work[k] = moment[k]
+    for k in range(size):
+        row_k = k * size
+        z = work[k] / factor[row_k + k]
+        work[k] = z
+        for j in range(k + 1, size):
+            work[j] -= factor[row_k + j] * z
+    for k in range(size):
+        weights[k] = work[k]
+    for k in range(size - 1, -1, -1):
+        weight = weights[k] / factor[k * size + k]
+        weights[k] = weight
+        for i in range(k):
+            weights[i] -= factor[i * size + k] * weight
+    return True
+
+
+@_part
+def _forecaster_learn(st, slot, x, expected, ready, features, size, factor, work, p):
+    """``LagForecaster.learn_one`` once the scale is known; ``features`` are the point's
+    (``size`` of them, the last three 0 without a season)."""
+    if st.ints[slot, I_N_LEARNED] < p.n_lags:  # refilling the lags after a restart
+        _forecaster_remember(st, slot, x, p)
+        return
+    if ready:
+        residual = abs(x - expected)
+        mean = st.floats[slot, F_ABS_RESIDUAL]
+        if math.isnan(mean):
+            st.floats[slot, F_ABS_RESIDUAL] = residual
+        else:
+            st.floats[slot, F_ABS_RESIDUAL] = mean + p.residual_alpha * (residual - mean)
+    target = x / st.floats[slot, F_SCALE]
+    lam = p.forgetting_factor
+    gram = st.gram[slot]
+    moment = st.moment[slot]
+    # A = lam * A + f f' (+ (1 - lam) * alpha on the diagonal), in the reference's order.
+    for i in range(size):
+        fi = features[i]
+        for j in range(i, size):
+            gram[i, j] = gram[i, j] * lam + fi * features[j]
+        if lam != 1.0:  # the padding too: it keeps its ridge
+            gram[i, i] = gram[i, i] + p.ridge_refill
+        moment[i] = moment[i] * lam + fi * target
+    weights = st.weights[slot]
+    if not _solve_spd(gram, moment, weights, size, factor, work):
+        # Not numerically positive definite: values far beyond the scale, or a NaN value
+        full = np.empty((size, size))
+        finite = True
+        for i in range(size):
+            finite = finite and math.isfinite(moment[i])
+            for j in range(i, size):
+                full[i, j] = gram[i, j]
+                full[j, i] = gram[i, j]
+                finite = finite and math.isfinite(gram[i, j])
+        if finite:  # LU, as the reference
+            solved = np.linalg.solve(full, moment[:size].copy())
+            for i in range(size):
+                weights[i] = solved[i]
+        else:  # numpy's LU returns NaN where numba's raises
+            weights[:] = math.nan
+    st.ints[slot, I_FITTED] += 1
+    _forecaster_remember(st, slot, x, p)
+
+
+@_jit
+def _season_length_of(step, p):
+    """``DetectorStack._season_length``: points per season at ``step``, 0 if it does not fit."""
+    if p.season <= 0 or step <= 0:
+        return 0
+    ratio = p.season / step
+    if not math.isfinite(ratio):
+        return 0
+    length = _py_round(ratio)
+    if 2 <= length <= p.max_season_length:
+        return int(length)
+    return 0
+
+
+@_jit
+def _median_step(st, slot, last_timestamp, n_first, sorted_steps):
+    """``DetectorStack._median_step`` of the first points (``last_timestamp`` being the
+    newest), by insertion sort into ``sorted_steps``."""
+    times = st.first_times[slot]
+    n_steps = n_first  # the first n_first timestamps and last_timestamp
+    for k in range(n_steps):
+        step = (last_timestamp if k + 1 == n_first else times[k + 1]) - times[k]
+        j = k
+        while j > 0 and sorted_steps[j - 1] > step:
+            sorted_steps[j] = sorted_steps[j - 1]
+            j -= 1
+        sorted_steps[j] = step
+    return sorted_steps[n_steps // 2] if n_steps else 0.0
+
+
+@_jit
+def _create_forecaster(st, slot, p, sorted_steps):
+    """The end of ``DetectorStack._learn_expectations`` warm-up: learn the step, size the
+    season, and feed the first points to a new forecaster and seasonal profile. The values
+    are already in the lags ring, in order (``_remember`` of a fresh forecaster gives the same)."""
+    n = p.n_lags
+    times = st.first_times[slot]
+    step = _median_step(st, slot, times[n - 1], n - 1, sorted_steps)
+    length = _season_length_of(step, p)
+    st.floats[slot, F_STEP] = step
+    st.ints[slot, I_SEASON_LENGTH] = length
+    gram = st.gram[slot]
+    for i in range(gram.shape[0]):
+        for j in range(gram.shape[1]):
+            gram[i, j] = 0.0
+    for i in range(gram.shape[0]):  # the padding too, see _solve_spd
+        gram[i, i] = p.ridge
+    st.moment[slot, :] = 0.0
+    st.weights[slot, :] = 0.0
+    st.ints[slot, I_FITTED] = 0
+    st.ints[slot, I_N_LEARNED] = n
+    st.floats[slot, F_ABS_RESIDUAL] = math.nan
+    lags = st.lags[slot]
+    head = st.ints[slot, I_LAG_HEAD]  # back at 0 after n pushes
+    for k in range(n):
+        sorted_steps[k] = abs(lags[(head + k) % n])
+    scale = _numpy_pairwise_sum(sorted_steps, 0, n) / n
+    st.floats[slot, F_SCALE] = scale if scale > 1e-9 else 1.0
+    if length:
+        floats_at = st.pool_top[0]
+        counts_at = st.pool_top[1]
+        st.pool_top[0] = floats_at + 3 * length + 1
+        st.pool_top[1] = counts_at + length
+        st.season_floats[floats_at : floats_at + 3 * length + 1] = 0.0
+        st.season_counts[counts_at : counts_at + length] = 0
+        st.ints[slot, I_FLOAT_OFFSET] = floats_at
+        st.ints[slot, I_COUNT_OFFSET] = counts_at
+        history_head = 0
+        for k in range(n):
+            value = lags[(head + k) % n]
+            st.season_floats[floats_at + history_head] = value
+            history_head = (history_head + 1) % (length + 1)
+            _seasonal_learn(st, slot, times[k], value, p)
+        st.ints[slot, I_HISTORY_HEAD] = history_head
+    st.ints[slot, I_HAS_FORECASTER] = 1
+    st.ints[slot, I_N_FIRST] = 0
+
+
+@_part
+def _pool_needed(st, slot, timestamp, p, sorted_steps):
+    """Pool floats the slot allocates at this point (0 unless it learns its step now)."""
+    n_first = st.ints[slot, I_N_FIRST]
+    if st.ints[slot, I_HAS_FORECASTER] or n_first + 1 < p.n_lags:
+        return 0
+    length = _season_length_of(_median_step(st, slot, timestamp, n_first, sorted_steps), p)
+    return length
+
+
+# --- ZScore (RollingStats mean and variance) ---------------------------------------------------
+
+
+@_part
+def _zscore_learn(st, slot, x, p):
+    """``RollingStats.update`` (mean and M2 only: the z-score needs no min or max)."""
+    w = p.window_size
+    window = st.z_window[slot]
+    n = st.ints[slot, I_Z_N]
+    head = st.ints[slot, I_Z_HEAD]
+    mean = st.floats[slot, F_Z_MEAN]
+    m2 = st.floats[slot, F_Z_M2]
+    if n == w:
+        old = window[head]
+        head = (head + 1) % w
+        n -= 1
+        if n == 0:
+            mean = 0.0
+            m2 = 0.0
+        else:
+            mean_after = ((n + 1) * mean - old) / n
+            m2 -= (old - mean) * (old - mean_after)
+            mean = mean_after
+    window[(head + n) % w] = x
+    n += 1
+    delta = x - mean
+    mean += delta / n
+    m2 += delta * (x - mean)
+    st.ints[slot, I_Z_N] = n
+    st.ints[slot, I_Z_HEAD] = head
+    st.floats[slot, F_Z_MEAN] = mean
+    st.floats[slot, F_Z_M2] = m2
+
+
+@_part
+def _zscore_std(st, slot):
+    """``RollingStats.std`` (NaN under two values)."""
+    n = st.ints[slot, I_Z_N]
+    if n - 1 <= 0:
+        return math.nan
+    return math.sqrt(_py_max(st.floats[slot, F_Z_M2], 0.0) / (n - 1))
+
+
+# --- ShapeFeatures and Half-Space-Trees ------------------------------------------------------
+
+
+@_part
+def _hst_score_then_learn(st, slot, x, p, split_features, thresholds, window, partials, v):
+    """``HalfSpaceTreesDetector.score_then_learn``: shape features, then one walk."""
+    shape = st.shape_window[slot]
+    max_length = p.window_size - 1
+    n = st.ints[slot, I_SHAPE_N]
+    head = st.ints[slot, I_SHAPE_HEAD]
+    last = st.floats[slot, F_SHAPE_LAST]
+    diff = 0.0 if math.isnan(last) else x - last
+    for k in range(n):
+        window[k] = shape[(head + k) % shape.shape[0]]
+    window[n] = x
+    size = n + 1
+    mean = _fsum(window, size, partials) / size
+    if size > 1:
+        for k in range(size):
+            deviation = window[k] - mean
+            window[k] = deviation * deviation
+        std = math.sqrt(_fsum(window, size, partials) / (size - 1))
+    else:
+        std = 0.0
+    v[0], v[1], v[2], v[3] = x, diff, mean, std
+    for k in range(4):
+        raw = v[k]
+        low = st.floats[slot, F_SHAPE_LOW + k]
+        high = st.floats[slot, F_SHAPE_HIGH + k]
+        v[k] = (raw - low) / (high - low) if high - low > 0 else 0.5
+        if raw < low:
+            st.floats[slot, F_SHAPE_LOW + k] = raw
+        if raw > high:
+            st.floats[slot, F_SHAPE_HIGH + k] = raw
+    if max_length > 0:
+        if n == max_length:
+            shape[head] = x
+            st.ints[slot, I_SHAPE_HEAD] = (head + 1) % max_length
+        else:
+            shape[(head + n) % max_length] = x
+            st.ints[slot, I_SHAPE_N] = n + 1
+    st.floats[slot, F_SHAPE_LAST] = x
+
+    latest = st.ints[slot, I_HST_LATEST]
+    first_window = st.ints[slot, I_HST_FIRST_WINDOW] != 0
+    total = _walk_forest(
+        v,
+        split_features,
+        thresholds,
+        st.masses[slot, latest],
+        st.masses[slot, 1 - latest],
+        p.height,
+        p.hst_size_limit,
+        not first_window,
+        True,
+    )
+    counter = st.ints[slot, I_HST_COUNTER] + 1
+    if counter == p.hst_window_size:
+        # The latest window becomes the reference; the old reference is emptied and reused.
+        latest = 1 - latest
+        st.masses[slot, latest] = 0
+        st.ints[slot, I_HST_LATEST] = latest
+        st.ints[slot, I_HST_FIRST_WINDOW] = 0
+        counter = 0
+    st.ints[slot, I_HST_COUNTER] = counter
+    return 0.0 if first_window else 1 - total / p.hst_max_score
+
+
+# --- RollingMax and HysteresisAlert ------------------------------------------------------------
+
+
+@_part
+def _recent_max(st, slot):
+    if st.ints[slot, I_RECENT_LENGTH] == 0:
+        return math.nan
+    return st.recent_value[slot, st.ints[slot, I_RECENT_HEAD]]
+
+
+@_part
+def _recent_update(st, slot, x, p):
+    """``RollingMax.update``: a monotonic deque in a ring of ``recent_window + 1`` entries."""
+    ring = st.recent_value.shape[1]
+    index = st.ints[slot, I_RECENT_COUNT]
+    st.ints[slot, I_RECENT_COUNT] = index + 1
+    head = st.ints[slot, I_RECENT_HEAD]
+    length = st.ints[slot, I_RECENT_LENGTH]
+    while length > 0 and st.recent_value[slot, (head + length - 1) % ring] <= x:
+        length -= 1
+    tail = (head + length) % ring
+    st.recent_index[slot, tail] = index
+    st.recent_value[slot, tail] = x
+    length += 1
+    if st.recent_index[slot, head] <= index - p.recent_window:
+        head = (head + 1) % ring
+        length -= 1
+    st.ints[slot, I_RECENT_HEAD] = head
+    st.ints[slot, I_RECENT_LENGTH] = length
+
+
+@_part
+def _alert_update(st, slot, score, timestamp, p):
+    """``HysteresisAlert.update``; returns the transition code (the fields are in the state)."""
+    f = st.floats[slot]
+    if st.ints[slot, I_FIRING]:
+        if score > f[F_PEAK]:
+            f[F_PEAK] = score
+            f[F_PEAK_AT] = timestamp
+        if score >= p.exit_threshold:
+            st.ints[slot, I_RUN] = 0
+            f[F_LAST_ACTIVE] = timestamp
+            return NO_TRANSITION
+        st.ints[slot, I_RUN] += 1
+        if st.ints[slot, I_RUN] < p.min_duration:
+            return NO_TRANSITION
+        st.ints[slot, I_FIRING] = 0
+        st.ints[slot, I_RUN] = 0
+        st.ints[slot, I_COOLDOWN_LEFT] = p.cooldown
+        return RESOLVED
+    if st.ints[slot, I_COOLDOWN_LEFT] > 0:
+        st.ints[slot, I_COOLDOWN_LEFT] -= 1
+        return NO_TRANSITION
+    if score < p.threshold:
+        st.ints[slot, I_RUN] = 0
+        return NO_TRANSITION
+    if st.ints[slot, I_RUN] == 0:
+        f[F_RUN_START] = timestamp
+        f[F_PEAK] = score
+        f[F_PEAK_AT] = timestamp
+    elif score > f[F_PEAK]:
+        f[F_PEAK] = score
+        f[F_PEAK_AT] = timestamp
+    st.ints[slot, I_RUN] += 1
+    if st.ints[slot, I_RUN] < p.min_duration:
+        return NO_TRANSITION
+    st.ints[slot, I_FIRING] = 1
+    st.ints[slot, I_RUN] = 0
+    f[F_ALERT_START] = f[F_RUN_START]
+    f[F_LAST_ACTIVE] = timestamp
+    return OPENED
+
+
+# --- The stack ---------------------------------------------------------------------------------
+
+
+@_jit
+def process_points(
+    start,
+    slots,
+    timestamps,
+    values,
+    p,
+    detectors,
+    graces,
+    split_features,
+    thresholds,
+    st,
+    out,
+    size_marker,
+):
+    """``DetectorStack.process`` for points ``start:`` in order; returns how many were done.
+
+    ``size_marker`` is a tuple of ``n_lags + 4`` zeros: its length, the size of the
+    forecaster's system, is then a compile-time constant.
+
+    Stops early (returning the index of the first point not processed, with no state touched
+    for it) when that point makes its slot learn its sampling step and the season pool lacks
+    room for the slot's season: the caller grows the pool and calls again from there.
+    """
+    n_points = len(slots)
+    n_detectors = len(detectors)
+    recalibrator = n_detectors  # the calibrator after the detectors'
+    max_size = len(size_marker)
+    features = np.zeros(max_size)
+    factor = np.zeros(max_size * max_size)
+    work = np.zeros(max_size)
+    window = np.zeros(p.window_size + 1)
+    partials = np.zeros(p.window_size + 2)
+    v = np.zeros(4)
+    sorted_steps = np.zeros(max(p.n_lags, 1))
+    raws = np.zeros(n_detectors)
+    for i in range(start, n_points):
+        slot = slots[i]
+        t = timestamps[i]
+        x = values[i]
+        length = _pool_needed(st, slot, t, p, sorted_steps)
+        if length and (
+            st.pool_top[0] + 3 * length + 1 > len(st.season_floats)
+            or st.pool_top[1] + length > len(st.season_counts)
+        ):
+            return i
+
+        f = st.floats[slot]
+        # A silence: lag-based models restart their windows (DetectorStack._restart_after_gap).
+        if f[F_STEP] > 0 and t - f[F_LAST_TIMESTAMP] > p.gap_steps * f[F_STEP]:
+            st.ints[slot, I_N_LEARNED] = 0
+            st.ints[slot, I_SHAPE_N] = 0
+            st.ints[slot, I_SHAPE_HEAD] = 0
+            f[F_SHAPE_LAST] = math.nan
+            st.ints[slot, I_Z_N] = 0
+            st.ints[slot, I_Z_HEAD] = 0
+            f[F_Z_MEAN] = 0.0
+            f[F_Z_M2] = 0.0
+        f[F_LAST_TIMESTAMP] = t
+
+        # Expectation
+        has_forecaster = st.ints[slot, I_HAS_FORECASTER] != 0
+        season_length = st.ints[slot, I_SEASON_LENGTH]
+        has_features = has_forecaster and st.ints[slot, I_N_LEARNED] >= p.n_lags
+        ready = has_features and st.ints[slot, I_FITTED] >= p.n_lags
+        expected = lower = upper = residual_std = math.nan
+        if has_features:
+            _forecaster_features(st, slot, features, p)
+        if has_forecaster:
+            residual_std = _residual_std(st, slot)
+            if ready:
+                size = _forecaster_size(st, slot, p)
+                weights = st.weights[slot]
+                total = 0.0
+                for k in range(size):
+                    total += features[k] * weights[k]
+                expected = total * f[F_SCALE]
+            half_width = p.band_width * residual_std
+            lower = expected - half_width
+            upper = expected + half_width
+        spread = f[F_SPREAD_VAR] if not math.isnan(f[F_SPREAD_MEAN]) else math.nan
+        floor = p.spread_floor * math.sqrt(_py_max(spread, 0.0))
+
+        # Surprise (DetectorStack._surprise)
+        surprise = 0.0
+        if ready and not math.isnan(expected):
+            std = _py_max(residual_std, floor)
+            surprise = abs(x - expected) / std
+            if season_length:
+                seasonal = _seasonal_score(st, slot, t, x, std, p)
+                if not math.isnan(seasonal):
+                    surprise = _py_min(surprise, seasonal)
+        capped = _py_min(surprise, 10.0)
+        if math.isnan(f[F_VOLATILITY]):
+            f[F_VOLATILITY] = capped
+        else:
+            f[F_VOLATILITY] += p.volatility_alpha * (capped - f[F_VOLATILITY])
+
+        # Rolling z-score, plain and floored
+        z_n = st.ints[slot, I_Z_N]
+        z_mean = f[F_Z_MEAN] if z_n > 0 else math.nan
+        z_std = _zscore_std(st, slot)
+        if z_n < 2:
+            zscore = 0.0
+        else:
+            zscore = (x - z_mean) / _py_max(z_std, p.zscore_min_std * _py_max(1.0, abs(z_mean)))
+        z_std = 0.0 if math.isnan(z_std) else z_std
+        if z_std == 0.0 and floor == 0.0 or math.isnan(z_mean):
+            floored_zscore = 0.0
+        else:
+            floored_std = _py_max(z_std, floor)
+            floored_zscore = abs(x - z_mean) / floored_std if floored_std > 0 else 0.0
+
+        # Raw detector scores
+        raw_hst = math.nan
+        if p.uses_hst:
+            deseasonalized = x
+            if season_length:
+                usual = _seasonal_predict(st, slot, t, p)
+                if not math.isnan(usual):
+                    deseasonalized = x - usual
+            score = _hst_score_then_learn(
+                st, slot, deseasonalized, p, split_features, thresholds, window, partials, v
+            )
+            raw_hst = 1.0 / _py_max(1.0 - score, 1e-9) - 1.0
+
+        # Calibration, agreement, recalibration
+        best = 0.0
+        evidence = 0.0
+        for d in range(n_detectors):
+            code = detectors[d]
+            if code == FORECAST:
+                raw = _py_max(0.0, surprise - p.min_surprise)
+            elif code == VOLATILITY:
+                raw = f[F_VOLATILITY]
+            elif code == HST:
+                raw = raw_hst
+            else:
+                raw = _py_max(0.0, floored_zscore - p.min_surprise)
+            raws[d] = raw
+            score = _decades(_tail_score(st, slot, d, raw, graces[d], p), p.score_decades)
+            best = score if d == 0 else _py_max(best, score)
+            evidence += score
+        if p.use_max:
+            combined = _py_max(0.0, best - p.bonferroni)
+        else:
+            # Fisher: the tail of Gamma(k, 1) at -ln of the product of the k p-values.
+            evidence = evidence * p.score_decades * p.ln10
+            term = tail = 1.0
+            for k in range(1, n_detectors):
+                term *= evidence / k
+                tail += term
+            combined = _decades(math.exp(-evidence) * tail, p.score_decades)
+        st.ints[slot, I_N_SEEN] += 1
+        if p.recalibrate and st.ints[slot, I_N_SEEN] > p.grace_period:
+            unusual = _decades(
+                _tail_score(st, slot, recalibrator, combined, graces[recalibrator], p),
+                p.score_decades,
+            )
+            _tail_learn(st, slot, recalibrator, combined, p)
+            combined = _py_min(combined, unusual)
+
+        # Onset and alert
+        recent_n = min(st.ints[slot, I_RECENT_COUNT], p.recent_window)
+        is_onset = not (p.refractory != 0 and recent_n != 0 and combined <= _recent_max(st, slot))
+        anomaly_score = combined if is_onset else 0.0
+        firing = st.ints[slot, I_FIRING] != 0
+        transition = _alert_update(st, slot, combined if firing else anomaly_score, t, p)
+
+        # Learn
+        _recent_update(st, slot, combined, p)
+        for d in range(n_detectors):
+            _tail_learn(st, slot, d, raws[d], p)
+        _zscore_learn(st, slot, x, p)
+        st.ints[slot, I_SPREAD_N] += 1
+        if math.isnan(f[F_SPREAD_MEAN]):
+            f[F_SPREAD_MEAN] = x
+        else:
+            alpha = _py_max(p.spread_alpha, 1.0 / st.ints[slot, I_SPREAD_N])
+            delta = x - f[F_SPREAD_MEAN]
+            f[F_SPREAD_MEAN] += alpha * delta
+            f[F_SPREAD_VAR] = (1 - alpha) * (f[F_SPREAD_VAR] + alpha * delta * delta)
+        if has_forecaster:
+            _forecaster_learn(st, slot, x, expected, ready, features, max_size, factor, work, p)
+            if season_length:
+                _seasonal_learn(st, slot, t, x, p)
+        else:
+            # Warm-up: keep the point; the values go straight into the lags ring, in order.
+            n_first = st.ints[slot, I_N_FIRST]
+            st.first_times[slot, n_first] = t
+            st.lags[slot, n_first] = x
+            st.ints[slot, I_N_FIRST] = n_first + 1
+            if n_first + 1 >= p.n_lags:
+                _create_forecaster(st, slot, p, sorted_steps)
+
+        out.anomaly_score[i] = anomaly_score
+        out.combined[i] = combined
+        out.alert[i] = st.ints[slot, I_FIRING] != 0
+        out.transition[i] = transition
+        if transition != NO_TRANSITION:
+            out.alert_start[i] = f[F_ALERT_START]
+            out.alert_end[i] = f[F_LAST_ACTIVE] if transition == RESOLVED else math.nan
+            out.peak_score[i] = f[F_PEAK]
+            out.peak_at[i] = f[F_PEAK_AT]
+        else:
+            out.alert_start[i] = math.nan
+            out.alert_end[i] = math.nan
+            out.peak_score[i] = math.nan
+            out.peak_at[i] = math.nan
+        out.zscore[i] = zscore
+        out.hst_score[i] = raw_hst
+        out.forecast_score[i] = surprise
+        out.expected[i] = expected
+        out.lower[i] = lower
+        out.upper[i] = upper
+    return n_points

@@ -1,0 +1,475 @@
+"""Many detector stacks in numpy arrays, run by one compiled loop.
+
+:class:`StackBank` holds the state of any number of series' :class:`~detectors.stack.DetectorStack`
+as struct-of-arrays (one row per series, or *slot*) and runs points through one numba kernel
+(:mod:`detectors._bank_kernel`). It returns what ``DetectorStack.process`` returns, point for
+point, 20 to 30 times faster; ``DetectorStack``, made of small readable classes, stays the
+reference, as river stays the reference of :class:`~detectors.hst.HalfSpaceTrees`.
+
+The season is the only state whose size depends on the series: a stack learns its sampling
+interval from its first ``n_lags`` points and only then sizes its seasonal profile and season
+history (``season / step`` points). Those live in a shared pool, one segment per slot allocated
+when the slot learns its step, so a minute-level series does not cost every series 1,500
+points of season.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import inspect
+import math
+
+import numpy as np
+
+from detectors import _bank_kernel as kernel
+from detectors.hst import _shared_forest
+from detectors.stack import DETECTOR_NAMES, DetectorStack
+
+__all__ = ["BankResults", "StackBank"]
+
+# The parameters of the stack's parts that DetectorStack leaves at their defaults.
+_RIDGE = 0.1  # LagForecaster.alpha
+_BAND_WIDTH = 3.0
+_RESIDUAL_ALPHA = 0.02
+_SEASONAL_ALPHA = 0.3  # SeasonalProfile.alpha
+_MIN_CYCLES = 2
+_ZSCORE_MIN_STD = 1e-6
+_N_BINS = 128  # TailProbability's grid
+_MAX_SCORE = 1e6
+_N_SHAPE_FEATURES = 4
+
+#: Alert transitions in :attr:`BankResults.transition`.
+NO_TRANSITION, OPENED, RESOLVED = kernel.NO_TRANSITION, kernel.OPENED, kernel.RESOLVED
+
+
+@dataclasses.dataclass(frozen=True)
+class BankResults:
+    """What the stacks concluded about each point, one array entry per input point.
+
+    The fields are those of :class:`~detectors.stack.Assessment`, plus ``combined`` (the
+    score before the onset rule), with the alert transition spread over ``transition``
+    (0: none, 1: opened, 2: resolved) and its fields (NaN without a transition;
+    ``alert_end`` is NaN unless resolved).
+    """
+
+    anomaly_score: np.ndarray
+    combined: np.ndarray
+    alert: np.ndarray
+    transition: np.ndarray
+    alert_start: np.ndarray
+    alert_end: np.ndarray
+    peak_score: np.ndarray
+    peak_at: np.ndarray
+    zscore: np.ndarray
+    hst_score: np.ndarray
+    forecast_score: np.ndarray
+    expected: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> BankResults:
+        arrays = {field.name: np.empty(n) for field in dataclasses.fields(cls)}
+        arrays["alert"] = np.empty(n, dtype=bool)
+        arrays["transition"] = np.empty(n, dtype=np.int8)
+        return cls(**arrays)
+
+    def __len__(self) -> int:
+        return len(self.anomaly_score)
+
+
+class StackBank:
+    """The default detector stack for many series at once, compiled.
+
+    Takes the parameters of :class:`~detectors.stack.DetectorStack`, under the same names and
+    with the same defaults, and applies them to every series. ``add_series`` returns a slot;
+    ``process(slots, timestamps, values)`` scores then learns each point, in order, on its
+    slot's stack (points of different slots may be interleaved) and returns
+    :class:`BankResults` equal to what one ``DetectorStack`` per slot returns, point for point:
+    alerts and transitions identically, scores to about 1e-12 (the forecaster solves its
+    normal equations by Cholesky instead of LU, which changes the last bits).
+
+    State lives in arrays with one row per slot (capacity doubles as slots are added) and the
+    season in a pool sized by the series' own season lengths: see
+    :meth:`memory_bytes_per_series`. :meth:`export_slot` and :meth:`import_slot` take a
+    series' state out and back in, to checkpoint or move one series.
+
+    Parameters
+    ----------
+    detectors, window_size, n_lags, forgetting_factor, season, max_season_length, n_trees, height,
+    hst_window_size, long_window, grace_period, record_gain, spread_floor, min_surprise,
+    volatility_window, score_decades, refractory, gap_steps, threshold, exit_threshold,
+    min_duration, cooldown, combination, recalibration_grace, seed
+        As in :class:`~detectors.stack.DetectorStack`. The Half-Space-Trees are shared by every
+        series, so ``seed`` must be fixed.
+
+    Examples
+    --------
+    Two series, interleaved, each against its own ``DetectorStack``:
+
+    >>> import numpy as np
+    >>> from detectors import DetectorStack
+    >>> rng = np.random.default_rng(7)
+    >>> bank = StackBank(grace_period=200)
+    >>> cpu, memory = bank.add_series(), bank.add_series()
+    >>> t = 60.0 * np.arange(800)
+    >>> values = {cpu: 50 + 10 * np.sin(t / 1200) + rng.normal(0, 1, 800), memory: 5 + t / 1e4}
+    >>> values[cpu][700] = 120  # a spike
+    >>> slots = np.tile([cpu, memory], 800)  # cpu, memory, cpu, memory, ...
+    >>> points = np.column_stack([values[cpu], values[memory]]).ravel()
+    >>> results = bank.process(slots, np.repeat(t, 2), points)
+    >>> on_cpu = slots == cpu
+    >>> stack = DetectorStack(grace_period=200)
+    >>> reference = [stack.process(a, b) for a, b in zip(t, values[cpu])]
+    >>> bool(np.allclose(results.anomaly_score[on_cpu], [a.anomaly_score for a in reference]))
+    True
+    >>> int(np.argmax(results.anomaly_score[on_cpu])), bool(results.alert[on_cpu][700])
+    (700, True)
+    >>> bank.memory_bytes_per_series()  # a season of 1440 minutes takes 37 kB of it
+    62780
+
+    A series' state moves to another bank and carries on there:
+
+    >>> state = bank.export_slot(cpu)
+    >>> twin = StackBank(grace_period=200)
+    >>> copy = twin.import_slot(state)
+    >>> a = bank.process(np.array([cpu]), np.array([48000.0]), np.array([51.0]))
+    >>> b = twin.process(np.array([copy]), np.array([48000.0]), np.array([51.0]))
+    >>> bool(a.combined[0] == b.combined[0]), bool(a.expected[0] == b.expected[0])
+    (True, True)
+    """
+
+    def __init__(
+        self,
+        detectors: tuple[str, ...] = ("forecast", "hst", "volatility"),
+        window_size: int = 12,
+        n_lags: int = 24,
+        forgetting_factor: float = 0.999,
+        season: float = 86400.0,
+        max_season_length: int = 1500,
+        n_trees: int = 10,
+        height: int = 8,
+        hst_window_size: int = 250,
+        long_window: int = 5000,
+        grace_period: int = 250,
+        record_gain: float = 4.0,
+        spread_floor: float = 0.1,
+        min_surprise: float = 3.0,
+        volatility_window: int = 24,
+        score_decades: float = 6.0,
+        refractory: int = 200,
+        gap_steps: float = 6.0,
+        threshold: float = 0.36,
+        exit_threshold: float | None = None,
+        min_duration: int = 1,
+        cooldown: int = 0,
+        combination: str = "fisher",
+        recalibration_grace: int = 100,
+        seed: int | None = 42,
+    ):
+        params = {
+            name: value for name, value in locals().items() if name not in ("self", "__class__")
+        }
+        # The reference checks its parameters (and its parts' parameters) as it does for itself
+        DetectorStack(**params)
+        if seed is None:
+            raise ValueError("StackBank shares one forest between its series: seed must be fixed")
+        if n_lags < 1:
+            raise ValueError(f"n_lags must be >= 1, got {n_lags}")
+        if window_size < 1:
+            raise ValueError(f"window_size must be >= 1, got {window_size}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        self.detectors = tuple(detectors)
+
+        # One calibrator per distinct detector, in order, as the reference's dict holds them
+        names = tuple(dict.fromkeys(self.detectors))
+        self._detector_codes = np.array([DETECTOR_NAMES.index(n) for n in names], dtype=np.int64)
+        self._graces = np.array([grace_period] * len(names) + [recalibration_grace], np.int64)
+        self._split_features, self._thresholds = _shared_forest(
+            seed, n_trees, height, ((0.0, 1.0),) * _N_SHAPE_FEATURES
+        )
+        exit_level = threshold if exit_threshold is None else exit_threshold
+        self._params = kernel.Params(
+            n_lags=n_lags,
+            window_size=window_size,
+            forgetting_factor=float(forgetting_factor),
+            ridge=_RIDGE,
+            ridge_refill=float((1 - forgetting_factor) * _RIDGE),
+            band_width=_BAND_WIDTH,
+            residual_alpha=_RESIDUAL_ALPHA,
+            season=float(season),
+            max_season_length=max_season_length,
+            seasonal_alpha=_SEASONAL_ALPHA,
+            min_cycles=_MIN_CYCLES,
+            zscore_min_std=_ZSCORE_MIN_STD,
+            height=height,
+            hst_window_size=hst_window_size,
+            hst_size_limit=0.1 * hst_window_size,
+            hst_max_score=float(n_trees * hst_window_size * (2 ** (height + 1) - 1)),
+            uses_hst="hst" in names,
+            memory=long_window,
+            record_gain=float(record_gain),
+            bin_width=math.log1p(_MAX_SCORE) / _N_BINS,
+            max_position=_N_BINS - 1e-9,
+            growth=1.0 / (1.0 - 1.0 / long_window),
+            spread_alpha=1.0 / long_window,
+            volatility_alpha=2.0 / (volatility_window + 1),
+            spread_floor=float(spread_floor),
+            min_surprise=float(min_surprise),
+            score_decades=float(score_decades),
+            ln10=math.log(10),
+            bonferroni=math.log10(len(names)) / score_decades,
+            use_max=combination == "max",
+            recalibrate=bool(recalibration_grace),
+            grace_period=grace_period,
+            refractory=refractory,
+            recent_window=max(refractory, 1),
+            gap_steps=float(gap_steps),
+            threshold=float(threshold),
+            exit_threshold=float(exit_level),
+            min_duration=min_duration,
+            cooldown=cooldown,
+        )
+        self._row_shapes = self._state_row_shapes(len(names))
+        # The forecaster's system size, as a tuple whose length numba compiles in
+        self._size_marker = (0.0,) * (n_lags + 4)
+        self._capacity = 0
+        self._rows: dict[str, np.ndarray] = {
+            name: np.zeros((0, *shape), dtype) for name, (shape, dtype) in self._row_shapes.items()
+        }
+        self._season_floats = np.zeros(0)
+        self._season_counts = np.zeros(0, dtype=np.uint16)
+        self._pool_top = np.zeros(2, dtype=np.int64)
+        self._free: list[int] = []  # a heap: the lowest free slot is reused first
+        self._n_series = 0
+
+    def _state_row_shapes(self, n_detectors: int) -> dict[str, tuple[tuple, np.dtype]]:
+        """Shape and dtype of one slot's row of each per-slot state array."""
+        size = self.n_lags + 4  # intercept, lags, and the three season features
+        n_nodes = 2 ** (self.height + 1) - 1
+        f8, i8 = np.dtype(np.float64), np.dtype(np.int64)
+        return {
+            "floats": ((kernel.N_FLOAT_COLUMNS,), f8),
+            "ints": ((kernel.N_INT_COLUMNS,), i8),
+            "first_times": ((self.n_lags,), f8),
+            "lags": ((self.n_lags,), f8),
+            "z_window": ((self.window_size,), f8),
+            "shape_window": ((max(self.window_size - 1, 1),), f8),
+            "recent_index": ((max(self.refractory, 1) + 1,), i8),
+            "recent_value": ((max(self.refractory, 1) + 1,), f8),
+            "gram": ((size, size), f8),
+            "moment": ((size,), f8),
+            "weights": ((size,), f8),
+            # A window never holds more than hst_window_size points, as in HalfSpaceTrees
+            "masses": ((2, self.n_trees, n_nodes), np.min_scalar_type(self.hst_window_size)),
+            "counts": ((n_detectors + 1, _N_BINS), f8),
+            "cal_total": ((n_detectors + 1,), f8),
+            "cal_weight": ((n_detectors + 1,), f8),
+            "cal_n": ((n_detectors + 1,), i8),
+            "cal_top": ((n_detectors + 1,), i8),
+        }
+
+    def _reset(self, slot: int) -> None:
+        """Give ``slot`` the state of a new ``DetectorStack``."""
+        for array in self._rows.values():
+            array[slot] = 0
+        floats = self._rows["floats"][slot]
+        for column in (kernel.F_LAST_TIMESTAMP, kernel.F_SCALE, kernel.F_ABS_RESIDUAL):
+            floats[column] = math.nan
+        for column in (kernel.F_SPREAD_MEAN, kernel.F_VOLATILITY, kernel.F_SHAPE_LAST):
+            floats[column] = math.nan
+        floats[kernel.F_SHAPE_LOW : kernel.F_SHAPE_LOW + _N_SHAPE_FEATURES] = math.inf
+        floats[kernel.F_SHAPE_HIGH : kernel.F_SHAPE_HIGH + _N_SHAPE_FEATURES] = -math.inf
+        self._rows["ints"][slot, kernel.I_HST_FIRST_WINDOW] = 1
+        self._rows["cal_weight"][slot] = 1.0
+        self._rows["cal_top"][slot] = -1
+
+    def parameters(self) -> dict:
+        """The keyword arguments of the bank: ``DetectorStack(**bank.parameters())`` is the
+        reference of every series.
+
+        >>> StackBank(threshold=0.5).parameters()["threshold"]
+        0.5
+        """
+        names = inspect.signature(StackBank).parameters
+        return {name: getattr(self, name) for name in names}
+
+    @property
+    def n_series(self) -> int:
+        """Number of series (slots in use)."""
+        return self._n_series
+
+    def __len__(self) -> int:
+        return self._n_series
+
+    def add_series(self) -> int:
+        """A new series' slot, with the state of a new ``DetectorStack``."""
+        if self._free:
+            slot = heapq.heappop(self._free)
+        else:
+            slot = self._capacity
+            self._grow_rows(max(1, 2 * self._capacity))
+            for spare in range(slot + 1, self._capacity):
+                heapq.heappush(self._free, spare)
+        self._reset(slot)
+        self._rows["ints"][slot, kernel.I_ACTIVE] = 1
+        self._n_series += 1
+        return slot
+
+    def remove_series(self, slot: int) -> None:
+        """Forget ``slot``'s series; ``add_series`` may hand the slot out again."""
+        self._check_slot(slot)
+        self._reset(slot)  # its season segment is reclaimed when the pool next grows
+        heapq.heappush(self._free, slot)
+        self._n_series -= 1
+
+    def _check_slot(self, slot: int) -> None:
+        if not (0 <= slot < self._capacity and self._rows["ints"][slot, kernel.I_ACTIVE]):
+            raise ValueError(f"no series in slot {slot}")
+
+    def _grow_rows(self, capacity: int) -> None:
+        for name, array in self._rows.items():
+            grown = np.zeros((capacity, *array.shape[1:]), array.dtype)
+            grown[: self._capacity] = array
+            self._rows[name] = grown
+        self._capacity = capacity
+
+    def _grow_pool(self, floats_needed: int, counts_needed: int) -> None:
+        """Compact the live season segments into bigger pools with room for more."""
+        ints = self._rows["ints"]
+        live = np.flatnonzero(
+            (ints[:, kernel.I_ACTIVE] == 1) & (ints[:, kernel.I_SEASON_LENGTH] > 0)
+        )
+        lengths = ints[live, kernel.I_SEASON_LENGTH]
+        live_floats, live_counts = int(np.sum(3 * lengths + 1)), int(np.sum(lengths))
+        floats = np.zeros(max(1024, 2 * (live_floats + floats_needed)))
+        counts = np.zeros(max(256, 2 * (live_counts + counts_needed)), dtype=np.uint16)
+        floats_top = counts_top = 0
+        for slot, length in zip(live.tolist(), lengths.tolist(), strict=True):
+            at = ints[slot, kernel.I_FLOAT_OFFSET]
+            floats[floats_top : floats_top + 3 * length + 1] = self._season_floats[
+                at : at + 3 * length + 1
+            ]
+            at = ints[slot, kernel.I_COUNT_OFFSET]
+            counts[counts_top : counts_top + length] = self._season_counts[at : at + length]
+            ints[slot, kernel.I_FLOAT_OFFSET] = floats_top
+            ints[slot, kernel.I_COUNT_OFFSET] = counts_top
+            floats_top += 3 * length + 1
+            counts_top += length
+        self._season_floats, self._season_counts = floats, counts
+        self._pool_top[:] = floats_top, counts_top
+
+    def _state(self) -> kernel.State:
+        return kernel.State(
+            **self._rows,
+            season_floats=self._season_floats,
+            season_counts=self._season_counts,
+            pool_top=self._pool_top,
+        )
+
+    def process(self, slots, timestamps, values) -> BankResults:
+        """Score then learn each point ``(timestamps[i], values[i])`` on the stack of ``slots[i]``.
+
+        Points are processed in order; timestamps are epoch seconds.
+        """
+        slots = np.ascontiguousarray(slots, dtype=np.int64)
+        timestamps = np.ascontiguousarray(timestamps, dtype=np.float64)
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        if not (slots.ndim == timestamps.ndim == values.ndim == 1):
+            raise ValueError("slots, timestamps and values must be 1-D arrays")
+        if not (len(slots) == len(timestamps) == len(values)):
+            raise ValueError("slots, timestamps and values must have the same length")
+        if len(slots) and (
+            slots.min() < 0
+            or slots.max() >= self._capacity
+            or not self._rows["ints"][slots, kernel.I_ACTIVE].all()
+        ):
+            raise ValueError("every slot must hold a series (see add_series)")
+        results = BankResults.empty(len(slots))
+        outputs = kernel.Outputs(*(getattr(results, name) for name in kernel.Outputs._fields))
+        done = 0
+        while done < len(slots):
+            done = kernel.process_points(
+                done,
+                slots,
+                timestamps,
+                values,
+                self._params,
+                self._detector_codes,
+                self._graces,
+                self._split_features,
+                self._thresholds,
+                self._state(),
+                outputs,
+                self._size_marker,
+            )
+            if done < len(slots):  # the season pool is full
+                self._grow_pool(3 * self.max_season_length + 1, self.max_season_length)
+        return results
+
+    def memory_bytes_per_series(self) -> int:
+        """Bytes of state per series: one row of every per-slot array, plus the series' mean
+        share of the season pool in use."""
+        row = sum(
+            int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            for shape, dtype in self._row_shapes.values()
+        )
+        floats, counts = self._pool_top.tolist()
+        pool = floats * self._season_floats.itemsize + counts * self._season_counts.itemsize
+        return row + round(pool / max(self._n_series, 1))
+
+    def export_slot(self, slot: int) -> dict[str, np.ndarray]:
+        """A copy of ``slot``'s state, data only: arrays named after the state arrays, and
+        ``season_floats`` / ``season_counts``, the slot's season segments (empty without a
+        season). :meth:`import_slot` of a bank with the same parameters restores it."""
+        self._check_slot(slot)
+        state = {name: array[slot].copy() for name, array in self._rows.items()}
+        length = int(state["ints"][kernel.I_SEASON_LENGTH])
+        at = int(state["ints"][kernel.I_FLOAT_OFFSET])
+        state["season_floats"] = self._season_floats[at : at + 3 * length + 1].copy()
+        at = int(state["ints"][kernel.I_COUNT_OFFSET])
+        state["season_counts"] = self._season_counts[at : at + length].copy()
+        if not length:
+            state["season_floats"] = state["season_floats"][:0]
+        state["ints"][[kernel.I_FLOAT_OFFSET, kernel.I_COUNT_OFFSET]] = 0
+        return state
+
+    def import_slot(self, state: dict[str, np.ndarray]) -> int:
+        """A new slot holding the series exported by :meth:`export_slot`."""
+        expected = set(self._rows) | {"season_floats", "season_counts"}
+        if set(state) != expected:
+            raise ValueError(f"a slot state holds exactly {sorted(expected)}")
+        for name, (shape, dtype) in self._row_shapes.items():
+            array = np.asarray(state[name])
+            if array.shape != shape or array.dtype != dtype:
+                raise ValueError(
+                    f"{name}: expected {dtype} {shape}, got {array.dtype} {array.shape}: "
+                    "was the state exported by a bank with other parameters?"
+                )
+        length = int(state["ints"][kernel.I_SEASON_LENGTH])
+        floats = np.asarray(state["season_floats"], dtype=np.float64)
+        counts = np.asarray(state["season_counts"], dtype=np.uint16)
+        if len(floats) != (3 * length + 1 if length else 0) or len(counts) != length:
+            raise ValueError(f"season segments do not fit a season of {length} points")
+        slot = self.add_series()
+        for name in self._rows:
+            self._rows[name][slot] = state[name]
+        ints = self._rows["ints"][slot]
+        ints[kernel.I_ACTIVE] = 1
+        ints[kernel.I_FLOAT_OFFSET] = ints[kernel.I_COUNT_OFFSET] = 0
+        if length:
+            ints[kernel.I_SEASON_LENGTH] = 0  # no segment yet, for _grow_pool
+            top_floats, top_counts = self._pool_top.tolist()
+            if top_floats + len(floats) > len(self._season_floats) or top_counts + length > len(
+                self._season_counts
+            ):
+                self._grow_pool(len(floats), length)
+                top_floats, top_counts = self._pool_top.tolist()
+            self._season_floats[top_floats : top_floats + len(floats)] = floats
+            self._season_counts[top_counts : top_counts + length] = counts
+            ints[kernel.I_FLOAT_OFFSET], ints[kernel.I_COUNT_OFFSET] = top_floats, top_counts
+            ints[kernel.I_SEASON_LENGTH] = length
+            self._pool_top[:] = top_floats + len(floats), top_counts + length
+        return slot

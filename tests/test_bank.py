@@ -1,0 +1,277 @@
+"""detectors.bank.StackBank against detectors.DetectorStack, its reference, point for point."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pytest
+
+from detectors import DetectorStack
+from detectors.alerting import AlertStatus
+from detectors.bank import OPENED, RESOLVED, StackBank
+
+# Scores may differ in the last bits: the bank's forecaster solves by Cholesky, not LU
+RTOL, ATOL = 1e-7, 1e-9
+SCORES = ("anomaly_score", "zscore", "hst_score", "forecast_score", "expected", "lower", "upper")
+
+# Parameter sets besides the defaults, each on a shorter prefix of every series
+VARIANTS = {
+    "max": dict(combination="max", refractory=5),
+    "no_recalibration": dict(recalibration_grace=0),
+    "forecast_zscore": dict(detectors=("forecast", "zscore")),
+    "hst_only": dict(detectors=("hst",), grace_period=100),
+    "no_season": dict(season=0, refractory=0, min_duration=2, cooldown=5, exit_threshold=0.2),
+}
+VARIANT_POINTS = 1300
+
+
+def _daily(rng):
+    """Noisy daily cycle at 5-minute steps, with a spike and a level shift."""
+    t = 1.6e9 + 300.0 * np.arange(2500)
+    v = 50 + 20 * np.sin(2 * np.pi * t / 86400) + rng.normal(0, 2, len(t))
+    v[1800] += 90
+    v[2200:] += 35
+    return t, v
+
+
+def _gap(rng):
+    """5-minute points with two hours missing (a gap of 24 steps), then a jump."""
+    t = 1.6e9 + 300.0 * np.arange(1400)
+    t[700:] += 7200
+    v = 20 + np.cumsum(rng.normal(0, 0.5, len(t)))
+    v[700:] += 15
+    return t, v
+
+
+def _flatline(rng):
+    """Zeros, then a jump to another constant, then noise: zero spreads and a zero scale."""
+    t = 1.6e9 + 60.0 * np.arange(1200)
+    v = np.zeros(len(t))
+    v[500:] = 3.0
+    v[900:] += rng.normal(0, 0.1, 300)
+    return t, v
+
+
+def _random_walk(rng):
+    """A random walk at 1-minute steps (a season of 1440 points)."""
+    t = 1.7e9 + 60.0 * np.arange(2000)
+    return t, 100 + np.cumsum(rng.normal(0, 1, len(t)))
+
+
+def _byte_counts(rng):
+    """Spiky byte counts around 1e9, at 10-minute steps."""
+    t = 1.65e9 + 600.0 * np.arange(1500)
+    v = 1e9 * (1 + 0.3 * np.sin(2 * np.pi * t / 86400)) + rng.normal(0, 2e7, len(t))
+    v[rng.integers(300, 1500, 12)] *= 3
+    return t, v
+
+
+def _short(rng):
+    t = 1.6e9 + 300.0 * np.arange(30)
+    return t, rng.normal(10, 1, 30)
+
+
+SERIES = {
+    f.__name__.strip("_"): f(np.random.default_rng(seed))
+    for seed, f in enumerate([_daily, _gap, _flatline, _random_walk, _byte_counts, _short])
+}
+
+
+@functools.cache
+def reference(name: str, variant: str | None) -> dict[str, np.ndarray]:
+    """``DetectorStack.process`` point by point, as arrays."""
+    t, v = _points(name, variant)
+    stack = DetectorStack(**VARIANTS.get(variant, {}))
+    assessed = [stack.process(a, b) for a, b in zip(t.tolist(), v.tolist(), strict=True)]
+    arrays = {field: np.array([getattr(a, field) for a in assessed]) for field in SCORES}
+    arrays["alert"] = np.array([a.alert for a in assessed])
+    arrays["transition"] = [a.transition for a in assessed]
+    return arrays
+
+
+def _points(name: str, variant: str | None):
+    t, v = SERIES[name]
+    limit = VARIANT_POINTS if variant else len(t)
+    return t[:limit], v[:limit]
+
+
+def interleaved(names, variant, rng):
+    """All the series' points in one random order that keeps each series' own order."""
+    labels = np.concatenate([np.full(len(_points(n, variant)[0]), i) for i, n in enumerate(names)])
+    rng.shuffle(labels)
+    order = np.empty(len(labels), dtype=np.int64)
+    for i in range(len(names)):
+        starts = sum(len(_points(n, variant)[0]) for n in names[:i])
+        order[labels == i] = starts + np.arange(np.sum(labels == i))
+    t = np.concatenate([_points(n, variant)[0] for n in names])[order]
+    v = np.concatenate([_points(n, variant)[1] for n in names])[order]
+    return labels, t, v
+
+
+def assert_matches(results, mask, expected, context=""):
+    for field in SCORES:
+        got = getattr(results, field)[mask]
+        np.testing.assert_allclose(
+            got, expected[field], rtol=RTOL, atol=ATOL, equal_nan=True, err_msg=f"{context}{field}"
+        )
+    np.testing.assert_array_equal(results.alert[mask], expected["alert"], err_msg=context)
+    codes = results.transition[mask]
+    for i, transition in enumerate(expected["transition"]):
+        if transition is None:
+            assert codes[i] == 0, f"{context}unexpected transition at {i}"
+            continue
+        opened = transition.status is AlertStatus.FIRING
+        assert codes[i] == (OPENED if opened else RESOLVED), f"{context}transition at {i}"
+        row = np.flatnonzero(mask)[i]
+        assert results.alert_start[row] == transition.start
+        assert results.peak_score[row] == pytest.approx(transition.peak_score, rel=RTOL)
+        assert results.peak_at[row] == transition.peak_at
+        if opened:
+            assert math.isnan(results.alert_end[row])
+        else:
+            assert results.alert_end[row] == transition.end
+
+
+def run_bank(names, variant, n_calls, seed):
+    rng = np.random.default_rng(seed)
+    labels, t, v = interleaved(names, variant, rng)
+    bank = StackBank(**VARIANTS.get(variant, {}))
+    slots = np.array([bank.add_series() for _ in names])
+    bounds = np.sort(rng.choice(np.arange(1, len(t)), n_calls - 1, replace=False))
+    parts = [
+        bank.process(slots[labels[a:b]], t[a:b], v[a:b])
+        for a, b in zip([0, *bounds], [*bounds, len(t)], strict=True)
+    ]
+    results = type(parts[0])(
+        **{f: np.concatenate([getattr(p, f) for p in parts]) for f in parts[0].__dataclass_fields__}
+    )
+    return labels, results
+
+
+@pytest.mark.parametrize("n_calls", [1, 7])
+def test_interleaved_series_match_the_reference(n_calls):
+    names = list(SERIES)
+    labels, results = run_bank(names, None, n_calls, seed=n_calls)
+    for i, name in enumerate(names):
+        assert_matches(results, labels == i, reference(name, None), context=f"{name}: ")
+    # the test series do raise alerts, so the comparison covers the alert path
+    assert results.alert.any() and (results.transition == RESOLVED).any()
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_other_parameters_match_the_reference(variant):
+    names = ["daily", "gap", "flatline", "byte_counts"]
+    labels, results = run_bank(names, variant, n_calls=3, seed=11)
+    for i, name in enumerate(names):
+        assert_matches(results, labels == i, reference(name, variant), context=f"{name}: ")
+
+
+def test_missing_values_match_the_reference():
+    """A NaN value (a failed scrape) poisons the same models in both."""
+    rng = np.random.default_rng(5)
+    t = 1.6e9 + 300.0 * np.arange(1200)
+    v = 50 + rng.normal(0, 2, len(t))
+    v[[5, 400, 900]] = np.nan
+    stack = DetectorStack()
+    assessed = [stack.process(a, b) for a, b in zip(t.tolist(), v.tolist(), strict=True)]
+    expected = {field: np.array([getattr(a, field) for a in assessed]) for field in SCORES}
+    expected["alert"] = np.array([a.alert for a in assessed])
+    expected["transition"] = [a.transition for a in assessed]
+    bank = StackBank()
+    results = bank.process(np.full(len(t), bank.add_series()), t, v)
+    assert_matches(results, np.ones(len(t), dtype=bool), expected)
+
+
+def test_combined_is_the_score_before_the_onset_rule():
+    labels, results = run_bank(["daily"], None, n_calls=1, seed=0)
+    onsets = results.anomaly_score > 0
+    assert np.array_equal(results.anomaly_score[onsets], results.combined[onsets])
+    assert np.all(results.combined >= results.anomaly_score)
+
+
+@pytest.mark.parametrize("at", [10, 1000])
+def test_export_import_round_trip_continues_as_uninterrupted(at):
+    t, v = SERIES["daily"]
+    bank = StackBank()
+    slot = bank.add_series()
+    other = bank.add_series()  # a neighbour, so that offsets into the pools are not trivial
+    walk_t, walk_v = SERIES["random_walk"]
+    bank.process(np.full(300, other), walk_t[:300], walk_v[:300])
+    uninterrupted = bank.process(np.full(len(t), slot), t, v)
+
+    first = StackBank()
+    s = first.add_series()
+    first.process(np.full(at, s), t[:at], v[:at])
+    state = first.export_slot(s)
+    state_copy = {k: np.copy(a) for k, a in state.items()}
+    restored = StackBank()
+    restored.add_series()
+    restored_slot = restored.import_slot(state)
+    rest = restored.process(np.full(len(t) - at, restored_slot), t[at:], v[at:])
+    for field in ("combined", "anomaly_score", "expected", "lower", "hst_score", "alert"):
+        np.testing.assert_array_equal(getattr(rest, field), getattr(uninterrupted, field)[at:])
+    # export copies: processing more did not change the exported state
+    assert all(np.array_equal(state[k], state_copy[k], equal_nan=True) for k in state)
+
+
+def test_import_rejects_a_state_of_other_parameters():
+    bank = StackBank()
+    slot = bank.add_series()
+    state = bank.export_slot(slot)
+    with pytest.raises(ValueError, match="other parameters"):
+        StackBank(n_lags=12).import_slot(state)
+
+
+def test_removed_slot_is_reused_fresh():
+    t, v = SERIES["daily"]
+    walk_t, walk_v = SERIES["random_walk"]
+    bank = StackBank()
+    slots = [bank.add_series() for _ in range(3)]
+    for slot in slots:  # every slot learns its season, filling the pool
+        bank.process(np.full(1000, slot), walk_t[:1000], walk_v[:1000])
+    bank.remove_series(slots[1])
+    assert len(bank) == 2
+    reused = bank.add_series()
+    assert reused == slots[1]
+    # the pool grows (compacting the live segments) while the reused slot runs
+    more = [bank.add_series() for _ in range(4)]
+    slots_all = np.concatenate([np.full(len(t), reused), np.repeat(more, 100)])
+    times = np.concatenate([t, np.tile(walk_t[:100], 4)])
+    values = np.concatenate([v, np.tile(walk_v[:100], 4)])
+    results = bank.process(slots_all, times, values)
+    assert_matches(results, slots_all == reused, reference("daily", None), context="reused: ")
+    # the survivors kept their state through the compaction
+    rest = bank.process(np.full(1000, slots[0]), walk_t[1000:], walk_v[1000:])
+    np.testing.assert_allclose(
+        rest.expected, reference("random_walk", None)["expected"][1000:], rtol=RTOL, atol=ATOL
+    )
+
+
+def test_memory_grows_with_the_season_only():
+    bank = StackBank()
+    empty = bank.memory_bytes_per_series()
+    slot = bank.add_series()
+    t, v = SERIES["daily"]
+    bank.process(np.full(100, slot), t[:100], v[:100])
+    per_series = bank.memory_bytes_per_series()
+    season = 288
+    assert per_series - empty == (3 * season + 1) * 8 + season * 2
+    assert per_series < 40_000
+
+
+def test_invalid_use_is_rejected():
+    with pytest.raises(ValueError, match="seed"):
+        StackBank(seed=None)
+    with pytest.raises(ValueError, match="detectors"):
+        StackBank(detectors=("nope",))
+    bank = StackBank()
+    slot = bank.add_series()
+    with pytest.raises(ValueError, match="slot"):
+        bank.process(np.array([slot + 1]), np.array([0.0]), np.array([1.0]))
+    with pytest.raises(ValueError, match="same length"):
+        bank.process(np.array([slot]), np.array([0.0, 1.0]), np.array([1.0]))
+    bank.remove_series(slot)
+    with pytest.raises(ValueError, match="slot"):
+        bank.export_slot(slot)
