@@ -216,7 +216,7 @@ class LookoutMetrics:
             self.invalid.labels(reason=reason)
         self.latency = Histogram(
             "lookout_processing_latency_seconds",
-            "Time to decode and score one Kafka message.",
+            "Time to decode and score one Kafka message (its poll batch's time over its messages).",
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
@@ -269,6 +269,9 @@ class LookoutMetrics:
         """Record one scored point at monotonic time ``now``; False if its series is not exposed
         because ``max_series`` series already are."""
         self.points.inc()
+        return self._expose(series, assessment, now)
+
+    def _expose(self, series: str, assessment: Assessment, now: float) -> bool:
         entry = self._series.get(series)
         if entry is None:
             with self._lock:
@@ -283,6 +286,13 @@ class LookoutMetrics:
         for child, (_, read) in zip(children, self._gauges, strict=True):
             child.set(read(assessment))
         return True
+
+    def observe_many(self, latest: Mapping[str, Assessment], n_points: int, now: float) -> None:
+        """Record ``n_points`` scored points at once, given each series' latest assessment
+        (what a scrape would have seen after :meth:`observe` of every point)."""
+        self.points.inc(n_points)
+        for series, assessment in latest.items():
+            self._expose(series, assessment, now)
 
     def remove_idle(self, now: float) -> list[str]:
         """Drop the gauges of series without a point for ``idle_timeout`` seconds."""

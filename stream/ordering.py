@@ -18,12 +18,18 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from stream.point import InvalidPoint
 
-__all__ = ["OrderGuard"]
+__all__ = ["OrderGuard", "ADMITTED", "OUT_OF_ORDER", "DUPLICATE"]
+
+#: What :meth:`OrderGuard.admit_run` decided about each timestamp.
+ADMITTED, OUT_OF_ORDER, DUPLICATE = 0, 1, 2
 
 
 class _SeriesOrder:
@@ -114,6 +120,35 @@ class OrderGuard:
         if order.latest is None or timestamp > order.latest:
             order.latest = timestamp
         return self._release(order, order.latest - self.reorder_window)
+
+    def admit_run(self, series: str, timestamps: np.ndarray) -> np.ndarray:
+        """:meth:`admit` for many timestamps of one series, without a reorder window.
+
+        Returns a code per timestamp: :data:`ADMITTED`, :data:`OUT_OF_ORDER` or
+        :data:`DUPLICATE` (refused), exactly as one :meth:`admit` call per timestamp decides.
+
+        >>> guard = OrderGuard()
+        >>> guard.admit_run("cpu", np.array([1.0, 2.0, 2.0, 1.5, 3.0])).tolist()
+        [0, 0, 2, 1, 0]
+        """
+        if self.reorder_window:
+            raise TypeError("admit_run decides at once: it needs reorder_window=0")
+        order = self._series.get(series)
+        if order is None:
+            order = self._series[series] = _SeriesOrder()
+        start = -math.inf if order.last is None else order.last
+        # Refused timestamps never exceed the running maximum, so the last admitted timestamp
+        # before each point is the running maximum of all the points before it.
+        previous = np.maximum.accumulate(np.concatenate(([start], timestamps)))[:-1]
+        codes = np.where(timestamps < previous, OUT_OF_ORDER, ADMITTED).astype(np.int8)
+        duplicate = timestamps == previous
+        if self.keep_duplicates:
+            self.kept_duplicates += int(np.count_nonzero(duplicate))
+        else:
+            codes[duplicate] = DUPLICATE
+        if len(timestamps):
+            order.last = order.latest = max(start, float(timestamps.max()))
+        return codes
 
     def _duplicate(self, series: str, timestamp: float) -> None:
         if not self.keep_duplicates:

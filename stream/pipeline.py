@@ -1,5 +1,10 @@
 """One detector stack per series, created on first sight, fed in event-time order, bounded.
 
+The stacks of all series live in one :class:`~detectors.bank.StackBank` (compiled, one row of
+arrays per series), built with the parameters of the ``stack_factory``'s
+:class:`~detectors.DetectorStack`; :meth:`Pipeline.push_many` scores a whole batch of points in
+one call of its kernel.
+
 Bounds (see ``docs/live.md``, "Bounded resources and time"):
 
 - ``max_series``: at most this many series have detector state. A point of a *new* series beyond
@@ -12,9 +17,10 @@ Bounds (see ``docs/live.md``, "Bounded resources and time"):
 - ``reorder_window``: seconds of event time a point waits for earlier points of its series
   (see :mod:`stream.ordering`).
 
-A series' state (:meth:`Pipeline.snapshot_series`) is its detector stack (a
-:mod:`detectors.state` snapshot), its last scored and latest seen timestamps, and the points
-held for reordering, so restoring it mid-stream continues exactly where it stopped.
+A series' state (:meth:`Pipeline.snapshot_series`) is its detector state (the bank's
+:meth:`~detectors.bank.StackBank.export_slot` as a :mod:`detectors.state` snapshot), its last
+scored and latest seen timestamps, and the points held for reordering, so restoring it
+mid-stream continues exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -23,23 +29,35 @@ import collections
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import orjson
+import pandas as pd
 
 from detectors import Assessment, DetectorStack
+from detectors.alerting import AlertStatus, AlertTransition
+from detectors.bank import OPENED, RESOLVED, BankResults, StackBank
 from detectors.state import SnapshotError, restore, snapshot
 from stream.alerts import AlertEvent
-from stream.ordering import OrderGuard
+from stream.ordering import ADMITTED, OUT_OF_ORDER, OrderGuard
 from stream.point import InvalidPoint, MetricPoint
 
-__all__ = ["Pipeline", "Scored", "SERIES_STATE_FORMAT", "SERIES_STATE_VERSION"]
+__all__ = [
+    "Pipeline",
+    "Scored",
+    "ScoredBatch",
+    "assessment_at",
+    "SERIES_STATE_FORMAT",
+    "SERIES_STATE_VERSION",
+]
 
 SERIES_STATE_FORMAT = "lookout-series-state"
-SERIES_STATE_VERSION = 1
+SERIES_STATE_VERSION = 2  # 2: the detector state is a StackBank slot
 
 _NO_LABELS: Mapping[str, str] = {}
+_REFUSED_SERIES = -1  # push_arrays: a new series beyond max_series
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -52,13 +70,57 @@ class Scored:
     event: AlertEvent | None
 
 
+@dataclasses.dataclass(frozen=True)
+class ScoredBatch:
+    """Points released in event-time order and the bank's results for them, as arrays; the
+    per-point :class:`Scored` objects are built only when asked for (:meth:`scored`)."""
+
+    series: list[str]
+    timestamps: np.ndarray
+    values: np.ndarray
+    labels: list[Mapping[str, str] | None] | None  # None: no labels at all
+    results: BankResults
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+    def __getitem__(self, rows: slice) -> ScoredBatch:
+        """The points ``rows`` (a slice) of the batch."""
+        results = BankResults(
+            **{f.name: getattr(self.results, f.name)[rows] for f in dataclasses.fields(BankResults)}
+        )
+        labels = self.labels[rows] if self.labels is not None else None
+        return ScoredBatch(
+            self.series[rows], self.timestamps[rows], self.values[rows], labels, results
+        )
+
+    def scored(self) -> list[Scored]:
+        return [self.scored_at(index) for index in range(len(self))]
+
+    def scored_at(self, index: int) -> Scored:
+        point = MetricPoint(
+            self.series[index], self.timestamps.item(index), self.values.item(index)
+        )
+        labels = self.labels[index] if self.labels is not None else None
+        assessment = assessment_at(self.results, index, point.timestamp, point.value)
+        event = None
+        if assessment.transition is not None:
+            event = AlertEvent.from_assessment(point.series, assessment)
+        return Scored(point, labels if labels is not None else _NO_LABELS, assessment, event)
+
+    def events(self) -> list[AlertEvent]:
+        """The alert transitions of the batch, in order."""
+        return [self.scored_at(i).event for i in np.flatnonzero(self.results.transition)]
+
+
 class Pipeline:
     """Routes points to their series' detector stack, in event-time order, within bounds.
 
     Parameters
     ----------
     stack_factory
-        Builds a fresh stack for a new series (e.g. ``functools.partial(DetectorStack, ...)``).
+        Builds a stack whose parameters every series gets (e.g.
+        ``functools.partial(DetectorStack, ...)``); called once.
     keep_duplicates
         Score repeated timestamps in arrival order instead of rejecting them (see
         :class:`~stream.ordering.OrderGuard`).
@@ -111,13 +173,14 @@ class Pipeline:
         if idle_ttl is not None and not idle_ttl > 0:
             raise ValueError(f"idle_ttl must be positive seconds (or None), got {idle_ttl}")
         self.stack_factory = stack_factory
+        self.bank = StackBank(**stack_factory().parameters())
         self.keep_duplicates = keep_duplicates
         self.max_series = max_series
         self.idle_ttl = idle_ttl
         self.reorder_window = reorder_window
         self.clock = clock
         self.order = OrderGuard(keep_duplicates, reorder_window)
-        self.stacks: dict[str, DetectorStack] = {}
+        self.slots: dict[str, int] = {}  # series -> its row in the bank
         # series -> clock time of its last accepted point, least recently seen first
         self._seen: collections.OrderedDict[str, float] = collections.OrderedDict()
         self.evicted_total = 0
@@ -125,7 +188,7 @@ class Pipeline:
 
     @property
     def series_count(self) -> int:
-        return len(self.stacks)
+        return len(self.slots)
 
     @property
     def held_count(self) -> int:
@@ -133,7 +196,7 @@ class Pipeline:
         return self.order.held_count() if self.reorder_window else 0
 
     def series_ids(self) -> list[str]:
-        return list(self.stacks)
+        return list(self.slots)
 
     # --- scoring -----------------------------------------------------------------------------
 
@@ -143,32 +206,122 @@ class Pipeline:
         Raises ``InvalidPoint`` (``out_of_order``, ``duplicate_timestamp``, ``series_limit``)
         for a point that will never be scored; nothing about its series changes then.
         """
+        slot, released = self._admit(point, labels)
+        return self._score([(slot, item) for _, item in released]).scored()
+
+    def push_many(
+        self, points: Sequence[tuple[MetricPoint, Mapping[str, str] | None]]
+    ) -> tuple[ScoredBatch, list[tuple[int, InvalidPoint]]]:
+        """:meth:`push` for a batch of ``(point, labels)``, scored in one call of the bank.
+
+        Returns what was scored, in the order :meth:`push` one by one would have scored it,
+        and ``(index in points, error)`` for every point refused. Without a reorder window the
+        scored points are the points not refused, in order.
+        """
+        released: list[tuple[int, tuple[MetricPoint, Mapping[str, str] | None]]] = []
+        refused: list[tuple[int, InvalidPoint]] = []
+        for index, (point, labels) in enumerate(points):
+            try:
+                slot, items = self._admit(point, labels)
+            except InvalidPoint as exc:
+                refused.append((index, exc))
+                continue
+            released.extend((slot, item) for _, item in items)
+        return self._score(released), refused
+
+    def _admit(self, point: MetricPoint, labels: Mapping[str, str] | None):
         series = point.series
-        stack = self.stacks.get(series)
-        if stack is None:
-            if self.max_series is not None and len(self.stacks) >= self.max_series:
+        slot = self.slots.get(series)
+        if slot is None:
+            if self.max_series is not None and len(self.slots) >= self.max_series:
                 self.dropped_new_series_total += 1
                 raise InvalidPoint(
                     "series_limit",
                     f"series {series!r} is new and {self.max_series} series are tracked already",
                 )
-            stack = self.stack_factory()
             released = self.order.admit(series, point.timestamp, (point, labels))
-            self.stacks[series] = stack  # only once admitted: a refused point leaves no trace
+            # only once admitted: a refused point leaves no trace
+            slot = self.slots[series] = self.bank.add_series()
         else:
             released = self.order.admit(series, point.timestamp, (point, labels))
         self._seen[series] = self.clock()
         self._seen.move_to_end(series)
-        return [self._score(stack, *item) for _, item in released]
+        return slot, released
+
+    def push_arrays(
+        self, series: Sequence[str], timestamps: np.ndarray, values: np.ndarray
+    ) -> tuple[ScoredBatch, list[tuple[int, InvalidPoint]]]:
+        """:meth:`push_many` for points given as columns (files), without a reorder window.
+
+        Timestamps and values must be finite (as parsed files are). The order checks run per
+        series on whole arrays, so no per-point Python is left but the series lookup.
+
+        >>> pipeline = Pipeline(lambda: DetectorStack(grace_period=10))
+        >>> batch, refused = pipeline.push_arrays(
+        ...     ["cpu", "cpu", "mem", "cpu"], np.array([60.0, 30.0, 60.0, 120.0]), np.ones(4))
+        >>> batch.series, [(index, error.reason) for index, error in refused]
+        (['cpu', 'mem', 'cpu'], [(1, 'out_of_order')])
+        """
+        if self.reorder_window:
+            raise TypeError("with a reorder window points may wait: use push_many()")
+        timestamps = np.asarray(timestamps, dtype=np.float64)
+        values = np.asarray(values, dtype=np.float64)
+        codes, names = pd.factorize(np.asarray(series, dtype=object))
+        decisions = np.zeros(len(codes), dtype=np.int8)
+        slot_of = np.empty(len(names), dtype=np.int64)
+        now = self.clock()
+        refused: list[tuple[int, InvalidPoint]] = []
+        for code, name in enumerate(names.tolist()):
+            rows = np.flatnonzero(codes == code) if len(names) > 1 else slice(None)
+            slot = self.slots.get(name)
+            if slot is None:
+                if self.max_series is not None and len(self.slots) >= self.max_series:
+                    self.dropped_new_series_total += 1
+                    decisions[rows] = _REFUSED_SERIES
+                    continue
+                slot = self.slots[name] = self.bank.add_series()
+            slot_of[code] = slot
+            decisions[rows] = self.order.admit_run(name, timestamps[rows])
+            self._seen[name] = now
+            self._seen.move_to_end(name)
+        accepted = decisions == ADMITTED
+        if not accepted.all():
+            for index in np.flatnonzero(~accepted).tolist():
+                refused.append(
+                    (index, self._refusal(decisions[index], series[index], timestamps[index]))
+                )
+            rows = np.flatnonzero(accepted)
+            series = [series[i] for i in rows.tolist()]
+            codes, timestamps, values = codes[rows], timestamps[rows], values[rows]
+        results = self.bank.process(slot_of[codes], timestamps, values)
+        return ScoredBatch(list(series), timestamps, values, None, results), refused
+
+    def _refusal(self, decision: int, series: str, timestamp: float) -> InvalidPoint:
+        if decision == _REFUSED_SERIES:
+            return InvalidPoint(
+                "series_limit",
+                f"series {series!r} is new and {self.max_series} series are tracked already",
+            )
+        if decision == OUT_OF_ORDER:
+            return InvalidPoint(
+                "out_of_order",
+                f"timestamp {timestamp} before the last point scored in series {series!r}",
+            )
+        return InvalidPoint(
+            "duplicate_timestamp", f"timestamp {timestamp} repeated in series {series!r}"
+        )
 
     def _score(
-        self, stack: DetectorStack, point: MetricPoint, labels: Mapping[str, str] | None
-    ) -> Scored:
-        assessment = stack.process(point.timestamp, point.value)
-        event = None
-        if assessment.transition is not None:
-            event = AlertEvent.from_assessment(point.series, assessment)
-        return Scored(point, labels if labels is not None else _NO_LABELS, assessment, event)
+        self, items: list[tuple[int, tuple[MetricPoint, Mapping[str, str] | None]]]
+    ) -> ScoredBatch:
+        points = [point for _, (point, _) in items]
+        timestamps = np.fromiter((p.timestamp for p in points), np.float64, len(items))
+        values = np.fromiter((p.value for p in points), np.float64, len(items))
+        results = self.bank.process(
+            np.fromiter((slot for slot, _ in items), np.int64, len(items)), timestamps, values
+        )
+        labels = [labels for _, (_, labels) in items]
+        return ScoredBatch([p.series for p in points], timestamps, values, labels, results)
 
     def process(self, point: MetricPoint) -> tuple[Assessment, AlertEvent | None]:
         """Score and learn one point at once (no reorder window); raises ``InvalidPoint``."""
@@ -179,14 +332,13 @@ class Pipeline:
 
     def flush(self, series: str | None = None) -> list[Scored]:
         """Score every held point now, of ``series`` or of all series (the end of the input)."""
-        names = [series] if series is not None else list(self.stacks)
-        scored = []
+        names = [series] if series is not None else list(self.slots)
+        items = []
         for name in names:
-            stack = self.stacks.get(name)
-            if stack is None:
-                continue
-            scored.extend(self._score(stack, *item) for _, item in self.order.drain(name))
-        return scored
+            slot = self.slots.get(name)
+            if slot is not None:
+                items.extend((slot, item) for _, item in self.order.drain(name))
+        return self._score(items).scored()
 
     # --- bounds ------------------------------------------------------------------------------
 
@@ -209,7 +361,9 @@ class Pipeline:
 
     def drop_series(self, series: str) -> None:
         """Forget ``series`` entirely (e.g. its partition was revoked); a no-op if unknown."""
-        self.stacks.pop(series, None)
+        slot = self.slots.pop(series, None)
+        if slot is not None:
+            self.bank.remove_series(slot)
         self.order.forget(series)
         self._seen.pop(series, None)
 
@@ -217,7 +371,7 @@ class Pipeline:
 
     def snapshot_series(self, series: str) -> bytes:
         """The state of ``series``: a JSON header line (format, version, series, timestamps,
-        held points) followed by its stack's :func:`detectors.state.snapshot`.
+        held points) followed by the :func:`detectors.state.snapshot` of its bank slot.
 
         Raises ``KeyError`` for a series without state.
 
@@ -231,7 +385,7 @@ class Pipeline:
         >>> repr(twin.process(point)) == repr(pipeline.process(point))
         True
         """
-        stack = self.stacks[series]
+        slot = self.slots[series]
         order = self.order.state(series)
         header = {
             "format": SERIES_STATE_FORMAT,
@@ -245,7 +399,7 @@ class Pipeline:
             ],
         }
         # orjson never writes a raw newline, so the first one ends the header.
-        return orjson.dumps(header) + b"\n" + snapshot(stack)
+        return orjson.dumps(header) + b"\n" + snapshot(self.bank.export_slot(slot))
 
     def restore_series(self, series: str, data: bytes) -> None:
         """Replace the state of ``series`` by :meth:`snapshot_series` bytes.
@@ -275,13 +429,46 @@ class Pipeline:
             _timestamp_or_none(header.get("latest")),
         )
         held = [_held_point(series, item) for item in _list(header.get("held"))]
-        stack = restore(body)
-        if not isinstance(stack, DetectorStack):
-            raise SnapshotError(f"series state holds a {type(stack).__name__}, not a stack")
-        self.stacks[series] = stack
+        state = restore(body)
+        if not isinstance(state, dict):
+            raise SnapshotError(f"series state holds a {type(state).__name__}, not a slot state")
+        try:
+            slot = self.bank.import_slot(state)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise SnapshotError(f"series state does not fit this detector stack: {exc}") from exc
+        self.drop_series(series)
+        self.slots[series] = slot
         self.order.load(series, last, latest, held)
         self._seen[series] = self.clock()
         self._seen.move_to_end(series)
+
+
+def assessment_at(results: BankResults, index: int, timestamp: float, value: float) -> Assessment:
+    """The :class:`~detectors.Assessment` of point ``index`` of a bank's results."""
+    transition = None
+    code = results.transition.item(index)
+    if code:
+        transition = AlertTransition(
+            AlertStatus.FIRING if code == OPENED else AlertStatus.RESOLVED,
+            results.alert_start.item(index),
+            results.alert_end.item(index) if code == RESOLVED else None,
+            results.peak_score.item(index),
+            results.peak_at.item(index),
+        )
+    return Assessment(
+        timestamp=timestamp,
+        value=value,
+        anomaly_score=results.anomaly_score.item(index),
+        alert=bool(results.alert.item(index)),
+        zscore=results.zscore.item(index),
+        hst_score=results.hst_score.item(index),
+        forecast_score=results.forecast_score.item(index),
+        expected=results.expected.item(index),
+        lower=results.lower.item(index),
+        upper=results.upper.item(index),
+        agreeing=(),
+        transition=transition,
+    )
 
 
 def _list(value: Any) -> list:

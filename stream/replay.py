@@ -31,9 +31,8 @@ from tqdm import tqdm
 
 from detectors import DetectorStack
 from detectors.state import snapshot
-from stream.csv_source import RejectedRow, discover_csv_files, read_csv_file
+from stream.csv_source import CsvFile, RejectedRow, discover_csv_files, read_csv_file
 from stream.pipeline import Pipeline
-from stream.point import InvalidPoint, MetricPoint
 from stream.sinks import JsonLinesWriter, ResultCsvWriter
 from stream.state_store import SqliteStateStore, StateChanges
 
@@ -209,6 +208,51 @@ def _resume(
     return state
 
 
+def _replay_rows(
+    parsed: CsvFile,
+    relpath: str,
+    start: int,
+    end: int,
+    pipeline: Pipeline,
+    out: ResultCsvWriter,
+    alerts: JsonLinesWriter,
+    reject: Callable[[RejectedRow], None],
+    summary: ReplaySummary,
+) -> None:
+    """Score rows ``start:end`` of a parsed file in one batch; write results, alerts, rejects."""
+    series = parsed.series[start:end].tolist()
+    raw_timestamps = parsed.raw_timestamps[start:end].tolist()
+    values = parsed.values[start:end]
+    batch, refused = pipeline.push_arrays(series, parsed.timestamps[start:end], values)
+    # Without a reorder window the batch holds the rows not refused, in order.
+    refused_at = dict(refused)
+    accepted = [i for i in range(len(series)) if i not in refused_at] if refused else None
+
+    def write(first: int, last: int) -> None:
+        rows = accepted[first:last] if accepted is not None else range(first, last)
+        if accepted is None and first == 0 and last == len(series):
+            out.write_batch(series, raw_timestamps, batch)  # the common case: no copies
+            return
+        out.write_batch(
+            [series[i] for i in rows], [raw_timestamps[i] for i in rows], batch[first:last]
+        )
+
+    written = 0
+    lines = parsed.lines[start:end].tolist() if refused else []
+    for n_before, (index, error) in enumerate(refused):
+        # The rows before an invalid one are out before it is rejected (and, with
+        # on_invalid="fail", raises).
+        write(written, index - n_before)
+        written = index - n_before
+        raw = f"{raw_timestamps[index]},{values.item(index)}"
+        reject(RejectedRow(relpath, lines[index], error.reason, raw))
+    write(written, len(batch))
+    for event in batch.events():
+        alerts.write(event.to_dict())
+        summary.alerts += event.firing
+    summary.points += len(batch)
+
+
 def _run(
     files: list[tuple[Path, str]],
     out_dir: Path,
@@ -272,27 +316,17 @@ def _run(
             out_path = out_dir / relpath.removesuffix(".gz")
             resume_at = outputs.get(str(out_path.relative_to(out_dir))) if done else None
             with ResultCsvWriter(out_path, parsed.long_format, resume_at) as out:
-                rows = zip(
-                    parsed.series.tolist()[start:],
-                    parsed.raw_timestamps.tolist()[start:],
-                    parsed.timestamps.tolist()[start:],
-                    parsed.values.tolist()[start:],
-                    parsed.lines.tolist()[start:],
-                    strict=True,
-                )
-                for index, (series, raw_ts, ts, value, line) in enumerate(rows, start + 1):
-                    try:
-                        assessment, event = pipeline.process(MetricPoint(series, ts, value))
-                    except InvalidPoint as exc:
-                        reject(RejectedRow(relpath, line, exc.reason, f"{raw_ts},{value}"))
-                    else:
-                        touched.add(series)
-                        out.write(series, raw_ts, assessment)
-                        summary.points += 1
-                        if event is not None:
-                            alerts.write(event.to_dict())
-                            summary.alerts += event.firing
-                    if store is not None and index % checkpoint_rows == 0:
-                        checkpoint(relpath, index, False, out)
-                checkpoint(relpath, len(parsed.lines), True, out)
+                # Chunks end where checkpoints fall: at multiples of checkpoint_rows.
+                chunk = checkpoint_rows if store is not None else CHECKPOINT_ROWS
+                stop = len(parsed.lines)
+                while start < stop:
+                    end = min(stop, (start // chunk + 1) * chunk)
+                    _replay_rows(
+                        parsed, relpath, start, end, pipeline, out, alerts, reject, summary
+                    )
+                    touched.update(parsed.series[start:end].tolist())
+                    start = end
+                    if store is not None and end % checkpoint_rows == 0 and end < stop:
+                        checkpoint(relpath, end, False, out)
+                checkpoint(relpath, stop, True, out)
     summary.kept_duplicates = pipeline.order.kept_duplicates

@@ -39,12 +39,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
+import numpy as np
+
 from detectors.state import SnapshotError
 from stream.alert_sinks import Alert, AlertSink
 from stream.kafka_io import FlushTimeout, Record
 from stream.messages import (
     MAX_BATCH_POINTS,
     MAX_MESSAGE_BYTES,
+    LabeledPoint,
     Rejection,
     dead_letter,
     decode_message,
@@ -52,8 +55,8 @@ from stream.messages import (
     score_document,
 )
 from stream.metrics import LookoutMetrics
-from stream.pipeline import Pipeline, Scored
-from stream.point import InvalidPoint
+from stream.pipeline import Pipeline, ScoredBatch
+from stream.point import MetricPoint
 from stream.state_store import StateChanges, StateStore, StoredState
 
 __all__ = ["Source", "Sender", "Checkpoint", "Runner", "RunSummary"]
@@ -630,10 +633,16 @@ class Runner:
             self.metrics.commit_failures.inc()
 
     def process_batch(self, records: Sequence[Record]) -> None:
-        """Score a batch and send its alerts (committed by the next checkpoint)."""
+        """Score a batch and send its alerts (committed by the next checkpoint).
+
+        The batch's points are decoded message by message, then scored in one call of the
+        pipeline's compiled bank; gauges are set once per series, to its latest point.
+        """
         self.restore_assigned()
-        alerts: list[Alert] = []
-        now = self.monotonic()
+        started = time.perf_counter()
+        points: list[tuple[MetricPoint, Mapping[str, str]]] = []
+        origins: list[tuple[Record, LabeledPoint]] = []
+        n_messages = 0
         for record in records:
             partition = (record.topic, record.partition)
             if partition in self._released:
@@ -645,21 +654,43 @@ class Runner:
                     self.checkpoint.advance_to(partition, floor)
                     continue
                 del self._skip_below[partition]
-            self.process_record(record, alerts, now)
+            self.decode_record(record, points, origins)
             self.checkpoint.advance(record)
+            n_messages += 1
+        batch, refused = self.pipeline.push_many(points)
+        refused_at = dict(refused)
+        for index, (record, labeled) in enumerate(origins):
+            exc = refused_at.get(index)
+            if exc is None:
+                self.checkpoint.touch(labeled.point.series, (record.topic, record.partition))
+            else:
+                document = point_document(labeled.point)
+                self.reject(record, Rejection(exc.reason, exc.detail, document, labeled.index))
+        alerts = self.emit(batch, self.monotonic())
+        if n_messages:
+            self.summary.messages += n_messages
+            self.metrics.messages.inc(n_messages)
+            per_message = (time.perf_counter() - started) / n_messages
+            for _ in range(n_messages):
+                self.metrics.latency.observe(per_message)
         wall = self.wall_clock()
         for sink in self.sinks:
             sink.send(alerts, wall)
         self.summary.batches += 1
 
-    def process_record(self, record: Record, alerts: list[Alert], now: float) -> None:
-        started = time.perf_counter()
+    def decode_record(
+        self,
+        record: Record,
+        points: list[tuple[MetricPoint, Mapping[str, str]]],
+        origins: list[tuple[Record, LabeledPoint]],
+    ) -> None:
+        """Decode ``record`` into ``points`` (and where each came from), rejecting what is
+        invalid and skipping what restored state holds already."""
         decoded = decode_message(
             record.key, record.value, self.max_message_bytes, self.max_batch_points
         )
         for rejection in decoded.rejections:
             self.reject(record, rejection)
-        partition = (record.topic, record.partition)
         for labeled in decoded.points:
             point = labeled.point
             floor = self._series_floor.get(point.series)
@@ -668,33 +699,36 @@ class Runner:
                     self.summary.skipped_points += 1  # its restored state has it already
                     continue
                 del self._series_floor[point.series]
-            try:
-                released = self.pipeline.push(point, labeled.labels)
-            except InvalidPoint as exc:
-                self.reject(
-                    record, Rejection(exc.reason, exc.detail, point_document(point), labeled.index)
-                )
-                continue
-            self.checkpoint.touch(point.series, partition)
-            for scored in released:
-                self.emit(scored, alerts, now)
-        self.summary.messages += 1
-        self.metrics.messages.inc()
-        self.metrics.latency.observe(time.perf_counter() - started)
+            points.append((point, labeled.labels))
+            origins.append((record, labeled))
 
-    def emit(self, scored: Scored, alerts: list[Alert], now: float) -> None:
-        """Gauges, the scores topic and alerts for one scored point."""
-        point, assessment, event = scored.point, scored.assessment, scored.event
-        self.summary.points += 1
+    def emit(self, batch: ScoredBatch, now: float) -> list[Alert]:
+        """Gauges, the scores topic and alerts for the scored points; returns the alerts."""
+        if not len(batch):
+            return []
+        self.summary.points += len(batch)
         if not self._first_point_logged:
             self._first_point_logged = True
             log.info("first point scored %.1f s after start", self.monotonic() - self._started)
-        self.metrics.observe(point.series, assessment, now)
+        latest: dict[str, int] = {}
+        for index, series in enumerate(batch.series):
+            latest[series] = index
+        self.metrics.observe_many(
+            {series: batch.scored_at(index).assessment for series, index in latest.items()},
+            len(batch),
+            now,
+        )
         if self.scores_topic is not None:
-            self.producer.send(
-                self.scores_topic, point.series.encode(), score_document(point, assessment)
-            )
-        if event is not None:
+            for scored in batch.scored():
+                self.producer.send(
+                    self.scores_topic,
+                    scored.point.series.encode(),
+                    score_document(scored.point, scored.assessment),
+                )
+        alerts = []
+        for index in np.flatnonzero(batch.results.transition).tolist():
+            scored = batch.scored_at(index)
+            event = scored.event
             alerts.append(Alert(event, scored.labels))
             if event.firing:
                 self.summary.alerts += 1
@@ -706,6 +740,7 @@ class Runner:
                 event.anomaly_score,
                 event.value,
             )
+        return alerts
 
     def reject(self, record: Record, rejection: Rejection) -> None:
         self.summary.invalid[rejection.reason] += 1

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 import orjson
 
 from detectors import Assessment
+from stream.pipeline import ScoredBatch
 
 __all__ = ["RESULT_COLUMNS", "ResultCsvWriter", "JsonLinesWriter"]
 
@@ -30,6 +33,14 @@ RESULT_COLUMNS = (
 
 def _number(x: float) -> str:
     return "" if math.isnan(x) else repr(float(x))
+
+
+def _reprs(values: np.ndarray) -> list[str]:
+    return [repr(x) for x in values.tolist()]
+
+
+def _numbers(values: np.ndarray) -> list[str]:
+    return ["" if x != x else repr(x) for x in values.tolist()]
 
 
 def _reopen(path: Path, resume_at: int | None, mode: str, **options) -> IO:
@@ -75,6 +86,27 @@ class ResultCsvWriter:
         if self.long_format:
             row.insert(0, series)
         self._writer.writerow(row)
+
+    def write_batch(
+        self, series: Sequence[str], raw_timestamps: Sequence[str], batch: ScoredBatch
+    ) -> None:
+        """One row per point of ``batch``, as :meth:`write` writes them, column by column."""
+        results = batch.results
+        columns = [
+            raw_timestamps,
+            _reprs(batch.values),
+            _reprs(results.anomaly_score),
+            ["1" if firing else "0" for firing in results.alert.tolist()],
+            _reprs(results.zscore),
+            _reprs(results.hst_score),
+            _reprs(results.forecast_score),
+            _numbers(results.expected),
+            _numbers(results.lower),
+            _numbers(results.upper),
+        ]
+        if self.long_format:
+            columns.insert(0, series)
+        self._writer.writerows(zip(*columns, strict=True))
 
     def flush(self) -> int:
         """Hand what was written to the OS; the file's size in bytes."""

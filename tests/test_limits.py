@@ -103,7 +103,7 @@ def test_a_cardinality_flood_is_refused_while_the_tracked_series_keep_being_scor
 
     refused = FLOOD - MAX_SERIES - source.core_points
     assert pipeline.series_count == MAX_SERIES
-    assert all(f"core-{i}" in pipeline.stacks for i in range(CORE))
+    assert all(f"core-{i}" in pipeline.slots for i in range(CORE))
     assert summary.points == MAX_SERIES + source.core_points  # every core point was scored
     assert summary.invalid == {"series_limit": refused}
     assert sender.sent == {"scores": summary.points, "dead": refused}

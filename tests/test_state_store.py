@@ -531,18 +531,18 @@ def test_interrupted_replay_resumes_to_the_same_outputs(
     argv = ["replay", str(data), "--out", str(out), "--resume", str(state), *REPLAY_OPTIONS]
     argv += ["--checkpoint-rows", "200"]
 
-    real_process = Pipeline.process
-    calls = {"n": 0}
+    real_push_arrays = Pipeline.push_arrays
+    calls = {"points": 0}
 
-    def interrupted(self, point):
-        calls["n"] += 1
-        if calls["n"] > stop_after_rows:
+    def interrupted(self, series, timestamps, values):
+        calls["points"] += len(series)  # replay scores a chunk of rows at a time
+        if calls["points"] > stop_after_rows:
             raise KeyboardInterrupt
-        return real_process(self, point)
+        return real_push_arrays(self, series, timestamps, values)
 
-    monkeypatch.setattr(Pipeline, "process", interrupted)
+    monkeypatch.setattr(Pipeline, "push_arrays", interrupted)
     assert main(argv) == 130
-    monkeypatch.setattr(Pipeline, "process", real_process)
+    monkeypatch.setattr(Pipeline, "push_arrays", real_push_arrays)
 
     assert main(argv) == 0
     assert outputs(out) == expected
