@@ -26,7 +26,7 @@ from detectors import _bank_kernel as kernel
 from detectors.hst import _shared_forest
 from detectors.stack import DETECTOR_NAMES, DetectorStack
 
-__all__ = ["BankResults", "StackBank"]
+__all__ = ["BankResults", "StackBank", "warm_up"]
 
 # The parameters of the stack's parts that DetectorStack leaves at their defaults.
 _RIDGE = 0.1  # LagForecaster.alpha
@@ -473,3 +473,10 @@ class StackBank:
             ints[kernel.I_SEASON_LENGTH] = length
             self._pool_top[:] = top_floats + len(floats), top_counts + length
         return slot
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the bank's kernel, so that the first real call
+    does not wait for the compiler (``scripts/setup.sh`` runs this once)."""
+    bank = StackBank()
+    bank.process(np.array([bank.add_series()]), np.zeros(1), np.ones(1))

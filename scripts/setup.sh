@@ -13,3 +13,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet -e ".[test]"
     touch "$stamp"
 fi
+# Compile the detector kernels once (numba caches them beside the sources): the first replay
+# or test run then starts in a second instead of waiting half a minute for the compiler.
+.venv/bin/python -c "from detectors.bank import warm_up; warm_up()"
