@@ -173,6 +173,7 @@ Outputs = collections.namedtuple(
         "expected",
         "lower",
         "upper",
+        "agreeing",
     ],
 )
 
@@ -1037,6 +1038,7 @@ def process_points(
         # Calibration, agreement, recalibration
         best = 0.0
         evidence = 0.0
+        agreeing = 0
         for d in range(n_detectors):
             code = detectors[d]
             if code == FORECAST:
@@ -1049,6 +1051,8 @@ def process_points(
                 raw = _py_max(0.0, floored_zscore - p.min_surprise)
             raws[d] = raw
             score = _decades(_tail_score(st, slot, d, raw, graces[d], p), p.score_decades)
+            if score >= p.threshold:
+                agreeing |= 1 << d  # bit d: the bank's d-th detector
             best = score if d == 0 else _py_max(best, score)
             evidence += score
         if p.use_max:
@@ -1123,4 +1127,5 @@ def process_points(
         out.expected[i] = expected
         out.lower[i] = lower
         out.upper[i] = upper
+        out.agreeing[i] = agreeing
     return n_points

@@ -67,12 +67,14 @@ class BankResults:
     expected: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
+    agreeing: np.ndarray  # bit d set: the bank's d-th detector alone reached the threshold
 
     @classmethod
     def empty(cls, n: int) -> BankResults:
         arrays = {field.name: np.empty(n) for field in dataclasses.fields(cls)}
         arrays["alert"] = np.empty(n, dtype=bool)
         arrays["transition"] = np.empty(n, dtype=np.int8)
+        arrays["agreeing"] = np.empty(n, dtype=np.int64)
         return cls(**arrays)
 
     def __len__(self) -> int:
@@ -185,6 +187,7 @@ class StackBank:
 
         # One calibrator per distinct detector, in order, as the reference's dict holds them
         names = tuple(dict.fromkeys(self.detectors))
+        self.detector_names = names  # bit d of BankResults.agreeing is names[d]
         self._detector_codes = np.array([DETECTOR_NAMES.index(n) for n in names], dtype=np.int64)
         self._graces = np.array([grace_period] * len(names) + [recalibration_grace], np.int64)
         self._split_features, self._thresholds = _shared_forest(
@@ -408,6 +411,10 @@ class StackBank:
             if done < len(slots):  # the season pool is full
                 self._grow_pool(3 * self.max_season_length + 1, self.max_season_length)
         return results
+
+    def agreeing_names(self, mask: int) -> tuple[str, ...]:
+        """The detectors of a :attr:`BankResults.agreeing` bit mask, in the stack's order."""
+        return tuple(name for d, name in enumerate(self.detector_names) if mask >> d & 1)
 
     def memory_bytes_per_series(self) -> int:
         """Bytes of state per series: one row of every per-slot array, plus the series' mean

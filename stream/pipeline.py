@@ -80,6 +80,7 @@ class ScoredBatch:
     values: np.ndarray
     labels: list[Mapping[str, str] | None] | None  # None: no labels at all
     results: BankResults
+    detector_names: tuple[str, ...]  # of the bits of results.agreeing
 
     def __len__(self) -> int:
         return len(self.series)
@@ -91,7 +92,12 @@ class ScoredBatch:
         )
         labels = self.labels[rows] if self.labels is not None else None
         return ScoredBatch(
-            self.series[rows], self.timestamps[rows], self.values[rows], labels, results
+            self.series[rows],
+            self.timestamps[rows],
+            self.values[rows],
+            labels,
+            results,
+            self.detector_names,
         )
 
     def scored(self) -> list[Scored]:
@@ -102,7 +108,9 @@ class ScoredBatch:
             self.series[index], self.timestamps.item(index), self.values.item(index)
         )
         labels = self.labels[index] if self.labels is not None else None
-        assessment = assessment_at(self.results, index, point.timestamp, point.value)
+        assessment = assessment_at(
+            self.results, index, point.timestamp, point.value, self.detector_names
+        )
         event = None
         if assessment.transition is not None:
             event = AlertEvent.from_assessment(point.series, assessment)
@@ -294,7 +302,10 @@ class Pipeline:
             series = [series[i] for i in rows.tolist()]
             codes, timestamps, values = codes[rows], timestamps[rows], values[rows]
         results = self.bank.process(slot_of[codes], timestamps, values)
-        return ScoredBatch(list(series), timestamps, values, None, results), refused
+        batch = ScoredBatch(
+            list(series), timestamps, values, None, results, self.bank.detector_names
+        )
+        return batch, refused
 
     def _refusal(self, decision: int, series: str, timestamp: float) -> InvalidPoint:
         if decision == _REFUSED_SERIES:
@@ -321,7 +332,14 @@ class Pipeline:
             np.fromiter((slot for slot, _ in items), np.int64, len(items)), timestamps, values
         )
         labels = [labels for _, (_, labels) in items]
-        return ScoredBatch([p.series for p in points], timestamps, values, labels, results)
+        return ScoredBatch(
+            [p.series for p in points],
+            timestamps,
+            values,
+            labels,
+            results,
+            self.bank.detector_names,
+        )
 
     def process(self, point: MetricPoint) -> tuple[Assessment, AlertEvent | None]:
         """Score and learn one point at once (no reorder window); raises ``InvalidPoint``."""
@@ -443,8 +461,15 @@ class Pipeline:
         self._seen.move_to_end(series)
 
 
-def assessment_at(results: BankResults, index: int, timestamp: float, value: float) -> Assessment:
-    """The :class:`~detectors.Assessment` of point ``index`` of a bank's results."""
+def assessment_at(
+    results: BankResults,
+    index: int,
+    timestamp: float,
+    value: float,
+    detector_names: tuple[str, ...] = (),
+) -> Assessment:
+    """The :class:`~detectors.Assessment` of point ``index`` of a bank's results
+    (``detector_names``: the bank's, to name the detectors of ``results.agreeing``)."""
     transition = None
     code = results.transition.item(index)
     if code:
@@ -466,7 +491,9 @@ def assessment_at(results: BankResults, index: int, timestamp: float, value: flo
         expected=results.expected.item(index),
         lower=results.lower.item(index),
         upper=results.upper.item(index),
-        agreeing=(),
+        agreeing=tuple(
+            name for d, name in enumerate(detector_names) if results.agreeing.item(index) >> d & 1
+        ),
         transition=transition,
     )
 

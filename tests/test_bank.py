@@ -88,6 +88,8 @@ def reference(name: str, variant: str | None) -> dict[str, np.ndarray]:
     arrays = {field: np.array([getattr(a, field) for a in assessed]) for field in SCORES}
     arrays["alert"] = np.array([a.alert for a in assessed])
     arrays["transition"] = [a.transition for a in assessed]
+    arrays["agreeing"] = [a.agreeing for a in assessed]
+    arrays["detectors"] = tuple(dict.fromkeys(stack.detectors))
     return arrays
 
 
@@ -117,6 +119,13 @@ def assert_matches(results, mask, expected, context=""):
             got, expected[field], rtol=RTOL, atol=ATOL, equal_nan=True, err_msg=f"{context}{field}"
         )
     np.testing.assert_array_equal(results.alert[mask], expected["alert"], err_msg=context)
+    if "agreeing" in expected:
+        names = expected["detectors"]
+        agreeing = [
+            tuple(name for d, name in enumerate(names) if mask_bits >> d & 1)
+            for mask_bits in results.agreeing[mask].tolist()
+        ]
+        assert agreeing == expected["agreeing"], f"{context}agreeing detectors"
     codes = results.transition[mask]
     for i, transition in enumerate(expected["transition"]):
         if transition is None:
