@@ -257,12 +257,18 @@ class Pipeline:
         return slot, released
 
     def push_arrays(
-        self, series: Sequence[str], timestamps: np.ndarray, values: np.ndarray
+        self,
+        series: Sequence[str],
+        timestamps: np.ndarray,
+        values: np.ndarray,
+        labels: Sequence[Mapping[str, str] | None] | None = None,
     ) -> tuple[ScoredBatch, list[tuple[int, InvalidPoint]]]:
-        """:meth:`push_many` for points given as columns (files), without a reorder window.
+        """:meth:`push_many` for points given as columns (files, column messages), without a
+        reorder window.
 
-        Timestamps and values must be finite (as parsed files are). The order checks run per
-        series on whole arrays, so no per-point Python is left but the series lookup.
+        Timestamps and values must be finite (as parsed files and decoded messages are). The
+        order checks run per series on whole arrays, so no per-point Python is left but the
+        series lookup.
 
         >>> pipeline = Pipeline(lambda: DetectorStack(grace_period=10))
         >>> batch, refused = pipeline.push_arrays(
@@ -300,10 +306,17 @@ class Pipeline:
                 )
             rows = np.flatnonzero(accepted)
             series = [series[i] for i in rows.tolist()]
+            if labels is not None:
+                labels = [labels[i] for i in rows.tolist()]
             codes, timestamps, values = codes[rows], timestamps[rows], values[rows]
         results = self.bank.process(slot_of[codes], timestamps, values)
         batch = ScoredBatch(
-            list(series), timestamps, values, None, results, self.bank.detector_names
+            list(series),
+            timestamps,
+            values,
+            None if labels is None else list(labels),
+            results,
+            self.bank.detector_names,
         )
         return batch, refused
 

@@ -47,6 +47,7 @@ from stream.kafka_io import FlushTimeout, Record
 from stream.messages import (
     MAX_BATCH_POINTS,
     MAX_MESSAGE_BYTES,
+    Columns,
     LabeledPoint,
     Rejection,
     dead_letter,
@@ -635,14 +636,14 @@ class Runner:
     def process_batch(self, records: Sequence[Record]) -> None:
         """Score a batch and send its alerts (committed by the next checkpoint).
 
-        The batch's points are decoded message by message, then scored in one call of the
-        pipeline's compiled bank; gauges are set once per series, to its latest point.
+        The batch's messages are decoded one by one, then all their points are scored in one
+        call of the pipeline's compiled bank: as columns when every message of the batch is a
+        column message (and there is no reorder window), else point by point in message order.
+        Gauges are set once per series, to its latest point.
         """
         self.restore_assigned()
         started = time.perf_counter()
-        points: list[tuple[MetricPoint, Mapping[str, str]]] = []
-        origins: list[tuple[Record, LabeledPoint]] = []
-        n_messages = 0
+        decoded: list[tuple[Record, list[LabeledPoint], list[Columns]]] = []
         for record in records:
             partition = (record.topic, record.partition)
             if partition in self._released:
@@ -654,10 +655,57 @@ class Runner:
                     self.checkpoint.advance_to(partition, floor)
                     continue
                 del self._skip_below[partition]
-            self.decode_record(record, points, origins)
+            decoded.append((record, *self.decode_record(record)))
             self.checkpoint.advance(record)
-            n_messages += 1
-        batch, refused = self.pipeline.push_many(points)
+        if any(points for _, points, _ in decoded) or self.pipeline.reorder_window:
+            batch = self.score_points(decoded)
+        else:
+            batch = self.score_columns(decoded)
+        alerts = self.emit(batch, self.monotonic())
+        if decoded:
+            self.summary.messages += len(decoded)
+            self.metrics.messages.inc(len(decoded))
+            per_message = (time.perf_counter() - started) / len(decoded)
+            for _ in decoded:
+                self.metrics.latency.observe(per_message)
+        wall = self.wall_clock()
+        for sink in self.sinks:
+            sink.send(alerts, wall)
+        self.summary.batches += 1
+
+    def decode_record(self, record: Record) -> tuple[list[LabeledPoint], list[Columns]]:
+        """The valid points of ``record``, rejecting what is invalid and leaving out what
+        restored state holds already."""
+        decoded = decode_message(
+            record.key, record.value, self.max_message_bytes, self.max_batch_points
+        )
+        for rejection in decoded.rejections:
+            self.reject(record, rejection)
+        points = [p for p in decoded.points if self._is_new(p.point.series, record)]
+        columns = [c for c in decoded.columns if self._is_new(c.series, record, len(c.values))]
+        return points, columns
+
+    def _is_new(self, series: str, record: Record, n_points: int = 1) -> bool:
+        floor = self._series_floor.get(series)
+        if floor is not None:
+            if record.offset < floor[1]:
+                self.summary.skipped_points += n_points  # its restored state has them already
+                return False
+            del self._series_floor[series]
+        return True
+
+    def score_points(
+        self, decoded: list[tuple[Record, list[LabeledPoint], list[Columns]]]
+    ) -> ScoredBatch:
+        """Score every point in message order (the general path)."""
+        origins = [
+            (record, labeled)
+            for record, points, columns in decoded
+            for labeled in [*points, *(p for c in columns for p in c.points())]
+        ]
+        batch, refused = self.pipeline.push_many(
+            [(labeled.point, labeled.labels) for _, labeled in origins]
+        )
         refused_at = dict(refused)
         for index, (record, labeled) in enumerate(origins):
             exc = refused_at.get(index)
@@ -666,41 +714,36 @@ class Runner:
             else:
                 document = point_document(labeled.point)
                 self.reject(record, Rejection(exc.reason, exc.detail, document, labeled.index))
-        alerts = self.emit(batch, self.monotonic())
-        if n_messages:
-            self.summary.messages += n_messages
-            self.metrics.messages.inc(n_messages)
-            per_message = (time.perf_counter() - started) / n_messages
-            for _ in range(n_messages):
-                self.metrics.latency.observe(per_message)
-        wall = self.wall_clock()
-        for sink in self.sinks:
-            sink.send(alerts, wall)
-        self.summary.batches += 1
+        return batch
 
-    def decode_record(
-        self,
-        record: Record,
-        points: list[tuple[MetricPoint, Mapping[str, str]]],
-        origins: list[tuple[Record, LabeledPoint]],
-    ) -> None:
-        """Decode ``record`` into ``points`` (and where each came from), rejecting what is
-        invalid and skipping what restored state holds already."""
-        decoded = decode_message(
-            record.key, record.value, self.max_message_bytes, self.max_batch_points
-        )
-        for rejection in decoded.rejections:
-            self.reject(record, rejection)
-        for labeled in decoded.points:
-            point = labeled.point
-            floor = self._series_floor.get(point.series)
-            if floor is not None:
-                if record.offset < floor[1]:
-                    self.summary.skipped_points += 1  # its restored state has it already
-                    continue
-                del self._series_floor[point.series]
-            points.append((point, labeled.labels))
-            origins.append((record, labeled))
+    def score_columns(
+        self, decoded: list[tuple[Record, list[LabeledPoint], list[Columns]]]
+    ) -> ScoredBatch:
+        """Score column messages as whole arrays (no Python object per point)."""
+        parts = [(record, c) for record, _, columns in decoded for c in columns]
+        sizes = [len(c.values) for _, c in parts]
+        series = [name for (_, c), n in zip(parts, sizes, strict=True) for name in [c.series] * n]
+        labels = [lab for (_, c), n in zip(parts, sizes, strict=True) for lab in [c.labels] * n]
+        timestamps = np.concatenate([c.timestamps for _, c in parts]) if parts else np.empty(0)
+        values = np.concatenate([c.values for _, c in parts]) if parts else np.empty(0)
+        batch, refused = self.pipeline.push_arrays(series, timestamps, values, labels)
+        part_of = np.repeat(np.arange(len(parts)), sizes)
+        starts = np.cumsum([0, *sizes])
+        refused_parts = collections.Counter()
+        for index, exc in refused:
+            record, columns = parts[part_of[index]]
+            refused_parts[part_of[index]] += 1
+            element = index - starts[part_of[index]]
+            point = MetricPoint(columns.series, timestamps.item(index), values.item(index))
+            document = point_document(point)
+            self.reject(
+                record,
+                Rejection(exc.reason, exc.detail, document, int(columns.indices[element])),
+            )
+        for number, (record, columns) in enumerate(parts):
+            if refused_parts[number] < sizes[number]:  # some of its points were scored
+                self.checkpoint.touch(columns.series, (record.topic, record.partition))
+        return batch
 
     def emit(self, batch: ScoredBatch, now: float) -> list[Alert]:
         """Gauges, the scores topic and alerts for the scored points; returns the alerts."""
