@@ -1,7 +1,9 @@
 """Lookout's live path through a real Kafka broker: throughput and produce-to-alert latency.
 
-Throughput: the same synthetic points are published twice, one point per message and
-``--batch-size`` points per message. For each topic, in the same run:
+Throughput: the same synthetic points are published three times: one point per message,
+``--batch-size`` points per message (an array of point objects), and ``--column-size`` points
+per column message (one series' timestamps and values as two arrays, see
+:mod:`stream.messages`). For each topic, in the same run:
 
 - **raw consume**: kafka-python reads every message (no decoding), the ceiling of any consumer;
 - **consume + decode**: the same, plus :func:`stream.messages.decode_message`;
@@ -45,7 +47,6 @@ from scripts.lookout_services import KafkaBroker, free_port  # noqa: E402
 from stream.messages import decode_message, plan_messages  # noqa: E402
 from stream.metrics import LookoutMetrics  # noqa: E402
 from stream.pipeline import Pipeline  # noqa: E402
-from stream.point import MetricPoint  # noqa: E402
 
 GRACE_PERIOD = 100
 
@@ -95,7 +96,8 @@ def raw_consume(bootstrap: str, topic: str, n_messages: int, decode: bool) -> tu
             read += len(batch)
             if decode:
                 for message in batch:
-                    points += len(decode_message(message.key, message.value).points)
+                    decoded = decode_message(message.key, message.value)
+                    points += len(decoded.points) + sum(len(c.values) for c in decoded.columns)
     elapsed = time.perf_counter() - started
     consumer.close()
     return elapsed, points
@@ -140,17 +142,20 @@ def lookout_consume(bootstrap: str, topic: str, n_messages: int) -> dict:
 
 
 def score_only(series) -> tuple[float, int]:
+    """The pipeline alone on the same points in time order, 50,000 per call (as column
+    messages reach it)."""
     pipeline = Pipeline(lambda: DetectorStack(grace_period=GRACE_PERIOD))
-    points = [
-        MetricPoint(name, t, v)
-        for name, timestamps, values in series
-        for t, v in zip(timestamps, values, strict=True)
-    ]
-    points.sort(key=lambda p: p.timestamp)
+    names = [name for name, timestamps, _ in series for _ in timestamps]
+    timestamps = np.concatenate([np.asarray(t, dtype=float) for _, t, _ in series])
+    values = np.concatenate([np.asarray(v, dtype=float) for _, _, v in series])
+    order = np.argsort(timestamps, kind="stable")
+    names = [names[i] for i in order.tolist()]
+    timestamps, values = timestamps[order], values[order]
     started = time.perf_counter()
-    for point in points:
-        pipeline.process(point)
-    return time.perf_counter() - started, len(points)
+    for first in range(0, len(names), 50_000):
+        rows = slice(first, first + 50_000)
+        pipeline.push_arrays(names[rows], timestamps[rows], values[rows])
+    return time.perf_counter() - started, len(names)
 
 
 def throughput(bootstrap: str, args) -> list[str]:
@@ -159,9 +164,14 @@ def throughput(bootstrap: str, args) -> list[str]:
     seconds, n_points = score_only(series)
     progress(f"scoring only: {n_points / seconds:,.0f} points/s")
     rows.append(f"| scoring only (no Kafka) | - | {n_points} | {n_points / seconds:,.0f} | - |")
-    for label, batch_size in (("single", 1), (f"batched x{args.batch_size}", args.batch_size)):
+    runs = (
+        ("single", 1, False),
+        (f"batched x{args.batch_size}", args.batch_size, False),
+        (f"columns x{args.column_size}", args.column_size, True),
+    )
+    for label, batch_size, columns in runs:
         topic = f"bench-{label.split()[0]}-{uuid.uuid4().hex[:8]}"
-        messages = plan_messages(series, batch_size)
+        messages = plan_messages(series, batch_size, columns=columns)
         published = publish(bootstrap, topic, messages)
         progress(f"{label}: published {len(messages)} messages in {published:.1f} s")
         # Best of two: the first read of a topic also pays for connections and metadata.
@@ -248,36 +258,38 @@ def latency(bootstrap: str, args, rate: float) -> list[str]:
         cwd=REPO,
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    # Warm up (group join, first scores compile the detectors' numba code) before measuring.
-    for message in warm_up:
-        producer.send(topic, key=message.key, value=message.value)
-    producer.flush()
-    deadline = time.monotonic() + 60
-    while sum(1 for t, *_ in watcher.arrivals if t == scores) < len(warm_up) + 1:
-        if time.monotonic() > deadline:
-            raise RuntimeError("lookout run did not score the warm-up points within 60 s")
-        time.sleep(0.1)
-    sent_at: dict[tuple[str, float], float] = {}
-    started = time.monotonic()
-    for index, message in enumerate(messages):
-        delay = started + index / rate - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        point = decode_message(message.key, message.value).points[0].point
-        sent_at[(point.series, point.timestamp)] = time.time()
-        producer.send(topic, key=message.key, value=message.value)
-    producer.flush()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        scored = sum(1 for t, *_ in watcher.arrivals if t == scores)
-        if scored >= len(messages) + len(warm_up) + 1:
-            break
-        time.sleep(0.2)
-    time.sleep(1.0)
-    watcher.stopping.set()
-    watcher.join(timeout=10)
-    lookout.terminate()
-    lookout.wait(timeout=30)
+    try:
+        # Warm up (group join, first scores compile the detectors' numba code) before measuring.
+        for message in warm_up:
+            producer.send(topic, key=message.key, value=message.value)
+        producer.flush()
+        deadline = time.monotonic() + 60
+        while sum(1 for t, *_ in watcher.arrivals if t == scores) < len(warm_up) + 1:
+            if time.monotonic() > deadline:
+                raise RuntimeError("lookout run did not score the warm-up points within 60 s")
+            time.sleep(0.1)
+        sent_at: dict[tuple[str, float], float] = {}
+        started = time.monotonic()
+        for index, message in enumerate(messages):
+            delay = started + index / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            point = decode_message(message.key, message.value).points[0].point
+            sent_at[(point.series, point.timestamp)] = time.time()
+            producer.send(topic, key=message.key, value=message.value)
+        producer.flush()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            scored = sum(1 for t, *_ in watcher.arrivals if t == scores)
+            if scored >= len(messages) + len(warm_up) + 1:
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)
+    finally:  # never leave a consumer behind, even when the run fails
+        watcher.stopping.set()
+        watcher.join(timeout=10)
+        lookout.terminate()
+        lookout.wait(timeout=30)
     producer.close()
 
     def delays(kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -318,11 +330,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--series", type=int, default=20, help="series in the throughput run")
     parser.add_argument("--points", type=int, default=1000, help="points per series")
     parser.add_argument("--batch-size", type=int, default=100, help="points per batched message")
+    parser.add_argument("--column-size", type=int, default=1000, help="points per column message")
     parser.add_argument(
         "--rates", default="100,500", help="points/s of the latency runs, comma-separated"
     )
     parser.add_argument("--latency-series", type=int, default=20, help="one alert each")
-    parser.add_argument("--latency-points", type=int, default=200)
+    parser.add_argument(
+        "--latency-points", type=int, default=300, help="per series; past the warm-up"
+    )
     args = parser.parse_args(argv)
 
     broker = None

@@ -3,25 +3,25 @@
 On the NAB sample (or the bundled demo files when it is missing), in one process:
 
 1. **Throughput.** ``lookout replay`` with the CLI's default stack (CSV in, result CSVs and
-   alerts out) and the stack alone on preloaded values, in points per second, with the peak
-   RSS of the process after the replay.
+   alerts out), the compiled :class:`~detectors.bank.StackBank` alone on preloaded values (one
+   call per file), and :class:`~detectors.DetectorStack` (the readable reference
+   implementation) point by point, in points per second, with the peak RSS after the replay.
 2. **Reference.** The same values through a pipeline built from river per point:
    ``anomaly.HalfSpaceTrees`` on min-max scaled [value, diff, rolling mean, rolling std]
    (``utils.Rolling`` over ``stats.Mean`` / ``stats.Var``), and ``preprocessing.StandardScaler |
-   linear_model.LinearRegression`` on 24 lags; the ratios divide our points/s by its points/s.
-3. **State.** ``len(detectors.state.snapshot(stack))`` and the pickled size after each full file.
-4. **Memory per series.** The bytes held by N stacks divided by N, each measurement in a fresh
-   process: stacks fed a short synthetic stream each (5-minute points with a daily cycle, so
-   every stack is past warm-up), counted by the growth of the resident set size (RSS), up to
-   ``--process-limit`` series; and stacks restored from snapshots of fed stacks, as a runner
-   restores checkpoints, counted by RSS and by tracemalloc (which slows feeding tenfold).
+   linear_model.LinearRegression`` on 24 lags; the ratios divide each points/s by its points/s.
+3. **State.** Each file's series state as checkpointed: ``snapshot(bank.export_slot(slot))``,
+   raw and zlib-compressed as the state stores keep it.
+4. **Cardinality.** For each number of series, in a fresh process: a bank fed ``--points``
+   points per series (5-minute steps, daily cycle), round robin in batches of
+   ``--batch`` points (as a consumer scores a poll): points/s, the growth of the resident set
+   size (RSS) per series, ``StackBank.memory_bytes_per_series()`` and the peak RSS.
 
 Run from the repository root::
 
-    .venv/bin/python bench/bench_speed.py                # the NAB sample, 1k and 10k series
-    .venv/bin/python bench/bench_speed.py --quick        # a quarter of the files, 200 series
-    .venv/bin/python bench/bench_speed.py --huge         # also 100k series (a few GiB, minutes)
-    .venv/bin/python bench/bench_speed.py PATH --series 1000 5000
+    .venv/bin/python bench/bench_speed.py                # NAB sample; 1k and 100k series
+    .venv/bin/python bench/bench_speed.py --quick        # a quarter of the files, 1k series
+    .venv/bin/python bench/bench_speed.py --series 1000 100000 1000000
 """
 
 from __future__ import annotations
@@ -32,13 +32,12 @@ import concurrent.futures
 import gc
 import math
 import multiprocessing
-import pickle
 import resource
 import statistics
 import sys
 import tempfile
 import time
-import tracemalloc
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,7 +46,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detectors import DetectorStack  # noqa: E402
-from detectors.state import restore, snapshot  # noqa: E402
+from detectors.bank import StackBank  # noqa: E402
+from detectors.state import snapshot  # noqa: E402
 from stream.cli import build_parser  # noqa: E402
 from stream.cli_options import DEMO_DATA, stack_factory_from_args  # noqa: E402
 from stream.csv_source import discover_csv_files, read_csv_file  # noqa: E402
@@ -93,18 +93,30 @@ def measure_replay(files: list[tuple[Path, str]], factory) -> dict:
     return {"points": summary.points, "seconds": summary.seconds, "peak_rss": peak_rss}
 
 
-def measure_stack(corpus: list[Series], factory) -> tuple[dict, list[DetectorStack]]:
-    """``DetectorStack.process`` alone on preloaded values; returns the fed stacks too."""
-    stacks, points = [], 0
+def measure_stack(corpus: list[Series], factory) -> dict:
+    """``DetectorStack.process`` (the reference implementation) point by point."""
+    points = 0
     started = time.perf_counter()
     for series in corpus:
-        stack = factory()
-        process = stack.process
+        process = factory().process
         for timestamp, value in zip(series.timestamps, series.values, strict=True):
             process(timestamp, value)
-        stacks.append(stack)
         points += len(series.values)
-    return {"points": points, "seconds": time.perf_counter() - started}, stacks
+    return {"points": points, "seconds": time.perf_counter() - started}
+
+
+def measure_bank(corpus: list[Series], factory) -> tuple[dict, StackBank, list[int]]:
+    """``StackBank.process`` alone, one call per file; returns the bank and its slots too."""
+    bank = StackBank(**factory().parameters())
+    arrays = [(np.array(s.timestamps), np.array(s.values)) for s in corpus]
+    slots, points = [], 0
+    started = time.perf_counter()
+    for timestamps, values in arrays:
+        slot = bank.add_series()
+        bank.process(np.full(len(values), slot), timestamps, values)
+        slots.append(slot)
+        points += len(values)
+    return {"points": points, "seconds": time.perf_counter() - started}, bank, slots
 
 
 class RiverReference:
@@ -167,36 +179,26 @@ def measure_reference(corpus: list[Series]) -> dict:
 # --- state and memory ------------------------------------------------------------------------
 
 
-def state_sizes(stacks: list[DetectorStack]) -> dict[str, list[int]]:
+def state_sizes(bank: StackBank, slots: list[int]) -> dict[str, list[int]]:
+    raw = [snapshot(bank.export_slot(slot)) for slot in slots]
     return {
-        "snapshot": [len(snapshot(stack)) for stack in stacks],
-        "pickle": [len(pickle.dumps(stack)) for stack in stacks],
+        "snapshot": [len(data) for data in raw],
+        "zlib": [len(zlib.compress(data, 1)) for data in raw],
     }
 
 
-def synthetic_streams(n_streams: int, n_points: int, step: float = 300.0) -> list[list[float]]:
-    """Short 5-minute series with a daily cycle, noise and a few spikes, one per seed."""
-    streams = []
+def synthetic_values(n_streams: int, n_points: int, step: float = 300.0) -> np.ndarray:
+    """Short 5-minute series with a daily cycle, noise and a few spikes: (n_streams, n_points)."""
     t = np.arange(n_points) * step
+    streams = np.empty((n_streams, n_points))
     for seed in range(n_streams):
         rng = np.random.default_rng(seed)
         level, amplitude = rng.uniform(10, 1000), rng.uniform(0.05, 0.5)
         values = level * (1 + amplitude * np.sin(2 * np.pi * t / 86400 + rng.uniform(0, 6)))
         values += rng.normal(0, level * 0.02, n_points)
         values[rng.integers(0, n_points, 3)] *= 3
-        streams.append(values.tolist())
+        streams[seed] = values
     return streams
-
-
-def fed_stacks(n_series: int, streams, factory, step: float = 300.0) -> list[DetectorStack]:
-    stacks = []
-    timestamps = [step * i for i in range(len(streams[0]))]
-    for i in range(n_series):
-        stack = factory()
-        for timestamp, value in zip(timestamps, streams[i % len(streams)], strict=True):
-            stack.process(timestamp, value)
-        stacks.append(stack)
-    return stacks
 
 
 def current_rss() -> int:
@@ -205,59 +207,46 @@ def current_rss() -> int:
         return int(statm.read().split()[1]) * resource.getpagesize()
 
 
-def memory_in_fresh_process(n_series: int, method: str, tracer: str, n_points: int) -> float:
-    """Bytes per series held by ``n_series`` stacks, built by feeding ``n_points`` points
-    (``method="fed"``) or by restoring snapshots of fed stacks (``"restored"``), counted by
-    ``tracer`` (``"tracemalloc"`` or ``"rss"``). Run in a fresh process, so that memory freed
-    by earlier stages cannot hide new allocations."""
-    factory = cli_stack_factory()
-    streams = synthetic_streams(32, n_points)
-    templates = [snapshot(stack) for stack in fed_stacks(len(streams), streams, factory)]
-    if method == "fed":
-
-        def build():
-            return fed_stacks(n_series, streams, factory)
-    else:
-
-        def build():
-            return [restore(templates[i % len(templates)]) for i in range(n_series)]
-
+def cardinality_in_fresh_process(n_series: int, n_points: int, batch: int) -> dict:
+    """A bank of ``n_series`` series fed ``n_points`` each, round robin, ``batch`` points per
+    ``process`` call (run in a fresh process, so that memory freed by earlier stages cannot
+    hide new allocations)."""
+    bank = StackBank(**cli_stack_factory()().parameters())
+    bank.process(np.array([bank.add_series()]), np.zeros(1), np.ones(1))  # load the kernel
+    bank.remove_series(0)
+    streams = synthetic_values(64, n_points)
     gc.collect()
-    if tracer == "tracemalloc":
-        tracemalloc.start()
-        stacks = build()
-        gc.collect()
-        total = tracemalloc.get_traced_memory()[0]
-        tracemalloc.stop()
-    else:
-        before = current_rss()
-        stacks = build()
-        gc.collect()
-        total = current_rss() - before
-    del stacks
-    return total / n_series
+    before = current_rss()
+    slots = np.array([bank.add_series() for _ in range(n_series)])
+    # Round robin: point i of every series, then point i + 1 of every series, ...
+    all_slots = np.tile(slots, n_points)
+    all_times = np.repeat(300.0 * np.arange(n_points), n_series)
+    all_values = streams[np.arange(n_series) % len(streams)].T.ravel()
+    seconds = 0.0
+    for first in range(0, len(all_slots), batch):
+        rows = slice(first, first + batch)
+        started = time.perf_counter()
+        bank.process(all_slots[rows], all_times[rows], all_values[rows])
+        seconds += time.perf_counter() - started
+    del all_slots, all_times, all_values
+    gc.collect()
+    return {
+        "series": n_series,
+        "points": n_series * n_points,
+        "seconds": seconds,
+        "rss_per_series": (current_rss() - before) / n_series,
+        "bank_per_series": bank.memory_bytes_per_series(),
+        "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * KIB,
+    }
 
 
-def memory_per_series(sizes, n_points, process_limit) -> list[dict]:
-    """Bytes per series at each size, each measured in a fresh process. Stacks fed point by
-    point (up to ``process_limit`` series: tracemalloc slows feeding tenfold, so RSS only), and
-    stacks restored from snapshots of fed stacks, as a runner restores checkpoints."""
+def cardinality(sizes: list[int], n_points: int, batch: int) -> list[dict]:
     spawn = multiprocessing.get_context("spawn")
     rows = []
     for n in sizes:
-        plans = [("restored", "tracemalloc"), ("restored", "rss")]
-        if n <= process_limit:
-            plans.insert(0, ("fed", "rss"))
-        row = {"series": n}
-        for method, tracer in plans:
-            log(f"memory: {n:,} series, {method}, {tracer}")
-            started = time.perf_counter()
-            with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:
-                row[method, tracer] = pool.submit(
-                    memory_in_fresh_process, n, method, tracer, n_points
-                ).result()
-            row["seconds"] = row.get("seconds", 0.0) + time.perf_counter() - started
-        rows.append(row)
+        log(f"cardinality: {n:,} series x {n_points} points")
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            rows.append(pool.submit(cardinality_in_fresh_process, n, n_points, batch).result())
     return rows
 
 
@@ -268,26 +257,27 @@ def rate(measured: dict) -> float:
     return measured["points"] / measured["seconds"]
 
 
-def print_speed_table(replayed: dict, stack_only: dict, reference: dict) -> None:
+def print_speed_table(replayed: dict, bank: dict, stack: dict, reference: dict) -> None:
     ref = rate(reference)
     print("| pipeline | points | seconds | points/s | vs river reference |")
     print("|---|---:|---:|---:|---:|")
     for name, measured in (
         ("`lookout replay` (CSV in, results out)", replayed),
-        ("`DetectorStack.process` alone", stack_only),
+        ("`StackBank.process` alone (compiled)", bank),
+        ("`DetectorStack.process` (reference implementation)", stack),
         ("river per point (reference)", reference),
     ):
         print(
-            f"| {name} | {measured['points']:,} | {measured['seconds']:.1f} | "
+            f"| {name} | {measured['points']:,} | {measured['seconds']:.2f} | "
             f"{rate(measured):,.0f} | {rate(measured) / ref:.2f}x |"
         )
     print(f"\nPeak RSS after the replay: {replayed['peak_rss'] / KIB**2:,.0f} MiB (whole process)")
 
 
 def print_state_table(sizes: dict[str, list[int]]) -> None:
-    print("| state after a full file | min | median | max |")
+    print("| series state after a full file | min | median | max |")
     print("|---|---:|---:|---:|")
-    for name, label in (("snapshot", "`snapshot(stack)` bytes"), ("pickle", "pickled bytes")):
+    for name, label in (("snapshot", "snapshot bytes"), ("zlib", "stored (zlib) bytes")):
         values = sizes[name]
         print(
             f"| {label} | {min(values) / KIB:,.1f} KiB | "
@@ -295,63 +285,60 @@ def print_state_table(sizes: dict[str, list[int]]) -> None:
         )
 
 
-def print_memory_table(rows: list[dict], n_points: int) -> None:
-    columns = (
-        ("fed", "rss", f"fed {n_points} points, RSS"),
-        ("restored", "rss", "restored, RSS"),
-        ("restored", "tracemalloc", "restored, tracemalloc"),
+def print_cardinality_table(rows: list[dict], n_points: int, batch: int) -> None:
+    print(
+        "| series | points | points/s | RSS growth per series | bank bytes per series | peak RSS |"
     )
-    print("| series | " + " | ".join(label for *_, label in columns) + " | seconds |")
-    print("|---:|" + "---:|" * len(columns) + "---:|")
+    print("|---:|---:|---:|---:|---:|---:|")
     for row in rows:
-        cells = [
-            f"{row[method, tracer] / KIB:,.1f} KiB" if (method, tracer) in row else "-"
-            for method, tracer, _ in columns
-        ]
-        print(f"| {row['series']:,} | " + " | ".join(cells) + f" | {row['seconds']:.0f} |")
+        print(
+            f"| {row['series']:,} | {row['points']:,} | {rate(row):,.0f} | "
+            f"{row['rss_per_series'] / KIB:,.1f} KiB | {row['bank_per_series'] / KIB:,.1f} KiB | "
+            f"{row['peak_rss'] / KIB**3:,.2f} GiB |"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("path", nargs="?", type=Path, default=NAB_DATA, help="CSV folder")
-    parser.add_argument("--quick", action="store_true", help="a quarter of the files, 200 series")
-    parser.add_argument("--series", type=int, nargs="+", help="series counts for the memory table")
-    parser.add_argument("--huge", action="store_true", help="add 100k series to the memory table")
-    parser.add_argument("--points", type=int, default=400, help="points per synthetic series")
-    parser.add_argument(
-        "--process-limit", type=int, default=1000, help="most series fed point by point"
-    )
+    parser.add_argument("--quick", action="store_true", help="a quarter of the files, 1k series")
+    parser.add_argument("--series", type=int, nargs="+", help="series counts (cardinality table)")
+    parser.add_argument("--points", type=int, default=100, help="points per synthetic series")
+    parser.add_argument("--batch", type=int, default=50_000, help="points per process() call")
     args = parser.parse_args(argv)
 
     path = args.path if args.path.exists() else DEMO_DATA
     files = discover_csv_files(path)
     if args.quick:
         files = files[::4]
-    sizes = args.series or ([200] if args.quick else [1000, 10_000])
-    if args.huge:
-        sizes = [*sizes, 100_000]
+    sizes = args.series or ([1000] if args.quick else [1000, 100_000])
     factory = cli_stack_factory()
 
     log(f"{len(files)} files under {path}")
-    # Compile (or load) the Half-Space-Trees kernel first: a one-off cost, not per point.
-    factory().process(0.0, 1.0)
+    # Load (or compile) the kernels first: a one-off cost, not per point.
+    measure_replay(files[:1], factory)
     replayed = measure_replay(files, factory)
     log(f"replay: {rate(replayed):,.0f} points/s")
     corpus = load_corpus(files)
-    stack_only, stacks = measure_stack(corpus, factory)
-    log(f"stack alone: {rate(stack_only):,.0f} points/s")
+    bank_only, bank, slots = measure_bank(corpus, factory)
+    log(f"bank alone: {rate(bank_only):,.0f} points/s")
+    stack_only = measure_stack(corpus, factory)
+    log(f"DetectorStack: {rate(stack_only):,.0f} points/s")
     reference = measure_reference(corpus)
     log(f"river reference: {rate(reference):,.0f} points/s")
-    sizes_after_file = state_sizes(stacks)
-    del stacks
-    memory = memory_per_series(sorted(set(sizes)), args.points, args.process_limit)
+    sizes_after_file = state_sizes(bank, slots)
+    del bank
+    rows = cardinality(sorted(set(sizes)), args.points, args.batch)
 
     print(f"## Speed: {len(files)} files, {replayed['points']:,} points ({path})\n")
-    print_speed_table(replayed, stack_only, reference)
+    print_speed_table(replayed, bank_only, stack_only, reference)
     print(f"\n## State per series ({len(sizes_after_file['snapshot'])} files)\n")
     print_state_table(sizes_after_file)
-    print(f"\n## Memory per series (bytes/series; {args.points} points each, 5-minute steps)\n")
-    print_memory_table(memory, args.points)
+    print(
+        f"\n## Cardinality: {args.points} points per series, round robin, "
+        f"{args.batch:,} points per call\n"
+    )
+    print_cardinality_table(rows, args.points, args.batch)
     return 0
 
 

@@ -430,9 +430,12 @@ class OutgoingMessage:
 
 
 def plan_messages(
-    series: Iterable[tuple[str, Sequence[float], Sequence[float]]], batch_size: int = 1
+    series: Iterable[tuple[str, Sequence[float], Sequence[float]]],
+    batch_size: int = 1,
+    columns: bool = False,
 ) -> list[OutgoingMessage]:
-    """Cut each series into messages of up to ``batch_size`` points, merged by event time.
+    """Cut each series into messages of up to ``batch_size`` points, merged by event time;
+    with ``columns``, as column messages (:func:`encode_columns`).
 
     ``series`` yields ``(series id, timestamps, values)``. A message is due when its last point
     happened, so replaying at real time never sends a point before its time.
@@ -445,6 +448,7 @@ def plan_messages(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    encode = encode_columns if columns else encode_points
     per_series = []
     for name, timestamps, values in series:
         key = name.encode()
@@ -456,7 +460,7 @@ def plan_messages(
                 raise ValueError(f"series {name!r} has a non-finite timestamp")
             messages.append(
                 OutgoingMessage(
-                    chunk_ts[-1], key, encode_points(name, chunk_ts, chunk_values), len(chunk_ts)
+                    chunk_ts[-1], key, encode(name, chunk_ts, chunk_values), len(chunk_ts)
                 )
             )
         per_series.append(messages)

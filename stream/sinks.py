@@ -11,7 +11,6 @@ from typing import IO
 import numpy as np
 import orjson
 
-from detectors import Assessment
 from stream.pipeline import ScoredBatch
 
 __all__ = ["RESULT_COLUMNS", "ResultCsvWriter", "JsonLinesWriter"]
@@ -70,27 +69,11 @@ class ResultCsvWriter:
             header = (("series",) if long_format else ()) + RESULT_COLUMNS
             self._writer.writerow(header)
 
-    def write(self, series: str, raw_timestamp: str, a: Assessment) -> None:
-        row = [
-            raw_timestamp,
-            repr(a.value),
-            repr(a.anomaly_score),
-            "1" if a.alert else "0",
-            repr(a.zscore),
-            repr(a.hst_score),
-            repr(a.forecast_score),
-            _number(a.expected),
-            _number(a.lower),
-            _number(a.upper),
-        ]
-        if self.long_format:
-            row.insert(0, series)
-        self._writer.writerow(row)
-
     def write_batch(
         self, series: Sequence[str], raw_timestamps: Sequence[str], batch: ScoredBatch
     ) -> None:
-        """One row per point of ``batch``, as :meth:`write` writes them, column by column."""
+        """One row per point of ``batch`` (``RESULT_COLUMNS``, ``series`` first in long
+        format), built column by column; NaN expectations are written as empty fields."""
         results = batch.results
         columns = [
             raw_timestamps,

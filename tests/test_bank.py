@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 
 import numpy as np
@@ -284,3 +285,9 @@ def test_invalid_use_is_rejected():
     bank.remove_series(slot)
     with pytest.raises(ValueError, match="slot"):
         bank.export_slot(slot)
+
+
+def test_the_bank_takes_the_stacks_parameters_with_the_same_defaults():
+    # Two signatures, one contract: a default changed in one place only would make the bank
+    # (what runs) differ from the reference (what is documented and tested).
+    assert inspect.signature(StackBank).parameters == inspect.signature(DetectorStack).parameters

@@ -15,23 +15,7 @@ from tests.test_state_store import (
     MemorySource,
     make_records,
     runner_for,
-    series_values,
 )
-
-
-def column_records(n_series: int = 4, n_points: int = 150, per_message: int = 25) -> list[Record]:
-    """The points of ``make_records`` as column messages of ``per_message`` points."""
-    offsets = {0: 0, 1: 0}
-    records = []
-    data = {f"s{s}": series_values(n_points, s) for s in range(n_series)}
-    for start in range(0, n_points, per_message):
-        for s in range(n_series):
-            name, partition = f"s{s}", s % 2
-            rows = range(start, min(start + per_message, n_points))
-            value = encode_columns(name, [60.0 * i for i in rows], [data[name][i] for i in rows])
-            records.append(Record(TOPIC, partition, offsets[partition], name.encode(), value))
-            offsets[partition] += 1
-    return records
 
 
 def run(records) -> MemorySender:
@@ -53,7 +37,7 @@ def by_series(documents: list[dict]) -> dict[str, list[dict]]:
 
 def test_column_messages_score_like_point_messages():
     points = run(make_records(per_message=25))
-    columns = run(column_records(per_message=25))
+    columns = run(make_records(per_message=25, columns=True))
 
     assert by_series(columns.on("scores")) == by_series(points.on("scores"))
     assert len(columns.on("scores")) == 4 * 150
@@ -62,7 +46,7 @@ def test_column_messages_score_like_point_messages():
 
 
 def test_bad_elements_are_dead_lettered_one_by_one_and_redelivery_is_refused():
-    good = column_records(n_series=1, n_points=50, per_message=50)[0]
+    good = make_records(n_series=1, n_points=50, per_message=50, columns=True)[0]
     bad = encode_columns("s0", [3000.0 + 60 * i for i in range(4)], [1.0, 2.0, 3.0, 4.0])
     document = orjson.loads(bad)
     document["timestamps"][1] = "soon"

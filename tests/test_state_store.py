@@ -27,6 +27,7 @@ import pytest
 from detectors import DetectorStack
 from stream.cli import main
 from stream.kafka_io import DeliveryError, Record
+from stream.messages import encode_columns
 from stream.metrics import LookoutMetrics
 from stream.pipeline import Pipeline
 from stream.runner import Runner
@@ -208,8 +209,11 @@ def series_values(n: int, seed: int) -> list[float]:
     return [100 + 10 * math.sin(i / 9) + rng.gauss(0, 1) + 60 * (i == 70) for i in range(n)]
 
 
-def make_records(n_series: int = 4, n_points: int = 150, per_message: int = 1) -> list[Record]:
-    """Series s on partition s % 2, messages of ``per_message`` points, in time order."""
+def make_records(
+    n_series: int = 4, n_points: int = 150, per_message: int = 1, columns: bool = False
+) -> list[Record]:
+    """Series s on partition s % 2, messages of ``per_message`` points (point objects, or
+    column messages with ``columns``), in time order."""
     offsets = {0: 0, 1: 0}
     records = []
     data = {f"s{s}": series_values(n_points, s) for s in range(n_series)}
@@ -220,7 +224,12 @@ def make_records(n_series: int = 4, n_points: int = 150, per_message: int = 1) -
                 {"timestamp": 60.0 * i, "value": data[name][i]}
                 for i in range(start, min(start + per_message, n_points))
             ]
-            value = orjson.dumps(points[0] if per_message == 1 else points)
+            if columns:
+                value = encode_columns(
+                    name, [p["timestamp"] for p in points], [p["value"] for p in points]
+                )
+            else:
+                value = orjson.dumps(points[0] if per_message == 1 else points)
             records.append(Record(TOPIC, partition, offsets[partition], name.encode(), value))
             offsets[partition] += 1
     return records
