@@ -41,6 +41,9 @@ __all__ = [
     "security_options",
 ]
 
+#: Seconds a new consumer waits for its topics' metadata before joining its group.
+METADATA_WAIT = 5.0
+
 log = logging.getLogger(__name__)
 
 #: kafka-python client settings that ``security`` mappings may carry (None values are left out).
@@ -195,7 +198,18 @@ class Consumer:
         self.on_lost: Callable[[list[Partition]], None] | None = None
         self._fetched: dict[Partition, int] = {}
         self._fetched_lock = threading.Lock()
+        self._await_metadata(min(connect_timeout, METADATA_WAIT))
         self._consumer.subscribe(self.topics, listener=_Listener(self))
+
+    def _await_metadata(self, timeout: float) -> None:
+        """Wait (up to ``timeout`` seconds) until the brokers describe every topic: a group
+        joined before the metadata of a just-created topic arrived is assigned nothing, and
+        kafka-python does not rejoin when the metadata comes. A topic still unknown then (not
+        created yet) is subscribed to all the same."""
+        deadline = time.monotonic() + timeout
+        for topic in self.topics:
+            while not self._consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
+                time.sleep(0.1)
 
     def poll(self, timeout: float, max_records: int | None = None) -> list[Record]:
         """Up to ``max_records`` records, waiting at most ``timeout`` seconds for the first."""
