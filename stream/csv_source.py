@@ -102,16 +102,13 @@ def read_csv_file(path: Path, relpath: str) -> CsvFile:
 
     reasons = np.full(len(frame), "", dtype=object)
     reasons[~np.isfinite(values)] = "non_finite_value"
-    unparsable = (
-        pd.to_numeric(frame["value"], errors="coerce").isna().to_numpy()
-        & ~frame["value"]
-        .str.strip()
-        .str.lower()
-        .isin(["nan", "inf", "-inf", "+inf", "infinity", "-infinity"])
-        .to_numpy()
-    )
-    reasons[unparsable] = "bad_value"
-    reasons[frame["value"].str.strip().to_numpy() == ""] = "missing_value"
+    # Only rows that did not parse need a closer look at their text (usually none).
+    unparsed = np.flatnonzero(np.isnan(values))
+    if len(unparsed):
+        text = frame["value"].iloc[unparsed].str.strip()
+        spelled_out = text.str.lower().isin(["nan", "inf", "-inf", "+inf", "infinity", "-infinity"])
+        reasons[unparsed[~spelled_out.to_numpy()]] = "bad_value"
+        reasons[unparsed[(text == "").to_numpy()]] = "missing_value"
     reasons[np.isnan(timestamps)] = "bad_timestamp"
     if long_format:
         reasons[series == ""] = "missing_series"
