@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -370,3 +371,36 @@ def test_restore_replaces_the_series_and_ignores_max_series():
     assert target.push(MetricPoint("a", 60.0, 1.0))  # "a" is back at 0: 60 is in order
     with pytest.raises(InvalidPoint, match="series_limit"):
         target.push(MetricPoint("c", 0.0, 1.0))
+
+
+@pytest.mark.parametrize("keep_duplicates", [False, True])
+def test_push_arrays_decides_and_scores_as_push_one_by_one(keep_duplicates):
+    rng = np.random.default_rng(3)
+    n = 3000
+    names = [f"s{i}" for i in rng.integers(0, 5, n)]
+    # Mostly increasing per series, with repeats and late points mixed in.
+    timestamps = np.round(np.cumsum(rng.choice([60.0, 60.0, 60.0, 0.0, -300.0], n)), 1)
+    values = rng.normal(10, 1, n)
+    values[rng.integers(0, n, 10)] += 25
+
+    def pipeline():
+        return Pipeline(small_stack, keep_duplicates=keep_duplicates, max_series=4)
+
+    one_by_one, scored, reasons = pipeline(), [], {}
+    rows = zip(names, timestamps.tolist(), values.tolist(), strict=True)
+    for index, (name, t, v) in enumerate(rows):
+        try:
+            scored.extend(one_by_one.push(MetricPoint(name, t, v)))
+        except InvalidPoint as error:
+            reasons[index] = error.reason
+    arrays = pipeline()
+    batch, refused = arrays.push_arrays(names, timestamps, values)
+
+    assert {index: error.reason for index, error in refused} == reasons
+    assert set(reasons.values()) >= {"out_of_order", "series_limit"}
+    assert batch.series == [s.point.series for s in scored]
+    np.testing.assert_array_equal(
+        batch.results.anomaly_score, [s.assessment.anomaly_score for s in scored]
+    )
+    assert arrays.order.kept_duplicates == one_by_one.order.kept_duplicates
+    assert arrays.dropped_new_series_total == one_by_one.dropped_new_series_total
