@@ -379,7 +379,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
     from stream.kafka_io import KafkaIOError, Producer
     from stream.messages import plan_messages
 
-    plan = plan_messages(series, args.batch_size)
+    plan = plan_messages(series, args.batch_size, columns=args.columns)
     points = sum(message.n_points for message in plan)
     try:
         producer = Producer(
@@ -516,6 +516,12 @@ def register(commands) -> None:
         default=1,
         metavar="N",
         help="points per message: 1 sends single points, more sends JSON arrays (default: 1)",
+    )
+    produce.add_argument(
+        "--columns",
+        action="store_true",
+        help="send the --batch-size points of a message as a column message "
+        '({"series", "timestamps": [...], "values": [...]}), the fastest for lookout run to decode',
     )
     _add_common(produce)
     add_options(produce.add_argument_group("output"), PRODUCE_OPTIONS)

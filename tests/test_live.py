@@ -42,6 +42,7 @@ from stream.alerts import AlertEvent
 from stream.cli import main
 from stream.cli_options import DEMO_DATA
 from stream.kafka_io import DeliveryError, Record
+from stream.messages import decode_message
 from stream.metrics import LookoutMetrics
 from stream.pipeline import Pipeline
 from stream.runner import Runner
@@ -771,6 +772,13 @@ def test_produce_a_scenario_batched_and_a_csv_at_real_time_speedup(kafka_bootstr
     batches = [orjson.loads(value) for _, value in messages]
     assert sum(len(batch) for batch in batches) == expected
     assert all(key.decode().startswith("ddos/") for key, _ in messages)
+
+    topic = f"columns-{uuid.uuid4().hex[:8]}"
+    assert main(["produce", "--scenario", "ddos", "--batch-size", "500", "--columns",
+                 "--topic", topic, "--bootstrap-servers", kafka_bootstrap]) == 0  # fmt: skip
+    columns = [decode_message(key, value) for key, value in read_topic(kafka_bootstrap, topic)]
+    assert all(not d.points and not d.rejections and len(d.columns) == 1 for d in columns)
+    assert sum(len(d.columns[0].values) for d in columns) == expected
 
     csv = tmp_path / "paced.csv"
     csv.write_text("timestamp,value\n0,1\n10,2\n20,3\n")
