@@ -116,9 +116,9 @@ class ScoredBatch:
             event = AlertEvent.from_assessment(point.series, assessment)
         return Scored(point, labels if labels is not None else _NO_LABELS, assessment, event)
 
-    def events(self) -> list[AlertEvent]:
-        """The alert transitions of the batch, in order."""
-        return [self.scored_at(i).event for i in np.flatnonzero(self.results.transition)]
+    def transitions(self) -> list[Scored]:
+        """The points where an alert opened or resolved (``event`` set), in order."""
+        return [self.scored_at(i) for i in np.flatnonzero(self.results.transition).tolist()]
 
 
 class Pipeline:

@@ -225,17 +225,16 @@ def _replay_rows(
     values = parsed.values[start:end]
     batch, refused = pipeline.push_arrays(series, parsed.timestamps[start:end], values)
     # Without a reorder window the batch holds the rows not refused, in order.
-    refused_at = dict(refused)
-    accepted = [i for i in range(len(series)) if i not in refused_at] if refused else None
+    if refused:
+        refused_at = dict(refused)
+        kept = [i for i in range(len(series)) if i not in refused_at]
+        series = [series[i] for i in kept]
+        raw_kept = [raw_timestamps[i] for i in kept]
+    else:
+        raw_kept = raw_timestamps
 
     def write(first: int, last: int) -> None:
-        rows = accepted[first:last] if accepted is not None else range(first, last)
-        if accepted is None and first == 0 and last == len(series):
-            out.write_batch(series, raw_timestamps, batch)  # the common case: no copies
-            return
-        out.write_batch(
-            [series[i] for i in rows], [raw_timestamps[i] for i in rows], batch[first:last]
-        )
+        out.write_batch(series[first:last], raw_kept[first:last], batch[first:last])
 
     written = 0
     lines = parsed.lines[start:end].tolist() if refused else []
@@ -247,7 +246,8 @@ def _replay_rows(
         raw = f"{raw_timestamps[index]},{values.item(index)}"
         reject(RejectedRow(relpath, lines[index], error.reason, raw))
     write(written, len(batch))
-    for event in batch.events():
+    for scored in batch.transitions():
+        event = scored.event
         alerts.write(event.to_dict())
         summary.alerts += event.firing
     summary.points += len(batch)

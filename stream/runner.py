@@ -769,8 +769,7 @@ class Runner:
                     score_document(scored.point, scored.assessment),
                 )
         alerts = []
-        for index in np.flatnonzero(batch.results.transition).tolist():
-            scored = batch.scored_at(index)
+        for scored in batch.transitions():
             event = scored.event
             alerts.append(Alert(event, scored.labels))
             if event.firing:
