@@ -243,10 +243,7 @@ class Pipeline:
         if slot is None:
             if self.max_series is not None and len(self.slots) >= self.max_series:
                 self.dropped_new_series_total += 1
-                raise InvalidPoint(
-                    "series_limit",
-                    f"series {series!r} is new and {self.max_series} series are tracked already",
-                )
+                raise self._refusal(_REFUSED_SERIES, series, point.timestamp)
             released = self.order.admit(series, point.timestamp, (point, labels))
             # only once admitted: a refused point leaves no trace
             slot = self.slots[series] = self.bank.add_series()
