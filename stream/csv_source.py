@@ -134,16 +134,40 @@ def read_csv_file(path: Path, relpath: str) -> CsvFile:
 
 
 def _parse_timestamps(column: pd.Series) -> np.ndarray:
-    """Epoch seconds; NaN where unparsable. Numbers are epoch seconds, text is ISO 8601."""
-    text = column.str.strip()
-    numeric = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, copy=True)
-    is_text = np.isnan(numeric)
-    if is_text.any():
-        parsed = pd.to_datetime(text[is_text], errors="coerce", utc=True, format="ISO8601")
-        seconds = (parsed - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(seconds=1)
-        numeric[is_text] = seconds.to_numpy(dtype=float)
-    numeric[~np.isfinite(numeric)] = np.nan
-    return numeric
+    """Epoch seconds; NaN where unparsable. Numbers are epoch seconds, text is ISO 8601.
+
+    A column whose first entry is a number is read as numbers first (what does not parse is
+    tried as ISO 8601); otherwise as ISO 8601 first, which spares parsing every timestamp of
+    an ISO column as a number just to see it fail (a lone bare year there is read as a year).
+    """
+    if _is_number(column.iloc[0] if len(column) else ""):
+        seconds = _epoch_seconds(column)
+        retry, parse = np.isnan(seconds), _iso_seconds
+    else:
+        seconds = _iso_seconds(column)
+        retry, parse = np.isnan(seconds), _epoch_seconds
+    if retry.any():
+        seconds[retry] = parse(column[retry])
+    seconds[~np.isfinite(seconds)] = np.nan
+    return seconds
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _epoch_seconds(column: pd.Series) -> np.ndarray:
+    return pd.to_numeric(column.str.strip(), errors="coerce").to_numpy(dtype=float, copy=True)
+
+
+def _iso_seconds(column: pd.Series) -> np.ndarray:
+    parsed = pd.to_datetime(column, errors="coerce", utc=True, format="ISO8601")
+    seconds = (parsed - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(seconds=1)
+    return seconds.to_numpy(dtype=float, copy=True)
 
 
 def iter_csv_files(paths: list[Path]) -> Iterator[tuple[Path, str]]:
