@@ -1,0 +1,50 @@
+"""A series state written by an earlier Lookout (format version 2) is restored by this one,
+which then scores the next points exactly as the earlier version did."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from detectors import DetectorStack
+from detectors.state import SnapshotError
+from stream.pipeline import SERIES_STATE_VERSION, Pipeline
+
+FIXTURE = Path(__file__).with_name("data") / "series_state_v2.json.gz"
+
+
+@pytest.fixture(scope="module")
+def earlier():
+    return orjson.loads(gzip.decompress(FIXTURE.read_bytes()))
+
+
+def test_version_2_state_scores_the_next_points_as_version_2_did(earlier):
+    pipeline = Pipeline(DetectorStack)
+    pipeline.restore_series(earlier["series"], base64.b64decode(earlier["state"]))
+    count = len(earlier["values"])
+    batch, refused = pipeline.push_arrays(
+        [earlier["series"]] * count, np.array(earlier["timestamps"]), np.array(earlier["values"])
+    )
+    assert not refused
+    for name, expected in earlier["expected"].items():
+        np.testing.assert_array_equal(
+            getattr(batch.results, name).astype(float), expected, err_msg=name
+        )
+    assert np.max(earlier["expected"]["anomaly_score"]) > 0.36  # the fixture holds an incident
+    # Saved again, it is in the current format.
+    header = orjson.loads(pipeline.snapshot_series(earlier["series"]).partition(b"\n")[0])
+    assert header["version"] == SERIES_STATE_VERSION
+
+
+def test_other_versions_are_refused(earlier):
+    state = base64.b64decode(earlier["state"])
+    head, _, body = state.partition(b"\n")
+    header = orjson.loads(head)
+    header["version"] = 1
+    with pytest.raises(SnapshotError, match="version 1"):
+        Pipeline(DetectorStack).restore_series("api", orjson.dumps(header) + b"\n" + body)
