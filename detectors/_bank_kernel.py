@@ -6,9 +6,13 @@ row of struct-of-arrays state, so that the compiled stack returns what
 operations are written in the reference's order, with Python's ``max`` / ``min`` semantics
 (:func:`_py_max`), ``math.fsum`` (:func:`_fsum`), Python's float modulo (:func:`_py_mod`) and
 numpy's pairwise mean (:func:`_numpy_pairwise_sum`), so that most outputs are bit-identical.
-The one deliberate difference is the forecaster's solve: a Cholesky factorisation instead of
-``np.linalg.solve`` (LU), about five times faster at this size, which moves the weights, and
-everything computed from them, in the last bits.
+The one deliberate difference in arithmetic is the forecaster's solve: a Cholesky
+factorisation instead of ``np.linalg.solve`` (LU), about five times faster at this size, which
+moves the weights, and everything computed from them, in the last bits. Three parts store
+their state more compactly than the reference, with equal results: the forecaster's matrix as
+its packed upper triangle, the Half-Space-Trees' masses as the left children's only
+(:func:`_walk_forest`), and the onset's rolling maximum as a ring of scores instead of a
+monotonic deque (:func:`_recent_update`).
 
 Errors follow numpy's model (``error_model="numpy"``): a division by zero gives inf or NaN
 instead of raising, as it cannot happen where the reference would raise.
@@ -21,8 +25,6 @@ import math
 
 import numpy as np
 from numba import njit
-
-from detectors.hst import _walk_forest
 
 # Mean absolute deviation of a normal distribution is sigma * sqrt(2 / pi).
 MAD_TO_SIGMA = math.sqrt(math.pi / 2)
@@ -67,14 +69,13 @@ I_HST_COUNTER = 14
 I_HST_LATEST = 15  # which of masses[slot, 0 / 1] is l_mass (the window being learned)
 I_HST_FIRST_WINDOW = 16
 I_N_SEEN = 17  # DetectorStack._n_seen
-I_RECENT_COUNT = 18  # RollingMax of the combined score: points seen, deque head and length
-I_RECENT_HEAD = 19
-I_RECENT_LENGTH = 20
-I_FIRING = 21  # HysteresisAlert
-I_RUN = 22
-I_COOLDOWN_LEFT = 23
-I_SPREAD_N = 24
-N_INT_COLUMNS = 25
+I_RECENT_COUNT = 18  # RollingMax of the combined score: points seen, index of the maximum
+I_RECENT_MAX_AT = 19
+I_FIRING = 20  # HysteresisAlert
+I_RUN = 21
+I_COOLDOWN_LEFT = 22
+I_SPREAD_N = 23
+N_INT_COLUMNS = 24
 
 # Detector codes, as in detectors.stack.DETECTOR_NAMES.
 ZSCORE, HST, FORECAST, VOLATILITY = 0, 1, 2, 3
@@ -138,12 +139,11 @@ State = collections.namedtuple(
         "lags",  # (capacity, n_lags): ring of the last values (the first values before the fit)
         "z_window",  # (capacity, window_size): ring of the z-score window
         "shape_window",  # (capacity, max(window_size - 1, 1)): ring of the shape window
-        "recent_index",  # (capacity, recent_window + 1): RollingMax deque
-        "recent_value",
-        "gram",  # (capacity, size, size): the forecaster's A, upper triangle
+        "recent_value",  # (capacity, recent_window): ring of the last combined scores
+        "gram",  # (capacity, size * (size + 1) / 2): the forecaster's A, upper triangle packed
         "moment",  # (capacity, size): b
         "weights",  # (capacity, size)
-        "masses",  # (capacity, 2, n_trees, n_nodes): the two HST windows
+        "masses",  # (capacity, 2, n_trees, n_inner): the two HST windows (see _walk_forest)
         "counts",  # (capacity, n_calibrators, n_bins): TailProbability histograms
         "cal_total",  # (capacity, n_calibrators)
         "cal_weight",
@@ -525,7 +525,8 @@ def _residual_std(st, slot):
 
 @_part
 def _solve_spd(gram, moment, weights, size, factor, work):
-    """``weights = solve(gram, moment)`` by Cholesky (``gram = U'U``, upper triangle read).
+    """``weights = solve(gram, moment)`` by Cholesky (``gram = U'U``, its upper triangle packed
+    row by row).
 
     Written as an outer-product factorisation, so that the inner loops are independent
     multiply-adds along contiguous rows; ``size`` should be a compile-time constant, which
@@ -539,10 +540,12 @@ def _solve_spd(gram, moment, weights, size, factor, work):
     factorisation of a leading block does not depend on the rows after it, and the padded
     rows add products of exact zeros).
     """
+    packed = 0
     for i in range(size):
         row = i * size
         for j in range(i, size):
-            factor[row + j] = gram[i, j]
+            factor[row + j] = gram[packed]
+            packed += 1
     for k in range(size):
         row_k = k * size
         pivot = factor[row_k + k]
@@ -606,24 +609,29 @@ def _forecaster_learn(st, slot, x, expected, ready, features, size, factor, work
     gram = st.gram[slot]
     moment = st.moment[slot]
     # A = lam * A + f f' (+ (1 - lam) * alpha on the diagonal), in the reference's order.
+    packed = 0
     for i in range(size):
         fi = features[i]
+        diagonal = packed
         for j in range(i, size):
-            gram[i, j] = gram[i, j] * lam + fi * features[j]
+            gram[packed] = gram[packed] * lam + fi * features[j]
+            packed += 1
         if lam != 1.0:  # the padding too: it keeps its ridge
-            gram[i, i] = gram[i, i] + p.ridge_refill
+            gram[diagonal] = gram[diagonal] + p.ridge_refill
         moment[i] = moment[i] * lam + fi * target
     weights = st.weights[slot]
     if not _solve_spd(gram, moment, weights, size, factor, work):
         # Not numerically positive definite: values far beyond the scale, or a NaN value
         full = np.empty((size, size))
         finite = True
+        packed = 0
         for i in range(size):
             finite = finite and math.isfinite(moment[i])
             for j in range(i, size):
-                full[i, j] = gram[i, j]
-                full[j, i] = gram[i, j]
-                finite = finite and math.isfinite(gram[i, j])
+                full[i, j] = gram[packed]
+                full[j, i] = gram[packed]
+                finite = finite and math.isfinite(gram[packed])
+                packed += 1
         if finite:  # LU, as the reference
             solved = np.linalg.solve(full, moment[:size].copy())
             for i in range(size):
@@ -676,11 +684,12 @@ def _create_forecaster(st, slot, p, sorted_steps):
     st.floats[slot, F_STEP] = step
     st.ints[slot, I_SEASON_LENGTH] = length
     gram = st.gram[slot]
-    for i in range(gram.shape[0]):
-        for j in range(gram.shape[1]):
-            gram[i, j] = 0.0
-    for i in range(gram.shape[0]):  # the padding too, see _solve_spd
-        gram[i, i] = p.ridge
+    gram[:] = 0.0
+    size = st.moment.shape[1]
+    diagonal = 0
+    for i in range(size):  # the padding too, see _solve_spd
+        gram[diagonal] = p.ridge
+        diagonal += size - i
     st.moment[slot, :] = 0.0
     st.weights[slot, :] = 0.0
     st.ints[slot, I_FITTED] = 0
@@ -768,6 +777,53 @@ def _zscore_std(st, slot):
 # --- ShapeFeatures and Half-Space-Trees ------------------------------------------------------
 
 
+@_jit
+def _walk_forest(
+    v, split_features, thresholds, l_left, l_root, r_left, r_root, height, size_limit, score
+):
+    """``detectors.hst._walk_forest`` (score, then learn ``v``) on half the masses.
+
+    Every point a window learns is counted at every node down to a leaf, so a node's mass is
+    the sum of its children's: storing, for each inner node, only its left child's mass
+    (``l_left`` / ``r_left``, ``(n_trees, 2 ** height - 1)``) and the root's (``l_root``:
+    points learned in the current window; ``r_root``: a full window) keeps every mass, in half
+    the memory. The walk carries the current node's masses down: the right child's is the
+    node's minus the left child's. Scores and routing are then those of the full arrays.
+    """
+    total = 0.0
+    for tree in range(split_features.shape[0]):
+        node = 0
+        depth_pow = 1
+        tree_score = 0.0
+        scoring = score
+        r_mass = r_root  # the current node's masses (l_mass before this point is counted)
+        l_mass = l_root
+        for _ in range(height):
+            if scoring:
+                tree_score += r_mass * depth_pow
+                depth_pow *= 2
+                if r_mass < size_limit:
+                    scoring = False
+            left_mass = np.int64(l_left[tree, node])
+            value = v[split_features[tree, node]]
+            # Below the split goes left; a missing value (NaN) follows the busier child, like river
+            if value < thresholds[tree, node] or (
+                value != value and not left_mass < l_mass - left_mass
+            ):
+                l_left[tree, node] = left_mass + 1
+                l_mass = left_mass
+                r_mass = np.int64(r_left[tree, node])
+                node = 2 * node + 1
+            else:
+                l_mass -= left_mass
+                r_mass -= np.int64(r_left[tree, node])
+                node = 2 * node + 2
+        if scoring:
+            tree_score += r_mass * depth_pow
+        total += tree_score
+    return total
+
+
 @_part
 def _hst_score_then_learn(st, slot, x, p, split_features, thresholds, window, partials, v):
     """``HalfSpaceTreesDetector.score_then_learn``: shape features, then one walk."""
@@ -810,18 +866,20 @@ def _hst_score_then_learn(st, slot, x, p, split_features, thresholds, window, pa
 
     latest = st.ints[slot, I_HST_LATEST]
     first_window = st.ints[slot, I_HST_FIRST_WINDOW] != 0
+    counter = st.ints[slot, I_HST_COUNTER]
     total = _walk_forest(
         v,
         split_features,
         thresholds,
         st.masses[slot, latest],
+        counter,
         st.masses[slot, 1 - latest],
+        p.hst_window_size,
         p.height,
         p.hst_size_limit,
         not first_window,
-        True,
     )
-    counter = st.ints[slot, I_HST_COUNTER] + 1
+    counter += 1
     if counter == p.hst_window_size:
         # The latest window becomes the reference; the old reference is emptied and reused.
         latest = 1 - latest
@@ -838,30 +896,35 @@ def _hst_score_then_learn(st, slot, x, p, split_features, thresholds, window, pa
 
 @_part
 def _recent_max(st, slot):
-    if st.ints[slot, I_RECENT_LENGTH] == 0:
+    if st.ints[slot, I_RECENT_COUNT] == 0:
         return math.nan
-    return st.recent_value[slot, st.ints[slot, I_RECENT_HEAD]]
+    ring = st.recent_value[slot]
+    return ring[st.ints[slot, I_RECENT_MAX_AT] % ring.shape[0]]
 
 
 @_part
-def _recent_update(st, slot, x, p):
-    """``RollingMax.update``: a monotonic deque in a ring of ``recent_window + 1`` entries."""
-    ring = st.recent_value.shape[1]
+def _recent_update(st, slot, x):
+    """``RollingMax.update`` (the maximum of the last ``recent_window`` scores) on a ring of
+    those scores and the index of their maximum, the latest of equal ones: half the memory of
+    the reference's monotonic deque. The ring is scanned again only when the maximum leaves it
+    (the scores are never NaN: see ``_decades``)."""
+    ring = st.recent_value[slot]
+    window = ring.shape[0]
     index = st.ints[slot, I_RECENT_COUNT]
     st.ints[slot, I_RECENT_COUNT] = index + 1
-    head = st.ints[slot, I_RECENT_HEAD]
-    length = st.ints[slot, I_RECENT_LENGTH]
-    while length > 0 and st.recent_value[slot, (head + length - 1) % ring] <= x:
-        length -= 1
-    tail = (head + length) % ring
-    st.recent_index[slot, tail] = index
-    st.recent_value[slot, tail] = x
-    length += 1
-    if st.recent_index[slot, head] <= index - p.recent_window:
-        head = (head + 1) % ring
-        length -= 1
-    st.ints[slot, I_RECENT_HEAD] = head
-    st.ints[slot, I_RECENT_LENGTH] = length
+    max_at = st.ints[slot, I_RECENT_MAX_AT]
+    if index > 0 and max_at > index - window:  # the maximum stays in the window
+        if x >= ring[max_at % window]:
+            max_at = index
+        ring[index % window] = x
+    else:  # the first score, or the maximum leaves: the latest of the largest in the window
+        ring[index % window] = x
+        start = max(index - window + 1, 0)
+        max_at = start
+        for k in range(start + 1, index + 1):
+            if ring[k % window] >= ring[max_at % window]:
+                max_at = k
+    st.ints[slot, I_RECENT_MAX_AT] = max_at
 
 
 @_part
@@ -1082,7 +1145,7 @@ def process_points(
         transition = _alert_update(st, slot, combined if firing else anomaly_score, t, p)
 
         # Learn
-        _recent_update(st, slot, combined, p)
+        _recent_update(st, slot, combined)
         for d in range(n_detectors):
             _tail_learn(st, slot, d, raws[d], p)
         _zscore_learn(st, slot, x, p)

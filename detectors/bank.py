@@ -26,7 +26,7 @@ from detectors import _bank_kernel as kernel
 from detectors.hst import _shared_forest
 from detectors.stack import DETECTOR_NAMES, DetectorStack
 
-__all__ = ["BankResults", "StackBank", "warm_up"]
+__all__ = ["BankResults", "StackBank", "upgrade_slot_state", "warm_up"]
 
 # The parameters of the stack's parts that DetectorStack leaves at their defaults.
 _RIDGE = 0.1  # LagForecaster.alpha
@@ -129,7 +129,7 @@ class StackBank:
     >>> int(np.argmax(results.anomaly_score[on_cpu])), bool(results.alert[on_cpu][700])
     (700, True)
     >>> bank.memory_bytes_per_series()  # a season of 1440 minutes takes 37 kB of it
-    62780
+    53012
 
     A series' state moves to another bank and carries on there:
 
@@ -251,7 +251,7 @@ class StackBank:
     def _state_row_shapes(self, n_detectors: int) -> dict[str, tuple[tuple, np.dtype]]:
         """Shape and dtype of one slot's row of each per-slot state array."""
         size = self.n_lags + 4  # intercept, lags, and the three season features
-        n_nodes = 2 ** (self.height + 1) - 1
+        n_inner = 2**self.height - 1
         f8, i8 = np.dtype(np.float64), np.dtype(np.int64)
         return {
             "floats": ((kernel.N_FLOAT_COLUMNS,), f8),
@@ -260,13 +260,13 @@ class StackBank:
             "lags": ((self.n_lags,), f8),
             "z_window": ((self.window_size,), f8),
             "shape_window": ((max(self.window_size - 1, 1),), f8),
-            "recent_index": ((max(self.refractory, 1) + 1,), i8),
-            "recent_value": ((max(self.refractory, 1) + 1,), f8),
-            "gram": ((size, size), f8),
+            "recent_value": ((max(self.refractory, 1),), f8),
+            "gram": ((size * (size + 1) // 2,), f8),  # the upper triangle, packed
             "moment": ((size,), f8),
             "weights": ((size,), f8),
             # A window never holds more than hst_window_size points, as in HalfSpaceTrees
-            "masses": ((2, self.n_trees, n_nodes), np.min_scalar_type(self.hst_window_size)),
+            # Left children's masses only, see the kernel's _walk_forest
+            "masses": ((2, self.n_trees, n_inner), np.min_scalar_type(self.hst_window_size)),
             "counts": ((n_detectors + 1, _N_BINS), f8),
             "cal_total": ((n_detectors + 1,), f8),
             "cal_weight": ((n_detectors + 1,), f8),
@@ -487,3 +487,40 @@ def warm_up() -> None:
     does not wait for the compiler (``scripts/setup.sh`` runs this once)."""
     bank = StackBank()
     bank.process(np.array([bank.add_series()]), np.zeros(1), np.ones(1))
+
+
+# Columns of the slot's ints in the first exported layout that moved or went away since.
+_V1_INTS = {"recent_head": 19, "recent_length": 20, "moved": (21, 22, 23, 24)}
+
+
+def upgrade_slot_state(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A slot state exported in the bank's first layout (Lookout's series state format 2),
+    converted to the current one, which :meth:`StackBank.import_slot` takes.
+
+    The first layout kept every node's Half-Space-Trees masses, the whole forecaster matrix and
+    a monotonic deque for the onset's rolling maximum; the current one keeps the left
+    children's masses, the upper triangle, and a ring of the last scores. The conversion keeps
+    every value that can still matter, so the series scores on as it would have.
+    """
+    state = dict(state)
+    masses = np.asarray(state["masses"])
+    state["masses"] = np.ascontiguousarray(masses[..., 1::2])  # node i's left child is 2i + 1
+    gram = np.asarray(state["gram"])
+    state["gram"] = gram[np.triu_indices(gram.shape[0])]
+
+    ints = np.asarray(state["ints"])
+    index, value = state.pop("recent_index"), np.asarray(state["recent_value"])
+    head, length = int(ints[_V1_INTS["recent_head"]]), int(ints[_V1_INTS["recent_length"]])
+    window = len(value) - 1
+    # The deque held every score that could still be a maximum; the others never will be.
+    ring = np.full(window, -math.inf)
+    for k in range(length):
+        at = (head + k) % len(value)
+        ring[index[at] % window] = value[at]
+    state["recent_value"] = ring
+    upgraded = np.zeros(kernel.N_INT_COLUMNS, dtype=np.int64)
+    upgraded[: kernel.I_RECENT_COUNT + 1] = ints[: kernel.I_RECENT_COUNT + 1]
+    upgraded[kernel.I_RECENT_MAX_AT] = index[head] if length else 0
+    upgraded[kernel.I_FIRING :] = ints[list(_V1_INTS["moved"])]
+    state["ints"] = upgraded
+    return state

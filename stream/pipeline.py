@@ -38,7 +38,7 @@ import pandas as pd
 
 from detectors import Assessment, DetectorStack
 from detectors.alerting import AlertStatus, AlertTransition
-from detectors.bank import OPENED, RESOLVED, BankResults, StackBank
+from detectors.bank import OPENED, RESOLVED, BankResults, StackBank, upgrade_slot_state
 from detectors.state import SnapshotError, restore, snapshot
 from stream.alerts import AlertEvent
 from stream.ordering import ADMITTED, OUT_OF_ORDER, OrderGuard
@@ -54,7 +54,8 @@ __all__ = [
 ]
 
 SERIES_STATE_FORMAT = "lookout-series-state"
-SERIES_STATE_VERSION = 2  # 2: the detector state is a StackBank slot
+# 2: the detector state is a StackBank slot; 3: in the bank's smaller layout (2 is upgraded)
+SERIES_STATE_VERSION = 3
 
 _NO_LABELS: Mapping[str, str] = {}
 _REFUSED_SERIES = -1  # push_arrays: a new series beyond max_series
@@ -449,7 +450,7 @@ class Pipeline:
             raise SnapshotError(f"series state header is not JSON: {exc}") from exc
         if not isinstance(header, dict) or header.get("format") != SERIES_STATE_FORMAT:
             raise SnapshotError("not a Lookout series state")
-        if header.get("version") != SERIES_STATE_VERSION:
+        if header.get("version") not in (2, SERIES_STATE_VERSION):
             raise SnapshotError(
                 f"series state version {header.get('version')!r}, expected {SERIES_STATE_VERSION}"
             )
@@ -464,8 +465,10 @@ class Pipeline:
         if not isinstance(state, dict):
             raise SnapshotError(f"series state holds a {type(state).__name__}, not a slot state")
         try:
+            if header["version"] == 2:
+                state = upgrade_slot_state(state)
             slot = self.bank.import_slot(state)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
             raise SnapshotError(f"series state does not fit this detector stack: {exc}") from exc
         self.drop_series(series)
         self.slots[series] = slot

@@ -295,7 +295,7 @@ def test_series_state_is_a_versioned_header_then_the_stack_snapshot():
 
     assert orjson.loads(header) == {
         "format": "lookout-series-state",
-        "version": 2,
+        "version": 3,
         "series": "cpu",
         "last": None,
         "latest": 0.0,
@@ -319,6 +319,7 @@ def corrupt(data: bytes, **changes) -> bytes:
         lambda d: b"{oops\n" + d.split(b"\n", 1)[1],
         lambda d: corrupt(d, format="pickle"),
         lambda d: corrupt(d, version=1),  # a DetectorStack snapshot, before the bank
+        lambda d: corrupt(d, version=2),  # the current layout claiming the previous one
         lambda d: corrupt(d, series="mem"),
         lambda d: corrupt(d, last="yesterday"),
         lambda d: corrupt(d, held=[[0.0, "NaN?", None]]),
@@ -337,6 +338,7 @@ def corrupt(data: bytes, **changes) -> bytes:
         "header-not-json",
         "format",
         "version",
+        "version-2-label-on-version-3-state",
         "other-series",
         "bad-timestamp",
         "bad-held-value",

@@ -47,13 +47,12 @@ def main() -> None:
         "state": base64.b64encode(state).decode(),
         "timestamps": t_next.tolist(),
         "values": v_next.tolist(),
-        "expected": {
-            name: getattr(batch.results, name).astype(float).tolist() for name in FIELDS
-        },
+        "expected": {name: getattr(batch.results, name).astype(float).tolist() for name in FIELDS},
     }
     out = Path(__file__).with_name("series_state_v2.json.gz")
     out.write_bytes(gzip.compress(orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY), 9))
-    print(out, out.stat().st_size, "bytes; alerts in the next points:", int(batch.results.alert.sum()))
+    alerts = int(batch.results.alert.sum())
+    print(out, out.stat().st_size, "bytes; alert points among the next:", alerts)
 
 
 if __name__ == "__main__":
