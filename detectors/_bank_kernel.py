@@ -75,7 +75,8 @@ I_FIRING = 20  # HysteresisAlert
 I_RUN = 21
 I_COOLDOWN_LEFT = 22
 I_SPREAD_N = 23
-N_INT_COLUMNS = 24
+I_RANGE_N = 24  # BlockedRange: values learned
+N_INT_COLUMNS = 25
 
 # Detector codes, as in detectors.stack.DETECTOR_NAMES.
 ZSCORE, HST, FORECAST, VOLATILITY = 0, 1, 2, 3
@@ -126,6 +127,8 @@ Params = collections.namedtuple(
         "exit_threshold",
         "min_duration",
         "cooldown",
+        "range_break",
+        "range_block_size",
     ],
 )
 
@@ -149,6 +152,7 @@ State = collections.namedtuple(
         "cal_weight",
         "cal_n",
         "cal_top",
+        "range_bounds",  # (capacity, 2, n_blocks): BlockedRange's lows, then highs
         "season_floats",  # pool: [history (L + 1) | mean (L) | abs_dev (L)] per slot
         "season_counts",  # pool: count (L) per slot, uint16
         "pool_top",  # [floats used, counts used]
@@ -891,6 +895,33 @@ def _hst_score_then_learn(st, slot, x, p, split_features, thresholds, window, pa
     return 0.0 if first_window else 1 - total / p.hst_max_score
 
 
+@_part
+def _range_score(st, slot, x, which, grace, p):
+    """``DetectorStack._range_score``: the calibrated range break of ``x``, then the range
+    (``BlockedRange.update``) and the calibrator ``which`` learn it."""
+    lows = st.range_bounds[slot, 0]
+    highs = st.range_bounds[slot, 1]
+    n = st.ints[slot, I_RANGE_N]
+    raw = 0.0
+    if n > 0:
+        low = lows.min()
+        high = highs.max()
+        if high > low:
+            raw = _py_max(_py_max(0.0, x - high), low - x) / (high - low)
+    if not math.isnan(x):
+        at = n // p.range_block_size % lows.shape[0]
+        if n % p.range_block_size == 0:  # a new block replaces the oldest
+            lows[at] = x
+            highs[at] = x
+        else:
+            lows[at] = _py_min(lows[at], x)
+            highs[at] = _py_max(highs[at], x)
+        st.ints[slot, I_RANGE_N] = n + 1
+    score = _decades(_tail_score(st, slot, which, raw, grace, p), p.score_decades)
+    _tail_learn(st, slot, which, raw, p)
+    return score
+
+
 # --- RollingMax and HysteresisAlert ------------------------------------------------------------
 
 
@@ -999,6 +1030,7 @@ def process_points(
     n_points = len(slots)
     n_detectors = len(detectors)
     recalibrator = n_detectors  # the calibrator after the detectors'
+    range_calibrator = n_detectors + 1
     max_size = len(size_marker)
     features = np.zeros(max_size)
     factor = np.zeros(max_size * max_size)
@@ -1136,6 +1168,11 @@ def process_points(
             )
             _tail_learn(st, slot, recalibrator, combined, p)
             combined = _py_min(combined, unusual)
+        if p.range_break:
+            range_score = _range_score(st, slot, x, range_calibrator, graces[range_calibrator], p)
+            if range_score >= p.threshold:
+                agreeing |= 1 << n_detectors  # the bit after the detectors'
+            combined = _py_max(combined, range_score)
 
         # Onset and alert
         recent_n = min(st.ints[slot, I_RECENT_COUNT], p.recent_window)

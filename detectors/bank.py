@@ -26,7 +26,7 @@ from detectors import _bank_kernel as kernel
 from detectors.hst import _shared_forest
 from detectors.stack import DETECTOR_NAMES, DetectorStack
 
-__all__ = ["BankResults", "StackBank", "upgrade_slot_state", "warm_up"]
+__all__ = ["BankResults", "StackBank", "warm_up"]
 
 # The parameters of the stack's parts that DetectorStack leaves at their defaults.
 _RIDGE = 0.1  # LagForecaster.alpha
@@ -38,6 +38,9 @@ _ZSCORE_MIN_STD = 1e-6
 _N_BINS = 128  # TailProbability's grid
 _MAX_SCORE = 1e6
 _N_SHAPE_FEATURES = 4
+_RANGE_BLOCKS = 10  # BlockedRange.n_blocks
+# Columns of the slot's ints in format 2 that went away or moved (to I_FIRING ... I_SPREAD_N).
+_V2_RECENT_HEAD, _V2_RECENT_LENGTH, _V2_MOVED_INTS = 19, 20, (21, 22, 23, 24)
 
 #: Alert transitions in :attr:`BankResults.transition`.
 NO_TRANSITION, OPENED, RESOLVED = kernel.NO_TRANSITION, kernel.OPENED, kernel.RESOLVED
@@ -129,7 +132,7 @@ class StackBank:
     >>> int(np.argmax(results.anomaly_score[on_cpu])), bool(results.alert[on_cpu][700])
     (700, True)
     >>> bank.memory_bytes_per_series()  # a season of 1440 minutes takes 37 kB of it
-    53012
+    54236
 
     A series' state moves to another bank and carries on there:
 
@@ -169,6 +172,7 @@ class StackBank:
         combination: str = "fisher",
         recalibration_grace: int = 100,
         seed: int | None = 42,
+        range_break: bool = True,
     ):
         params = {
             name: value for name, value in locals().items() if name not in ("self", "__class__")
@@ -187,9 +191,13 @@ class StackBank:
 
         # One calibrator per distinct detector, in order, as the reference's dict holds them
         names = tuple(dict.fromkeys(self.detectors))
-        self.detector_names = names  # bit d of BankResults.agreeing is names[d]
+        # Bit d of BankResults.agreeing is detector_names[d]; the range break's comes last.
+        self.detector_names = names + (("range",) if range_break else ())
         self._detector_codes = np.array([DETECTOR_NAMES.index(n) for n in names], dtype=np.int64)
-        self._graces = np.array([grace_period] * len(names) + [recalibration_grace], np.int64)
+        # Calibrators: the detectors', the recalibrator, the range break's.
+        self._graces = np.array(
+            [grace_period] * len(names) + [recalibration_grace, grace_period], np.int64
+        )
         self._split_features, self._thresholds = _shared_forest(
             seed, n_trees, height, ((0.0, 1.0),) * _N_SHAPE_FEATURES
         )
@@ -234,8 +242,11 @@ class StackBank:
             exit_threshold=float(exit_level),
             min_duration=min_duration,
             cooldown=cooldown,
+            range_break=bool(range_break),
+            range_block_size=max(long_window // _RANGE_BLOCKS, 1),
         )
-        self._row_shapes = self._state_row_shapes(len(names))
+        self._row_shapes = self._state_row_shapes(len(names) + 1 + bool(range_break))
+        self._new_rows = self._new_series_rows()
         # The forecaster's system size, as a tuple whose length numba compiles in
         self._size_marker = (0.0,) * (n_lags + 4)
         self._capacity = 0
@@ -248,7 +259,7 @@ class StackBank:
         self._free: list[int] = []  # a heap: the lowest free slot is reused first
         self._n_series = 0
 
-    def _state_row_shapes(self, n_detectors: int) -> dict[str, tuple[tuple, np.dtype]]:
+    def _state_row_shapes(self, n_calibrators: int) -> dict[str, tuple[tuple, np.dtype]]:
         """Shape and dtype of one slot's row of each per-slot state array."""
         size = self.n_lags + 4  # intercept, lags, and the three season features
         n_inner = 2**self.height - 1
@@ -267,27 +278,35 @@ class StackBank:
             # A window never holds more than hst_window_size points, as in HalfSpaceTrees
             # Left children's masses only, see the kernel's _walk_forest
             "masses": ((2, self.n_trees, n_inner), np.min_scalar_type(self.hst_window_size)),
-            "counts": ((n_detectors + 1, _N_BINS), f8),
-            "cal_total": ((n_detectors + 1,), f8),
-            "cal_weight": ((n_detectors + 1,), f8),
-            "cal_n": ((n_detectors + 1,), i8),
-            "cal_top": ((n_detectors + 1,), i8),
+            "counts": ((n_calibrators, _N_BINS), f8),
+            "cal_total": ((n_calibrators,), f8),
+            "cal_weight": ((n_calibrators,), f8),
+            "cal_n": ((n_calibrators,), i8),
+            "cal_top": ((n_calibrators,), i8),
+            "range_bounds": ((2, _RANGE_BLOCKS), f8),
         }
 
-    def _reset(self, slot: int) -> None:
-        """Give ``slot`` the state of a new ``DetectorStack``."""
-        for array in self._rows.values():
-            array[slot] = 0
-        floats = self._rows["floats"][slot]
+    def _new_series_rows(self) -> dict[str, np.ndarray]:
+        """One row of every state array: the state of a new ``DetectorStack``."""
+        rows = {name: np.zeros(shape, dtype) for name, (shape, dtype) in self._row_shapes.items()}
+        floats = rows["floats"]
         for column in (kernel.F_LAST_TIMESTAMP, kernel.F_SCALE, kernel.F_ABS_RESIDUAL):
             floats[column] = math.nan
         for column in (kernel.F_SPREAD_MEAN, kernel.F_VOLATILITY, kernel.F_SHAPE_LAST):
             floats[column] = math.nan
         floats[kernel.F_SHAPE_LOW : kernel.F_SHAPE_LOW + _N_SHAPE_FEATURES] = math.inf
         floats[kernel.F_SHAPE_HIGH : kernel.F_SHAPE_HIGH + _N_SHAPE_FEATURES] = -math.inf
-        self._rows["ints"][slot, kernel.I_HST_FIRST_WINDOW] = 1
-        self._rows["cal_weight"][slot] = 1.0
-        self._rows["cal_top"][slot] = -1
+        rows["ints"][kernel.I_HST_FIRST_WINDOW] = 1
+        rows["cal_weight"][:] = 1.0
+        rows["cal_top"][:] = -1
+        rows["range_bounds"][0] = math.inf  # lows
+        rows["range_bounds"][1] = -math.inf  # highs
+        return rows
+
+    def _reset(self, slot: int) -> None:
+        """Give ``slot`` the state of a new ``DetectorStack``."""
+        for name, row in self._new_rows.items():
+            self._rows[name][slot] = row
 
     def parameters(self) -> dict:
         """The keyword arguments of the bank: ``DetectorStack(**bank.parameters())`` is the
@@ -416,6 +435,46 @@ class StackBank:
         """The detectors of a :attr:`BankResults.agreeing` bit mask, in the stack's order."""
         return tuple(name for d, name in enumerate(self.detector_names) if mask >> d & 1)
 
+    def upgrade_slot_state(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A slot state exported in the bank's first layout (Lookout's series state format 2),
+        converted for :meth:`import_slot`.
+
+        The first layout kept every node's Half-Space-Trees masses, the whole forecaster matrix
+        and a monotonic deque for the onset's rolling maximum; the current one keeps the left
+        children's masses, the upper triangle, and a ring of the last scores. The conversion
+        keeps every value that can still matter, so the series scores on as it would have. The
+        range break came after: its range and calibrator start empty.
+        """
+        state = dict(state)
+        masses = np.asarray(state["masses"])
+        state["masses"] = np.ascontiguousarray(masses[..., 1::2])  # node i's left child: 2i + 1
+        gram = np.asarray(state["gram"])
+        state["gram"] = gram[np.triu_indices(gram.shape[0])]
+
+        ints = np.asarray(state["ints"])
+        index, value = state.pop("recent_index"), np.asarray(state["recent_value"])
+        head, length = int(ints[_V2_RECENT_HEAD]), int(ints[_V2_RECENT_LENGTH])
+        window = len(value) - 1
+        # The deque held every score that could still be a maximum; the others never will be.
+        ring = np.full(window, -math.inf)
+        for k in range(length):
+            at = (head + k) % len(value)
+            ring[index[at] % window] = value[at]
+        state["recent_value"] = ring
+        upgraded = np.zeros(kernel.N_INT_COLUMNS, dtype=np.int64)
+        upgraded[: kernel.I_RECENT_COUNT + 1] = ints[: kernel.I_RECENT_COUNT + 1]
+        upgraded[kernel.I_RECENT_MAX_AT] = index[head] if length else 0
+        moved = [kernel.I_FIRING, kernel.I_RUN, kernel.I_COOLDOWN_LEFT, kernel.I_SPREAD_N]
+        upgraded[moved] = ints[list(_V2_MOVED_INTS)]
+        state["ints"] = upgraded
+
+        fresh = self._new_rows
+        state["range_bounds"] = fresh["range_bounds"].copy()
+        for name in ("counts", "cal_total", "cal_weight", "cal_n", "cal_top"):
+            calibrators = np.asarray(state[name])
+            state[name] = np.concatenate([calibrators, fresh[name][len(calibrators) :]])
+        return state
+
     def memory_bytes_per_series(self) -> int:
         """Bytes of state per series: one row of every per-slot array, plus the series' mean
         share of the season pool in use."""
@@ -487,40 +546,3 @@ def warm_up() -> None:
     does not wait for the compiler (``scripts/setup.sh`` runs this once)."""
     bank = StackBank()
     bank.process(np.array([bank.add_series()]), np.zeros(1), np.ones(1))
-
-
-# Columns of the slot's ints in the first exported layout that moved or went away since.
-_V1_INTS = {"recent_head": 19, "recent_length": 20, "moved": (21, 22, 23, 24)}
-
-
-def upgrade_slot_state(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """A slot state exported in the bank's first layout (Lookout's series state format 2),
-    converted to the current one, which :meth:`StackBank.import_slot` takes.
-
-    The first layout kept every node's Half-Space-Trees masses, the whole forecaster matrix and
-    a monotonic deque for the onset's rolling maximum; the current one keeps the left
-    children's masses, the upper triangle, and a ring of the last scores. The conversion keeps
-    every value that can still matter, so the series scores on as it would have.
-    """
-    state = dict(state)
-    masses = np.asarray(state["masses"])
-    state["masses"] = np.ascontiguousarray(masses[..., 1::2])  # node i's left child is 2i + 1
-    gram = np.asarray(state["gram"])
-    state["gram"] = gram[np.triu_indices(gram.shape[0])]
-
-    ints = np.asarray(state["ints"])
-    index, value = state.pop("recent_index"), np.asarray(state["recent_value"])
-    head, length = int(ints[_V1_INTS["recent_head"]]), int(ints[_V1_INTS["recent_length"]])
-    window = len(value) - 1
-    # The deque held every score that could still be a maximum; the others never will be.
-    ring = np.full(window, -math.inf)
-    for k in range(length):
-        at = (head + k) % len(value)
-        ring[index[at] % window] = value[at]
-    state["recent_value"] = ring
-    upgraded = np.zeros(kernel.N_INT_COLUMNS, dtype=np.int64)
-    upgraded[: kernel.I_RECENT_COUNT + 1] = ints[: kernel.I_RECENT_COUNT + 1]
-    upgraded[kernel.I_RECENT_MAX_AT] = index[head] if length else 0
-    upgraded[kernel.I_FIRING :] = ints[list(_V1_INTS["moved"])]
-    state["ints"] = upgraded
-    return state

@@ -3,7 +3,8 @@
 Each statistic follows river's ``update`` / ``get`` protocol, so a detector can ask for the value
 *before* it learns the current point (no look-ahead). ``RollingStats`` keeps mean, variance, min and
 max of the last ``window_size`` values in O(1) amortised time per update; ``RollingMax`` keeps only
-the max, without holding the window; ``EWMean`` and ``EWVar`` weigh recent values more.
+the max, without holding the window; ``BlockedRange`` keeps about the last ``window_size`` values'
+range in a few blocks' extremes; ``EWMean`` and ``EWVar`` weigh recent values more.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import collections
 import math
 
-__all__ = ["RollingStats", "RollingMax", "EWMean", "EWVar"]
+import numpy as np
+
+__all__ = ["RollingStats", "RollingMax", "BlockedRange", "EWMean", "EWVar"]
 
 
 class RollingStats:
@@ -165,6 +168,59 @@ class RollingMax:
     @property
     def max(self) -> float:
         return self._maxs[0][1] if self._maxs else math.nan
+
+
+class BlockedRange:
+    """Lowest and highest of about the last ``window_size`` values, in ``2 * n_blocks`` floats.
+
+    The values are kept as the extremes of ``n_blocks`` consecutive blocks of ``window_size //
+    n_blocks`` values, the newest block still filling; the oldest block is forgotten whole when
+    a new one starts, so the range covers the last ``window_size - block + 1`` to
+    ``window_size`` values. A rolling range of 5,000 points then costs 160 bytes instead of a
+    deque of up to 5,000 values. NaN values are not learned.
+
+    Examples
+    --------
+    >>> rolling = BlockedRange(window_size=4, n_blocks=2)  # blocks of 2 values
+    >>> for x in [5.0, 1.0, 3.0, 4.0]:
+    ...     rolling.update(x)
+    >>> rolling.low, rolling.high
+    (1.0, 5.0)
+    >>> rolling.update(2.0)  # starts a block: [5, 1] is forgotten
+    >>> rolling.low, rolling.high, rolling.n
+    (2.0, 4.0, 5)
+    >>> BlockedRange(10).high
+    -inf
+    """
+
+    def __init__(self, window_size: int, n_blocks: int = 10):
+        if window_size < 1 or n_blocks < 1:
+            raise ValueError(f"window_size and n_blocks must be >= 1: {window_size}, {n_blocks}")
+        self.window_size = window_size
+        self.n_blocks = n_blocks
+        self.block_size = max(window_size // n_blocks, 1)
+        self._lows = np.full(n_blocks, math.inf)
+        self._highs = np.full(n_blocks, -math.inf)
+        self.n = 0  # values learned
+
+    def update(self, x: float) -> None:
+        if math.isnan(x):
+            return
+        at = self.n // self.block_size % self.n_blocks
+        if self.n % self.block_size == 0:  # a new block replaces the oldest
+            self._lows[at] = self._highs[at] = x
+        else:
+            self._lows[at] = min(self._lows.item(at), x)
+            self._highs[at] = max(self._highs.item(at), x)
+        self.n += 1
+
+    @property
+    def low(self) -> float:
+        return self._lows.min().item()
+
+    @property
+    def high(self) -> float:
+        return self._highs.max().item()
 
 
 class EWMean:

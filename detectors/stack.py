@@ -10,7 +10,7 @@ from detectors.alerting import AlertTransition, HysteresisAlert
 from detectors.calibration import TailProbability
 from detectors.forecaster import LagForecaster
 from detectors.isolation import HalfSpaceTreesDetector
-from detectors.rolling import EWMean, EWVar, RollingMax
+from detectors.rolling import BlockedRange, EWMean, EWVar, RollingMax
 from detectors.seasonal import SeasonalProfile
 from detectors.zscore import ZScore
 
@@ -68,6 +68,11 @@ class DetectorStack:
        its own history on this series (after ``recalibration_grace`` more points), and the score
        is the smaller of the two, in decades of probability over ``score_decades`` (0.5: one in
        1,000).
+    6b. **Range break** (``range_break``). A value beyond the range of about the last
+       ``long_window`` values (by how far, in units of that range) is calibrated as the detectors
+       are, and its score replaces the combined one when higher. It is not one more term of the
+       agreement: it is 0 almost always, and a new extreme is evidence on its own (NAB's HTM
+       detector has the same "spatial anomaly" rule).
     7. **Onset.** ``anomaly_score`` is the combined score where it sets a new high over the last
        ``refractory`` points, else 0: an incident is reported when it starts, not at every point.
     8. **Alert.** An alert opens at an onset scoring at least ``threshold`` and stays open while
@@ -93,6 +98,9 @@ class DetectorStack:
     combination, recalibration_grace
         How detectors are combined (``"fisher"`` or ``"max"``) and the points of combined
         evidence seen before the recalibration lets any score through (0: no recalibration).
+    range_break
+        Whether a value out of the range of about the last ``long_window`` values can raise
+        the score (its name then appears in ``agreeing`` when it reaches ``threshold``).
     spread_floor, min_surprise, volatility_window, score_decades, refractory
         See above.
     gap_steps
@@ -144,6 +152,7 @@ class DetectorStack:
         combination: str = "fisher",
         recalibration_grace: int = 100,
         seed: int | None = 42,
+        range_break: bool = True,
     ):
         unknown = set(detectors) - set(DETECTOR_NAMES)
         if unknown or not detectors:
@@ -175,6 +184,7 @@ class DetectorStack:
         self.combination = combination
         self.recalibration_grace = recalibration_grace
         self.seed = seed
+        self.range_break = range_break
 
         self._zscore = ZScore(window_size=window_size)
         self._hst = HalfSpaceTreesDetector(
@@ -202,6 +212,8 @@ class DetectorStack:
             if recalibration_grace
             else None
         )
+        self._range = BlockedRange(long_window)
+        self._range_calibrator = TailProbability(long_window, grace_period, record_gain=record_gain)
         self._n_seen = 0
         self._recent = RollingMax(max(refractory, 1))
         self._policy = HysteresisAlert(threshold, exit_threshold, min_duration, cooldown)
@@ -237,6 +249,9 @@ class DetectorStack:
             for name, calibrator in self._calibrators.items()
         }
         combined = self._recalibrated(self._combine(scores))
+        if self.range_break:
+            scores["range"] = self._range_score(value)
+            combined = max(combined, scores["range"])
         is_onset = not (self.refractory and self._recent.n and combined <= self._recent.max)
         anomaly_score = combined if is_onset else 0.0
         # Quiet, only an onset may open an alert; firing, the combined score keeps it open.
@@ -280,6 +295,18 @@ class DetectorStack:
             if not math.isnan(seasonal):
                 surprise = min(surprise, seasonal)
         return surprise
+
+    def _range_score(self, value: float) -> float:
+        """How far ``value`` lies out of the recent range, in units of that range (0 inside it,
+        or while the range is a single value), calibrated; then the range learns ``value``."""
+        bounds = self._range
+        raw = 0.0
+        if bounds.n and bounds.high > bounds.low:
+            raw = max(0.0, value - bounds.high, bounds.low - value) / (bounds.high - bounds.low)
+        bounds.update(value)
+        score = self._decades(self._range_calibrator.score_one(raw))
+        self._range_calibrator.learn_one(raw)
+        return score
 
     def _deseasonalized(self, timestamp: float, value: float) -> float:
         """``value`` minus its usual level at this time of day (once known): a job that runs

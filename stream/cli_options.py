@@ -69,6 +69,13 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         help="points per series before any score is reported (default: %(default)s)",
     )
     group.add_argument(
+        "--no-range-break",
+        dest="range_break",
+        action="store_false",
+        help="do not let a value beyond the range of about the last 5,000 points raise the score "
+        "on its own (a metric that sets new records routinely, such as a counter)",
+    )
+    group.add_argument(
         "--seed",
         type=int,
         default=defaults.seed,
@@ -88,5 +95,6 @@ def stack_factory_from_args(args: argparse.Namespace):
         window_size=args.window_size,
         n_lags=args.n_lags,
         grace_period=args.grace_period,
+        range_break=args.range_break,
         seed=args.seed,
     )

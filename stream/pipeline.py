@@ -38,7 +38,7 @@ import pandas as pd
 
 from detectors import Assessment, DetectorStack
 from detectors.alerting import AlertStatus, AlertTransition
-from detectors.bank import OPENED, RESOLVED, BankResults, StackBank, upgrade_slot_state
+from detectors.bank import OPENED, RESOLVED, BankResults, StackBank
 from detectors.state import SnapshotError, restore, snapshot
 from stream.alerts import AlertEvent
 from stream.ordering import ADMITTED, OUT_OF_ORDER, OrderGuard
@@ -466,7 +466,7 @@ class Pipeline:
             raise SnapshotError(f"series state holds a {type(state).__name__}, not a slot state")
         try:
             if header["version"] == 2:
-                state = upgrade_slot_state(state)
+                state = self.bank.upgrade_slot_state(state)
             slot = self.bank.import_slot(state)
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             raise SnapshotError(f"series state does not fit this detector stack: {exc}") from exc

@@ -19,7 +19,7 @@ SCORES = ("anomaly_score", "zscore", "hst_score", "forecast_score", "expected", 
 
 # Parameter sets besides the defaults, each on a shorter prefix of every series
 VARIANTS = {
-    "max": dict(combination="max", refractory=5),
+    "max": dict(combination="max", refractory=5, range_break=False),
     "no_recalibration": dict(recalibration_grace=0),
     "forecast_zscore": dict(detectors=("forecast", "zscore")),
     "hst_only": dict(detectors=("hst",), grace_period=100),
@@ -90,7 +90,8 @@ def reference(name: str, variant: str | None) -> dict[str, np.ndarray]:
     arrays["alert"] = np.array([a.alert for a in assessed])
     arrays["transition"] = [a.transition for a in assessed]
     arrays["agreeing"] = [a.agreeing for a in assessed]
-    arrays["detectors"] = tuple(dict.fromkeys(stack.detectors))
+    # The names of the bank's agreeing bits: the detectors', then the range break's
+    arrays["detectors"] = tuple(dict.fromkeys(stack.detectors)) + ("range",) * stack.range_break
     return arrays
 
 

@@ -280,6 +280,20 @@ def test_settings_precedence_is_flag_then_env_then_file_then_default(tmp_path, c
     assert settings["alerts_topic"] == ("'lookout-alerts'", "default")
 
 
+def test_range_break_is_on_by_default_and_off_by_flag_env_or_file(tmp_path, capsys, monkeypatch):
+    assert print_config(capsys, monkeypatch, [], {})["range_break"] == ("True", "default")
+    off = print_config(capsys, monkeypatch, ["--no-range-break"], {})
+    assert off["range_break"] == ("False", "flag")
+    env = print_config(capsys, monkeypatch, [], {"LOOKOUT_RANGE_BREAK": "false"})
+    assert env["range_break"] == ("False", "env")
+    config = tmp_path / "lookout.toml"
+    config.write_text("range-break = false\n")
+    assert print_config(capsys, monkeypatch, ["--config", str(config)], {})["range_break"] == (
+        "False",
+        "file",
+    )
+
+
 def test_config_file_may_be_json_and_named_by_the_environment(tmp_path, capsys, monkeypatch):
     config = tmp_path / "lookout.json"
     config.write_text(json.dumps({"bootstrap-servers": "kafka:9092", "ssl_check_hostname": False}))

@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.rolling import EWMean, EWVar, RollingStats
+from detectors.rolling import BlockedRange, EWMean, EWVar, RollingStats
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
 
@@ -69,3 +69,31 @@ def test_rolling_rejects_empty_window():
         assert "window_size" in str(error)
     else:
         raise AssertionError("window_size=0 accepted")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(finite, min_size=1, max_size=120),
+    window_size=st.integers(1, 40),
+    n_blocks=st.integers(1, 6),
+)
+def test_blocked_range_equals_pandas_over_the_blocks_it_remembers(values, window_size, n_blocks):
+    """After n values the range covers the oldest remembered block's start to now: the
+    current block's values plus n_blocks - 1 complete blocks before it."""
+    rolling = BlockedRange(window_size, n_blocks)
+    block = rolling.block_size
+    series = pd.Series(values, dtype=float)
+    for n, x in enumerate(values, start=1):
+        rolling.update(x)
+        covered = min(n, (n_blocks - 1) * block + (n - 1) % block + 1)
+        assert covered <= max(window_size, n_blocks)
+        window = series.iloc[n - covered : n]
+        assert rolling.low == window.min()
+        assert rolling.high == window.max()
+
+
+def test_blocked_range_ignores_nan():
+    rolling = BlockedRange(10, n_blocks=2)
+    for x in [1.0, math.nan, 3.0]:
+        rolling.update(x)
+    assert (rolling.n, rolling.low, rolling.high) == (2, 1.0, 3.0)

@@ -1,9 +1,11 @@
 """A series state written by an earlier Lookout (format version 2) is restored by this one,
-which then scores the next points exactly as the earlier version did."""
+which then scores the next points exactly as the earlier version did (with the detectors that
+version had: the range break came later)."""
 
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 from pathlib import Path
 
@@ -24,7 +26,7 @@ def earlier():
 
 
 def test_version_2_state_scores_the_next_points_as_version_2_did(earlier):
-    pipeline = Pipeline(DetectorStack)
+    pipeline = Pipeline(functools.partial(DetectorStack, range_break=False))
     pipeline.restore_series(earlier["series"], base64.b64decode(earlier["state"]))
     count = len(earlier["values"])
     batch, refused = pipeline.push_arrays(
@@ -39,6 +41,18 @@ def test_version_2_state_scores_the_next_points_as_version_2_did(earlier):
     # Saved again, it is in the current format.
     header = orjson.loads(pipeline.snapshot_series(earlier["series"]).partition(b"\n")[0])
     assert header["version"] == SERIES_STATE_VERSION
+
+
+def test_version_2_state_restores_into_the_default_stack(earlier):
+    """The range break starts learning at the restore; everything else carries on."""
+    pipeline = Pipeline(DetectorStack)
+    pipeline.restore_series(earlier["series"], base64.b64decode(earlier["state"]))
+    count = len(earlier["values"])
+    batch, _ = pipeline.push_arrays(
+        [earlier["series"]] * count, np.array(earlier["timestamps"]), np.array(earlier["values"])
+    )
+    np.testing.assert_array_equal(batch.results.expected, earlier["expected"]["expected"])
+    assert batch.results.alert.any()
 
 
 def test_other_versions_are_refused(earlier):
