@@ -188,7 +188,8 @@ def state_sizes(bank: StackBank, slots: list[int]) -> dict[str, list[int]]:
 
 
 def synthetic_values(n_streams: int, n_points: int, step: float = 300.0) -> np.ndarray:
-    """Short 5-minute series with a daily cycle, noise and a few spikes: (n_streams, n_points)."""
+    """Series ``step`` seconds apart with a daily cycle, noise and a few spikes:
+    (n_streams, n_points)."""
     t = np.arange(n_points) * step
     streams = np.empty((n_streams, n_points))
     for seed in range(n_streams):
@@ -207,28 +208,28 @@ def current_rss() -> int:
         return int(statm.read().split()[1]) * resource.getpagesize()
 
 
-def cardinality_in_fresh_process(n_series: int, n_points: int, batch: int) -> dict:
-    """A bank of ``n_series`` series fed ``n_points`` each, round robin, ``batch`` points per
-    ``process`` call (run in a fresh process, so that memory freed by earlier stages cannot
-    hide new allocations)."""
+def cardinality_in_fresh_process(n_series: int, n_points: int, batch: int, step: float) -> dict:
+    """A bank of ``n_series`` series fed ``n_points`` each, ``step`` seconds apart, round robin,
+    ``batch`` points per ``process`` call (run in a fresh process, so that memory freed by
+    earlier stages cannot hide new allocations)."""
     bank = StackBank(**cli_stack_factory()().parameters())
     bank.process(np.array([bank.add_series()]), np.zeros(1), np.ones(1))  # load the kernel
     bank.remove_series(0)
-    streams = synthetic_values(64, n_points)
+    streams = synthetic_values(64, n_points, step)
     gc.collect()
     before = current_rss()
     slots = np.array([bank.add_series() for _ in range(n_series)])
-    # Round robin: point i of every series, then point i + 1 of every series, ...
-    all_slots = np.tile(slots, n_points)
-    all_times = np.repeat(300.0 * np.arange(n_points), n_series)
-    all_values = streams[np.arange(n_series) % len(streams)].T.ravel()
+    # Round robin: point i of every series, then point i + 1 of every series, ...; the
+    # batches are cut as they are fed, so that the input does not weigh on the memory.
     seconds = 0.0
-    for first in range(0, len(all_slots), batch):
-        rows = slice(first, first + batch)
+    for first in range(0, n_series * n_points, batch):
+        flat = np.arange(first, min(first + batch, n_series * n_points))
+        point, series = np.divmod(flat, n_series)
+        batch_slots, times = slots[series], step * point
+        values = streams[series % len(streams), point]
         started = time.perf_counter()
-        bank.process(all_slots[rows], all_times[rows], all_values[rows])
+        bank.process(batch_slots, times, values)
         seconds += time.perf_counter() - started
-    del all_slots, all_times, all_values
     gc.collect()
     return {
         "series": n_series,
@@ -240,13 +241,14 @@ def cardinality_in_fresh_process(n_series: int, n_points: int, batch: int) -> di
     }
 
 
-def cardinality(sizes: list[int], n_points: int, batch: int) -> list[dict]:
+def cardinality(sizes: list[int], n_points: int, batch: int, step: float) -> list[dict]:
     spawn = multiprocessing.get_context("spawn")
     rows = []
     for n in sizes:
-        log(f"cardinality: {n:,} series x {n_points} points")
+        log(f"cardinality: {n:,} series x {n_points} points, {step:g} s apart")
         with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:
-            rows.append(pool.submit(cardinality_in_fresh_process, n, n_points, batch).result())
+            job = pool.submit(cardinality_in_fresh_process, n, n_points, batch, step)
+            rows.append(job.result())
     return rows
 
 
@@ -285,7 +287,7 @@ def print_state_table(sizes: dict[str, list[int]]) -> None:
         )
 
 
-def print_cardinality_table(rows: list[dict], n_points: int, batch: int) -> None:
+def print_cardinality_table(rows: list[dict]) -> None:
     print(
         "| series | points | points/s | RSS growth per series | bank bytes per series | peak RSS |"
     )
@@ -305,13 +307,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--series", type=int, nargs="+", help="series counts (cardinality table)")
     parser.add_argument("--points", type=int, default=100, help="points per synthetic series")
     parser.add_argument("--batch", type=int, default=50_000, help="points per process() call")
+    parser.add_argument("--step", type=float, default=300.0, help="seconds between the points of "
+                        "a synthetic series (sets its season's length: a day of steps)")
+    parser.add_argument("--cardinality-only", action="store_true",
+                        help="only the cardinality table (for the larger series counts)")
     args = parser.parse_args(argv)
+    sizes = args.series or ([1000] if args.quick else [1000, 100_000])
+    if args.cardinality_only:
+        print_cardinality(cardinality(sorted(set(sizes)), args.points, args.batch, args.step), args)
+        return 0
 
     path = args.path if args.path.exists() else DEMO_DATA
     files = discover_csv_files(path)
     if args.quick:
         files = files[::4]
-    sizes = args.series or ([1000] if args.quick else [1000, 100_000])
     factory = cli_stack_factory()
 
     log(f"{len(files)} files under {path}")
@@ -328,18 +337,23 @@ def main(argv: list[str] | None = None) -> int:
     log(f"river reference: {rate(reference):,.0f} points/s")
     sizes_after_file = state_sizes(bank, slots)
     del bank
-    rows = cardinality(sorted(set(sizes)), args.points, args.batch)
+    rows = cardinality(sorted(set(sizes)), args.points, args.batch, args.step)
 
     print(f"## Speed: {len(files)} files, {replayed['points']:,} points ({path})\n")
     print_speed_table(replayed, bank_only, stack_only, reference)
     print(f"\n## State per series ({len(sizes_after_file['snapshot'])} files)\n")
     print_state_table(sizes_after_file)
+    print()
+    print_cardinality(rows, args)
+    return 0
+
+
+def print_cardinality(rows: list[dict], args: argparse.Namespace) -> None:
     print(
-        f"\n## Cardinality: {args.points} points per series, round robin, "
+        f"## Cardinality: {args.points} points per series, {args.step:g} s apart, round robin, "
         f"{args.batch:,} points per call\n"
     )
-    print_cardinality_table(rows, args.points, args.batch)
-    return 0
+    print_cardinality_table(rows)
 
 
 if __name__ == "__main__":
