@@ -5,10 +5,15 @@ Three workloads, in one process:
 1. **One series.** The NAB sample (every CSV under ``--nab``, each file a slot, fed file after
    file), or a synthetic series of ``--points`` 5-minute points when the sample is missing:
    ``DetectorStack.process`` point by point (on the first ``--reference-points`` points, it
-   is slow) against one ``StackBank.process`` call. The script checks that both agree.
+   is slow) against one ``StackBank.process`` call, then the same call with ``threads=2``
+   (the files split into two groups scored at once). The script checks that all agree.
 2. **Many series.** ``--series`` slots times ``--points-per-series`` points, interleaved round
-   robin (every series gets its next point in turn), in one ``process`` call.
+   robin (every series gets its next point in turn), 50,000 points per ``process`` call (as a
+   consumer scores a poll batch), on one thread and on two.
 3. **Memory.** ``StackBank.memory_bytes_per_series()`` after each workload.
+
+The two-thread rows need two free cores: on a machine busy with other work they measure the
+contention instead.
 
 Run: ``.venv/bin/python bench/bench_bank.py [--series 10000] [--points-per-series 100]``
 """
@@ -64,13 +69,13 @@ def reference_rate(series, limit: int) -> tuple[float, list]:
     return n / elapsed, results
 
 
-def bank_rate(series) -> tuple[float, StackBank, list]:
+def bank_rate(series, threads: int = 1) -> tuple[float, StackBank, list]:
     bank = StackBank()
     slots = np.concatenate([np.full(len(v), bank.add_series()) for _, v in series])
     timestamps = np.concatenate([t for t, _ in series])
     values = np.concatenate([v for _, v in series])
     start = time.perf_counter()
-    results = bank.process(slots, timestamps, values)
+    results = bank.process(slots, timestamps, values, threads)
     elapsed = time.perf_counter() - start
     bounds = np.cumsum([0] + [len(v) for _, v in series])
     per_series = [results.anomaly_score[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
@@ -86,7 +91,9 @@ def check_agreement(reference, per_series) -> float:
     return worst
 
 
-def round_robin_rate(n_series: int, points_per_series: int) -> tuple[float, StackBank]:
+def round_robin_rate(
+    n_series: int, points_per_series: int, threads: int = 1, batch: int = 50_000
+) -> tuple[float, StackBank]:
     bank = StackBank()
     slots = np.array([bank.add_series() for _ in range(n_series)])
     rng = np.random.default_rng(1)
@@ -97,8 +104,15 @@ def round_robin_rate(n_series: int, points_per_series: int) -> tuple[float, Stac
     timestamps = 1.6e9 + k * steps
     values = level * (1 + 0.2 * np.sin(2 * np.pi * (timestamps + phase) / 86400))
     values += level * rng.normal(0, 0.02, values.shape)
+    all_slots, all_times, all_values = (
+        np.tile(slots, points_per_series),
+        timestamps.ravel(),
+        values.ravel(),
+    )
     start = time.perf_counter()
-    bank.process(np.tile(slots, points_per_series), timestamps.ravel(), values.ravel())
+    for first in range(0, len(all_slots), batch):  # one call per poll batch, as a consumer
+        rows = slice(first, first + batch)
+        bank.process(all_slots[rows], all_times[rows], all_values[rows], threads)
     return n_series * points_per_series / (time.perf_counter() - start), bank
 
 
@@ -129,11 +143,17 @@ def main() -> None:
     print(f"  StackBank.process      {bank:>12,.0f} points/s  ({bank / reference:.1f}x)")
     print(f"  largest anomaly_score difference: {check_agreement(assessed, per_series):.2e}")
     print(f"  memory_bytes_per_series: {bank_state.memory_bytes_per_series():,}")
+    threaded, _, per_series_2 = bank_rate(series, threads=2)
+    print(f"  StackBank.process, 2 threads {threaded:>6,.0f} points/s  ({threaded / bank:.2f}x 1)")
+    same = all(np.array_equal(a, b) for a, b in zip(per_series, per_series_2, strict=True))
+    print(f"  the same scores as 1 thread: {same}")
 
+    print(f"{args.series} series x {args.points_per_series} points, round robin, 50,000 per call")
     rate, many = round_robin_rate(args.series, args.points_per_series)
-    print(f"{args.series} series x {args.points_per_series} points, round robin")
     print(f"  StackBank.process      {rate:>12,.0f} points/s  ({rate / reference:.1f}x)")
     print(f"  memory_bytes_per_series: {many.memory_bytes_per_series():,}")
+    threaded, _ = round_robin_rate(args.series, args.points_per_series, threads=2)
+    print(f"  StackBank.process, 2 threads {threaded:>6,.0f} points/s  ({threaded / rate:.2f}x 1)")
 
 
 if __name__ == "__main__":

@@ -155,7 +155,7 @@ State = collections.namedtuple(
         "range_bounds",  # (capacity, 2, n_blocks): BlockedRange's lows, then highs
         "season_floats",  # pool: [history (L + 1) | mean (L) | abs_dev (L)] per slot
         "season_counts",  # pool: count (L) per slot, uint16
-        "pool_top",  # [floats used, counts used]
+        "pool_room",  # [floats used, counts used, floats usable, counts usable] of the pools
     ],
 )
 
@@ -706,10 +706,10 @@ def _create_forecaster(st, slot, p, sorted_steps):
     scale = _numpy_pairwise_sum(sorted_steps, 0, n) / n
     st.floats[slot, F_SCALE] = scale if scale > 1e-9 else 1.0
     if length:
-        floats_at = st.pool_top[0]
-        counts_at = st.pool_top[1]
-        st.pool_top[0] = floats_at + 3 * length + 1
-        st.pool_top[1] = counts_at + length
+        floats_at = st.pool_room[0]
+        counts_at = st.pool_room[1]
+        st.pool_room[0] = floats_at + 3 * length + 1
+        st.pool_room[1] = counts_at + length
         st.season_floats[floats_at : floats_at + 3 * length + 1] = 0.0
         st.season_counts[counts_at : counts_at + length] = 0
         st.ints[slot, I_FLOAT_OFFSET] = floats_at
@@ -1025,7 +1025,9 @@ def process_points(
 
     Stops early (returning the index of the first point not processed, with no state touched
     for it) when that point makes its slot learn its sampling step and the season pool lacks
-    room for the slot's season: the caller grows the pool and calls again from there.
+    room for the slot's season: the caller grows the pool and calls again from there. Seasons
+    are allocated from ``st.pool_room[0:2]`` up to ``st.pool_room[2:4]``, so that calls on
+    disjoint slots may run at once, each in its own part of the pools.
     """
     n_points = len(slots)
     n_detectors = len(detectors)
@@ -1046,8 +1048,8 @@ def process_points(
         x = values[i]
         length = _pool_needed(st, slot, t, p, sorted_steps)
         if length and (
-            st.pool_top[0] + 3 * length + 1 > len(st.season_floats)
-            or st.pool_top[1] + length > len(st.season_counts)
+            st.pool_room[0] + 3 * length + 1 > st.pool_room[2]
+            or st.pool_room[1] + length > st.pool_room[3]
         ):
             return i
 

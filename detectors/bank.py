@@ -15,6 +15,7 @@ points of season.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import heapq
 import inspect
@@ -257,6 +258,7 @@ class StackBank:
         self._season_counts = np.zeros(0, dtype=np.uint16)
         self._pool_top = np.zeros(2, dtype=np.int64)
         self._free: list[int] = []  # a heap: the lowest free slot is reused first
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None  # process(threads=2)
         self._n_series = 0
 
     def _state_row_shapes(self, n_calibrators: int) -> dict[str, tuple[tuple, np.dtype]]:
@@ -383,18 +385,37 @@ class StackBank:
         self._season_floats, self._season_counts = floats, counts
         self._pool_top[:] = floats_top, counts_top
 
-    def _state(self) -> kernel.State:
-        return kernel.State(
+    def _kernel(self, start, slots, timestamps, values, outputs, pool_room) -> int:
+        """``kernel.process_points`` from point ``start`` with seasons allocated in
+        ``pool_room``; returns how many points are done."""
+        state = kernel.State(
             **self._rows,
             season_floats=self._season_floats,
             season_counts=self._season_counts,
-            pool_top=self._pool_top,
+            pool_room=pool_room,
+        )
+        return kernel.process_points(
+            start,
+            slots,
+            timestamps,
+            values,
+            self._params,
+            self._detector_codes,
+            self._graces,
+            self._split_features,
+            self._thresholds,
+            state,
+            outputs,
+            self._size_marker,
         )
 
-    def process(self, slots, timestamps, values) -> BankResults:
+    def process(self, slots, timestamps, values, threads: int = 1) -> BankResults:
         """Score then learn each point ``(timestamps[i], values[i])`` on the stack of ``slots[i]``.
 
-        Points are processed in order; timestamps are epoch seconds.
+        Points are processed in order; timestamps are epoch seconds. With ``threads=2`` and a
+        batch of several series (at least 4,096 points), the series are split into two groups
+        of about as many points, run at once on two threads (the kernel releases the GIL);
+        each series' points stay in order, so the results are the same.
         """
         slots = np.ascontiguousarray(slots, dtype=np.int64)
         timestamps = np.ascontiguousarray(timestamps, dtype=np.float64)
@@ -410,26 +431,105 @@ class StackBank:
         ):
             raise ValueError("every slot must hold a series (see add_series)")
         results = BankResults.empty(len(slots))
-        outputs = kernel.Outputs(*(getattr(results, name) for name in kernel.Outputs._fields))
-        done = 0
-        while done < len(slots):
-            done = kernel.process_points(
-                done,
-                slots,
-                timestamps,
-                values,
-                self._params,
-                self._detector_codes,
-                self._graces,
-                self._split_features,
-                self._thresholds,
-                self._state(),
-                outputs,
-                self._size_marker,
-            )
-            if done < len(slots):  # the season pool is full
-                self._grow_pool(3 * self.max_season_length + 1, self.max_season_length)
+        groups = _two_groups(slots) if threads > 1 else None
+        if groups is None:
+            self._run([(slots, timestamps, values, results)])
+            return results
+        parts = [(slots[g], timestamps[g], values[g], BankResults.empty(len(g))) for g in groups]
+        self._run(parts)
+        for group, (*_, part) in zip(groups, parts, strict=True):
+            for field in dataclasses.fields(BankResults):
+                getattr(results, field.name)[group] = getattr(part, field.name)
         return results
+
+    def _run(self, parts: list[tuple]) -> None:
+        """Run each part (slots, timestamps, values, results), parts with disjoint slots, the
+        second on a worker thread; grow the season pool whenever a part runs out of it."""
+        outputs = [
+            kernel.Outputs(*(getattr(part[3], name) for name in kernel.Outputs._fields))
+            for part in parts
+        ]
+        done = [0] * len(parts)
+        while True:
+            todo = [k for k, part in enumerate(parts) if done[k] < len(part[0])]
+            if not todo:
+                return
+            if len(todo) == 1:
+                k = todo[0]
+                room = self._pool_room()
+                done[k] = self._kernel(done[k], *parts[k][:3], outputs[k], room)
+                self._pool_top[:] = room[:2]
+            else:
+                done = self._run_two(parts, outputs, done)
+            if any(done[k] < len(parts[k][0]) for k in todo):  # the season pool is full
+                self._grow_pool(3 * self.max_season_length + 1, self.max_season_length)
+
+    def _run_two(self, parts: list[tuple], outputs: list, done: list[int]) -> list[int]:
+        """Both parts at once, the second on the worker thread, each allocating seasons in its
+        own share of the pool's free space (sized by its series still without one, so that
+        neither stops long before the other); returns how far each got."""
+        first_slots, second_slots = (np.unique(part[0]) for part in parts)
+        seasonless = [self._count_seasonless(first_slots), self._count_seasonless(second_slots)]
+        needed = min(sum(seasonless), _MAX_RESERVED_SEASONS)
+        room = self._pool_room()
+        length = self.max_season_length
+        floats_needed, counts_needed = needed * (3 * length + 1), needed * length
+        if room[0] + floats_needed > room[2] or room[1] + counts_needed > room[3]:
+            self._grow_pool(floats_needed, counts_needed)
+        top_floats, top_counts = self._pool_top.tolist()
+        end_floats, end_counts = len(self._season_floats), len(self._season_counts)
+        share = (seasonless[0] + 1) / (sum(seasonless) + 2)
+        mid_floats = top_floats + int((end_floats - top_floats) * share)
+        mid_counts = top_counts + int((end_counts - top_counts) * share)
+        rooms = [
+            np.array([top_floats, top_counts, mid_floats, mid_counts]),
+            np.array([mid_floats, mid_counts, end_floats, end_counts]),
+        ]
+        second = self._worker().submit(self._kernel, done[1], *parts[1][:3], outputs[1], rooms[1])
+        first_done = self._kernel(done[0], *parts[0][:3], outputs[0], rooms[0])
+        second_done = second.result()
+        self._join_pool_rooms(rooms, second_slots)
+        self._pool_top[:] = rooms[0][:2]
+        return [first_done, second_done]
+
+    def _count_seasonless(self, slots: np.ndarray) -> int:
+        """Series of ``slots`` that may still allocate their season."""
+        ints = self._rows["ints"]
+        return int(np.count_nonzero(ints[slots, kernel.I_HAS_FORECASTER] == 0))
+
+    def _pool_room(self) -> np.ndarray:
+        """The pools' free space: [floats used, counts used, floats end, counts end]."""
+        top_floats, top_counts = self._pool_top.tolist()
+        return np.array(
+            [top_floats, top_counts, len(self._season_floats), len(self._season_counts)]
+        )
+
+    def _join_pool_rooms(self, rooms: list[np.ndarray], second_slots: np.ndarray) -> None:
+        """Move the seasons the second part allocated in its half down to the end of the
+        first part's, so that the pools stay one used block; ``rooms[0]`` then covers both."""
+        first_floats, first_counts, mid_floats, mid_counts = rooms[0].tolist()
+        used_floats = int(rooms[1][0]) - mid_floats
+        used_counts = int(rooms[1][1]) - mid_counts
+        if used_floats:
+            self._season_floats[first_floats : first_floats + used_floats] = self._season_floats[
+                mid_floats : mid_floats + used_floats
+            ]
+            self._season_counts[first_counts : first_counts + used_counts] = self._season_counts[
+                mid_counts : mid_counts + used_counts
+            ]
+            ints = self._rows["ints"][second_slots]
+            moved = (ints[:, kernel.I_SEASON_LENGTH] > 0) & (
+                ints[:, kernel.I_FLOAT_OFFSET] >= mid_floats
+            )
+            ints[moved, kernel.I_FLOAT_OFFSET] -= mid_floats - first_floats
+            ints[moved, kernel.I_COUNT_OFFSET] -= mid_counts - first_counts
+            self._rows["ints"][second_slots] = ints
+        rooms[0][:2] = first_floats + used_floats, first_counts + used_counts
+
+    def _worker(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(1, "lookout-bank")
+        return self._executor
 
     def agreeing_names(self, mask: int) -> tuple[str, ...]:
         """The detectors of a :attr:`BankResults.agreeing` bit mask, in the stack's order."""
@@ -546,3 +646,27 @@ def warm_up() -> None:
     does not wait for the compiler (``scripts/setup.sh`` runs this once)."""
     bank = StackBank()
     bank.process(np.array([bank.add_series()]), np.zeros(1), np.ones(1))
+
+
+# Seasons reserved at most before two threads run (about 290 MiB of untouched pool at most,
+# which costs no memory until used; beyond, a thread stops and the pool grows).
+_MAX_RESERVED_SEASONS = 8192
+
+#: Fewer points than this are scored on one thread: the split would cost more than it saves.
+MIN_POINTS_PER_SPLIT = 4096
+
+
+def _two_groups(slots: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The indexes of ``slots`` in two groups of whole series with about as many points each
+    (each in its original order), or None when the batch is too small or holds one series."""
+    if len(slots) < MIN_POINTS_PER_SPLIT:
+        return None
+    distinct, inverse, counts = np.unique(slots, return_inverse=True, return_counts=True)
+    if len(distinct) < 2:
+        return None
+    # A series goes to the second group if most of its points lie past the middle of the batch.
+    second = (np.cumsum(counts) - counts / 2) > len(slots) / 2
+    if second.all() or not second.any():
+        second = np.arange(len(distinct)) >= len(distinct) // 2
+    in_second = second[inverse]
+    return np.flatnonzero(~in_second), np.flatnonzero(in_second)

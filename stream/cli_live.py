@@ -140,6 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_series=settings.max_series or None,
         idle_ttl=settings.series_ttl or None,
         reorder_window=settings.reorder_window,
+        threads=settings.scoring_threads,
     )
     metrics.watch_pipeline(pipeline)
     runner: Runner | None = None

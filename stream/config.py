@@ -327,6 +327,15 @@ RUN_OPTIONS = (
         metavar="N",
     ),
     Option(
+        "scoring_threads",
+        2,
+        "threads that score a poll batch: 2 scores two groups of its series at once (same "
+        "results, for batches of at least 4,096 points), 1 scores on the consumer's thread",
+        type=positive_int,
+        choices=(1, 2),
+        metavar="N",
+    ),
+    Option(
         "poll_timeout",
         1.0,
         "seconds a poll waits for messages",

@@ -143,6 +143,8 @@ class Pipeline:
         Seconds of event time a point is held for earlier points of its series (0: none).
     clock
         Monotonic seconds, read once per accepted point to know when each series was last seen.
+    threads
+        1 or 2: threads that score a batch (:meth:`StackBank.process`); the results are the same.
 
     Examples
     --------
@@ -176,6 +178,7 @@ class Pipeline:
         idle_ttl: float | None = None,
         reorder_window: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        threads: int = 1,
     ):
         if max_series is not None and max_series < 1:
             raise ValueError(f"max_series must be at least 1 (or None), got {max_series}")
@@ -188,6 +191,9 @@ class Pipeline:
         self.idle_ttl = idle_ttl
         self.reorder_window = reorder_window
         self.clock = clock
+        if threads not in (1, 2):
+            raise ValueError(f"threads must be 1 or 2, got {threads}")
+        self.threads = threads
         self.order = OrderGuard(keep_duplicates, reorder_window)
         self.slots: dict[str, int] = {}  # series -> its row in the bank
         # series -> clock time of its last accepted point, least recently seen first
@@ -310,7 +316,7 @@ class Pipeline:
             if labels is not None:
                 labels = [labels[i] for i in rows.tolist()]
             codes, timestamps, values = codes[rows], timestamps[rows], values[rows]
-        results = self.bank.process(slot_of[codes], timestamps, values)
+        results = self.bank.process(slot_of[codes], timestamps, values, self.threads)
         batch = ScoredBatch(
             list(series),
             timestamps,
@@ -343,7 +349,10 @@ class Pipeline:
         timestamps = np.fromiter((p.timestamp for p in points), np.float64, len(items))
         values = np.fromiter((p.value for p in points), np.float64, len(items))
         results = self.bank.process(
-            np.fromiter((slot for slot, _ in items), np.int64, len(items)), timestamps, values
+            np.fromiter((slot for slot, _ in items), np.int64, len(items)),
+            timestamps,
+            values,
+            self.threads,
         )
         labels = [labels for _, (_, labels) in items]
         return ScoredBatch(

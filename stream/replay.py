@@ -156,7 +156,8 @@ def replay(
         raise ValueError(f"checkpoint_rows must be at least 1, got {checkpoint_rows}")
     files = [pair for root in paths for pair in discover_csv_files(Path(root))]
     summary = ReplaySummary()
-    pipeline = Pipeline(stack_factory, keep_duplicates=duplicates == "keep")
+    # Two threads score a chunk of a long-format file's many series (one series: one thread).
+    pipeline = Pipeline(stack_factory, keep_duplicates=duplicates == "keep", threads=2)
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     store = state = None

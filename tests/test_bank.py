@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import math
@@ -11,7 +12,7 @@ import pytest
 
 from detectors import DetectorStack
 from detectors.alerting import AlertStatus
-from detectors.bank import OPENED, RESOLVED, StackBank
+from detectors.bank import OPENED, RESOLVED, BankResults, StackBank
 
 # Scores may differ in the last bits: the bank's forecaster solves by Cholesky, not LU
 RTOL, ATOL = 1e-7, 1e-9
@@ -292,3 +293,32 @@ def test_the_bank_takes_the_stacks_parameters_with_the_same_defaults():
     # Two signatures, one contract: a default changed in one place only would make the bank
     # (what runs) differ from the reference (what is documented and tested).
     assert inspect.signature(StackBank).parameters == inspect.signature(DetectorStack).parameters
+
+
+def test_two_threads_score_and_learn_as_one():
+    """Series split over two threads (seasons allocated mid-batch, in both halves of the pool,
+    the pool growing on the way) give the results and states of one thread."""
+    rng = np.random.default_rng(3)
+    n_series, n_points = 60, 400
+    steps = rng.choice([60.0, 300.0, 3600.0], n_series)  # seasons of 1440, 288 and 24 points
+    times = np.arange(n_points)[:, None] * steps[None, :]
+    values = 50 + 10 * np.sin(2 * np.pi * times / 86400) + rng.normal(0, 1, times.shape)
+    values[300, 5] += 80
+    one, two = StackBank(), StackBank()
+    slots = np.array([one.add_series() for _ in range(n_series)])
+    assert [two.add_series() for _ in range(n_series)] == slots.tolist()
+    all_slots, all_times, all_values = np.tile(slots, n_points), times.ravel(), values.ravel()
+    for first, last in [(0, 9000), (9000, 9100), (9100, len(all_slots))]:
+        rows = slice(first, last)
+        expected = one.process(all_slots[rows], all_times[rows], all_values[rows])
+        got = two.process(all_slots[rows], all_times[rows], all_values[rows], threads=2)
+        for field in dataclasses.fields(BankResults):
+            np.testing.assert_array_equal(
+                getattr(got, field.name), getattr(expected, field.name), err_msg=field.name
+            )
+    assert expected.alert.any()
+    for slot in slots.tolist():
+        exported_one, exported_two = one.export_slot(slot), two.export_slot(slot)
+        for name, array in exported_one.items():
+            np.testing.assert_array_equal(exported_two[name], array, err_msg=f"{slot} {name}")
+    assert two.memory_bytes_per_series() == one.memory_bytes_per_series()

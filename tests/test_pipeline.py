@@ -183,9 +183,9 @@ def test_timestamps_and_gaps_reach_the_stack_unchanged():
     pipeline = Pipeline(small_stack, reorder_window=600)
     process = pipeline.bank.process
 
-    def recording(slots, timestamps, values):
+    def recording(slots, timestamps, values, threads=1):
         seen.extend(zip(timestamps.tolist(), values.tolist(), strict=True))
-        return process(slots, timestamps, values)
+        return process(slots, timestamps, values, threads)
 
     pipeline.bank.process = recording
     points = series_points("cpu", 40, seed=5, gaps=True)
@@ -406,3 +406,23 @@ def test_push_arrays_decides_and_scores_as_push_one_by_one(keep_duplicates):
     )
     assert arrays.order.kept_duplicates == one_by_one.order.kept_duplicates
     assert arrays.dropped_new_series_total == one_by_one.dropped_new_series_total
+
+
+def test_two_scoring_threads_give_the_same_batch():
+    rng = np.random.default_rng(5)
+    series = [f"host-{i % 12}" for i in range(6000)]  # 12 series, 500 points each, interleaved
+    timestamps = 60.0 * (np.arange(6000) // 12)
+    values = rng.normal(50, 5, 6000)
+    values[4000] += 60
+    batches = []
+    for threads in (1, 2):
+        pipeline = Pipeline(small_stack, threads=threads)
+        batch, refused = pipeline.push_arrays(series, timestamps, values)
+        assert not refused
+        batches.append(batch)
+    one, two = batches
+    assert one.series == two.series
+    for name in ("anomaly_score", "combined", "alert", "expected", "agreeing"):
+        np.testing.assert_array_equal(getattr(two.results, name), getattr(one.results, name))
+    with pytest.raises(ValueError, match="threads"):
+        Pipeline(small_stack, threads=3)
