@@ -8,10 +8,12 @@ per column message (one series' timestamps and values as two arrays, see
 - **raw consume**: kafka-python reads every message (no decoding), the ceiling of any consumer;
 - **consume + decode**: the same, plus :func:`stream.messages.decode_message`;
 - **lookout**: :class:`stream.runner.Runner` as ``lookout run`` wires it (consumer group,
-  decode, score, gauges, alert events and dead letters to Kafka, commit after every batch),
-  timed from its first batch to its last commit (the group join is reported apart);
+  decode, score on two threads, gauges, alert events and dead letters to Kafka, commit after
+  every batch), timed from its first batch to its last commit (the group join is reported
+  apart);
 
-beside **scoring only** (the pipeline on the same points in memory, no Kafka).
+beside **scoring only** (the pipeline on the same points in memory, no Kafka, on one thread and
+on two).
 
 Latency: ``lookout run`` runs as a subprocess while this script publishes points at each rate of
 ``--rates`` points/s (series with one spike each, after a warm-up); a consumer here reads the
@@ -114,7 +116,7 @@ def lookout_consume(bootstrap: str, topic: str, n_messages: int) -> dict:
     runner = Runner(
         consumer,
         producer,
-        Pipeline(lambda: DetectorStack(grace_period=GRACE_PERIOD)),
+        Pipeline(lambda: DetectorStack(grace_period=GRACE_PERIOD), threads=2),  # as lookout run
         LookoutMetrics(),
         sinks=[KafkaAlertSink(producer, f"{topic}-alerts")],
         dead_letter_topic=f"{topic}-dead",
@@ -141,10 +143,10 @@ def lookout_consume(bootstrap: str, topic: str, n_messages: int) -> dict:
     }
 
 
-def score_only(series) -> tuple[float, int]:
+def score_only(series, threads: int) -> tuple[float, int]:
     """The pipeline alone on the same points in time order, 50,000 per call (as column
-    messages reach it)."""
-    pipeline = Pipeline(lambda: DetectorStack(grace_period=GRACE_PERIOD))
+    messages reach it), on ``threads`` threads."""
+    pipeline = Pipeline(lambda: DetectorStack(grace_period=GRACE_PERIOD), threads=threads)
     names = [name for name, timestamps, _ in series for _ in timestamps]
     timestamps = np.concatenate([np.asarray(t, dtype=float) for _, t, _ in series])
     values = np.concatenate([np.asarray(v, dtype=float) for _, _, v in series])
@@ -161,9 +163,11 @@ def score_only(series) -> tuple[float, int]:
 def throughput(bootstrap: str, args) -> list[str]:
     series = synthetic_series(args.series, args.points, spike_at=args.points // 2)
     rows = []
-    seconds, n_points = score_only(series)
-    progress(f"scoring only: {n_points / seconds:,.0f} points/s")
-    rows.append(f"| scoring only (no Kafka) | - | {n_points} | {n_points / seconds:,.0f} | - |")
+    for threads in (1, 2):
+        seconds, n_points = score_only(series, threads)
+        progress(f"scoring only, {threads} thread(s): {n_points / seconds:,.0f} points/s")
+        label = f"scoring only (no Kafka), {threads} thread{'s' if threads > 1 else ''}"
+        rows.append(f"| {label} | - | {n_points} | {n_points / seconds:,.0f} | - |")
     runs = (
         ("single", 1, False),
         (f"batched x{args.batch_size}", args.batch_size, False),
