@@ -40,7 +40,9 @@ def nab_series(root: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     series = []
     for path in sorted(root.rglob("*.csv")):
         frame = pd.read_csv(path)
-        timestamps = pd.to_datetime(frame["timestamp"]).astype("int64").to_numpy() / 1e9
+        # Epoch seconds whatever the datetime unit (pandas 3 parses to microseconds)
+        since_epoch = pd.to_datetime(frame["timestamp"]) - pd.Timestamp(0)
+        timestamps = (since_epoch / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64)
         series.append((timestamps, frame["value"].to_numpy(dtype=np.float64)))
     return series
 
