@@ -37,7 +37,13 @@ import pytest
 
 from detectors import DetectorStack
 from scripts.lookout_services import AlertWebhookReceiver, free_port
-from stream.alert_sinks import Alert, AlertmanagerSink, WebhookSink, alertmanager_alert
+from stream.alert_sinks import (
+    Alert,
+    AlertmanagerSink,
+    KafkaAlertSink,
+    WebhookSink,
+    alertmanager_alert,
+)
 from stream.alerts import AlertEvent
 from stream.cli import main
 from stream.cli_options import DEMO_DATA
@@ -130,14 +136,14 @@ def point(t: float, v: float) -> bytes:
     return orjson.dumps({"timestamp": t, "value": v})
 
 
-def memory_runner(records, fail=False, **options):
+def memory_runner(records, fail=False, threads=1, **options):
     log = []
     source, sender = MemorySource(records, log), MemorySender(log, fail=fail)
     metrics = LookoutMetrics()
     runner = Runner(
         source,
         sender,
-        Pipeline(lambda: DetectorStack(grace_period=5)),
+        Pipeline(lambda: DetectorStack(grace_period=5), threads=threads),
         metrics,
         dead_letter_topic="dead",
         scores_topic="scores",
@@ -164,6 +170,29 @@ def test_runner_commits_each_batch_after_its_outputs_are_flushed():
     assert len(sender.on("scores")) == 10
     assert source.closed and log[-1] == ("close_producer",)
     assert metrics.registry.get_sample_value("lookout_messages_total") == 10
+
+
+def test_two_scoring_threads_send_what_one_sends():
+    """A poll batch of column messages from several series is scored on two threads (the
+    default of lookout run) with the same scores and alerts as on one."""
+    rng = np.random.default_rng(9)
+    records = []
+    for offset in range(8):
+        values = rng.normal(50, 5, 1000)
+        values[700] += 80
+        message = {"series": f"host-{offset}", "timestamps": (60.0 * np.arange(1000)).tolist()}
+        message["values"] = values.tolist()
+        records.append(record(offset, orjson.dumps(message), key=f"host-{offset}".encode()))
+    sent = []
+    for threads in (1, 2):
+        runner, _, sender, _, _ = memory_runner(records, threads=threads)
+        runner.sinks = [KafkaAlertSink(sender, "alerts")]
+        runner.run(max_messages=len(records))
+        sent.append((sender.on("scores"), sender.on("alerts")))
+    (scores_one, alerts_one), (scores_two, alerts_two) = sent
+    assert len(scores_one) == 8000 and alerts_one
+    assert scores_two == scores_one
+    assert alerts_two == alerts_one
 
 
 def test_failed_delivery_commits_nothing_and_stops_the_runner():
