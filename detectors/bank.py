@@ -664,7 +664,8 @@ def _two_groups(slots: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     distinct, inverse, counts = np.unique(slots, return_inverse=True, return_counts=True)
     if len(distinct) < 2:
         return None
-    # A series goes to the second group if most of its points lie past the middle of the batch.
+    # Series in slot order, their points counted in that order: a series whose points lie
+    # mostly past half the batch's count goes to the second group.
     second = (np.cumsum(counts) - counts / 2) > len(slots) / 2
     if second.all() or not second.any():
         second = np.arange(len(distinct)) >= len(distinct) // 2
