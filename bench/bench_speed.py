@@ -307,10 +307,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--series", type=int, nargs="+", help="series counts (cardinality table)")
     parser.add_argument("--points", type=int, default=100, help="points per synthetic series")
     parser.add_argument("--batch", type=int, default=50_000, help="points per process() call")
-    parser.add_argument("--step", type=float, default=300.0, help="seconds between the points of "
-                        "a synthetic series (sets its season's length: a day of steps)")
-    parser.add_argument("--cardinality-only", action="store_true",
-                        help="only the cardinality table (for the larger series counts)")
+    parser.add_argument(
+        "--step",
+        type=float,
+        default=300.0,
+        help="seconds between the points of "
+        "a synthetic series (sets its season's length: a day of steps)",
+    )
+    parser.add_argument(
+        "--cardinality-only",
+        action="store_true",
+        help="only the cardinality table (for the larger series counts)",
+    )
     args = parser.parse_args(argv)
     sizes = args.series or ([1000] if args.quick else [1000, 100_000])
     if args.cardinality_only:

@@ -117,8 +117,10 @@ class Scorer:
             factory = functools.partial(DetectorStack, **kwargs)
             self._cache[key] = score_files(paths, factory, jobs=self.jobs)
             n_points = sum(len(frame) for frame in self._cache[key].values())
-            log(f"  scored {corpus} with {kwargs or 'defaults'}: {n_points} points in "
-                f"{time.perf_counter() - started:.0f} s")
+            log(
+                f"  scored {corpus} with {kwargs or 'defaults'}: {n_points} points in "
+                f"{time.perf_counter() - started:.0f} s"
+            )
         return self._cache[key]
 
 
@@ -256,15 +258,25 @@ def seed_table(scorer, nab_paths, nab_windows, profiles, seeds: list[int]) -> st
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--nab", type=Path, default=DEFAULT_NAB_DIR, help="NAB folder (data/, "
-                        "labels/, reference/); default: %(default)s")
-    parser.add_argument("--quick", action="store_true",
-                        help="a third of NAB's files, shorter synthetic series")
+    parser.add_argument(
+        "--nab",
+        type=Path,
+        default=DEFAULT_NAB_DIR,
+        help="NAB folder (data/, labels/, reference/); default: %(default)s",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a third of NAB's files, shorter synthetic series"
+    )
     parser.add_argument("--jobs", type=int, default=2, help="processes (default: %(default)s)")
-    parser.add_argument("--variants", help="comma-separated ABLATIONS to run (default: all; "
-                        "'' for none)")
-    parser.add_argument("--seeds", default="42,1,7", help="comma-separated Half-Space-Trees "
-                        "seeds for the seed table ('' for none; default: %(default)s)")
+    parser.add_argument(
+        "--variants", help="comma-separated ABLATIONS to run (default: all; '' for none)"
+    )
+    parser.add_argument(
+        "--seeds",
+        default="42,1,7",
+        help="comma-separated Half-Space-Trees "
+        "seeds for the seed table ('' for none; default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     seeds = [int(seed) for seed in args.seeds.split(",") if seed.strip()]
     if args.variants is None:
@@ -286,8 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     nab_windows = {relpath: corpus.windows_of(relpath) for relpath in relpaths}
 
     print(f"# Lookout detection quality{' (quick)' if args.quick else ''}\n")
-    print(f"## NAB: {len(relpaths)} of {len(corpus)} files, "
-          f"{sum(len(corpus.frame(r)) for r in relpaths)} points\n")
+    print(
+        f"## NAB: {len(relpaths)} of {len(corpus)} files, "
+        f"{sum(len(corpus.frame(r)) for r in relpaths)} points\n"
+    )
     log("NAB, each detector alone and the default stack")
     rows = {
         name: nab_row(scorer("nab", nab_paths, kwargs), nab_windows, profiles)
@@ -297,15 +311,26 @@ def main(argv: list[str] | None = None) -> int:
     rows.update({f"ref: {name}": row for name, row in reference.items()})
     print(nab_table(rows, profiles))
     source = "expected_scores.json" if not args.quick else "recomputed on the same files"
-    print(f"\n(opt) = NAB's optimized threshold per profile; (alerts) = the alert column "
-          f"scored directly; ref = published detectors ({source}).\n")
+    print(
+        f"\n(opt) = NAB's optimized threshold per profile; (alerts) = the alert column "
+        f"scored directly; ref = published detectors ({source}).\n"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         synthetic_paths, synthetic_windows = write_synthetic(Path(tmp), args.quick)
         log("synthetic scenarios, default stack")
         print("## Synthetic incidents: default stack, alert column\n")
-        header = ["scenario", "event P", "event R", "event F1", "false alerts/day",
-                  "mean delay (min)", "windows detected", "pages", "pages in 03:10 job"]
+        header = [
+            "scenario",
+            "event P",
+            "event R",
+            "event F1",
+            "false alerts/day",
+            "mean delay (min)",
+            "windows detected",
+            "pages",
+            "pages in 03:10 job",
+        ]
         body = []
         for scenario in SYNTHETIC:
             results = scorer(scenario, synthetic_paths[scenario], {})
@@ -318,24 +343,34 @@ def main(argv: list[str] | None = None) -> int:
         if ablations:
             log("ablations")
             print("## Ablations\n")
-            header = ["variant", "NAB std (opt)", "NAB std (alerts)", "NAB low FP (alerts)",
-                      *(f"{s} event F1" for s in SYNTHETIC), "false alerts/day (synthetic)",
-                      "pages in 03:10 job"]
+            header = [
+                "variant",
+                "NAB std (opt)",
+                "NAB std (alerts)",
+                "NAB low FP (alerts)",
+                *(f"{s} event F1" for s in SYNTHETIC),
+                "false alerts/day (synthetic)",
+                "pages in 03:10 job",
+            ]
             body = []
             for name, kwargs in ablations.items():
                 nab = nab_row(scorer("nab", nab_paths, kwargs), nab_windows, profiles)
                 per_scenario = {s: scorer(s, synthetic_paths[s], kwargs) for s in SYNTHETIC}
                 pooled = {k: v for results in per_scenario.values() for k, v in results.items()}
-                body.append([
-                    name,
-                    nab["optimized"]["standard"],
-                    nab["alerts"]["standard"],
-                    nab["alerts"]["reward_low_FP_rate"],
-                    *(synthetic_metrics(per_scenario[s], synthetic_windows)["event_f1"]
-                      for s in SYNTHETIC),
-                    synthetic_metrics(pooled, synthetic_windows)["false_alerts_per_day"],
-                    sum(map(job_pages, per_scenario["daily_job"].values())),
-                ])
+                body.append(
+                    [
+                        name,
+                        nab["optimized"]["standard"],
+                        nab["alerts"]["standard"],
+                        nab["alerts"]["reward_low_FP_rate"],
+                        *(
+                            synthetic_metrics(per_scenario[s], synthetic_windows)["event_f1"]
+                            for s in SYNTHETIC
+                        ),
+                        synthetic_metrics(pooled, synthetic_windows)["false_alerts_per_day"],
+                        sum(map(job_pages, per_scenario["daily_job"].values())),
+                    ]
+                )
             print(markdown(header, body))
             print()
     if seeds:

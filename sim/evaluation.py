@@ -456,8 +456,10 @@ def evaluate_results(
             nab = nab_scores(results, windows, profiles, threshold=threshold)
             mode = "optimized" if threshold is None else "fixed"
         if threshold is None and objective is None:
-            best = nab if mode == "optimized" else nab_scores(
-                results, windows, {first_profile: profiles[first_profile]}
+            best = (
+                nab
+                if mode == "optimized"
+                else nab_scores(results, windows, {first_profile: profiles[first_profile]})
             )
             threshold = best[first_profile]["threshold"]
             source = f"NAB {first_profile} optimized threshold"

@@ -187,7 +187,12 @@ def plot_series(
     _shade_alerts(top, runs, min_width, "alert firing")
     if {"lower", "upper"} <= set(frame.columns) and frame["lower"].notna().any():
         top.fill_between(
-            t, frame["lower"], frame["upper"], color=BAND_COLOR, alpha=0.15, lw=0,
+            t,
+            frame["lower"],
+            frame["upper"],
+            color=BAND_COLOR,
+            alpha=0.15,
+            lw=0,
             label="forecast band",
         )
     top.plot(t, frame["value"], color=VALUE_COLOR, lw=0.7, label="value")
@@ -196,8 +201,13 @@ def plot_series(
     if runs:
         onsets = frame.loc[t.isin([start for start, _ in runs])]
         top.scatter(
-            pd.to_datetime(onsets["timestamp"]), onsets["value"], color=ALERT_COLOR, marker="v",
-            s=36, zorder=5, label="alert onset",
+            pd.to_datetime(onsets["timestamp"]),
+            onsets["value"],
+            color=ALERT_COLOR,
+            marker="v",
+            s=36,
+            zorder=5,
+            label="alert onset",
         )
     top.set_ylabel("value")
     top.grid(alpha=0.3)
@@ -224,8 +234,9 @@ def plot_series(
         more_handles, more_labels = ax.get_legend_handles_labels()
         handles += more_handles
         labels += more_labels
-    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=10,
-               frameon=False)
+    fig.legend(
+        handles, labels, loc="outside lower center", ncols=len(labels), fontsize=10, frameon=False
+    )
     return fig
 
 
@@ -282,8 +293,14 @@ def plot_forecast_vs_actual(
     quiet, loud = shown[~flags[shown]], shown[flags[shown]]
     left.scatter(expected[quiet], actual[quiet], s=6, alpha=0.4, color=BAND_COLOR, label="point")
     if len(loud):
-        left.scatter(expected[loud], actual[loud], s=10, alpha=0.8, color=ALERT_COLOR,
-                     label="point during alert")
+        left.scatter(
+            expected[loud],
+            actual[loud],
+            s=10,
+            alpha=0.8,
+            color=ALERT_COLOR,
+            label="point during alert",
+        )
     if len(actual):
         lo = float(min(expected.min(), actual.min()))
         hi = float(max(expected.max(), actual.max()))
@@ -295,8 +312,9 @@ def plot_forecast_vs_actual(
 
     # A handful of huge misses would squeeze the bulk into one bin; they are in the scatter.
     low, high = np.percentile(residual, [0.5, 99.5]) if len(residual) else (0.0, 0.0)
-    right.hist(residual, bins=60, range=(low, high) if high > low else None, color=BAND_COLOR,
-               alpha=0.8)
+    right.hist(
+        residual, bins=60, range=(low, high) if high > low else None, color=BAND_COLOR, alpha=0.8
+    )
     right.axvline(0, color="#555555", ls="--", lw=1)
     left.set_title("Expected vs actual (every outlier kept, the rest thinned)", fontsize=11)
     right.set_title("Residuals (actual - expected), central 99%", fontsize=11)
@@ -341,8 +359,13 @@ def plot_confusion_matrix(
     threshold = counts.max() / 2
     for (row, col), count in np.ndenumerate(counts):
         ax.text(
-            col, row, f"{count}\n({100 * count / total:.1f}%)", ha="center", va="center",
-            fontsize=13, color="white" if count > threshold else "black",
+            col,
+            row,
+            f"{count}\n({100 * count / total:.1f}%)",
+            ha="center",
+            va="center",
+            fontsize=13,
+            color="white" if count > threshold else "black",
         )
     ticks = ["healthy", "incident"]
     ax.set_xticks([0, 1], ticks)
@@ -428,14 +451,21 @@ def plot_pr_curve(
     fig = _new_figure(width_px, height_px)
     ax = fig.subplots()
     ax.step(
-        recall, precision, where="post", color=SCORE_COLOR, lw=2,
+        recall,
+        precision,
+        where="post",
+        color=SCORE_COLOR,
+        lw=2,
         label=f"PR AUC (average precision) = {average_precision:.3f}",
     )
     ax.axhline(prevalence, color="#888888", ls=":", lw=1, label=f"prevalence = {prevalence:.3f}")
     if threshold is not None:
         _, recall_at, precision_at = _operating_point(y_true, scores, threshold)
         ax.scatter(
-            [recall_at], [precision_at], color=THRESHOLD_COLOR, zorder=5,
+            [recall_at],
+            [precision_at],
+            color=THRESHOLD_COLOR,
+            zorder=5,
             label=f"threshold = {threshold:g}",
         )
     ax.set_xlim(0, 1)

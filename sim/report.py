@@ -101,14 +101,16 @@ def top_anomalies(results: Mapping[str, pd.DataFrame], top_n: int = 50) -> pd.Da
     parts = []
     for name, frame in results.items():
         best = frame.nlargest(top_n, "anomaly_score")
-        part = pd.DataFrame({
-            "series": name,
-            "timestamp": pd.to_datetime(best["timestamp"]),
-            "value": best["value"],
-            "anomaly_score": best["anomaly_score"],
-            "alert": best["alert"].fillna(0).astype(int) if "alert" in best else 0,
-            "expected": best["expected"] if "expected" in best else np.nan,
-        })
+        part = pd.DataFrame(
+            {
+                "series": name,
+                "timestamp": pd.to_datetime(best["timestamp"]),
+                "value": best["value"],
+                "anomaly_score": best["anomaly_score"],
+                "alert": best["alert"].fillna(0).astype(int) if "alert" in best else 0,
+                "expected": best["expected"] if "expected" in best else np.nan,
+            }
+        )
         parts.append(part)
     if not parts:
         return pd.DataFrame(columns=TOP_ANOMALY_COLUMNS)
@@ -152,9 +154,7 @@ def _pool_labels(
     if not n_series:
         empty = np.array([], dtype=int)
         return _Labels(empty, empty.astype(bool), empty.astype(float), 0)
-    return _Labels(
-        np.concatenate(y_true), np.concatenate(alert), np.concatenate(scores), n_series
-    )
+    return _Labels(np.concatenate(y_true), np.concatenate(alert), np.concatenate(scores), n_series)
 
 
 def _windows_in_zone(windows: Sequence[WindowLike], timestamps: pd.Series) -> list[Window]:
@@ -331,7 +331,8 @@ def _forecast_figure(results, forecast_series, out: Path, notes) -> _Figure | No
         names = [forecast_series]
     else:
         names = [
-            name for name, frame in results.items()
+            name
+            for name, frame in results.items()
             if "expected" in frame and frame["expected"].notna().any()
         ]
     frames = [results[name] for name in names if "expected" in results[name]]
@@ -352,8 +353,10 @@ def _forecast_figure(results, forecast_series, out: Path, notes) -> _Figure | No
         )
     alert = pooled["alert"].fillna(0).to_numpy() if "alert" in pooled else None
     fig = plots.plot_forecast_vs_actual(
-        pooled["expected"].to_numpy(dtype=float), pooled["value"].to_numpy(dtype=float),
-        alert=alert, scope=scope,
+        pooled["expected"].to_numpy(dtype=float),
+        pooled["value"].to_numpy(dtype=float),
+        alert=alert,
+        scope=scope,
     )
     return _save(fig, out / "forecast_vs_actual.png", "Forecast vs actual")
 
@@ -389,17 +392,28 @@ def _label_figures(results, windows, threshold, out: Path, notes) -> list[_Figur
         f"ROC and PR use the {int(scored.sum())} points with a score."
     )
     figures = [
-        _save(plots.plot_confusion_matrix(labels.y_true, labels.alert.astype(int)),
-              out / "confusion_matrix.png", "Confusion matrix")
+        _save(
+            plots.plot_confusion_matrix(labels.y_true, labels.alert.astype(int)),
+            out / "confusion_matrix.png",
+            "Confusion matrix",
+        )
     ]
     y_scored, s_scored = labels.y_true[scored], labels.scores[scored]
     if len(np.unique(y_scored)) < 2:
         notes["labels"] += " ROC and PR skipped: the scored points hold only one class."
         return figures
-    figures.append(_save(plots.plot_roc_curve(y_scored, s_scored, threshold),
-                         out / "roc_curve.png", "ROC curve"))
-    figures.append(_save(plots.plot_pr_curve(y_scored, s_scored, threshold),
-                         out / "pr_curve.png", "Precision-recall curve"))
+    figures.append(
+        _save(
+            plots.plot_roc_curve(y_scored, s_scored, threshold), out / "roc_curve.png", "ROC curve"
+        )
+    )
+    figures.append(
+        _save(
+            plots.plot_pr_curve(y_scored, s_scored, threshold),
+            out / "pr_curve.png",
+            "Precision-recall curve",
+        )
+    )
     return figures
 
 
@@ -477,16 +491,33 @@ def _top_table(table: pd.DataFrame) -> str:
     if table.empty:
         return '<p class="note">No scored points.</p>'
     rows = (
-        [rank, row.series, str(row.timestamp), row.value, row.anomaly_score, row.alert,
-         None if pd.isna(row.expected) else row.expected]
+        [
+            rank,
+            row.series,
+            str(row.timestamp),
+            row.value,
+            row.anomaly_score,
+            row.alert,
+            None if pd.isna(row.expected) else row.expected,
+        ]
         for rank, row in enumerate(table.itertuples(index=False), start=1)
     )
     return _table(["#", *TOP_ANOMALY_COLUMNS], rows)
 
 
 def _render_page(
-    *, title, n_series, n_labeled, threshold, metrics, label_figures, forecast_figure,
-    series_figures, table, notes, written,
+    *,
+    title,
+    n_series,
+    n_labeled,
+    threshold,
+    metrics,
+    label_figures,
+    forecast_figure,
+    series_figures,
+    table,
+    notes,
+    written,
 ) -> str:
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     threshold_text = "none given" if threshold is None else f"{threshold:g}"

@@ -348,8 +348,9 @@ def test_simulate_writes_a_nab_folder_that_replays_and_evaluates(capsys, tmp_pat
     assert code == 0, err
     assert "daily_job" in out
 
-    data_files = sorted(p.relative_to(sim_dir / "data").as_posix()
-                        for p in (sim_dir / "data").rglob("*.csv"))
+    data_files = sorted(
+        p.relative_to(sim_dir / "data").as_posix() for p in (sim_dir / "data").rglob("*.csv")
+    )
     windows = load_windows(sim_dir / "labels" / "combined_windows.json")
     assert data_files == ["daily_job/daily_job.csv"] == sorted(windows)
     frame = pd.read_csv(sim_dir / "data" / data_files[0], parse_dates=["timestamp"])
@@ -377,8 +378,10 @@ def test_simulate_is_deterministic_and_all_writes_every_scenario(capsys, tmp_pat
     categories = {p.name for p in (tmp_path / "all" / "data").iterdir()}
     assert categories == {"ddos", "sre", "daily_job"}
     labels = json.loads((tmp_path / "all" / "labels" / "combined_windows.json").read_text())
-    on_disk = {p.relative_to(tmp_path / "all" / "data").as_posix()
-               for p in (tmp_path / "all" / "data").rglob("*.csv")}
+    on_disk = {
+        p.relative_to(tmp_path / "all" / "data").as_posix()
+        for p in (tmp_path / "all" / "data").rglob("*.csv")
+    }
     assert set(labels) == on_disk
 
 
@@ -416,8 +419,10 @@ def test_numenta_reference_results_reproduce_the_official_score(capsys, nab_dir)
     document = evaluate_json(
         capsys,
         nab_dir / "reference" / "numenta",
-        "--data", nab_dir / "data",
-        "--windows", nab_dir / "labels" / "combined_windows.json",
+        "--data",
+        nab_dir / "data",
+        "--windows",
+        nab_dir / "labels" / "combined_windows.json",
         "--optimize",
     )
     official = json.loads((nab_dir / "reference" / "expected_scores.json").read_text())
@@ -427,4 +432,3 @@ def test_numenta_reference_results_reproduce_the_official_score(capsys, nab_dir)
         assert document["nab"][name]["score"] == pytest.approx(expected, abs=0.01)
     assert document["files"] == 34
     assert document["classification"]["alert"] is None  # NAB results carry no alert column
-

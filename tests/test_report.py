@@ -29,12 +29,14 @@ def _replay(n: int, seed: int, spike_at: int | None, forecast: bool) -> pd.DataF
         value[spike_at : spike_at + 10] += 8
         score[spike_at : spike_at + 10] = rng.uniform(0.8, 1.0, 10)
         alert[spike_at + 2 : spike_at + 9] = 1
-    frame = pd.DataFrame({
-        "timestamp": pd.date_range("2024-03-01", periods=n, freq="5min"),
-        "value": value,
-        "anomaly_score": score,
-        "alert": alert,
-    })
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-03-01", periods=n, freq="5min"),
+            "value": value,
+            "anomaly_score": score,
+            "alert": alert,
+        }
+    )
     if forecast:
         expected = pd.Series(value).rolling(12, min_periods=3).mean().shift(1)
         frame["expected"] = expected
@@ -70,8 +72,13 @@ def metrics():
 def report(tmp_path_factory, results, windows, metrics):
     out = tmp_path_factory.mktemp("report")
     index = write_report(
-        results, out, windows=windows, metrics=metrics, threshold=0.7,
-        state_snapshot={"mean": 1.5, "n": 120}, top_n=25,
+        results,
+        out,
+        windows=windows,
+        metrics=metrics,
+        threshold=0.7,
+        state_snapshot={"mean": 1.5, "n": 120},
+        top_n=25,
     )
     return out, index
 
@@ -80,9 +87,16 @@ def test_writes_every_artifact(report):
     out, index = report
     assert index == out / "index.html"
     expected = {
-        "index.html", "top_anomalies.csv", "metrics.json", "state_snapshot.json",
-        "forecast_vs_actual.png", "confusion_matrix.png", "roc_curve.png", "pr_curve.png",
-        f"series/{series_file_stem(LABELED)}.png", f"series/{series_file_stem(UNLABELED)}.png",
+        "index.html",
+        "top_anomalies.csv",
+        "metrics.json",
+        "state_snapshot.json",
+        "forecast_vs_actual.png",
+        "confusion_matrix.png",
+        "roc_curve.png",
+        "pr_curve.png",
+        f"series/{series_file_stem(LABELED)}.png",
+        f"series/{series_file_stem(UNLABELED)}.png",
     }
     written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     assert written == expected
@@ -114,8 +128,14 @@ def test_pngs_are_valid_and_sized(report):
 def test_top_anomalies_csv_is_sorted_and_sized(report, results):
     out, _ = report
     table = pd.read_csv(out / "top_anomalies.csv")
-    assert list(table.columns) == ["series", "timestamp", "value", "anomaly_score", "alert",
-                                   "expected"]
+    assert list(table.columns) == [
+        "series",
+        "timestamp",
+        "value",
+        "anomaly_score",
+        "alert",
+        "expected",
+    ]
     assert len(table) == 25
     assert table["anomaly_score"].is_monotonic_decreasing
     pooled = pd.concat(results.values())["anomaly_score"]
@@ -134,7 +154,9 @@ def test_metrics_and_snapshot_are_saved(report, metrics):
     out, index = report
     saved = json.loads((out / "metrics.json").read_text())
     assert saved == {
-        "detector": "zscore", "nab_score": 42.5, "alerts_total": 7,
+        "detector": "zscore",
+        "nab_score": 42.5,
+        "alerts_total": 7,
         "per_series": {LABELED: {"precision": 0.5, "recall": 1.0}},
     }
     assert json.loads((out / "state_snapshot.json").read_text()) == {"mean": 1.5, "n": 120}
@@ -213,12 +235,14 @@ def test_alert_runs_cover_exactly_the_alerting_samples(flags):
 
 def test_naive_windows_are_read_in_the_series_timezone(tmp_path):
     local = pd.date_range("2024-01-01", periods=60, freq="min")
-    frame = pd.DataFrame({
-        "timestamp": local.tz_localize("Europe/Paris"),
-        "value": np.arange(60.0),
-        "anomaly_score": np.linspace(0, 1, 60),
-        "alert": (np.arange(60) >= 40).astype(int),
-    })
+    frame = pd.DataFrame(
+        {
+            "timestamp": local.tz_localize("Europe/Paris"),
+            "value": np.arange(60.0),
+            "anomaly_score": np.linspace(0, 1, 60),
+            "alert": (np.arange(60) >= 40).astype(int),
+        }
+    )
     start, end = "2024-01-01 00:30", "2024-01-01 00:45"
     inside = int(((local >= start) & (local <= end)).sum())
     index = write_report(
