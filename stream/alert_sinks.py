@@ -75,6 +75,11 @@ class AlertSink(Protocol):
 
     def send(self, alerts: Sequence[Alert], now: float) -> None: ...
 
+    def adopt(self, alerts: Sequence[Alert], now: float) -> None:
+        """Alerts found still firing in restored state (after a restart or a rebalance): a
+        sink that keeps a receiver's view of what fires takes them over; event streams, which
+        sent them already, ignore them."""
+
     def tick(self, now: float) -> None: ...
 
     def close(self, now: float) -> None: ...
@@ -102,6 +107,9 @@ class KafkaAlertSink:
             self.producer.send(
                 self.topic, alert.event.series.encode(), orjson.dumps(alert_document(alert))
             )
+
+    def adopt(self, alerts: Sequence[Alert], now: float) -> None:
+        """Nothing: the topic holds the firing event already."""
 
     def tick(self, now: float) -> None:
         pass
@@ -376,6 +384,12 @@ class AlertmanagerSink:
             if now >= self._retry.due:
                 self._post(now)
 
+    def adopt(self, alerts: Sequence[Alert], now: float) -> None:
+        """Take over alerts still firing in restored state, so that they keep being re-sent:
+        Alertmanager would otherwise resolve them when their last lease ends. Sent with the
+        labels of the point that opened them, they are the same alerts to Alertmanager."""
+        self.send([alert for alert in alerts if alert.event.series not in self._firing], now)
+
     def tick(self, now: float) -> None:
         if (self._dirty and now >= self._retry.due) or now >= self._next_resend:
             self._post(now)
@@ -452,6 +466,9 @@ class WebhookSink:
                 self._failed_once()
         if alerts and now >= self._retry.due:
             self._deliver(now)
+
+    def adopt(self, alerts: Sequence[Alert], now: float) -> None:
+        """Nothing: the webhook was sent the firing event already."""
 
     def tick(self, now: float) -> None:
         if self._pending and now >= self._retry.due:

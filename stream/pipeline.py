@@ -200,6 +200,8 @@ class Pipeline:
         self._seen: collections.OrderedDict[str, float] = collections.OrderedDict()
         self.evicted_total = 0
         self.dropped_new_series_total = 0
+        # series -> the event that opened its firing alert, and its point's labels
+        self._open_alerts: dict[str, tuple[AlertEvent, Mapping[str, str]]] = {}
 
     @property
     def series_count(self) -> int:
@@ -325,6 +327,7 @@ class Pipeline:
             results,
             self.bank.detector_names,
         )
+        self._note_alerts(batch)
         return batch, refused
 
     def _refusal(self, decision: int, series: str, timestamp: float) -> InvalidPoint:
@@ -355,7 +358,7 @@ class Pipeline:
             self.threads,
         )
         labels = [labels for _, (_, labels) in items]
-        return ScoredBatch(
+        batch = ScoredBatch(
             [p.series for p in points],
             timestamps,
             values,
@@ -363,6 +366,19 @@ class Pipeline:
             results,
             self.bank.detector_names,
         )
+        self._note_alerts(batch)
+        return batch
+
+    def _note_alerts(self, batch: ScoredBatch) -> None:
+        for scored in batch.transitions():
+            if scored.event.firing:
+                self._open_alerts[scored.point.series] = (scored.event, scored.labels)
+            else:
+                self._open_alerts.pop(scored.point.series, None)
+
+    def open_alert(self, series: str) -> tuple[AlertEvent, Mapping[str, str]] | None:
+        """The event that opened ``series``' alert and its point's labels, while it fires."""
+        return self._open_alerts.get(series)
 
     def process(self, point: MetricPoint) -> tuple[Assessment, AlertEvent | None]:
         """Score and learn one point at once (no reorder window); raises ``InvalidPoint``."""
@@ -407,6 +423,7 @@ class Pipeline:
             self.bank.remove_series(slot)
         self.order.forget(series)
         self._seen.pop(series, None)
+        self._open_alerts.pop(series, None)
 
     # --- state -------------------------------------------------------------------------------
 
@@ -439,6 +456,9 @@ class Pipeline:
                 for timestamp, (point, labels) in order["held"]
             ],
         }
+        opened = self._open_alerts.get(series)
+        if opened is not None:  # so that a restart can tell Alertmanager it still fires
+            header["alert"] = _alert_entry(*opened)
         # orjson never writes a raw newline, so the first one ends the header.
         return orjson.dumps(header) + b"\n" + snapshot(self.bank.export_slot(slot))
 
@@ -470,6 +490,7 @@ class Pipeline:
             _timestamp_or_none(header.get("latest")),
         )
         held = [_held_point(series, item) for item in _list(header.get("held"))]
+        opened = _opened_alert(series, header["alert"]) if "alert" in header else None
         state = restore(body)
         if not isinstance(state, dict):
             raise SnapshotError(f"series state holds a {type(state).__name__}, not a slot state")
@@ -484,6 +505,8 @@ class Pipeline:
         self.order.load(series, last, latest, held)
         self._seen[series] = self.clock()
         self._seen.move_to_end(series)
+        if opened is not None:
+            self._open_alerts[series] = opened
 
 
 def assessment_at(
@@ -535,6 +558,39 @@ def _timestamp_or_none(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise SnapshotError(f"malformed series state: timestamp {value!r}")
     return float(value)
+
+
+# AlertEvent fields that are floats, NaN when unknown (JSON: null).
+_ALERT_FLOATS = ("peak_score", "value", "expected", "lower", "upper", "anomaly_score")
+
+
+def _alert_entry(event: AlertEvent, labels: Mapping[str, str]) -> dict:
+    """The series state's record of its firing alert: the opening event, its point's labels."""
+    fields = dataclasses.asdict(event)
+    for name in _ALERT_FLOATS:
+        if math.isnan(fields[name]):
+            fields[name] = None
+    fields["detectors"] = list(event.detectors)
+    return {"event": fields, "labels": dict(labels)}
+
+
+def _opened_alert(series: str, entry: Any) -> tuple[AlertEvent, Mapping[str, str]]:
+    """The inverse of :func:`_alert_entry`, checked."""
+    try:
+        fields, labels = dict(entry["event"]), entry["labels"]
+        for name in _ALERT_FLOATS:
+            fields[name] = math.nan if fields[name] is None else float(fields[name])
+        fields["detectors"] = tuple(str(name) for name in fields["detectors"])
+        for name in ("start", "peak_at", "at"):
+            fields[name] = _timestamp_or_none(fields[name])
+        event = AlertEvent(**fields)
+    except (TypeError, KeyError, ValueError) as exc:
+        raise SnapshotError(f"malformed series state: its alert ({exc})") from exc
+    if event.series != series or not event.firing or None in (event.start, event.at):
+        raise SnapshotError("malformed series state: its alert is not this series' firing one")
+    if not (isinstance(labels, dict) and all(isinstance(v, str) for v in labels.values())):
+        raise SnapshotError("malformed series state: alert labels are not strings")
+    return event, labels
 
 
 def _held_point(series: str, item: Any) -> tuple[float, tuple[MetricPoint, Mapping[str, str]]]:

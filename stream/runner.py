@@ -568,6 +568,15 @@ class Runner:
         self._assignment_changed = False
         stored = self.checkpoint.restore(partitions)
         self.summary.restored_series += len(stored.states)
+        still_firing = [
+            Alert(*opened)
+            for series in stored.states
+            if (opened := self.pipeline.open_alert(series)) is not None
+        ]
+        if still_firing:
+            now = self.wall_clock()
+            for sink in self.sinks:
+                sink.adopt(still_firing, now)
         self._skip_below.update(stored.offsets)
         for series, offset in stored.series_offsets.items():
             self._series_floor[series] = (stored.partitions[series], offset)

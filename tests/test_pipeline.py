@@ -324,6 +324,8 @@ def corrupt(data: bytes, **changes) -> bytes:
         lambda d: corrupt(d, last="yesterday"),
         lambda d: corrupt(d, held=[[0.0, "NaN?", None]]),
         lambda d: corrupt(d, held=[[0.0, 1.0, {"team": 7}]]),
+        lambda d: corrupt(d, alert={"event": {"series": "cpu"}, "labels": {}}),
+        lambda d: corrupt(d, alert=[1, 2]),
         lambda d: (
             d.split(b"\n", 1)[0] + b'\n{"format": "lookout-detector-state", "version": 1, '
             b'"state": {"$o": "os.system", "s": {}}}'
@@ -343,6 +345,8 @@ def corrupt(data: bytes, **changes) -> bytes:
         "bad-timestamp",
         "bad-held-value",
         "bad-held-labels",
+        "alert-without-its-fields",
+        "alert-not-a-record",
         "foreign-class",
         "not-a-stack",
     ],
@@ -426,3 +430,18 @@ def test_two_scoring_threads_give_the_same_batch():
         np.testing.assert_array_equal(getattr(two.results, name), getattr(one.results, name))
     with pytest.raises(ValueError, match="threads"):
         Pipeline(small_stack, threads=3)
+
+
+def test_a_firing_alert_and_its_labels_survive_a_snapshot():
+    pipeline = Pipeline(lambda: DetectorStack(grace_period=50, exit_threshold=0.001))
+    values = 50 + np.random.default_rng(4).normal(0, 1, 230)
+    values[200:] += 30  # an alert opens at point 200 and is still open at the end
+    pipeline.push_arrays(["api"] * 230, 60.0 * np.arange(230), values, [{"team": "web"}] * 230)
+    event, labels = pipeline.open_alert("api")
+    assert event.firing and labels == {"team": "web"}
+
+    twin = Pipeline(lambda: DetectorStack(grace_period=50, exit_threshold=0.001))
+    twin.restore_series("api", pipeline.snapshot_series("api"))
+    assert twin.open_alert("api") == (event, labels)
+    twin.drop_series("api")
+    assert twin.open_alert("api") is None

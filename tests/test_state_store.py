@@ -661,3 +661,60 @@ def test_kafka_state_topic_is_compacted_and_follows_the_input_partitions(kafka_b
     finally:
         store.close()
         admin.close()
+
+
+def test_an_alert_firing_at_a_crash_keeps_firing_in_alertmanager(tmp_path):
+    """The next runner takes over an alert the dead one left firing: it re-sends it to
+    Alertmanager with the same labels and start (so the same alert), instead of letting it
+    resolve when its last lease ends; the alerts topic gets no second firing event."""
+    from scripts.lookout_services import AlertWebhookReceiver
+    from stream.alert_sinks import AlertmanagerSink, KafkaAlertSink
+
+    rng = np.random.default_rng(4)
+    values = 50 + rng.normal(0, 1, 300)
+    values[200:] += 30  # from point 200 on; a low exit threshold keeps the alert open
+    records = [
+        Record(
+            TOPIC,
+            0,
+            i,
+            b"api",
+            orjson.dumps(
+                {"series": "api", "timestamp": 60.0 * i, "value": v, "labels": {"team": "web"}}
+            ),
+        )
+        for i, v in enumerate(values.tolist())
+    ]
+    path = tmp_path / "state.db"
+
+    def runner(source, sender, receiver):
+        return Runner(
+            source,
+            sender,
+            Pipeline(lambda: DetectorStack(grace_period=50, exit_threshold=0.001)),
+            LookoutMetrics(),
+            sinks=[AlertmanagerSink(receiver.url), KafkaAlertSink(sender, "alerts")],
+            batch_size=7,
+            state_store=SqliteStateStore(path),
+            checkpoint_interval=0.0,
+        )
+
+    with AlertWebhookReceiver() as first_am, AlertWebhookReceiver() as second_am:
+        first_sender = MemorySender()
+        first = MemorySource(records, crash_after_polls=225 // 7)  # the alert is open 200-248
+        with pytest.raises(KeyboardInterrupt):
+            runner(first, first_sender, first_am).run()
+        [fired] = [a for a in first_sender.on("alerts") if a["status"] == "firing"]
+        assert pd.Timestamp(fired["start"]).timestamp() == 200 * 60
+        sent_before = [item for post in first_am.notifications for item in post]
+        assert sent_before and sent_before[-1]["labels"]["team"] == "web"
+
+        second_sender = MemorySender()
+        second = MemorySource(records, committed=first.committed)
+        runner(second, second_sender, second_am).run(max_messages=1)
+        taken_over = [item for post in second_am.notifications for item in post]
+        assert taken_over, "the restarted runner told Alertmanager nothing"
+        assert taken_over[0]["labels"] == sent_before[-1]["labels"]
+        assert taken_over[0]["startsAt"] == sent_before[-1]["startsAt"]
+        assert pd.Timestamp(taken_over[0]["endsAt"]) > pd.Timestamp.now(tz="UTC")  # firing
+        assert not [a for a in second_sender.on("alerts") if a["status"] == "firing"]
