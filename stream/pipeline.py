@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -119,6 +120,10 @@ class ScoredBatch:
 
     def transitions(self) -> list[Scored]:
         """The points where an alert opened or resolved (``event`` set), in order."""
+        return self._transitions
+
+    @functools.cached_property
+    def _transitions(self) -> list[Scored]:  # the pipeline and the runner both read them
         return [self.scored_at(i) for i in np.flatnonzero(self.results.transition).tolist()]
 
 
