@@ -593,9 +593,13 @@ def _opened_alert(series: str, entry: Any) -> tuple[AlertEvent, Mapping[str, str
         raise SnapshotError(f"malformed series state: its alert ({exc})") from exc
     if event.series != series or not event.firing or None in (event.start, event.at):
         raise SnapshotError("malformed series state: its alert is not this series' firing one")
-    if not (isinstance(labels, dict) and all(isinstance(v, str) for v in labels.values())):
+    if not _string_labels(labels):
         raise SnapshotError("malformed series state: alert labels are not strings")
     return event, labels
+
+
+def _string_labels(labels: Any) -> bool:
+    return isinstance(labels, dict) and all(isinstance(v, str) for v in labels.values())
 
 
 def _held_point(series: str, item: Any) -> tuple[float, tuple[MetricPoint, Mapping[str, str]]]:
@@ -607,8 +611,6 @@ def _held_point(series: str, item: Any) -> tuple[float, tuple[MetricPoint, Mappi
     timestamp = _timestamp_or_none(timestamp)
     if timestamp is None or _timestamp_or_none(value) is None:
         raise SnapshotError("malformed series state: a held point has no timestamp or value")
-    if labels is not None and not (
-        isinstance(labels, dict) and all(isinstance(v, str) for v in labels.values())
-    ):
+    if labels is not None and not _string_labels(labels):
         raise SnapshotError("malformed series state: held labels are not strings")
     return timestamp, (MetricPoint(series, timestamp, float(value)), labels)
