@@ -40,6 +40,11 @@ _N_BINS = 128  # TailProbability's grid
 _MAX_SCORE = 1e6
 _N_SHAPE_FEATURES = 4
 _RANGE_BLOCKS = 10  # BlockedRange.n_blocks
+#: Fewer points than this are scored on one thread: the split would cost more than it saves.
+MIN_POINTS_PER_SPLIT = 4096
+# Seasons reserved at most before two threads run (about 290 MiB of untouched pool at most,
+# which costs no memory until used; beyond, a thread stops and the pool grows).
+_MAX_RESERVED_SEASONS = 8192
 # Columns of the slot's ints in format 2 that went away or moved (to I_FIRING ... I_SPREAD_N).
 _V2_RECENT_HEAD, _V2_RECENT_LENGTH, _V2_MOVED_INTS = 19, 20, (21, 22, 23, 24)
 
@@ -646,14 +651,6 @@ def warm_up() -> None:
     does not wait for the compiler (``scripts/setup.sh`` runs this once)."""
     bank = StackBank()
     bank.process(np.array([bank.add_series()]), np.zeros(1), np.ones(1))
-
-
-# Seasons reserved at most before two threads run (about 290 MiB of untouched pool at most,
-# which costs no memory until used; beyond, a thread stops and the pool grows).
-_MAX_RESERVED_SEASONS = 8192
-
-#: Fewer points than this are scored on one thread: the split would cost more than it saves.
-MIN_POINTS_PER_SPLIT = 4096
 
 
 def _two_groups(slots: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
