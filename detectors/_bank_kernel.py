@@ -6,9 +6,10 @@ row of struct-of-arrays state, so that the compiled stack returns what
 operations are written in the reference's order, with Python's ``max`` / ``min`` semantics
 (:func:`_py_max`), ``math.fsum`` (:func:`_fsum`), Python's float modulo (:func:`_py_mod`) and
 numpy's pairwise mean (:func:`_numpy_pairwise_sum`), so that most outputs are bit-identical.
-The one deliberate difference in arithmetic is the forecaster's solve: a Cholesky
-factorisation instead of ``np.linalg.solve`` (LU), about five times faster at this size, which
-moves the weights, and everything computed from them, in the last bits. Three parts store
+The one deliberate difference in arithmetic is the forecaster's solve: both factorise by
+Cholesky, the reference with LAPACK (blocked), this kernel in its own order (about five times
+faster at this size), which moves the weights, and everything computed from them, in the last
+bits. Three parts store
 their state more compactly than the reference, with equal results: the forecaster's matrix as
 its packed upper triangle, the Half-Space-Trees' masses as the left children's only
 (:func:`_walk_forest`), and the onset's rolling maximum as a ring of scores instead of a
@@ -93,6 +94,7 @@ Params = collections.namedtuple(
         "forgetting_factor",
         "ridge",  # LagForecaster.alpha
         "ridge_refill",  # (1 - forgetting_factor) * alpha, added to the diagonal every fit
+        "ridge_limit",  # RIDGE_HEADROOM * alpha: a larger diagonal entry restarts the fit
         "band_width",
         "residual_alpha",
         "season",
@@ -535,7 +537,7 @@ def _solve_spd(gram, moment, weights, size, factor, work):
     Written as an outer-product factorisation, so that the inner loops are independent
     multiply-adds along contiguous rows; ``size`` should be a compile-time constant, which
     makes it twice as fast. ``factor`` (``size * size``) and ``work`` (``size``) are scratch
-    space. Returns False if a pivot is not positive (``gram`` not numerically positive
+    space. Returns False if a pivot is not positive and finite (``gram`` not numerically positive
     definite), leaving ``weights`` to the caller.
 
     A series without a season solves the same ``size`` as one with: its three season
@@ -553,7 +555,7 @@ def _solve_spd(gram, moment, weights, size, factor, work):
     for k in range(size):
         row_k = k * size
         pivot = factor[row_k + k]
-        if not pivot > 0.0:
+        if not 0.0 < pivot < math.inf:  # also NaN; numpy's factor would not be finite
             return False
         diagonal = math.sqrt(pivot)
         factor[row_k + k] = diagonal
@@ -614,6 +616,7 @@ def _forecaster_learn(st, slot, x, expected, ready, features, size, factor, work
     moment = st.moment[slot]
     # A = lam * A + f f' (+ (1 - lam) * alpha on the diagonal), in the reference's order.
     packed = 0
+    ridge_counts = True
     for i in range(size):
         fi = features[i]
         diagonal = packed
@@ -622,28 +625,54 @@ def _forecaster_learn(st, slot, x, expected, ready, features, size, factor, work
             packed += 1
         if lam != 1.0:  # the padding too: it keeps its ridge
             gram[diagonal] = gram[diagonal] + p.ridge_refill
+        ridge_counts = ridge_counts and (p.ridge == 0.0 or gram[diagonal] <= p.ridge_limit)
         moment[i] = moment[i] * lam + fi * target
-    weights = st.weights[slot]
-    if not _solve_spd(gram, moment, weights, size, factor, work):
-        # Not numerically positive definite: values far beyond the scale, or a NaN value
-        full = np.empty((size, size))
-        finite = True
-        packed = 0
-        for i in range(size):
-            finite = finite and math.isfinite(moment[i])
-            for j in range(i, size):
-                full[i, j] = gram[packed]
-                full[j, i] = gram[packed]
-                finite = finite and math.isfinite(gram[packed])
-                packed += 1
-        if finite:  # LU, as the reference
-            solved = np.linalg.solve(full, moment[:size].copy())
-            for i in range(size):
-                weights[i] = solved[i]
-        else:  # numpy's LU returns NaN where numba's raises
-            weights[:] = math.nan
+    finite = True
+    for i in range(size):
+        finite = finite and math.isfinite(moment[i])
+    fitted = ridge_counts and finite
+    if not (fitted and _solve_spd(gram, moment, st.weights[slot], size, factor, work)):
+        # The scale is wrong by orders of magnitude (see LagForecaster), or a NaN came in
+        _forecaster_remember(st, slot, x, p)
+        _forecaster_restart_fit(st, slot, p, work)
+        return
     st.ints[slot, I_FITTED] += 1
     _forecaster_remember(st, slot, x, p)
+
+
+@_part
+def _forecaster_restart_fit(st, slot, p, scratch):
+    """``LagForecaster._restart_fit``: a new scale from the lags, a fresh fit."""
+    _learn_scale(st, slot, p, scratch)
+    _reset_fit(st, slot, p)
+
+
+@_part
+def _learn_scale(st, slot, p, scratch):
+    """The scale: the mean absolute value of the lags (oldest first, numpy's pairwise sum),
+    1 if it is about 0. ``scratch`` holds at least ``n_lags`` floats."""
+    n = p.n_lags
+    lags = st.lags[slot]
+    head = st.ints[slot, I_LAG_HEAD]  # the oldest lag
+    for k in range(n):
+        scratch[k] = abs(lags[(head + k) % n])
+    scale = _numpy_pairwise_sum(scratch, 0, n) / n
+    st.floats[slot, F_SCALE] = scale if scale > 1e-9 else 1.0
+
+
+@_part
+def _reset_fit(st, slot, p):
+    """A fit that learned nothing: the ridge alone on the diagonal, no weights."""
+    gram = st.gram[slot]
+    gram[:] = 0.0
+    size = st.moment.shape[1]
+    diagonal = 0
+    for i in range(size):  # the padding too, see _solve_spd
+        gram[diagonal] = p.ridge
+        diagonal += size - i
+    st.moment[slot, :] = 0.0
+    st.weights[slot, :] = 0.0
+    st.ints[slot, I_FITTED] = 0
 
 
 @_jit
@@ -687,24 +716,12 @@ def _create_forecaster(st, slot, p, sorted_steps):
     length = _season_length_of(step, p)
     st.floats[slot, F_STEP] = step
     st.ints[slot, I_SEASON_LENGTH] = length
-    gram = st.gram[slot]
-    gram[:] = 0.0
-    size = st.moment.shape[1]
-    diagonal = 0
-    for i in range(size):  # the padding too, see _solve_spd
-        gram[diagonal] = p.ridge
-        diagonal += size - i
-    st.moment[slot, :] = 0.0
-    st.weights[slot, :] = 0.0
-    st.ints[slot, I_FITTED] = 0
+    _reset_fit(st, slot, p)
     st.ints[slot, I_N_LEARNED] = n
     st.floats[slot, F_ABS_RESIDUAL] = math.nan
+    _learn_scale(st, slot, p, sorted_steps)
     lags = st.lags[slot]
     head = st.ints[slot, I_LAG_HEAD]  # back at 0 after n pushes
-    for k in range(n):
-        sorted_steps[k] = abs(lags[(head + k) % n])
-    scale = _numpy_pairwise_sum(sorted_steps, 0, n) / n
-    st.floats[slot, F_SCALE] = scale if scale > 1e-9 else 1.0
     if length:
         floats_at = st.pool_room[0]
         counts_at = st.pool_room[1]

@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from detectors import _bank_kernel as kernel
+from detectors.forecaster import RIDGE_HEADROOM
 from detectors.hst import _shared_forest
 from detectors.stack import DETECTOR_NAMES, DetectorStack
 
@@ -99,7 +100,7 @@ class StackBank:
     slot's stack (points of different slots may be interleaved) and returns
     :class:`BankResults` equal to what one ``DetectorStack`` per slot returns, point for point:
     alerts and transitions identically, scores to about 1e-12 (the forecaster solves its
-    normal equations by Cholesky instead of LU, which changes the last bits).
+    normal equations by Cholesky in another order than LAPACK, which changes the last bits).
 
     State lives in arrays with one row per slot (capacity doubles as slots are added) and the
     season in a pool sized by the series' own season lengths: see
@@ -214,6 +215,7 @@ class StackBank:
             forgetting_factor=float(forgetting_factor),
             ridge=_RIDGE,
             ridge_refill=float((1 - forgetting_factor) * _RIDGE),
+            ridge_limit=RIDGE_HEADROOM * _RIDGE,
             band_width=_BAND_WIDTH,
             residual_alpha=_RESIDUAL_ALPHA,
             season=float(season),

@@ -13,6 +13,13 @@ stays well conditioned on flatlines.
 
 Values are divided by a scale frozen at the end of warm-up (mean absolute value of the first
 ``n_lags`` values), which makes ``alpha`` mean the same for CPU percentages and byte counts.
+A scale can turn out wrong by orders of magnitude: a gauge reads 0 until its service starts,
+then 8 GiB. The scaled features then dwarf the ridge, the system gets ill-conditioned and at
+last stops being numerically positive definite (numpy's solve raised on it). So once a
+diagonal entry of ``A`` exceeds ``RIDGE_HEADROOM`` times the ridge (values about 300 times
+the scale, with the default forgetting), or the factorisation fails, the forecaster learns a
+new scale from its last ``n_lags`` values and starts its fit over. So does a fit that a NaN
+value reached: it heals once the NaN has left the lags.
 """
 
 from __future__ import annotations
@@ -20,13 +27,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.linalg
 
 from detectors.rolling import EWMean
 
-__all__ = ["LagForecaster"]
+__all__ = ["LagForecaster", "RIDGE_HEADROOM"]
 
 # Mean absolute deviation of a normal distribution is sigma * sqrt(2 / pi).
 _MAD_TO_SIGMA = math.sqrt(math.pi / 2)
+#: How far the largest diagonal entry of the normal equations may outgrow the ridge before the
+#: scale is learnt again: beyond it the ridge is lost in rounding, and solves disagree.
+RIDGE_HEADROOM = 1e8
 
 
 class LagForecaster:
@@ -188,9 +199,29 @@ class LagForecaster:
             self._a.flat[:: len(features) + 1] += (1 - lam) * self.alpha  # the diagonal
         self._b *= lam
         self._b += features * target
-        self.weights = np.linalg.solve(self._a, self._b)
+        weights = _solve_positive_definite(self._a, self._b) if self._ridge_counts() else None
+        if weights is None:
+            self._remember(x)
+            self._restart_fit()
+            return
+        self.weights = weights
         self._fitted += 1
         self._remember(x)
+
+    def _ridge_counts(self) -> bool:
+        """False once the scaled values outgrew the ridge (see the module docstring), or NaN."""
+        return not self.alpha or bool(np.max(np.diag(self._a)) <= RIDGE_HEADROOM * self.alpha)
+
+    def _restart_fit(self) -> None:
+        """Learn the scale again from the last ``n_lags`` values and forget the fit (not the
+        lags, the season's history or the residual scale): predictions resume after ``n_lags``
+        fitted points, as after warm-up."""
+        scale = float(np.mean(np.abs(self._lags)))
+        self.scale = scale if scale > 1e-9 else 1.0
+        self._a = self.alpha * np.eye(len(self.weights))
+        self._b = np.zeros(len(self.weights))
+        self.weights = np.zeros(len(self.weights))
+        self._fitted = 0
 
     def _remember(self, x: float) -> None:
         _push(self._lags, x)
@@ -213,6 +244,18 @@ class LagForecaster:
                 _push(history, y)
             n_learned += 1
         return out
+
+
+def _solve_positive_definite(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """``solve(a, b)`` by Cholesky; None if ``a`` is not numerically positive definite or
+    ``a`` or ``b`` is not finite."""
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return None
+    try:
+        factor = scipy.linalg.cho_factor(a, check_finite=False)
+    except np.linalg.LinAlgError:
+        return None
+    return scipy.linalg.cho_solve(factor, b, check_finite=False)
 
 
 def _push(window: np.ndarray, x: float) -> None:

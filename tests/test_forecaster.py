@@ -1,9 +1,11 @@
 """The online lag forecaster equals batch ridge least squares on the same lags."""
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -100,3 +102,45 @@ def test_prequential_error_matches_batch_ridge_on_cloudwatch_cpu():
     online = np.array(predictions[n_lags:])[split:]
     online_mae = np.mean(np.abs(online - target[split:]))
     assert online_mae <= 1.05 * batch_mae
+
+
+def test_a_scale_wrong_by_orders_of_magnitude_restarts_the_fit_instead_of_raising():
+    """A gauge at 0 until its service starts, then a constant 8 GiB: the warm-up scale (1)
+    makes the system singular in floating point; the forecaster learns the scale again and
+    forecasts the new level."""
+    model = LagForecaster(n_lags=24, season_length=12)
+    level = 8.0 * 2**30
+    for x in [0.0] * 30 + [level] * 300:
+        model.score_one(x)
+        model.learn_one(x)
+    assert model.scale > 1e8  # learnt again, from lags that still held some zeros
+    assert model.ready
+    assert model.predict_one() == pytest.approx(level, rel=1e-6)
+
+
+def test_a_nan_value_leaves_the_fit_once_it_left_the_lags():
+    values = [10 + np.sin(i / 10) for i in range(300)]
+    healthy, poisoned = LagForecaster(n_lags=4), LagForecaster(n_lags=4)
+    for i, x in enumerate(values):
+        healthy.learn_one(x)
+        poisoned.learn_one(math.nan if i == 100 else x)
+    assert poisoned.ready
+    assert poisoned.predict_one() == pytest.approx(healthy.predict_one(), abs=0.05)
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")  # values near 1e300 overflow
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(
+        st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300),
+        min_size=30,
+        max_size=80,
+    )
+)
+def test_any_finite_series_is_scored_and_learned_without_raising(values):
+    # e.g. 24 zeros, 3.8e14, zeros: numpy's LU called this system singular
+    model = LagForecaster(n_lags=4, season_length=3)
+    for x in values:
+        model.score_one(x)
+        model.learn_one(x)
+        model.band()
