@@ -8,8 +8,10 @@ ablations of the stack's parameters, printed as markdown tables.
    files on the same subset of files).
 2. Synthetic incidents (``sim.scenarios``: sre, daily_job, ddos), default stack, alert column:
    event-wise precision, recall, F1, false alerts per day, mean detection delay, and the pages
-   opened during the nightly 03:10 job (``sim.scenarios.job_mask``), which should be none.
-3. Ablations: every stack in ``ABLATIONS`` (name -> ``DetectorStack`` keyword arguments) on both.
+   opened during the nightly 03:10 job (``sim.scenarios.job_mask``), which should be none; and
+   the false pages per week on incident-free noise of several shapes (``sim.scenarios.quiet``:
+   error counts, skewed and heavy-tailed latencies, replica counts...).
+3. Ablations: every stack in ``ABLATIONS`` (name -> ``DetectorStack`` keyword arguments) on all.
 4. Seeds: the default stack and the stack without the range break on NAB with other seeds of
    the Half-Space-Trees (``--seeds``): on 34 files the seed alone moves the score by several
    points, so a difference smaller than that spread is not evidence.
@@ -49,7 +51,7 @@ from sim.nab import (  # noqa: E402
     load_results,
     nab_scores,
 )
-from sim.scenarios import SCENARIOS, job_mask, write_nab_folder  # noqa: E402
+from sim.scenarios import QUIET_SHAPES, SCENARIOS, job_mask, write_nab_folder  # noqa: E402
 
 # Each detector alone, then the stack as shipped.
 DETECTOR_VARIANTS: dict[str, dict] = {
@@ -77,10 +79,12 @@ ABLATIONS: dict[str, dict] = {
 
 REFERENCE_DETECTORS = ("numenta", "ARTime", "contextOSE", "windowedGaussian", "random", "null")
 SYNTHETIC = ("sre", "daily_job", "ddos")
+QUIET = "quiet"  # incident-free noise: every page is a false one
 QUICK_SCENARIO_KWARGS = {
     "sre": {"days": 14},
     "daily_job": {"days": 14},
     "ddos": {"n_requests": 5000},
+    "quiet": {"days": 14},
 }
 QUICK_NAB_STRIDE = 3  # --quick keeps every third NAB file
 DEFAULT_NAB_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
@@ -196,7 +200,7 @@ def nab_table(rows: dict[str, dict], profiles) -> str:
 def write_synthetic(out_dir: Path, quick: bool, seed: int = 0):
     """Scenario files in NAB layout; returns ``{scenario: {relpath: path}}`` and windows."""
     paths, windows = {}, {}
-    for name in SYNTHETIC:
+    for name in (*SYNTHETIC, QUIET):
         series_list = SCENARIOS[name](seed=seed, **(QUICK_SCENARIO_KWARGS[name] if quick else {}))
         written = write_nab_folder(series_list, out_dir, category=name)
         paths[name] = {f"{name}/{path.name}": path for path in written}
@@ -210,6 +214,14 @@ def job_pages(frame: pd.DataFrame) -> int:
     alert = frame["alert"].to_numpy() == 1
     opens = alert & ~np.r_[False, alert[:-1]]
     return int((opens & job_mask(frame)).sum())
+
+
+def pages_per_week(frame: pd.DataFrame) -> float:
+    """Alert events per week of data."""
+    alert = frame["alert"].to_numpy() == 1
+    timestamps = pd.to_datetime(frame["timestamp"])
+    weeks = (timestamps.iloc[-1] - timestamps.iloc[0]) / pd.Timedelta(weeks=1)
+    return int((alert & ~np.r_[False, alert[:-1]]).sum()) / weeks
 
 
 def synthetic_metrics(results: dict[str, pd.DataFrame], windows) -> dict:
@@ -339,6 +351,12 @@ def main(argv: list[str] | None = None) -> int:
             body.append([scenario, *metrics.values(), pages_in_job])
         print(markdown(header, body))
         print()
+        log("incident-free noise, default stack")
+        by_file = scorer(QUIET, synthetic_paths[QUIET], {})
+        quiet = {shape: pages_per_week(by_file[f"{QUIET}/{shape}.csv"]) for shape in QUIET_SHAPES}
+        print("## Incident-free noise: false pages per week, default stack\n")
+        print(markdown([*quiet, "mean"], [[*quiet.values(), np.mean(list(quiet.values()))]]))
+        print()
 
         if ablations:
             log("ablations")
@@ -351,12 +369,14 @@ def main(argv: list[str] | None = None) -> int:
                 *(f"{s} event F1" for s in SYNTHETIC),
                 "false alerts/day (synthetic)",
                 "pages in 03:10 job",
+                "false pages/week (noise)",
             ]
             body = []
             for name, kwargs in ablations.items():
                 nab = nab_row(scorer("nab", nab_paths, kwargs), nab_windows, profiles)
                 per_scenario = {s: scorer(s, synthetic_paths[s], kwargs) for s in SYNTHETIC}
                 pooled = {k: v for results in per_scenario.values() for k, v in results.items()}
+                quiet = scorer(QUIET, synthetic_paths[QUIET], kwargs).values()
                 body.append(
                     [
                         name,
@@ -369,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
                         ),
                         synthetic_metrics(pooled, synthetic_windows)["false_alerts_per_day"],
                         sum(map(job_pages, per_scenario["daily_job"].values())),
+                        np.mean([pages_per_week(frame) for frame in quiet]),
                     ]
                 )
             print(markdown(header, body))

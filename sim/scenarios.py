@@ -10,6 +10,9 @@ Three scenarios, each a function ``scenario(seed=0, ...) -> list[LabeledSeries]`
 ``daily_job``
     The same baseline with a batch job spiking every night at 03:10, which is *not* an incident,
     and one real incident elsewhere.
+``quiet``
+    Four weeks of incident-free noise of the shapes SRE metrics take (sparse error counts,
+    skewed and heavy-tailed latencies, integer replica counts...): every alert is a false page.
 
 All randomness comes from one ``numpy.random.Generator`` seeded with ``seed``, so the same seed
 always gives identical frames and windows. No incident (nor its window) starts in the first
@@ -43,6 +46,8 @@ __all__ = [
     "sre",
     "daily_job",
     "job_mask",
+    "QUIET_SHAPES",
+    "quiet",
     "SCENARIOS",
     "generate",
     "write_nab_folder",
@@ -370,12 +375,74 @@ def daily_job(seed: int = 0, days: int = 28) -> list[LabeledSeries]:
 
 
 # --------------------------------------------------------------------------------------------
+# Incident-free noise
+
+
+def _replica_counts(rng: np.random.Generator, n: int) -> np.ndarray:
+    # An autoscaler settles on 2-6 replicas and reconsiders every few hours.
+    changes = np.flatnonzero(rng.random(n) < 1 / 72)
+    counts = rng.integers(2, 7, len(changes) + 1)
+    return counts[np.searchsorted(changes, np.arange(n), side="right")].astype(float)
+
+
+#: The noise shapes of :func:`quiet`: name -> values given the generator, the 5-minute
+#: timestamps and the SRE baseline's expected requests/s at them.
+QUIET_SHAPES: dict[
+    str, Callable[[np.random.Generator, pd.DatetimeIndex, np.ndarray], np.ndarray]
+] = {
+    "sparse_errors": lambda rng, t, expected: rng.poisson(0.2, len(t)).astype(float),
+    "error_counts": lambda rng, t, expected: rng.poisson(2.0, len(t)).astype(float),
+    "request_counts": lambda rng, t, expected: rng.poisson(expected).astype(float),
+    "latency_lognormal": lambda rng, t, expected: rng.lognormal(math.log(0.2), 0.5, len(t)),
+    "latency_heavy_tail": lambda rng, t, expected: 0.2 + 0.05 * rng.pareto(2.5, len(t)),
+    "replicas": lambda rng, t, expected: _replica_counts(rng, len(t)),
+    "cpu_percent": lambda rng, t, expected: np.clip(
+        100 * expected / (3 * SRE_LEVEL) + rng.normal(0, 3, len(t)), 0, 100
+    ),
+}
+
+
+def quiet(seed: int = 0, days: int = 28) -> list[LabeledSeries]:
+    """One incident-free series per shape in :data:`QUIET_SHAPES`, at 5-minute steps.
+
+    Nothing happens in them: Poisson error counts (0.2 and 2 per point), Poisson request counts
+    following the SRE baseline's daily and weekly cycle, lognormal and Pareto-tailed latencies,
+    an autoscaler's replica count and a CPU percentage with Gaussian noise. The skewed, heavy
+    tailed and discrete shapes are what real metrics look like where the Gaussian noise of
+    :func:`sre` does not; every alert on them is a false page.
+
+    Examples
+    --------
+    >>> series = quiet(seed=1, days=7)
+    >>> [s.name for s in series] == list(QUIET_SHAPES)
+    True
+    >>> {len(s.windows) for s in series}, len(series[0].frame)
+    ({0}, 2016)
+
+    """
+    rng = np.random.default_rng(seed)
+    timestamps, expected = _baseline(rng, days)
+    return [
+        LabeledSeries(
+            name=name,
+            frame=pd.DataFrame(
+                {"timestamp": timestamps, "value": shape(rng, timestamps, expected)}
+            ),
+            windows=[],
+            kind="quiet",
+        )
+        for name, shape in QUIET_SHAPES.items()
+    ]
+
+
+# --------------------------------------------------------------------------------------------
 # Registry and NAB output
 
 SCENARIOS: dict[str, Callable[..., list[LabeledSeries]]] = {
     "ddos": ddos,
     "sre": sre,
     "daily_job": daily_job,
+    "quiet": quiet,
 }
 
 
@@ -389,7 +456,7 @@ def generate(name: str, seed: int = 0) -> list[LabeledSeries]:
     >>> generate("nope")
     Traceback (most recent call last):
     ...
-    KeyError: "unknown scenario 'nope'; choose from ['daily_job', 'ddos', 'sre']"
+    KeyError: "unknown scenario 'nope'; choose from ['daily_job', 'ddos', 'quiet', 'sre']"
 
     """
     try:

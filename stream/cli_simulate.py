@@ -38,14 +38,16 @@ def register(commands) -> None:
 
     simulate = commands.add_parser(
         "simulate",
-        help="write labeled synthetic incidents (DDoS, SRE incidents, nightly job) as NAB data",
+        help="write labeled synthetic incidents (DDoS, SRE, nightly job, noise) as NAB data",
         description="Generate a seeded synthetic scenario and write it in NAB's layout: "
         "OUT/data/<scenario>/<series>.csv (timestamp,value) and "
         "OUT/labels/combined_windows.json (incident windows, merged with any already there). "
         "Scenarios: ddos (request rate and payload size during attack bursts), sre (one "
         "seasonal series per incident kind: spike, level shift, drift, variance burst, "
         "outage, data gap), daily_job (a nightly 03:10 batch job that must not page, and one "
-        "real incident). The same seed always writes the same files.",
+        "real incident), quiet (incident-free noise: error counts, skewed and heavy-tailed "
+        "latencies, replica counts; every alert is a false page). The same seed always writes "
+        "the same files.",
     )
     simulate.add_argument(
         "scenario",

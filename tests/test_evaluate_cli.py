@@ -376,7 +376,7 @@ def test_simulate_is_deterministic_and_all_writes_every_scenario(capsys, tmp_pat
 
     assert run(capsys, "simulate", "all", "--out", tmp_path / "all")[0] == 0
     categories = {p.name for p in (tmp_path / "all" / "data").iterdir()}
-    assert categories == {"ddos", "sre", "daily_job"}
+    assert categories == {"ddos", "sre", "daily_job", "quiet"}
     labels = json.loads((tmp_path / "all" / "labels" / "combined_windows.json").read_text())
     on_disk = {
         p.relative_to(tmp_path / "all" / "data").as_posix()

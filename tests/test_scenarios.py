@@ -50,7 +50,18 @@ def test_different_seeds_give_different_series(name):
     first, second = generate(name, seed=1), generate(name, seed=2)
     for a, b in zip(first, second, strict=True):
         assert not a.frame.equals(b.frame)
-    assert [s.windows for s in first] != [s.windows for s in second]
+    if name != "quiet":  # incident-free: no windows to move
+        assert [s.windows for s in first] != [s.windows for s in second]
+
+
+def test_quiet_noise_has_no_incident_and_its_shapes():
+    series = {s.name: s for s in generate("quiet", seed=0)}
+    assert all(not s.windows and not s.labels().any() for s in series.values())
+    errors = series["sparse_errors"].frame["value"]
+    assert set(errors.unique()) <= set(range(10)) and errors.mean() == pytest.approx(0.2, rel=0.1)
+    assert series["replicas"].frame["value"].isin(range(2, 7)).all()
+    latency = series["latency_heavy_tail"].frame["value"]
+    assert latency.max() > 5 * latency.median()  # a heavy tail, not Gaussian noise
 
 
 def test_generate_looks_scenarios_up_by_name():
