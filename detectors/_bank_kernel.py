@@ -1140,7 +1140,7 @@ def process_points(
         raw_hst = math.nan
         if p.uses_hst:
             deseasonalized = x
-            if season_length:
+            if season_length and spread != 0.0:  # see DetectorStack._deseasonalized
                 usual = _seasonal_predict(st, slot, t, p)
                 if not math.isnan(usual):
                     deseasonalized = x - usual

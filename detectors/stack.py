@@ -310,8 +310,12 @@ class DetectorStack:
 
     def _deseasonalized(self, timestamp: float, value: float) -> float:
         """``value`` minus its usual level at this time of day (once known): a job that runs
-        every night at 03:10 is then not an isolated point for the Half-Space-Trees."""
-        if self._seasonal is None:
+        every night at 03:10 is then not an isolated point for the Half-Space-Trees.
+
+        A series that never varied has no daily shape to remove: subtracting its usual level
+        would move the trees' input from the value to 0 on the day the profile is known, and
+        page on every constant gauge (``up``, a replica count) two days after it appears."""
+        if self._seasonal is None or self._spread.get() == 0.0:
             return value
         usual = self._seasonal.predict_one(timestamp)
         return value if math.isnan(usual) else value - usual

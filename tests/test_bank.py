@@ -221,6 +221,23 @@ def test_a_wrong_scale_restarts_the_fit_as_in_the_reference(name):
     assert results.expected[-1] == pytest.approx(v[-1], rel=1e-3)
 
 
+@pytest.mark.parametrize("level", [1.0, 8.0 * 2**30])
+def test_a_constant_gauge_never_pages_and_its_first_change_does(level):
+    """``up`` or a memory limit: constant for days (the season's profile is known from the
+    third day on), then a step."""
+    t = 1.6e9 + 300.0 * np.arange(4000)
+    v = np.full(len(t), level)
+    v[3000:] = 1.5 * level
+    stack = DetectorStack()
+    transitions = [
+        stack.process(a, b).transition for a, b in zip(t.tolist(), v.tolist(), strict=True)
+    ]
+    opened = [i for i, x in enumerate(transitions) if x and x.status == AlertStatus.FIRING]
+    bank = StackBank()
+    results = bank.process(np.full(len(t), bank.add_series()), t, v)
+    assert opened == np.flatnonzero(results.transition == OPENED).tolist() == [3000]
+
+
 def test_combined_is_the_score_before_the_onset_rule():
     labels, results = run_bank(["daily"], None, n_calls=1, seed=0)
     onsets = results.anomaly_score > 0
