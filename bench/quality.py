@@ -10,7 +10,8 @@ ablations of the stack's parameters, printed as markdown tables.
    event-wise precision, recall, F1, false alerts per day, mean detection delay, and the pages
    opened during the nightly 03:10 job (``sim.scenarios.job_mask``), which should be none; and
    the false pages per week on incident-free noise of several shapes (``sim.scenarios.quiet``:
-   error counts, skewed and heavy-tailed latencies, replica counts...).
+   error counts, skewed and heavy-tailed latencies, replica counts...), and by sampling interval
+   (Gaussian noise around a daily cycle every 15 s to 1 h).
 3. Ablations: every stack in ``ABLATIONS`` (name -> ``DetectorStack`` keyword arguments) on all.
 4. Seeds: the default stack and the stack without the range break on NAB with other seeds of
    the Half-Space-Trees (``--seeds``): on 34 files the seed alone moves the score by several
@@ -40,6 +41,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detectors import DetectorStack  # noqa: E402
+from detectors.bank import OPENED, StackBank  # noqa: E402
 from sim.classification import ScoredSeries, evaluate  # noqa: E402
 from sim.corpus_run import score_files  # noqa: E402
 from sim.evaluation import BUNDLED_PROFILES  # noqa: E402
@@ -249,6 +251,26 @@ def synthetic_metrics(results: dict[str, pd.DataFrame], windows) -> dict:
     }
 
 
+def pages_by_step(steps: list[float], seeds: tuple[int, ...] = (0, 1, 2)) -> str:
+    """False pages per week on Gaussian noise around a daily cycle, sampled every ``step``
+    seconds (two weeks; 17 for hourly points), by the compiled stack (equal to DetectorStack)."""
+    body = []
+    for step in steps:
+        days = 14 if step < 3600 else 119
+        pages = []
+        for seed in seeds:
+            rng = np.random.default_rng(seed)
+            timestamps = 1.7e9 + step * np.arange(int(days * 86400 / step))
+            values = 40 + 10 * np.sin(2 * np.pi * timestamps / 86400)
+            values += rng.normal(0, 3, len(values))
+            bank = StackBank()
+            slots = np.full(len(values), bank.add_series())
+            results = bank.process(slots, timestamps, values)
+            pages.append(int((results.transition == OPENED).sum()) / (days / 7))
+        body.append([f"{step:g} s", float(np.mean(pages)), ", ".join(f"{p:.1f}" for p in pages)])
+    return markdown(["sampling interval", "false pages/week", "per seed"], body)
+
+
 # --- main -----------------------------------------------------------------------------------------
 
 
@@ -356,6 +378,10 @@ def main(argv: list[str] | None = None) -> int:
         quiet = {shape: pages_per_week(by_file[f"{QUIET}/{shape}.csv"]) for shape in QUIET_SHAPES}
         print("## Incident-free noise: false pages per week, default stack\n")
         print(markdown([*quiet, "mean"], [[*quiet.values(), np.mean(list(quiet.values()))]]))
+        print()
+        log("sampling intervals")
+        print("## False pages per week by sampling interval (Gaussian noise, daily cycle)\n")
+        print(pages_by_step([15.0, 30.0, 60.0, 300.0, 3600.0] if not args.quick else [60.0, 300.0]))
         print()
 
         if ablations:
