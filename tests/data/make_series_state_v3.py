@@ -1,0 +1,59 @@
+"""Writes ``series_state_v3.json.gz``: a series state in format version 3 (as Lookout wrote it
+at commit 86a6bf4, the last with that format) and what that version scored next.
+
+It can only be re-run at such a commit: it is kept to show how the fixture was made. The test
+``tests/test_state_upgrade.py`` restores the state with the current code and checks the next
+scores are the same.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import sys
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from detectors import DetectorStack  # noqa: E402
+from stream.pipeline import Pipeline  # noqa: E402
+
+FIELDS = ("anomaly_score", "combined", "alert", "expected", "lower", "upper", "hst_score")
+
+
+def points(n: int, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    index = np.arange(start + n)
+    t = 1_700_000_000.0 + 300.0 * index
+    values = 50 + 20 * np.sin(2 * np.pi * index / 288) + rng.normal(0, 2, start + n)
+    values[index % 97 == 0] += 15  # routine blips
+    values[(index >= 850) & (index < 880)] += 60  # an incident after the snapshot
+    return t[start:], values[start:]
+
+
+def main() -> None:
+    pipeline = Pipeline(DetectorStack)
+    t, v = points(700)
+    pipeline.push_arrays(["api"] * len(t), t, v)
+    state = pipeline.snapshot_series("api")
+    t_next, v_next = points(300, start=700)
+    batch, refused = pipeline.push_arrays(["api"] * len(t_next), t_next, v_next)
+    assert not refused and len(batch) == len(t_next)
+    document = {
+        "series": "api",
+        "state": base64.b64encode(state).decode(),
+        "timestamps": t_next.tolist(),
+        "values": v_next.tolist(),
+        "expected": {name: getattr(batch.results, name).astype(float).tolist() for name in FIELDS},
+    }
+    out = Path(__file__).with_name("series_state_v3.json.gz")
+    out.write_bytes(gzip.compress(orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY), 9))
+    alerts = int(batch.results.alert.sum())
+    print(out, out.stat().st_size, "bytes; alert points among the next:", alerts)
+
+
+if __name__ == "__main__":
+    main()
