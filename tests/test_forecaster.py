@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from detectors.forecaster import LagForecaster
@@ -31,6 +31,9 @@ def test_weights_equal_batch_ridge_without_forgetting(values, n_lags, alpha):
     model = LagForecaster(n_lags=n_lags, forgetting_factor=1.0, alpha=alpha)
     for x in values:
         model.learn_one(float(x))
+    # Far beyond the warm-up scale (a few 1e-7 then 1.0) the fit starts over instead: see
+    # test_a_scale_wrong_by_orders_of_magnitude_restarts_the_fit_instead_of_raising
+    assume(np.max(np.abs(values)) <= 300 * model.scale)
     expected = ridge_weights(values, n_lags, alpha, model.scale)
     np.testing.assert_allclose(model.weights, expected, rtol=1e-6, atol=1e-8)
 
