@@ -110,10 +110,12 @@ Params = collections.namedtuple(
         "memory",
         "record_gain",
         "bin_width",
-        "max_position",
+        "cal_starts",  # where each calibrator's histogram starts in a slot's row of counts
+        "cal_bins",  # and how many bins it has (fewer for bounded raw scores, see StackBank)
         "growth",
         "spread_alpha",
         "volatility_alpha",
+        "surprise_cap",
         "spread_floor",
         "min_surprise",
         "score_decades",
@@ -149,7 +151,7 @@ State = collections.namedtuple(
         "moment",  # (capacity, size): b
         "weights",  # (capacity, size)
         "masses",  # (capacity, 2, n_trees, n_inner): the two HST windows (see _walk_forest)
-        "counts",  # (capacity, n_calibrators, n_bins): TailProbability histograms
+        "counts",  # (capacity, sum of cal_bins): the TailProbability histograms, end to end
         "cal_total",  # (capacity, n_calibrators)
         "cal_weight",
         "cal_n",
@@ -357,10 +359,17 @@ def _decades(tail_probability, score_decades):
 
 
 @_part
-def _tail_position(raw, p):
+def _tail_position(raw, which, p):
     if not raw > 0.0:  # also NaN
         return 0.0
-    return _py_min(math.log1p(raw) / p.bin_width, p.max_position)
+    return _py_min(math.log1p(raw) / p.bin_width, p.cal_bins[which] - 1e-9)
+
+
+@_part
+def _histogram(st, slot, which, p):
+    """Calibrator ``which``'s histogram in ``slot``'s row of counts."""
+    start = p.cal_starts[which]
+    return st.counts[slot, start : start + p.cal_bins[which]]
 
 
 @_part
@@ -370,14 +379,14 @@ def _tail_score(st, slot, which, raw, grace, p):
     total = st.cal_total[slot, which]
     if n < grace or total <= 0:
         return 1.0
-    position = _tail_position(raw, p)
+    position = _tail_position(raw, which, p)
     index = int(position)
     top = st.cal_top[slot, which]
     floor = 1.0 / (min(n, p.memory) + 1)
     if index > top:
         top_edge = (top + 1) * p.bin_width
         return floor * math.exp(p.record_gain * (top_edge - position * p.bin_width))
-    counts = st.counts[slot, which]
+    counts = _histogram(st, slot, which, p)
     above = 0.0  # left to right, as Python's sum of a list
     for b in range(index + 1, top + 1):
         above += counts[b]
@@ -388,8 +397,8 @@ def _tail_score(st, slot, which, raw, grace, p):
 @_part
 def _tail_learn(st, slot, which, raw, p):
     """``TailProbability.learn_one`` of calibrator ``which`` of ``slot``."""
-    index = int(_tail_position(raw, p))
-    counts = st.counts[slot, which]
+    index = int(_tail_position(raw, which, p))
+    counts = _histogram(st, slot, which, p)
     weight = st.cal_weight[slot, which]
     counts[index] += weight
     st.cal_total[slot, which] += weight
@@ -1115,7 +1124,7 @@ def process_points(
                 seasonal = _seasonal_score(st, slot, t, x, std, p)
                 if not math.isnan(seasonal):
                     surprise = _py_min(surprise, seasonal)
-        capped = _py_min(surprise, 10.0)
+        capped = _py_min(surprise, p.surprise_cap)
         if math.isnan(f[F_VOLATILITY]):
             f[F_VOLATILITY] = capped
         else:

@@ -26,7 +26,7 @@ import numpy as np
 from detectors import _bank_kernel as kernel
 from detectors.forecaster import RIDGE_HEADROOM
 from detectors.hst import _shared_forest
-from detectors.stack import DETECTOR_NAMES, DetectorStack
+from detectors.stack import DETECTOR_NAMES, SURPRISE_CAP, DetectorStack
 
 __all__ = ["BankResults", "StackBank", "warm_up"]
 
@@ -209,6 +209,8 @@ class StackBank:
             seed, n_trees, height, ((0.0, 1.0),) * _N_SHAPE_FEATURES
         )
         exit_level = threshold if exit_threshold is None else exit_threshold
+        bin_width = math.log1p(_MAX_SCORE) / _N_BINS
+        self._cal_bins = _calibrator_bins(names, range_break, bin_width)
         self._params = kernel.Params(
             n_lags=n_lags,
             window_size=window_size,
@@ -230,11 +232,13 @@ class StackBank:
             uses_hst="hst" in names,
             memory=long_window,
             record_gain=float(record_gain),
-            bin_width=math.log1p(_MAX_SCORE) / _N_BINS,
-            max_position=_N_BINS - 1e-9,
+            bin_width=bin_width,
+            cal_starts=tuple(int(start) for start in np.cumsum((0, *self._cal_bins[:-1]))),
+            cal_bins=self._cal_bins,
             growth=1.0 / (1.0 - 1.0 / long_window),
             spread_alpha=1.0 / long_window,
             volatility_alpha=2.0 / (volatility_window + 1),
+            surprise_cap=SURPRISE_CAP,
             spread_floor=float(spread_floor),
             min_surprise=float(min_surprise),
             score_decades=float(score_decades),
@@ -253,7 +257,7 @@ class StackBank:
             range_break=bool(range_break),
             range_block_size=max(long_window // _RANGE_BLOCKS, 1),
         )
-        self._row_shapes = self._state_row_shapes(len(names) + 1 + bool(range_break))
+        self._row_shapes = self._state_row_shapes(len(self._cal_bins))
         self._new_rows = self._new_series_rows()
         # The forecaster's system size, as a tuple whose length numba compiles in
         self._size_marker = (0.0,) * (n_lags + 4)
@@ -287,7 +291,7 @@ class StackBank:
             # A window never holds more than hst_window_size points, as in HalfSpaceTrees
             # Left children's masses only, see the kernel's _walk_forest
             "masses": ((2, self.n_trees, n_inner), np.min_scalar_type(self.hst_window_size)),
-            "counts": ((n_calibrators, _N_BINS), f8),
+            "counts": ((sum(self._cal_bins),), f8),  # the histograms end to end
             "cal_total": ((n_calibrators,), f8),
             "cal_weight": ((n_calibrators,), f8),
             "cal_n": ((n_calibrators,), i8),
@@ -542,15 +546,38 @@ class StackBank:
         """The detectors of a :attr:`BankResults.agreeing` bit mask, in the stack's order."""
         return tuple(name for d, name in enumerate(self.detector_names) if mask >> d & 1)
 
-    def upgrade_slot_state(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """A slot state exported in the bank's first layout (Lookout's series state format 2),
-        converted for :meth:`import_slot`.
+    def upgrade_slot_state(
+        self, state: dict[str, np.ndarray], version: int
+    ) -> dict[str, np.ndarray]:
+        """A slot state exported in an earlier layout (Lookout's series state format 2 or 3),
+        converted for :meth:`import_slot`: the series scores on as it would have.
+
+        Format 3 kept every calibrator's histogram at 128 bins; the bounded ones now stop at
+        their bound's bin (see :func:`_calibrator_bins`), and the bins dropped were empty.
+        Format 2 came before the smaller layout, see :meth:`_upgrade_from_2`.
+        """
+        if version == 2:
+            state = self._upgrade_from_2(state)
+        state = dict(state)
+        histograms = np.asarray(state["counts"])
+        if histograms.shape != (len(self._cal_bins), _N_BINS):
+            raise ValueError(f"counts: expected {len(self._cal_bins)} histograms of {_N_BINS} bins")
+        for histogram, bins in zip(histograms, self._cal_bins, strict=True):
+            if histogram[bins:].any():
+                raise ValueError("a bounded calibrator's histogram holds mass beyond its bound")
+        state["counts"] = np.concatenate(
+            [histogram[:bins] for histogram, bins in zip(histograms, self._cal_bins, strict=True)]
+        )
+        return state
+
+    def _upgrade_from_2(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A format-2 slot state in format 3.
 
         The first layout kept every node's Half-Space-Trees masses, the whole forecaster matrix
-        and a monotonic deque for the onset's rolling maximum; the current one keeps the left
+        and a monotonic deque for the onset's rolling maximum; format 3 keeps the left
         children's masses, the upper triangle, and a ring of the last scores. The conversion
-        keeps every value that can still matter, so the series scores on as it would have. The
-        range break came after: its range and calibrator start empty.
+        keeps every value that can still matter. The range break came after: its range and
+        calibrator start empty.
         """
         state = dict(state)
         masses = np.asarray(state["masses"])
@@ -577,9 +604,12 @@ class StackBank:
 
         fresh = self._new_rows
         state["range_bounds"] = fresh["range_bounds"].copy()
-        for name in ("counts", "cal_total", "cal_weight", "cal_n", "cal_top"):
+        for name in ("cal_total", "cal_weight", "cal_n", "cal_top"):
             calibrators = np.asarray(state[name])
             state[name] = np.concatenate([calibrators, fresh[name][len(calibrators) :]])
+        histograms = np.asarray(state["counts"])
+        missing = len(self._cal_bins) - len(histograms)
+        state["counts"] = np.concatenate([histograms, np.zeros((missing, _N_BINS))])
         return state
 
     def memory_bytes_per_series(self) -> int:
@@ -646,6 +676,20 @@ class StackBank:
             ints[kernel.I_SEASON_LENGTH] = length
             self._pool_top[:] = top_floats + len(floats), top_counts + length
         return slot
+
+
+def _calibrator_bins(names: tuple[str, ...], range_break: bool, bin_width: float) -> tuple:
+    """Histogram bins of each calibrator: the detectors', the recalibrator's, the range
+    break's. TailProbability's grid has 128, but a raw score with a bound never reaches the
+    bins past it: the volatility averages surprises capped at ``SURPRISE_CAP``, the
+    recalibrator sees combined scores in [0, 1]. Their histograms stop at the bound's bin, which
+    saves 1.8 KiB per series and changes no result."""
+
+    def bins_up_to(bound: float) -> int:
+        return math.ceil(math.log1p(bound) / bin_width)
+
+    detectors = [bins_up_to(SURPRISE_CAP) if name == "volatility" else _N_BINS for name in names]
+    return (*detectors, bins_up_to(1.0), *((_N_BINS,) if range_break else ()))
 
 
 def warm_up() -> None:

@@ -18,6 +18,9 @@ __all__ = ["Assessment", "DetectorStack", "DETECTOR_NAMES", "COMBINATIONS"]
 
 DETECTOR_NAMES = ("zscore", "hst", "forecast", "volatility")
 COMBINATIONS = ("fisher", "max")
+#: The volatility detector averages surprises capped at this many standard deviations: one wild
+#: point must not read as a burst for the next ``volatility_window`` points.
+SURPRISE_CAP = 10.0
 
 
 @dataclasses.dataclass(slots=True)
@@ -231,7 +234,7 @@ class DetectorStack:
             expected = lower = upper = math.nan
         floor = self.spread_floor * math.sqrt(max(self._spread.get(), 0.0))
         surprise = self._surprise(timestamp, value, expected, floor)
-        self._volatility.update(min(surprise, 10.0))
+        self._volatility.update(min(surprise, SURPRISE_CAP))
         zscore = self._zscore.zscore(value)
 
         raw = {

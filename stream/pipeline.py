@@ -55,8 +55,9 @@ __all__ = [
 ]
 
 SERIES_STATE_FORMAT = "lookout-series-state"
-# 2: the detector state is a StackBank slot; 3: in the bank's smaller layout (2 is upgraded)
-SERIES_STATE_VERSION = 3
+# 2: the detector state is a StackBank slot; 3: in the bank's smaller layout; 4: with the
+# bounded calibrators' histograms cut at their bound (2 and 3 are upgraded)
+SERIES_STATE_VERSION = 4
 
 _NO_LABELS: Mapping[str, str] = {}
 _REFUSED_SERIES = -1  # push_arrays: a new series beyond max_series
@@ -484,7 +485,7 @@ class Pipeline:
             raise SnapshotError(f"series state header is not JSON: {exc}") from exc
         if not isinstance(header, dict) or header.get("format") != SERIES_STATE_FORMAT:
             raise SnapshotError("not a Lookout series state")
-        if header.get("version") not in (2, SERIES_STATE_VERSION):
+        if header.get("version") not in (2, 3, SERIES_STATE_VERSION):
             raise SnapshotError(
                 f"series state version {header.get('version')!r}, expected {SERIES_STATE_VERSION}"
             )
@@ -500,8 +501,8 @@ class Pipeline:
         if not isinstance(state, dict):
             raise SnapshotError(f"series state holds a {type(state).__name__}, not a slot state")
         try:
-            if header["version"] == 2:
-                state = self.bank.upgrade_slot_state(state)
+            if header["version"] < SERIES_STATE_VERSION:
+                state = self.bank.upgrade_slot_state(state, header["version"])
             slot = self.bank.import_slot(state)
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             raise SnapshotError(f"series state does not fit this detector stack: {exc}") from exc

@@ -295,7 +295,7 @@ def test_series_state_is_a_versioned_header_then_the_stack_snapshot():
 
     assert orjson.loads(header) == {
         "format": "lookout-series-state",
-        "version": 3,
+        "version": 4,
         "series": "cpu",
         "last": None,
         "latest": 0.0,
@@ -319,7 +319,8 @@ def corrupt(data: bytes, **changes) -> bytes:
         lambda d: b"{oops\n" + d.split(b"\n", 1)[1],
         lambda d: corrupt(d, format="pickle"),
         lambda d: corrupt(d, version=1),  # a DetectorStack snapshot, before the bank
-        lambda d: corrupt(d, version=2),  # the current layout claiming the previous one
+        lambda d: corrupt(d, version=2),  # the current layout claiming an earlier one
+        lambda d: corrupt(d, version=3),
         lambda d: corrupt(d, series="mem"),
         lambda d: corrupt(d, last="yesterday"),
         lambda d: corrupt(d, held=[[0.0, "NaN?", None]]),
@@ -340,7 +341,8 @@ def corrupt(data: bytes, **changes) -> bytes:
         "header-not-json",
         "format",
         "version",
-        "version-2-label-on-version-3-state",
+        "version-2-label-on-version-4-state",
+        "version-3-label-on-version-4-state",
         "other-series",
         "bad-timestamp",
         "bad-held-value",

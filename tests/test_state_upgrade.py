@@ -1,6 +1,6 @@
-"""A series state written by an earlier Lookout (format version 2) is restored by this one,
+"""A series state written by an earlier Lookout (format version 2 or 3) is restored by this one,
 which then scores the next points exactly as the earlier version did (with the detectors that
-version had: the range break came later)."""
+version had: the range break came after version 2)."""
 
 from __future__ import annotations
 
@@ -17,16 +17,22 @@ from detectors import DetectorStack
 from detectors.state import SnapshotError
 from stream.pipeline import SERIES_STATE_VERSION, Pipeline
 
-FIXTURE = Path(__file__).with_name("data") / "series_state_v2.json.gz"
+FIXTURES = Path(__file__).with_name("data")
+
+
+def load(version: int) -> dict:
+    return orjson.loads(
+        gzip.decompress((FIXTURES / f"series_state_v{version}.json.gz").read_bytes())
+    )
 
 
 @pytest.fixture(scope="module")
 def earlier():
-    return orjson.loads(gzip.decompress(FIXTURE.read_bytes()))
+    return load(2)
 
 
-def test_version_2_state_scores_the_next_points_as_version_2_did(earlier):
-    pipeline = Pipeline(functools.partial(DetectorStack, range_break=False))
+def assert_scores_on(pipeline: Pipeline, earlier: dict) -> None:
+    """Restored, the pipeline scores the fixture's next points as the earlier version did."""
     pipeline.restore_series(earlier["series"], base64.b64decode(earlier["state"]))
     count = len(earlier["values"])
     batch, refused = pipeline.push_arrays(
@@ -41,6 +47,15 @@ def test_version_2_state_scores_the_next_points_as_version_2_did(earlier):
     # Saved again, it is in the current format.
     header = orjson.loads(pipeline.snapshot_series(earlier["series"]).partition(b"\n")[0])
     assert header["version"] == SERIES_STATE_VERSION
+
+
+def test_version_2_state_scores_the_next_points_as_version_2_did(earlier):
+    assert_scores_on(Pipeline(functools.partial(DetectorStack, range_break=False)), earlier)
+
+
+def test_version_3_state_scores_the_next_points_as_version_3_did():
+    """Version 4 cut the bounded calibrators' histograms at their bound."""
+    assert_scores_on(Pipeline(DetectorStack), load(3))
 
 
 def test_version_2_state_restores_into_the_default_stack(earlier):
