@@ -1,5 +1,5 @@
 """Writes ``series_state_v3.json.gz``: a series state in format version 3 (as Lookout wrote it
-at commit 86a6bf4, the last with that format) and what that version scored next.
+at commit 86a6bf4; format 3 lasted until bfdd87d) and what that version scored next.
 
 It can only be re-run at such a commit: it is kept to show how the fixture was made. The test
 ``tests/test_state_upgrade.py`` restores the state with the current code and checks the next
