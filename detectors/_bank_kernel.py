@@ -49,7 +49,9 @@ F_LAST_ACTIVE = 19
 F_ALERT_START = 20
 F_PEAK = 21
 F_PEAK_AT = 22
-N_FLOAT_COLUMNS = 23
+F_PREVIOUS_USUAL = 23  # DetectorStack._previous_usual and _previous_deviation
+F_PREVIOUS_DEVIATION = 24
+N_FLOAT_COLUMNS = 25
 
 # Columns of the per-slot int64 state ``ints``.
 I_ACTIVE = 0  # 1 while the slot holds a series
@@ -132,6 +134,7 @@ Params = collections.namedtuple(
         "min_duration",
         "cooldown",
         "range_break",
+        "return_is_surprise",
         "range_block_size",
     ],
 )
@@ -434,16 +437,18 @@ def _seasonal_predict(st, slot, timestamp, p):
 
 
 @_part
-def _seasonal_score(st, slot, timestamp, x, min_std, p):
-    """``SeasonalProfile.score_one``: the best of the bucket and its two neighbours."""
+def _seasonal_score(st, slot, timestamp, x, min_std, neighbours, p):
+    """``SeasonalProfile.score_one``: the best of the bucket and (with ``neighbours``) its two
+    neighbours."""
     length = st.ints[slot, I_SEASON_LENGTH]
     means = st.ints[slot, I_FLOAT_OFFSET] + length + 1
     abs_devs = means + length
     counts = st.ints[slot, I_COUNT_OFFSET]
     bucket = _bucket(timestamp, p.season, length)
     best = math.nan
-    for offset in (0, -1, 1):
-        b = (bucket + offset + length) % length
+    offsets = (0, -1, 1)
+    for k in range(3 if neighbours else 1):
+        b = (bucket + offsets[k] + length) % length
         if st.season_counts[counts + b] < p.min_cycles:
             continue
         mean = st.season_floats[means + b]
@@ -1090,6 +1095,7 @@ def process_points(
             st.ints[slot, I_Z_HEAD] = 0
             f[F_Z_MEAN] = 0.0
             f[F_Z_M2] = 0.0
+            f[F_PREVIOUS_DEVIATION] = 0.0
         f[F_LAST_TIMESTAMP] = t
 
         # Expectation
@@ -1121,8 +1127,18 @@ def process_points(
             std = _py_max(residual_std, floor)
             surprise = abs(x - expected) / std
             if season_length:
-                seasonal = _seasonal_score(st, slot, t, x, std, p)
-                if not math.isnan(seasonal):
+                seasonal = _seasonal_score(st, slot, t, x, std, True, p)
+                returning = False
+                if p.return_is_surprise:  # see DetectorStack._surprise
+                    usual = _seasonal_predict(st, slot, t, p)
+                    own = _seasonal_score(st, slot, t, x, std, False, p)
+                    unusual = own > p.min_surprise
+                    returning = not unusual and (
+                        abs(usual - f[F_PREVIOUS_USUAL]) < abs(f[F_PREVIOUS_DEVIATION])
+                    )
+                    f[F_PREVIOUS_USUAL] = usual
+                    f[F_PREVIOUS_DEVIATION] = x - usual if unusual else 0.0
+                if not math.isnan(seasonal) and not returning:
                     surprise = _py_min(surprise, seasonal)
         capped = _py_min(surprise, p.surprise_cap)
         if math.isnan(f[F_VOLATILITY]):

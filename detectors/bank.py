@@ -180,6 +180,7 @@ class StackBank:
         recalibration_grace: int = 100,
         seed: int | None = 42,
         range_break: bool = True,
+        return_is_surprise: bool = True,
     ):
         params = {
             name: value for name, value in locals().items() if name not in ("self", "__class__")
@@ -255,6 +256,7 @@ class StackBank:
             min_duration=min_duration,
             cooldown=cooldown,
             range_break=bool(range_break),
+            return_is_surprise=bool(return_is_surprise),
             range_block_size=max(long_window // _RANGE_BLOCKS, 1),
         )
         self._row_shapes = self._state_row_shapes(len(self._cal_bins))
@@ -307,6 +309,7 @@ class StackBank:
             floats[column] = math.nan
         for column in (kernel.F_SPREAD_MEAN, kernel.F_VOLATILITY, kernel.F_SHAPE_LAST):
             floats[column] = math.nan
+        floats[kernel.F_PREVIOUS_USUAL] = math.nan
         floats[kernel.F_SHAPE_LOW : kernel.F_SHAPE_LOW + _N_SHAPE_FEATURES] = math.inf
         floats[kernel.F_SHAPE_HIGH : kernel.F_SHAPE_HIGH + _N_SHAPE_FEATURES] = -math.inf
         rows["ints"][kernel.I_HST_FIRST_WINDOW] = 1
@@ -553,7 +556,8 @@ class StackBank:
         converted for :meth:`import_slot`: the series scores on as it would have.
 
         Format 3 kept every calibrator's histogram at 128 bins; the bounded ones now stop at
-        their bound's bin (see :func:`_calibrator_bins`), and the bins dropped were empty.
+        their bound's bin (see :func:`_calibrator_bins`), and the bins dropped were empty. The
+        two floats of ``return_is_surprise`` came after: they start as for a new series.
         Format 2 came before the smaller layout, see :meth:`_upgrade_from_2`.
         """
         if version == 2:
@@ -568,6 +572,9 @@ class StackBank:
         state["counts"] = np.concatenate(
             [histogram[:bins] for histogram, bins in zip(histograms, self._cal_bins, strict=True)]
         )
+        # The return_is_surprise columns came with format 4: no previous point to return from.
+        floats = np.asarray(state["floats"])
+        state["floats"] = np.concatenate([floats, self._new_rows["floats"][len(floats) :]])
         return state
 
     def _upgrade_from_2(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

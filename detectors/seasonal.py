@@ -61,14 +61,18 @@ class SeasonalProfile:
         b = self._bucket(timestamp)
         return self._mean.item(b) if self._count.item(b) >= self.min_cycles else math.nan
 
-    def score_one(self, timestamp: float, x: float, min_std: float = 0.0) -> float:
+    def score_one(
+        self, timestamp: float, x: float, min_std: float = 0.0, neighbours: bool = True
+    ) -> float:
         """|x - usual| in the bucket's standard deviations (>= ``min_std``); NaN if unknown.
 
-        The neighbouring buckets count too: a daily ramp that starts five minutes early is
-        still the daily ramp.
+        With ``neighbours`` the neighbouring buckets count too: a daily ramp that starts five
+        minutes early is still the daily ramp. The previous bucket has usually just learned the
+        previous point, though, so it also excuses any deviation that lasts; without
+        ``neighbours`` only the point's own bucket, learned a period ago, judges it.
         """
         best = math.nan
-        for offset in (0, -1, 1):
+        for offset in (0, -1, 1) if neighbours else (0,):
             b = (self._bucket(timestamp) + offset) % self.n_buckets
             if self._count.item(b) < self.min_cycles:
                 continue

@@ -52,7 +52,9 @@ class DetectorStack:
     2. **Surprise.** The forecast residual in residual standard deviations, floored at
        ``spread_floor`` times the series' overall spread (a deviation must matter for the metric,
        not only for a near-zero noise level). A point the seasonal profile explains is not
-       surprising, whatever the lags say.
+       surprising, whatever the lags say, unless (``return_is_surprise``) it is a sudden return
+       to the usual level right after a point the season did not explain: a leaking process
+       restarted, a bad deploy rolled back.
     3. **Detectors.** ``forecast``: the surprise beyond ``min_surprise``; ``volatility``: the
        surprise averaged over ``volatility_window`` points (bursts, changing spike density);
        ``hst``: Half-Space-Trees isolation of the point's shape (value, diff, rolling mean and
@@ -104,6 +106,9 @@ class DetectorStack:
     range_break
         Whether a value out of the range of about the last ``long_window`` values can raise
         the score (its name then appears in ``agreeing`` when it reaches ``threshold``).
+    return_is_surprise
+        Whether a return to the seasonal usual right after an unusual point keeps its forecast
+        surprise (see 2.) instead of being excused by the season.
     spread_floor, min_surprise, volatility_window, score_decades, refractory
         See above.
     gap_steps
@@ -156,6 +161,7 @@ class DetectorStack:
         recalibration_grace: int = 100,
         seed: int | None = 42,
         range_break: bool = True,
+        return_is_surprise: bool = True,
     ):
         unknown = set(detectors) - set(DETECTOR_NAMES)
         if unknown or not detectors:
@@ -188,6 +194,7 @@ class DetectorStack:
         self.recalibration_grace = recalibration_grace
         self.seed = seed
         self.range_break = range_break
+        self.return_is_surprise = return_is_surprise
 
         self._zscore = ZScore(window_size=window_size)
         self._hst = HalfSpaceTreesDetector(
@@ -218,6 +225,10 @@ class DetectorStack:
         self._range = BlockedRange(long_window)
         self._range_calibrator = TailProbability(long_window, grace_period, record_gain=record_gain)
         self._n_seen = 0
+        # The previous point's usual value and, if the season did not explain that point, how
+        # far it was from it (else 0): what a return to the usual level undoes.
+        self._previous_usual = math.nan
+        self._previous_deviation = 0.0
         self._recent = RollingMax(max(refractory, 1))
         self._policy = HysteresisAlert(threshold, exit_threshold, min_duration, cooldown)
 
@@ -295,7 +306,24 @@ class DetectorStack:
         surprise = abs(value - expected) / std
         if self._seasonal is not None:
             seasonal = self._seasonal.score_one(timestamp, value, min_std=std)
-            if not math.isnan(seasonal):
+            # A slow excursion (a memory leak's ramp) fools the lags and the season alike: the
+            # lags follow it and the season's previous bucket has just learned it. Its end, a
+            # jump back to the usual level, is a change the lags did not expect, and the season
+            # must not excuse it. "Unusual" is judged in the point's own bucket only (learned a
+            # period ago), which a lasting deviation has not taught yet. And it is a return only
+            # if the usual level itself moved less than the deviation undone: a nightly job
+            # starting on a quiet Saturday is the season's own step, not a return.
+            returning = False
+            if self.return_is_surprise:
+                usual = self._seasonal.predict_one(timestamp)
+                own = self._seasonal.score_one(timestamp, value, min_std=std, neighbours=False)
+                unusual = own > self.min_surprise  # False while the bucket is unknown (NaN)
+                returning = not unusual and (
+                    abs(usual - self._previous_usual) < abs(self._previous_deviation)
+                )
+                self._previous_usual = usual
+                self._previous_deviation = value - usual if unusual else 0.0
+            if not math.isnan(seasonal) and not returning:
                 surprise = min(surprise, seasonal)
         return surprise
 
@@ -336,6 +364,7 @@ class DetectorStack:
         self._forecaster.restart()
         self._hst._features.restart()
         self._zscore.restart()
+        self._previous_deviation = 0.0
 
     def _learn_expectations(self, timestamp: float, value: float) -> None:
         if self._forecaster is not None:

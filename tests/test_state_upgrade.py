@@ -1,6 +1,6 @@
 """A series state written by an earlier Lookout (format version 2 or 3) is restored by this one,
 which then scores the next points exactly as the earlier version did (with the detectors that
-version had: the range break came after version 2)."""
+version had: the range break came after version 2, return_is_surprise after version 3)."""
 
 from __future__ import annotations
 
@@ -50,12 +50,13 @@ def assert_scores_on(pipeline: Pipeline, earlier: dict) -> None:
 
 
 def test_version_2_state_scores_the_next_points_as_version_2_did(earlier):
-    assert_scores_on(Pipeline(functools.partial(DetectorStack, range_break=False)), earlier)
+    stack = functools.partial(DetectorStack, range_break=False, return_is_surprise=False)
+    assert_scores_on(Pipeline(stack), earlier)
 
 
 def test_version_3_state_scores_the_next_points_as_version_3_did():
     """Version 4 cut the bounded calibrators' histograms at their bound."""
-    assert_scores_on(Pipeline(DetectorStack), load(3))
+    assert_scores_on(Pipeline(functools.partial(DetectorStack, return_is_surprise=False)), load(3))
 
 
 def test_version_2_state_restores_into_the_default_stack(earlier):
