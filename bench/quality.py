@@ -68,6 +68,7 @@ DETECTOR_VARIANTS: dict[str, dict] = {
 ABLATIONS: dict[str, dict] = {
     "default": {},
     "no range break": {"range_break": False},
+    "no return surprise": {"return_is_surprise": False},
     "max instead of Fisher agreement": {"combination": "max"},
     "no recalibration of the combined score": {"recalibration_grace": 0},
     "+ zscore in the combination": {"detectors": ("forecast", "hst", "volatility", "zscore")},
