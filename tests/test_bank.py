@@ -364,3 +364,36 @@ def test_two_threads_score_and_learn_as_one():
         for name, array in exported_one.items():
             np.testing.assert_array_equal(exported_two[name], array, err_msg=f"{slot} {name}")
     assert two.memory_bytes_per_series() == one.memory_bytes_per_series()
+
+
+def _extreme_series(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Finite values across the float range (zeros, constants, sign flips, an idle gauge that
+    starts, magnitudes spliced 1e-200 to 1e200 apart), at 5-minute steps or steps from 0.01 s to
+    months, with gaps and repeated times."""
+    magnitude = 10.0 ** rng.uniform(-300, 300)
+    shapes = [
+        np.zeros(n),
+        np.full(n, magnitude),
+        rng.normal(0, 1, n) * magnitude,
+        np.where(rng.random(n) < 0.01, magnitude, 0.0),
+        rng.choice([-magnitude, 0.0, magnitude], n),
+        10.0 ** rng.uniform(-300, 300, n) * rng.choice([-1, 1], n),
+        np.where(np.arange(n) < rng.integers(n), 0.0, magnitude),  # idle, then a level
+    ]
+    values = shapes[rng.integers(len(shapes))]
+    values[rng.integers(n) :] *= 10.0 ** rng.uniform(-200, 200)
+    values = np.clip(values, -1.7e308, 1.7e308)
+    step = 300.0 if rng.random() < 0.5 else 10.0 ** rng.uniform(-2, 7)
+    gaps = np.where(rng.random(n) < 0.05, step * rng.uniform(0, 100, n), step)
+    timestamps = np.maximum.accumulate(1.6e9 + np.cumsum(gaps) * (rng.random(n) > 0.02))
+    return timestamps, values
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_any_finite_series_is_scored_without_raising():
+    rng = np.random.default_rng(2026)
+    for _ in range(60):
+        timestamps, values = _extreme_series(rng, int(rng.integers(50, 2000)))
+        bank = StackBank()
+        results = bank.process(np.full(len(values), bank.add_series()), timestamps, values)
+        assert ((results.anomaly_score >= 0) & (results.anomaly_score <= 1)).all()
