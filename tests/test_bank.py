@@ -180,12 +180,8 @@ def test_other_parameters_match_the_reference(variant):
         assert_matches(results, labels == i, reference(name, variant), context=f"{name}: ")
 
 
-def test_missing_values_match_the_reference():
-    """A NaN value (a failed scrape) poisons the same models in both."""
-    rng = np.random.default_rng(5)
-    t = 1.6e9 + 300.0 * np.arange(1200)
-    v = 50 + rng.normal(0, 2, len(t))
-    v[[5, 400, 900]] = np.nan
+def one_series_matches_the_reference(t: np.ndarray, v: np.ndarray) -> BankResults:
+    """The bank's results for one series, checked against a DetectorStack's."""
     stack = DetectorStack()
     assessed = [stack.process(a, b) for a, b in zip(t.tolist(), v.tolist(), strict=True)]
     expected = {field: np.array([getattr(a, field) for a in assessed]) for field in SCORES}
@@ -194,6 +190,16 @@ def test_missing_values_match_the_reference():
     bank = StackBank()
     results = bank.process(np.full(len(t), bank.add_series()), t, v)
     assert_matches(results, np.ones(len(t), dtype=bool), expected)
+    return results
+
+
+def test_missing_values_match_the_reference():
+    """A NaN value (a failed scrape) reaches the same models in both."""
+    rng = np.random.default_rng(5)
+    t = 1.6e9 + 300.0 * np.arange(1200)
+    v = 50 + rng.normal(0, 2, len(t))
+    v[[5, 400, 900]] = np.nan
+    one_series_matches_the_reference(t, v)
 
 
 # Series on which the forecaster's system stops being numerically positive definite (the
@@ -208,15 +214,7 @@ WRONG_SCALE = {
 @pytest.mark.parametrize("name", list(WRONG_SCALE))
 def test_a_wrong_scale_restarts_the_fit_as_in_the_reference(name):
     v = WRONG_SCALE[name]
-    t = 1.6e9 + 300.0 * np.arange(len(v))
-    stack = DetectorStack()
-    assessed = [stack.process(a, b) for a, b in zip(t.tolist(), v.tolist(), strict=True)]
-    expected = {field: np.array([getattr(a, field) for a in assessed]) for field in SCORES}
-    expected["alert"] = np.array([a.alert for a in assessed])
-    expected["transition"] = [a.transition for a in assessed]
-    bank = StackBank()
-    results = bank.process(np.full(len(t), bank.add_series()), t, v)
-    assert_matches(results, np.ones(len(t), dtype=bool), expected)
+    results = one_series_matches_the_reference(1.6e9 + 300.0 * np.arange(len(v)), v)
     # the forecaster is back: it expects the new level
     assert results.expected[-1] == pytest.approx(v[-1], rel=1e-3)
 

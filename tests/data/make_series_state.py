@@ -1,9 +1,10 @@
-"""Writes ``series_state_v3.json.gz``: a series state in format version 3 (as Lookout wrote it
-at commit 86a6bf4; format 3 lasted until bfdd87d) and what that version scored next.
+"""Writes ``series_state_v<N>.json.gz``: a series state in the current format N and what this
+version scores next.
 
-It can only be re-run at such a commit: it is kept to show how the fixture was made. The test
-``tests/test_state_upgrade.py`` restores the state with the current code and checks the next
-scores are the same.
+Run it at the last commit of a format, before changing the format: ``tests/test_state_upgrade.py``
+restores each stored state with the current code and checks that the next scores are the same.
+``series_state_v2.json.gz`` was written at commit 3cb9d00, ``series_state_v3.json.gz`` at
+86a6bf4 (format 3 lasted until bfdd87d).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from detectors import DetectorStack  # noqa: E402
-from stream.pipeline import Pipeline  # noqa: E402
+from stream.pipeline import SERIES_STATE_VERSION, Pipeline  # noqa: E402
 
 FIELDS = ("anomaly_score", "combined", "alert", "expected", "lower", "upper", "hst_score")
 
@@ -49,7 +50,7 @@ def main() -> None:
         "values": v_next.tolist(),
         "expected": {name: getattr(batch.results, name).astype(float).tolist() for name in FIELDS},
     }
-    out = Path(__file__).with_name("series_state_v3.json.gz")
+    out = Path(__file__).with_name(f"series_state_v{SERIES_STATE_VERSION}.json.gz")
     out.write_bytes(gzip.compress(orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY), 9))
     alerts = int(batch.results.alert.sum())
     print(out, out.stat().st_size, "bytes; alert points among the next:", alerts)
