@@ -9,11 +9,11 @@ numpy's pairwise mean (:func:`_numpy_pairwise_sum`), so that most outputs are bi
 The one deliberate difference in arithmetic is the forecaster's solve: both factorise by
 Cholesky, the reference with LAPACK (blocked), this kernel in its own order (about five times
 faster at this size), which moves the weights, and everything computed from them, in the last
-bits. Three parts store
-their state more compactly than the reference, with equal results: the forecaster's matrix as
-its packed upper triangle, the Half-Space-Trees' masses as the left children's only
-(:func:`_walk_forest`), and the onset's rolling maximum as a ring of scores instead of a
-monotonic deque (:func:`_recent_update`).
+bits. Four parts store their state more compactly than the reference, with equal results: the
+forecaster's matrix as its packed upper triangle, the Half-Space-Trees' masses as the left
+children's only (:func:`_walk_forest`), the onset's rolling maximum as a ring of scores instead
+of a monotonic deque (:func:`_recent_update`), and the histograms of bounded raw scores cut at
+their bound (``StackBank``'s ``_calibrator_bins``).
 
 Errors follow numpy's model (``error_model="numpy"``): a division by zero gives inf or NaN
 instead of raising, as it cannot happen where the reference would raise.
@@ -437,18 +437,17 @@ def _seasonal_predict(st, slot, timestamp, p):
 
 
 @_part
-def _seasonal_score(st, slot, timestamp, x, min_std, neighbours, p):
-    """``SeasonalProfile.score_one``: the best of the bucket and (with ``neighbours``) its two
-    neighbours."""
+def _seasonal_scores(st, slot, timestamp, x, min_std, p):
+    """``SeasonalProfile.score_one`` with and without ``neighbours``: the best of the bucket and
+    its two neighbours, and the bucket's own score (the first one looked at)."""
     length = st.ints[slot, I_SEASON_LENGTH]
     means = st.ints[slot, I_FLOAT_OFFSET] + length + 1
     abs_devs = means + length
     counts = st.ints[slot, I_COUNT_OFFSET]
     bucket = _bucket(timestamp, p.season, length)
-    best = math.nan
-    offsets = (0, -1, 1)
-    for k in range(3 if neighbours else 1):
-        b = (bucket + offsets[k] + length) % length
+    best = own = math.nan
+    for offset in (0, -1, 1):
+        b = (bucket + offset + length) % length
         if st.season_counts[counts + b] < p.min_cycles:
             continue
         mean = st.season_floats[means + b]
@@ -457,9 +456,11 @@ def _seasonal_score(st, slot, timestamp, x, min_std, neighbours, p):
             score = 0.0 if x == mean else math.inf
         else:
             score = abs(x - mean) / std
+        if offset == 0:
+            own = score
         if not score >= best:
             best = score
-    return best
+    return best, own
 
 
 @_part
@@ -644,8 +645,8 @@ def _forecaster_learn(st, slot, x, expected, ready, features, size, factor, work
     finite = True
     for i in range(size):
         finite = finite and math.isfinite(moment[i])
-    fitted = ridge_counts and finite
-    if not (fitted and _solve_spd(gram, moment, st.weights[slot], size, factor, work)):
+    solvable = ridge_counts and finite
+    if not (solvable and _solve_spd(gram, moment, st.weights[slot], size, factor, work)):
         # The scale is wrong by orders of magnitude (see LagForecaster), or a NaN came in
         _forecaster_remember(st, slot, x, p)
         _forecaster_restart_fit(st, slot, p, work)
@@ -1127,11 +1128,10 @@ def process_points(
             std = _py_max(residual_std, floor)
             surprise = abs(x - expected) / std
             if season_length:
-                seasonal = _seasonal_score(st, slot, t, x, std, True, p)
+                seasonal, own = _seasonal_scores(st, slot, t, x, std, p)
                 returning = False
                 if p.return_is_surprise:  # see DetectorStack._surprise
                     usual = _seasonal_predict(st, slot, t, p)
-                    own = _seasonal_score(st, slot, t, x, std, False, p)
                     unusual = own > p.min_surprise
                     returning = not unusual and (
                         abs(usual - f[F_PREVIOUS_USUAL]) < abs(f[F_PREVIOUS_DEVIATION])
