@@ -76,6 +76,13 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         "on its own (a metric that sets new records routinely, such as a counter)",
     )
     group.add_argument(
+        "--no-return-surprise",
+        dest="return_is_surprise",
+        action="store_false",
+        help="let the time-of-day profile excuse a sudden return to the usual level right after "
+        "unusual points (by default it pages: the end of a memory leak's ramp, a rollback)",
+    )
+    group.add_argument(
         "--seed",
         type=int,
         default=defaults.seed,
@@ -96,5 +103,6 @@ def stack_factory_from_args(args: argparse.Namespace):
         n_lags=args.n_lags,
         grace_period=args.grace_period,
         range_break=args.range_break,
+        return_is_surprise=args.return_is_surprise,
         seed=args.seed,
     )

@@ -309,15 +309,19 @@ def test_settings_precedence_is_flag_then_env_then_file_then_default(tmp_path, c
     assert settings["alerts_topic"] == ("'lookout-alerts'", "default")
 
 
-def test_range_break_is_on_by_default_and_off_by_flag_env_or_file(tmp_path, capsys, monkeypatch):
-    assert print_config(capsys, monkeypatch, [], {})["range_break"] == ("True", "default")
-    off = print_config(capsys, monkeypatch, ["--no-range-break"], {})
-    assert off["range_break"] == ("False", "flag")
-    env = print_config(capsys, monkeypatch, [], {"LOOKOUT_RANGE_BREAK": "false"})
-    assert env["range_break"] == ("False", "env")
+@pytest.mark.parametrize("option", ["range_break", "return_is_surprise"])
+def test_detector_switches_are_on_by_default_and_off_by_flag_env_or_file(
+    option, tmp_path, capsys, monkeypatch
+):
+    dashed = option.replace("_", "-")
+    flag = "--no-return-surprise" if option == "return_is_surprise" else f"--no-{dashed}"
+    assert print_config(capsys, monkeypatch, [], {})[option] == ("True", "default")
+    assert print_config(capsys, monkeypatch, [flag], {})[option] == ("False", "flag")
+    env = print_config(capsys, monkeypatch, [], {f"LOOKOUT_{option.upper()}": "false"})
+    assert env[option] == ("False", "env")
     config = tmp_path / "lookout.toml"
-    config.write_text("range-break = false\n")
-    assert print_config(capsys, monkeypatch, ["--config", str(config)], {})["range_break"] == (
+    config.write_text(f"{dashed} = false\n")
+    assert print_config(capsys, monkeypatch, ["--config", str(config)], {})[option] == (
         "False",
         "file",
     )
