@@ -619,6 +619,12 @@ class StackBank:
         state["counts"] = np.concatenate([histograms, np.zeros((missing, _N_BINS))])
         return state
 
+    def sampling_interval(self, slot: int) -> float:
+        """The median step between the first points of ``slot``'s series, in seconds (0 until
+        ``n_lags`` points were seen)."""
+        self._check_slot(slot)
+        return float(self._rows["floats"][slot, kernel.F_STEP])
+
     def memory_bytes_per_series(self) -> int:
         """Bytes of state per series: one row of every per-slot array, plus the series' mean
         share of the season pool in use."""

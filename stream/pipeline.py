@@ -221,6 +221,14 @@ class Pipeline:
     def series_ids(self) -> list[str]:
         return list(self.slots)
 
+    def series_faster_than(self, seconds: float) -> list[str]:
+        """Series whose points come more often than every ``seconds`` (as far as known)."""
+        return [
+            series
+            for series, slot in self.slots.items()
+            if 0 < self.bank.sampling_interval(slot) < seconds
+        ]
+
     # --- scoring -----------------------------------------------------------------------------
 
     def push(self, point: MetricPoint, labels: Mapping[str, str] | None = None) -> list[Scored]:

@@ -42,6 +42,8 @@ ALERTS_FILE = "alerts.jsonl"
 REJECTED_FILE = "rejected.jsonl"
 #: Rows between checkpoints of a resumable replay (and one at the end of every file).
 CHECKPOINT_ROWS = 20_000
+#: Series sampled faster than this many seconds are named in the summary (they page more).
+FAST_STEP = 60.0
 # The replay's series all live in one pseudo-partition of the state store.
 _PARTITION = ("replay", 0)
 _PROGRESS_KEY = "replay"
@@ -63,6 +65,7 @@ class ReplaySummary:
     seconds: float = 0.0
     resumed_files: int = 0
     resumed_rows: int = 0
+    fast_series: int = 0  # sampled faster than FAST_STEP
 
     @property
     def points_per_second(self) -> float:
@@ -83,6 +86,12 @@ class ReplaySummary:
             f"duplicate timestamps scored in file order: {self.kept_duplicates}",
             f"elapsed   {self.seconds:.1f} s ({self.points_per_second:,.0f} points/s)",
         ]
+        if self.fast_series:
+            lines.append(
+                f"warning   {self.fast_series} series sampled faster than every {FAST_STEP:g} s: "
+                "the detectors count points and were tuned on 1- to 5-minute data, so they page "
+                "more often on such series (README: 'Where it pages too often')"
+            )
         if self.resumed_files or self.resumed_rows:
             lines.append(
                 f"resumed   after {self.resumed_files} finished files and {self.resumed_rows} "
@@ -171,6 +180,7 @@ def replay(
         if store is not None:
             store.close()
     summary.series = pipeline.series_count
+    summary.fast_series = len(pipeline.series_faster_than(FAST_STEP))
     summary.seconds = time.perf_counter() - started
     return summary
 

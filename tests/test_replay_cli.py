@@ -56,6 +56,26 @@ def test_replay_of_the_bundled_demo_writes_one_row_per_input_row(tmp_path):
         assert event["series"] and event["alert_id"] and event["start"]
 
 
+def test_series_sampled_faster_than_a_minute_are_named_in_the_summary(tmp_path):
+    five_minutes = write_series(tmp_path / "in" / "slow.csv")
+    fast = five_minutes.assign(
+        timestamp=pd.date_range("2024-01-01", periods=len(five_minutes), freq="15s").strftime(
+            "%Y-%m-%d %H:%M:%S"
+        )
+    )
+    fast.to_csv(tmp_path / "in" / "fast.csv", index=False)
+    result = lookout(
+        "replay", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--no-progress"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "warning   1 series sampled faster than every 60 s" in result.stdout
+    (tmp_path / "in" / "fast.csv").unlink()
+    result = lookout(
+        "replay", str(tmp_path / "in"), "--out", str(tmp_path / "again"), "--no-progress"
+    )
+    assert "warning" not in result.stdout
+
+
 def test_folder_keeps_relative_paths_and_gz_is_read(tmp_path):
     data = tmp_path / "data"
     write_series(data / "team_a" / "cpu.csv")
