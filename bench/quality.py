@@ -212,19 +212,22 @@ def write_synthetic(out_dir: Path, quick: bool, seed: int = 0):
     return paths, windows
 
 
+def alert_opens(frame: pd.DataFrame) -> np.ndarray:
+    """True where an alert event (a page) opens in a result frame's ``alert`` column."""
+    alert = frame["alert"].to_numpy() == 1
+    return alert & ~np.r_[False, alert[:-1]]
+
+
 def job_pages(frame: pd.DataFrame) -> int:
     """Alert events (pages) that open while the nightly job runs."""
-    alert = frame["alert"].to_numpy() == 1
-    opens = alert & ~np.r_[False, alert[:-1]]
-    return int((opens & job_mask(frame)).sum())
+    return int((alert_opens(frame) & job_mask(frame)).sum())
 
 
 def pages_per_week(frame: pd.DataFrame) -> float:
     """Alert events per week of data."""
-    alert = frame["alert"].to_numpy() == 1
     timestamps = pd.to_datetime(frame["timestamp"])
     weeks = (timestamps.iloc[-1] - timestamps.iloc[0]) / pd.Timedelta(weeks=1)
-    return int((alert & ~np.r_[False, alert[:-1]]).sum()) / weeks
+    return int(alert_opens(frame).sum()) / weeks
 
 
 def synthetic_metrics(results: dict[str, pd.DataFrame], windows) -> dict:
