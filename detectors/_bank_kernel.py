@@ -631,7 +631,7 @@ def _forecaster_learn(st, slot, x, expected, ready, features, size, factor, work
     moment = st.moment[slot]
     # A = lam * A + f f' (+ (1 - lam) * alpha on the diagonal), in the reference's order.
     packed = 0
-    ridge_counts = True
+    ridge_counts = finite = True
     for i in range(size):
         fi = features[i]
         diagonal = packed
@@ -642,8 +642,6 @@ def _forecaster_learn(st, slot, x, expected, ready, features, size, factor, work
             gram[diagonal] = gram[diagonal] + p.ridge_refill
         ridge_counts = ridge_counts and (p.ridge == 0.0 or gram[diagonal] <= p.ridge_limit)
         moment[i] = moment[i] * lam + fi * target
-    finite = True
-    for i in range(size):
         finite = finite and math.isfinite(moment[i])
     solvable = ridge_counts and finite
     if not (solvable and _solve_spd(gram, moment, st.weights[slot], size, factor, work)):
