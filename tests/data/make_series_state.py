@@ -4,7 +4,7 @@ version scores next.
 Run it at the last commit of a format, before changing the format: ``tests/test_state_upgrade.py``
 restores each stored state with the current code and checks that the next scores are the same.
 ``series_state_v2.json.gz`` was written at commit 3cb9d00, ``series_state_v3.json.gz`` at
-86a6bf4 (format 3 lasted until bfdd87d).
+86a6bf4 (format 3 lasted until bfdd87d), ``series_state_v4.json.gz`` at f0a8ad5.
 """
 
 from __future__ import annotations
