@@ -9,11 +9,10 @@ numpy's pairwise mean (:func:`_numpy_pairwise_sum`), so that most outputs are bi
 The one deliberate difference in arithmetic is the forecaster's solve: both factorise by
 Cholesky, the reference with LAPACK (blocked), this kernel in its own order (about five times
 faster at this size), which moves the weights, and everything computed from them, in the last
-bits. Four parts store their state more compactly than the reference, with equal results: the
+bits. Three parts store their state more compactly than the reference, with equal results: the
 forecaster's matrix as its packed upper triangle, the Half-Space-Trees' masses as the left
-children's only (:func:`_walk_forest`), the onset's rolling maximum as a ring of scores instead
-of a monotonic deque (:func:`_recent_update`), and the histograms of bounded raw scores cut at
-their bound (``StackBank``'s ``_calibrator_bins``).
+children's only (:func:`_walk_forest`), and the histograms of bounded raw scores cut at their
+bound (``StackBank``'s ``_calibrator_bins``).
 
 Errors follow numpy's model (``error_model="numpy"``): a division by zero gives inf or NaN
 instead of raising, as it cannot happen where the reference would raise.
@@ -72,8 +71,8 @@ I_HST_COUNTER = 14
 I_HST_LATEST = 15  # which of masses[slot, 0 / 1] is l_mass (the window being learned)
 I_HST_FIRST_WINDOW = 16
 I_N_SEEN = 17  # DetectorStack._n_seen
-I_RECENT_COUNT = 18  # RollingMax of the combined score: points seen, index of the maximum
-I_RECENT_MAX_AT = 19
+I_RECENT_COUNT = 18  # BlockedMax of the combined score: points learned
+I_UNUSED = 19  # format 4's index of the onset maximum (the later columns keep their places)
 I_FIRING = 20  # HysteresisAlert
 I_RUN = 21
 I_COOLDOWN_LEFT = 22
@@ -127,7 +126,7 @@ Params = collections.namedtuple(
         "recalibrate",
         "grace_period",
         "refractory",
-        "recent_window",
+        "recent_block_size",
         "gap_steps",
         "threshold",
         "exit_threshold",
@@ -149,7 +148,7 @@ State = collections.namedtuple(
         "lags",  # (capacity, n_lags): ring of the last values (the first values before the fit)
         "z_window",  # (capacity, window_size): ring of the z-score window
         "shape_window",  # (capacity, max(window_size - 1, 1)): ring of the shape window
-        "recent_value",  # (capacity, recent_window): ring of the last combined scores
+        "recent_blocks",  # (capacity, n_blocks): BlockedMax of the last combined scores
         "gram",  # (capacity, size * (size + 1) / 2): the forecaster's A, upper triangle packed
         "moment",  # (capacity, size): b
         "weights",  # (capacity, size)
@@ -159,7 +158,7 @@ State = collections.namedtuple(
         "cal_weight",
         "cal_n",
         "cal_top",
-        "range_bounds",  # (capacity, 2, n_blocks): BlockedRange's lows, then highs
+        "range_bounds",  # (capacity, 2, n_blocks): BlockedRange's negated lows, then highs
         "season_floats",  # pool: [history (L + 1) | mean (L) | abs_dev (L)] per slot
         "season_counts",  # pool: count (L) per slot, uint16
         "pool_room",  # [floats used, counts used, floats usable, counts usable] of the pools
@@ -926,66 +925,45 @@ def _hst_score_then_learn(st, slot, x, p, split_features, thresholds, window, pa
 
 
 @_part
+def _blocked_max(highs, n):
+    """``BlockedMax.max`` of the block maxima ``highs`` after ``n`` values."""
+    return highs.max() if n > 0 else -math.inf
+
+
+@_part
+def _blocked_update(highs, n, block_size, x):
+    """``BlockedMax.update`` of the block maxima ``highs`` after ``n`` values (x not NaN)."""
+    at = n // block_size % highs.shape[0]
+    if n % block_size == 0:  # a new block replaces the oldest
+        highs[at] = x
+    else:
+        highs[at] = _py_max(highs[at], x)
+
+
+@_part
 def _range_score(st, slot, x, which, grace, p):
     """``DetectorStack._range_score``: the calibrated range break of ``x``, then the range
-    (``BlockedRange.update``) and the calibrator ``which`` learn it."""
-    lows = st.range_bounds[slot, 0]
+    (``BlockedRange.update``: a BlockedMax of the values and one of their negatives) and the
+    calibrator ``which`` learn it."""
+    negated_lows = st.range_bounds[slot, 0]
     highs = st.range_bounds[slot, 1]
     n = st.ints[slot, I_RANGE_N]
     raw = 0.0
     if n > 0:
-        low = lows.min()
-        high = highs.max()
+        low = -_blocked_max(negated_lows, n)
+        high = _blocked_max(highs, n)
         if high > low:
             raw = _py_max(_py_max(0.0, x - high), low - x) / (high - low)
     if not math.isnan(x):
-        at = n // p.range_block_size % lows.shape[0]
-        if n % p.range_block_size == 0:  # a new block replaces the oldest
-            lows[at] = x
-            highs[at] = x
-        else:
-            lows[at] = _py_min(lows[at], x)
-            highs[at] = _py_max(highs[at], x)
+        _blocked_update(highs, n, p.range_block_size, x)
+        _blocked_update(negated_lows, n, p.range_block_size, -x)
         st.ints[slot, I_RANGE_N] = n + 1
     score = _decades(_tail_score(st, slot, which, raw, grace, p), p.score_decades)
     _tail_learn(st, slot, which, raw, p)
     return score
 
 
-# --- RollingMax and HysteresisAlert ------------------------------------------------------------
-
-
-@_part
-def _recent_max(st, slot):
-    if st.ints[slot, I_RECENT_COUNT] == 0:
-        return math.nan
-    ring = st.recent_value[slot]
-    return ring[st.ints[slot, I_RECENT_MAX_AT] % ring.shape[0]]
-
-
-@_part
-def _recent_update(st, slot, x):
-    """``RollingMax.update`` (the maximum of the last ``recent_window`` scores) on a ring of
-    those scores and the index of their maximum, the latest of equal ones: half the memory of
-    the reference's monotonic deque. The ring is scanned again only when the maximum leaves it
-    (the scores are never NaN: see ``_decades``)."""
-    ring = st.recent_value[slot]
-    window = ring.shape[0]
-    index = st.ints[slot, I_RECENT_COUNT]
-    st.ints[slot, I_RECENT_COUNT] = index + 1
-    max_at = st.ints[slot, I_RECENT_MAX_AT]
-    if index > 0 and max_at > index - window:  # the maximum stays in the window
-        if x >= ring[max_at % window]:
-            max_at = index
-        ring[index % window] = x
-    else:  # the first score, or the maximum leaves: the latest of the largest in the window
-        ring[index % window] = x
-        start = max(index - window + 1, 0)
-        max_at = start
-        for k in range(start + 1, index + 1):
-            if ring[k % window] >= ring[max_at % window]:
-                max_at = k
-    st.ints[slot, I_RECENT_MAX_AT] = max_at
+# --- BlockedMax of the onset and HysteresisAlert -----------------------------------------------
 
 
 @_part
@@ -1217,14 +1195,18 @@ def process_points(
             combined = _py_max(combined, range_score)
 
         # Onset and alert
-        recent_n = min(st.ints[slot, I_RECENT_COUNT], p.recent_window)
-        is_onset = not (p.refractory != 0 and recent_n != 0 and combined <= _recent_max(st, slot))
+        recent_n = st.ints[slot, I_RECENT_COUNT]
+        recent = st.recent_blocks[slot]
+        is_onset = not (
+            p.refractory != 0 and recent_n != 0 and combined <= _blocked_max(recent, recent_n)
+        )
         anomaly_score = combined if is_onset else 0.0
         firing = st.ints[slot, I_FIRING] != 0
         transition = _alert_update(st, slot, combined if firing else anomaly_score, t, p)
 
         # Learn
-        _recent_update(st, slot, combined)
+        _blocked_update(recent, recent_n, p.recent_block_size, combined)
+        st.ints[slot, I_RECENT_COUNT] = recent_n + 1
         for d in range(n_detectors):
             _tail_learn(st, slot, d, raws[d], p)
         _zscore_learn(st, slot, x, p)

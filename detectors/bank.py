@@ -26,7 +26,7 @@ import numpy as np
 from detectors import _bank_kernel as kernel
 from detectors.forecaster import RIDGE_HEADROOM
 from detectors.hst import _shared_forest
-from detectors.stack import DETECTOR_NAMES, SURPRISE_CAP, DetectorStack
+from detectors.stack import DETECTOR_NAMES, ONSET_BLOCKS, SURPRISE_CAP, DetectorStack
 
 __all__ = ["BankResults", "StackBank", "warm_up"]
 
@@ -41,6 +41,7 @@ _N_BINS = 128  # TailProbability's grid
 _MAX_SCORE = 1e6
 _N_SHAPE_FEATURES = 4
 _RANGE_BLOCKS = 10  # BlockedRange.n_blocks
+_ONSET_BLOCKS = ONSET_BLOCKS  # DetectorStack's BlockedMax of the onset, at most
 #: Fewer points than this are scored on one thread: the split would cost more than it saves.
 MIN_POINTS_PER_SPLIT = 4096
 # Seasons reserved at most before two threads run (about 290 MiB of untouched pool at most,
@@ -48,6 +49,8 @@ MIN_POINTS_PER_SPLIT = 4096
 _MAX_RESERVED_SEASONS = 8192
 # Columns of the slot's ints in format 2 that went away or moved (to I_FIRING ... I_SPREAD_N).
 _V2_RECENT_HEAD, _V2_RECENT_LENGTH, _V2_MOVED_INTS = 19, 20, (21, 22, 23, 24)
+# Format 3 and 4: the index of the onset's maximum in its ring of scores.
+_V4_RECENT_MAX_AT = kernel.I_UNUSED
 
 #: Alert transitions in :attr:`BankResults.transition`.
 NO_TRANSITION, OPENED, RESOLVED = kernel.NO_TRANSITION, kernel.OPENED, kernel.RESOLVED
@@ -139,7 +142,7 @@ class StackBank:
     >>> int(np.argmax(results.anomaly_score[on_cpu])), bool(results.alert[on_cpu][700])
     (700, True)
     >>> bank.memory_bytes_per_series()  # a season of 1440 minutes takes 37 kB of it
-    52444
+    50924
 
     A series' state moves to another bank and carries on there:
 
@@ -249,7 +252,7 @@ class StackBank:
             recalibrate=bool(recalibration_grace),
             grace_period=grace_period,
             refractory=refractory,
-            recent_window=max(refractory, 1),
+            recent_block_size=self._onset_block_size(refractory),
             gap_steps=float(gap_steps),
             threshold=float(threshold),
             exit_threshold=float(exit_level),
@@ -274,6 +277,12 @@ class StackBank:
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None  # process(threads=2)
         self._n_series = 0
 
+    @staticmethod
+    def _onset_block_size(refractory: int) -> int:
+        """Scores per block of the onset's BlockedMax, as ``DetectorStack`` builds it."""
+        window = max(refractory, 1)
+        return max(window // min(_ONSET_BLOCKS, window), 1)
+
     def _state_row_shapes(self, n_calibrators: int) -> dict[str, tuple[tuple, np.dtype]]:
         """Shape and dtype of one slot's row of each per-slot state array."""
         size = self.n_lags + 4  # intercept, lags, and the three season features
@@ -286,7 +295,7 @@ class StackBank:
             "lags": ((self.n_lags,), f8),
             "z_window": ((self.window_size,), f8),
             "shape_window": ((max(self.window_size - 1, 1),), f8),
-            "recent_value": ((max(self.refractory, 1),), f8),
+            "recent_blocks": ((min(_ONSET_BLOCKS, max(self.refractory, 1)),), f8),
             "gram": ((size * (size + 1) // 2,), f8),  # the upper triangle, packed
             "moment": ((size,), f8),
             "weights": ((size,), f8),
@@ -315,8 +324,8 @@ class StackBank:
         rows["ints"][kernel.I_HST_FIRST_WINDOW] = 1
         rows["cal_weight"][:] = 1.0
         rows["cal_top"][:] = -1
-        rows["range_bounds"][0] = math.inf  # lows
-        rows["range_bounds"][1] = -math.inf  # highs
+        rows["range_bounds"][:] = -math.inf  # negated lows, highs
+        rows["recent_blocks"][:] = -math.inf
         return rows
 
     def _reset(self, slot: int) -> None:
@@ -552,16 +561,50 @@ class StackBank:
     def upgrade_slot_state(
         self, state: dict[str, np.ndarray], version: int
     ) -> dict[str, np.ndarray]:
-        """A slot state exported in an earlier layout (Lookout's series state format 2 or 3),
-        converted for :meth:`import_slot`: the series scores on as it would have.
+        """A slot state exported in an earlier layout (Lookout's series state format 2, 3 or 4),
+        converted for :meth:`import_slot`, one format at a time (:meth:`_upgrade_from_2` and
+        its siblings say what changed): the series scores on as it would have, up to what the
+        smaller layouts of later formats forget."""
+        if version == 2:
+            state = self._upgrade_from_2(state)
+        if version <= 3:
+            state = self._upgrade_from_3(state)
+        return self._upgrade_from_4(state)
+
+    def _upgrade_from_4(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A format-4 slot state in format 5.
+
+        Format 4 kept the onset's last scores in a ring (the exact maximum of the last
+        ``refractory``), format 5 the maxima of their blocks (:class:`BlockedMax`): each block
+        still current gets the maximum of its scores the ring remembers. The range's lows are
+        kept negated, as its highs' twin.
+        """
+        state = dict(state)
+        ints = np.array(state["ints"])
+        ring = np.asarray(state.pop("recent_value"))
+        window = len(ring)
+        count = int(ints[kernel.I_RECENT_COUNT])
+        blocks = self._new_rows["recent_blocks"].copy()
+        block_size = self._onset_block_size(self.refractory)
+        first_block = (count - 1) // block_size - len(blocks) + 1
+        for k in range(max(0, count - window, first_block * block_size), count):
+            at = k // block_size % len(blocks)
+            blocks[at] = max(blocks[at], ring[k % window])
+        state["recent_blocks"] = blocks
+        ints[_V4_RECENT_MAX_AT] = 0
+        state["ints"] = ints
+        bounds = np.array(state["range_bounds"])
+        bounds[0] = -bounds[0]
+        state["range_bounds"] = bounds
+        return state
+
+    def _upgrade_from_3(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A format-3 slot state in format 4.
 
         Format 3 kept every calibrator's histogram at 128 bins; the bounded ones now stop at
         their bound's bin (see :func:`_calibrator_bins`), and the bins dropped were empty. The
         two floats of ``return_is_surprise`` came after: they start as for a new series.
-        Format 2 came before the smaller layout, see :meth:`_upgrade_from_2`.
         """
-        if version == 2:
-            state = self._upgrade_from_2(state)
         state = dict(state)
         histograms = np.asarray(state["counts"])
         if histograms.shape != (len(self._cal_bins), _N_BINS):
@@ -604,13 +647,13 @@ class StackBank:
         state["recent_value"] = ring
         upgraded = np.zeros(kernel.N_INT_COLUMNS, dtype=np.int64)
         upgraded[: kernel.I_RECENT_COUNT + 1] = ints[: kernel.I_RECENT_COUNT + 1]
-        upgraded[kernel.I_RECENT_MAX_AT] = index[head] if length else 0
+        upgraded[_V4_RECENT_MAX_AT] = index[head] if length else 0
         moved = [kernel.I_FIRING, kernel.I_RUN, kernel.I_COOLDOWN_LEFT, kernel.I_SPREAD_N]
         upgraded[moved] = ints[list(_V2_MOVED_INTS)]
         state["ints"] = upgraded
 
         fresh = self._new_rows
-        state["range_bounds"] = fresh["range_bounds"].copy()
+        state["range_bounds"] = np.array([[math.inf] * _RANGE_BLOCKS, [-math.inf] * _RANGE_BLOCKS])
         for name in ("cal_total", "cal_weight", "cal_n", "cal_top"):
             calibrators = np.asarray(state[name])
             state[name] = np.concatenate([calibrators, fresh[name][len(calibrators) :]])

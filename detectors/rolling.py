@@ -2,9 +2,9 @@
 
 Each statistic follows river's ``update`` / ``get`` protocol, so a detector can ask for the value
 *before* it learns the current point (no look-ahead). ``RollingStats`` keeps mean, variance, min and
-max of the last ``window_size`` values in O(1) amortised time per update; ``RollingMax`` keeps only
-the max, without holding the window; ``BlockedRange`` keeps about the last ``window_size`` values'
-range in a few blocks' extremes; ``EWMean`` and ``EWVar`` weigh recent values more.
+max of the last ``window_size`` values in O(1) amortised time per update; ``BlockedMax`` and
+``BlockedRange`` keep about the last ``window_size`` values' maximum or range in a few blocks'
+extremes, without holding the window; ``EWMean`` and ``EWVar`` weigh recent values more.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-__all__ = ["RollingStats", "RollingMax", "BlockedRange", "EWMean", "EWVar"]
+__all__ = ["RollingStats", "BlockedMax", "BlockedRange", "EWMean", "EWVar"]
 
 
 class RollingStats:
@@ -119,65 +119,58 @@ class RollingStats:
         return self._maxs[0][1] if self._maxs else math.nan
 
 
-class RollingMax:
-    """Maximum of the last ``window_size`` values, equal to :class:`RollingStats`' ``max``.
+class BlockedMax:
+    """Highest of about the last ``window_size`` values, in ``n_blocks`` floats.
 
-    Only the values that can still become the maximum are kept (a monotonic deque), not the
-    window: a rising or steady stream holds one value, only a falling one up to ``window_size``.
+    The values are kept as the maxima of ``n_blocks`` consecutive blocks of ``window_size //
+    n_blocks`` values, the newest block still filling; the oldest block is forgotten whole when
+    a new one starts, so the maximum covers the last ``(n_blocks - 1) * block_size + 1`` to
+    ``n_blocks * block_size`` values. The onset rule's maximum of the last 200 scores then costs
+    80 bytes instead of a window of 200 floats. NaN values are not learned.
 
     Examples
     --------
-    >>> import random
-    >>> rng = random.Random(3)
-    >>> values = [rng.choice([0.0, 0.0, rng.random()]) for _ in range(300)]
-    >>> rolling = RollingMax(window_size=20)
-    >>> maxima = []
-    >>> for x in values:
+    >>> rolling = BlockedMax(window_size=4, n_blocks=2)  # blocks of 2 values
+    >>> for x in [5.0, 1.0, 3.0, 4.0]:
     ...     rolling.update(x)
-    ...     maxima.append(rolling.max)
-    >>> maxima == [max(values[max(0, i - 19) : i + 1]) for i in range(300)]
-    True
-    >>> rolling.n, RollingMax(5).n, math.isnan(RollingMax(5).max)
-    (20, 0, True)
+    >>> rolling.max
+    5.0
+    >>> rolling.update(2.0)  # starts a block: [5, 1] is forgotten
+    >>> rolling.max, rolling.n
+    (4.0, 5)
+    >>> BlockedMax(10).max
+    -inf
     """
 
-    def __init__(self, window_size: int):
-        if window_size < 1:
-            raise ValueError(f"window_size must be >= 1, got {window_size}")
+    def __init__(self, window_size: int, n_blocks: int = 10):
+        if window_size < 1 or n_blocks < 1:
+            raise ValueError(f"window_size and n_blocks must be >= 1: {window_size}, {n_blocks}")
         self.window_size = window_size
-        self._count = 0
-        # (index, value) pairs with strictly decreasing values; the first is the maximum.
-        self._maxs: collections.deque[tuple[int, float]] = collections.deque()
-
-    @property
-    def n(self) -> int:
-        """Number of values currently in the window."""
-        return min(self._count, self.window_size)
+        self.n_blocks = n_blocks
+        self.block_size = max(window_size // n_blocks, 1)
+        self._highs = np.full(n_blocks, -math.inf)
+        self.n = 0  # values learned
 
     def update(self, x: float) -> None:
-        """Add ``x`` and forget the value that falls out of the window."""
-        index = self._count
-        self._count += 1
-        maxs = self._maxs
-        while maxs and maxs[-1][1] <= x:
-            maxs.pop()
-        maxs.append((index, x))
-        if maxs[0][0] <= index - self.window_size:
-            maxs.popleft()
+        if math.isnan(x):
+            return
+        at = self.n // self.block_size % self.n_blocks
+        if self.n % self.block_size == 0:  # a new block replaces the oldest
+            self._highs[at] = x
+        else:
+            self._highs[at] = max(self._highs.item(at), x)
+        self.n += 1
 
     @property
     def max(self) -> float:
-        return self._maxs[0][1] if self._maxs else math.nan
+        return self._highs.max().item()
 
 
 class BlockedRange:
-    """Lowest and highest of about the last ``window_size`` values, in ``2 * n_blocks`` floats.
-
-    The values are kept as the extremes of ``n_blocks`` consecutive blocks of ``window_size //
-    n_blocks`` values, the newest block still filling; the oldest block is forgotten whole when
-    a new one starts, so the range covers the last ``window_size - block + 1`` to
-    ``window_size`` values. A rolling range of 5,000 points then costs 160 bytes instead of a
-    deque of up to 5,000 values. NaN values are not learned.
+    """Lowest and highest of about the last ``window_size`` values, in ``2 * n_blocks`` floats:
+    a :class:`BlockedMax` of the values and one of their negatives (see there for which values
+    are covered). A rolling range of 5,000 points then costs 160 bytes instead of a deque of up
+    to 5,000 values. NaN values are not learned.
 
     Examples
     --------
@@ -194,33 +187,29 @@ class BlockedRange:
     """
 
     def __init__(self, window_size: int, n_blocks: int = 10):
-        if window_size < 1 or n_blocks < 1:
-            raise ValueError(f"window_size and n_blocks must be >= 1: {window_size}, {n_blocks}")
-        self.window_size = window_size
-        self.n_blocks = n_blocks
-        self.block_size = max(window_size // n_blocks, 1)
-        self._lows = np.full(n_blocks, math.inf)
-        self._highs = np.full(n_blocks, -math.inf)
-        self.n = 0  # values learned
+        self._highs = BlockedMax(window_size, n_blocks)
+        self._negated_lows = BlockedMax(window_size, n_blocks)
+
+    @property
+    def block_size(self) -> int:
+        return self._highs.block_size
+
+    @property
+    def n(self) -> int:
+        """Values learned."""
+        return self._highs.n
 
     def update(self, x: float) -> None:
-        if math.isnan(x):
-            return
-        at = self.n // self.block_size % self.n_blocks
-        if self.n % self.block_size == 0:  # a new block replaces the oldest
-            self._lows[at] = self._highs[at] = x
-        else:
-            self._lows[at] = min(self._lows.item(at), x)
-            self._highs[at] = max(self._highs.item(at), x)
-        self.n += 1
+        self._highs.update(x)
+        self._negated_lows.update(-x)
 
     @property
     def low(self) -> float:
-        return self._lows.min().item()
+        return -self._negated_lows.max
 
     @property
     def high(self) -> float:
-        return self._highs.max().item()
+        return self._highs.max
 
 
 class EWMean:

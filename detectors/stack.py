@@ -10,7 +10,7 @@ from detectors.alerting import AlertTransition, HysteresisAlert
 from detectors.calibration import TailProbability
 from detectors.forecaster import LagForecaster
 from detectors.isolation import HalfSpaceTreesDetector
-from detectors.rolling import BlockedRange, EWMean, EWVar, RollingMax
+from detectors.rolling import BlockedMax, BlockedRange, EWMean, EWVar
 from detectors.seasonal import SeasonalProfile
 from detectors.zscore import ZScore
 
@@ -21,6 +21,8 @@ COMBINATIONS = ("fisher", "max")
 #: The volatility detector averages surprises capped at this many standard deviations: one wild
 #: point must not read as a burst for the next ``volatility_window`` points.
 SURPRISE_CAP = 10.0
+#: Blocks of the onset rule's rolling maximum (see BlockedMax): 200 scores in 10 floats.
+ONSET_BLOCKS = 10
 
 
 @dataclasses.dataclass(slots=True)
@@ -78,11 +80,12 @@ class DetectorStack:
        are, and its score replaces the combined one when higher. It is not one more term of the
        agreement: it is 0 almost always, and a new extreme is evidence on its own (NAB's HTM
        detector has the same "spatial anomaly" rule).
-    7. **Onset.** ``anomaly_score`` is the combined score where it sets a new high over the last
-       ``refractory`` points, else 0: an incident is reported when it starts, not at every point.
+    7. **Onset.** ``anomaly_score`` is the combined score where it sets a new high over about the
+       last ``refractory`` points (:class:`~detectors.rolling.BlockedMax`: the last 181 to 200 of
+       200), else 0: an incident is reported when it starts, not at every point.
     8. **Alert.** An alert opens at an onset scoring at least ``threshold`` and stays open while
        the combined score is at least ``exit_threshold``; it re-opens only at a new onset, i.e.
-       on something more surprising than anything in the last ``refractory`` points (the
+       on something more surprising than anything in about the last ``refractory`` points (the
        hysteresis), and not within ``cooldown`` points of resolving.
 
     Parameters
@@ -229,7 +232,8 @@ class DetectorStack:
         # far it was from it (else 0): what a return to the usual level undoes.
         self._previous_usual = math.nan
         self._previous_deviation = 0.0
-        self._recent = RollingMax(max(refractory, 1))
+        window = max(refractory, 1)
+        self._recent = BlockedMax(window, n_blocks=min(ONSET_BLOCKS, window))
         self._policy = HysteresisAlert(threshold, exit_threshold, min_duration, cooldown)
 
     def process(self, timestamp: float, value: float) -> Assessment:

@@ -56,8 +56,9 @@ __all__ = [
 
 SERIES_STATE_FORMAT = "lookout-series-state"
 # 2: the detector state is a StackBank slot; 3: in the bank's smaller layout; 4: with the
-# bounded calibrators' histograms cut at their bound (2 and 3 are upgraded)
-SERIES_STATE_VERSION = 4
+# bounded calibrators' histograms cut at their bound; 5: the onset's maximum in blocks
+# (2 to 4 are upgraded)
+SERIES_STATE_VERSION = 5
 
 _NO_LABELS: Mapping[str, str] = {}
 _REFUSED_SERIES = -1  # push_arrays: a new series beyond max_series
@@ -493,7 +494,7 @@ class Pipeline:
             raise SnapshotError(f"series state header is not JSON: {exc}") from exc
         if not isinstance(header, dict) or header.get("format") != SERIES_STATE_FORMAT:
             raise SnapshotError("not a Lookout series state")
-        if header.get("version") not in (2, 3, SERIES_STATE_VERSION):
+        if header.get("version") not in (2, 3, 4, SERIES_STATE_VERSION):
             raise SnapshotError(
                 f"series state version {header.get('version')!r}, expected {SERIES_STATE_VERSION}"
             )

@@ -295,7 +295,7 @@ def test_series_state_is_a_versioned_header_then_the_stack_snapshot():
 
     assert orjson.loads(header) == {
         "format": "lookout-series-state",
-        "version": 4,
+        "version": 5,
         "series": "cpu",
         "last": None,
         "latest": 0.0,
