@@ -26,6 +26,8 @@ import math
 import numpy as np
 from numba import njit
 
+from detectors.calibration import RESCALE_AT
+
 # Mean absolute deviation of a normal distribution is sigma * sqrt(2 / pi).
 MAD_TO_SIGMA = math.sqrt(math.pi / 2)
 UINT16_MAX = 65535
@@ -153,7 +155,7 @@ State = collections.namedtuple(
         "moment",  # (capacity, size): b
         "weights",  # (capacity, size)
         "masses",  # (capacity, 2, n_trees, n_inner): the two HST windows (see _walk_forest)
-        "counts",  # (capacity, sum of cal_bins): the TailProbability histograms, end to end
+        "counts",  # (capacity, sum of cal_bins), float32: the TailProbability histograms
         "cal_total",  # (capacity, n_calibrators)
         "cal_weight",
         "cal_n",
@@ -402,16 +404,16 @@ def _tail_learn(st, slot, which, raw, p):
     index = int(_tail_position(raw, which, p))
     counts = _histogram(st, slot, which, p)
     weight = st.cal_weight[slot, which]
-    counts[index] += weight
+    counts[index] = counts[index] + weight  # float32 counts, added in float64
     st.cal_total[slot, which] += weight
     if index > st.cal_top[slot, which]:
         st.cal_top[slot, which] = index
     st.cal_n[slot, which] += 1
     weight *= p.growth
-    if weight > 1e200:
+    if weight > RESCALE_AT:
         scale = 1.0 / weight
         for b in range(counts.shape[0]):
-            counts[b] *= scale
+            counts[b] = counts[b] * scale
         st.cal_total[slot, which] *= scale
         weight = 1.0
     st.cal_weight[slot, which] = weight

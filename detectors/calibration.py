@@ -15,7 +15,9 @@ import numpy as np
 
 __all__ = ["TailProbability"]
 
-_RESCALE_AT = 1e200
+#: The weights of new scores grow; at this weight every count is scaled back (float32 counts
+#: hold up to 3.4e38, so a histogram of a long memory still fits below it).
+RESCALE_AT = 1e30
 
 
 class TailProbability:
@@ -62,8 +64,10 @@ class TailProbability:
         self.max_score = max_score
         self.record_gain = record_gain
         self._bin_width = math.log1p(max_score) / n_bins
-        # float64 array: 1 KiB per histogram, where a list would add a float object per used bin
-        self._counts = np.zeros(n_bins)
+        # float32: 512 bytes per histogram (a list would add a float object per used bin). The
+        # sums are taken in float64; a count only rounds to 7 digits, far below the
+        # probabilities' own noise.
+        self._counts = np.zeros(n_bins, dtype=np.float32)
         self._total = 0.0
         self._weight = 1.0  # weight of the next score; grows instead of decaying all bins
         self._growth = 1.0 / (1.0 - 1.0 / memory)
@@ -95,14 +99,15 @@ class TailProbability:
 
     def learn_one(self, raw: float) -> None:
         index = int(self._position(raw))
-        self._counts[index] += self._weight
+        # Added in float64, then rounded once: as the compiled bank does
+        self._counts[index] = self._counts.item(index) + self._weight
         self._total += self._weight
         if index > self._top_bin:
             self._top_bin = index
         self._n += 1
         self._weight *= self._growth
-        if self._weight > _RESCALE_AT:
+        if self._weight > RESCALE_AT:
             scale = 1.0 / self._weight
-            self._counts *= scale
+            self._counts[:] = self._counts.astype(np.float64) * scale
             self._total *= scale
             self._weight = 1.0
