@@ -27,6 +27,7 @@ import numpy as np
 from numba import njit
 
 from detectors.calibration import RESCALE_AT
+from detectors.compact import FLOAT32_MAX
 
 # Mean absolute deviation of a normal distribution is sigma * sqrt(2 / pi).
 MAD_TO_SIGMA = math.sqrt(math.pi / 2)
@@ -52,7 +53,9 @@ F_PEAK = 21
 F_PEAK_AT = 22
 F_PREVIOUS_USUAL = 23  # DetectorStack._previous_usual and _previous_deviation
 F_PREVIOUS_DEVIATION = 24
-N_FLOAT_COLUMNS = 25
+F_SEASON_ANCHOR = 25  # the anchors of the season pool's float32 offsets: the profile's means
+F_HISTORY_ANCHOR = 26  # and the forecaster's history (Float32Offsets.anchor)
+N_FLOAT_COLUMNS = 27
 
 # Columns of the per-slot int64 state ``ints``.
 I_ACTIVE = 0  # 1 while the slot holds a series
@@ -161,7 +164,7 @@ State = collections.namedtuple(
         "cal_n",
         "cal_top",
         "range_bounds",  # (capacity, 2, n_blocks): BlockedRange's negated lows, then highs
-        "season_floats",  # pool: [history (L + 1) | mean (L) | abs_dev (L)] per slot
+        "season_floats",  # pool, float32: [history (L + 1) | mean (L) | abs_dev (L)] per slot
         "season_counts",  # pool: count (L) per slot, uint16
         "pool_room",  # [floats used, counts used, floats usable, counts usable] of the pools
     ],
@@ -423,6 +426,32 @@ def _tail_learn(st, slot, which, raw, p):
 
 
 @_jit
+def _to_float32(x):
+    """``compact.to_float32``: ``x`` clamped to float32's finite range (NaN stays NaN)."""
+    if x > FLOAT32_MAX:
+        return FLOAT32_MAX
+    if x < -FLOAT32_MAX:
+        return -FLOAT32_MAX
+    return x
+
+
+@_part
+def _load(st, slot, anchor_column, at):
+    """``Float32Offsets[i]``: the pool's float32 offset at ``at`` plus its anchor."""
+    return st.floats[slot, anchor_column] + np.float64(st.season_floats[at])
+
+
+@_part
+def _store(st, slot, anchor_column, at, x):
+    """``Float32Offsets[i] = x``: the first value stored becomes the anchor."""
+    anchor = st.floats[slot, anchor_column]
+    if math.isnan(anchor):
+        anchor = x
+        st.floats[slot, anchor_column] = x
+    st.season_floats[at] = _to_float32(x - anchor)
+
+
+@_jit
 def _bucket(timestamp, period, n_buckets):
     return int(_py_mod(timestamp, period) / period * n_buckets) % n_buckets
 
@@ -433,7 +462,7 @@ def _seasonal_predict(st, slot, timestamp, p):
     length = st.ints[slot, I_SEASON_LENGTH]
     b = _bucket(timestamp, p.season, length)
     if st.season_counts[st.ints[slot, I_COUNT_OFFSET] + b] >= p.min_cycles:
-        return st.season_floats[st.ints[slot, I_FLOAT_OFFSET] + length + 1 + b]
+        return _load(st, slot, F_SEASON_ANCHOR, st.ints[slot, I_FLOAT_OFFSET] + length + 1 + b)
     return math.nan
 
 
@@ -451,8 +480,8 @@ def _seasonal_scores(st, slot, timestamp, x, min_std, p):
         b = (bucket + offset + length) % length
         if st.season_counts[counts + b] < p.min_cycles:
             continue
-        mean = st.season_floats[means + b]
-        std = _py_max(st.season_floats[abs_devs + b] * MAD_TO_SIGMA, min_std)
+        mean = _load(st, slot, F_SEASON_ANCHOR, means + b)
+        std = _py_max(np.float64(st.season_floats[abs_devs + b]) * MAD_TO_SIGMA, min_std)
         if std <= 0:
             score = 0.0 if x == mean else math.inf
         else:
@@ -474,13 +503,15 @@ def _seasonal_learn(st, slot, timestamp, x, p):
     count_at = st.ints[slot, I_COUNT_OFFSET] + b
     count = st.season_counts[count_at]
     if count == 0:
-        st.season_floats[mean_at] = x
+        _store(st, slot, F_SEASON_ANCHOR, mean_at, x)
     else:
-        mean = st.season_floats[mean_at]
-        abs_dev = st.season_floats[abs_dev_at]
+        mean = _load(st, slot, F_SEASON_ANCHOR, mean_at)
+        abs_dev = np.float64(st.season_floats[abs_dev_at])
         deviation = x - mean
-        st.season_floats[abs_dev_at] = abs_dev + p.seasonal_alpha * (abs(deviation) - abs_dev)
-        st.season_floats[mean_at] = mean + p.seasonal_alpha * deviation
+        st.season_floats[abs_dev_at] = _to_float32(
+            abs_dev + p.seasonal_alpha * (abs(deviation) - abs_dev)
+        )
+        _store(st, slot, F_SEASON_ANCHOR, mean_at, mean + p.seasonal_alpha * deviation)
     if count < UINT16_MAX:
         st.season_counts[count_at] = count + 1
 
@@ -510,8 +541,8 @@ def _forecaster_features(st, slot, features, p):
             history = st.ints[slot, I_FLOAT_OFFSET]
             history_head = st.ints[slot, I_HISTORY_HEAD]
             for j in range(3):
-                features[n + 1 + j] = st.season_floats[history + (history_head + j) % (length + 1)]
-                features[n + 1 + j] /= scale
+                at = history + (history_head + j) % (length + 1)
+                features[n + 1 + j] = _load(st, slot, F_HISTORY_ANCHOR, at) / scale
         else:
             newest = lags[(head + n - 1) % n] / scale
             for j in range(3):
@@ -531,7 +562,7 @@ def _forecaster_remember(st, slot, x, p):
     length = st.ints[slot, I_SEASON_LENGTH]
     if length:
         history_head = st.ints[slot, I_HISTORY_HEAD]
-        st.season_floats[st.ints[slot, I_FLOAT_OFFSET] + history_head] = x
+        _store(st, slot, F_HISTORY_ANCHOR, st.ints[slot, I_FLOAT_OFFSET] + history_head, x)
         st.ints[slot, I_HISTORY_HEAD] = (history_head + 1) % (length + 1)
     st.ints[slot, I_N_LEARNED] += 1
 
@@ -745,10 +776,11 @@ def _create_forecaster(st, slot, p, sorted_steps):
         st.season_counts[counts_at : counts_at + length] = 0
         st.ints[slot, I_FLOAT_OFFSET] = floats_at
         st.ints[slot, I_COUNT_OFFSET] = counts_at
+        st.floats[slot, F_SEASON_ANCHOR] = st.floats[slot, F_HISTORY_ANCHOR] = math.nan
         history_head = 0
         for k in range(n):
             value = lags[(head + k) % n]
-            st.season_floats[floats_at + history_head] = value
+            _store(st, slot, F_HISTORY_ANCHOR, floats_at + history_head, value)
             history_head = (history_head + 1) % (length + 1)
             _seasonal_learn(st, slot, times[k], value, p)
         st.ints[slot, I_HISTORY_HEAD] = history_head

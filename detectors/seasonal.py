@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from detectors.compact import Float32Offsets, to_float32
+
 __all__ = ["SeasonalProfile"]
 
 _MAD_TO_SIGMA = math.sqrt(math.pi / 2)
@@ -18,6 +20,8 @@ class SeasonalProfile:
     The phase of a point is its timestamp modulo ``period`` seconds, cut into ``n_buckets``
     buckets, so gaps in the data do not shift the profile. Each bucket learns from the points
     that fall into it, so with a daily period and 5-minute data a bucket sees one point a day.
+    Means and deviations are kept in float32 (the means as offsets from the first value, see
+    :class:`~detectors.compact.Float32Offsets`): 10 bytes per bucket.
 
     Parameters
     ----------
@@ -49,8 +53,8 @@ class SeasonalProfile:
         self.n_buckets = n_buckets
         self.alpha = alpha
         self.min_cycles = min_cycles
-        self._mean = np.zeros(n_buckets)
-        self._abs_dev = np.zeros(n_buckets)
+        self._mean = Float32Offsets(n_buckets)
+        self._abs_dev = np.zeros(n_buckets, dtype=np.float32)
         self._count = np.zeros(n_buckets, dtype=np.uint16)
 
     def _bucket(self, timestamp: float) -> int:
@@ -59,7 +63,7 @@ class SeasonalProfile:
     def predict_one(self, timestamp: float) -> float:
         """Usual value at this phase; NaN until the bucket has ``min_cycles`` observations."""
         b = self._bucket(timestamp)
-        return self._mean.item(b) if self._count.item(b) >= self.min_cycles else math.nan
+        return self._mean[b] if self._count.item(b) >= self.min_cycles else math.nan
 
     def score_one(
         self, timestamp: float, x: float, min_std: float = 0.0, neighbours: bool = True
@@ -77,7 +81,7 @@ class SeasonalProfile:
             if self._count.item(b) < self.min_cycles:
                 continue
             # .item() reads Python floats: numpy scalar arithmetic is slower and rounds the same.
-            mean = self._mean.item(b)
+            mean = self._mean[b]
             std = max(self._abs_dev.item(b) * _MAD_TO_SIGMA, min_std)
             score = (0.0 if x == mean else math.inf) if std <= 0 else abs(x - mean) / std
             if not score >= best:  # also when best is NaN
@@ -90,9 +94,9 @@ class SeasonalProfile:
         if count == 0:
             self._mean[b] = x
         else:
-            mean, abs_dev = self._mean.item(b), self._abs_dev.item(b)
+            mean, abs_dev = self._mean[b], self._abs_dev.item(b)
             deviation = x - mean
-            self._abs_dev[b] = abs_dev + self.alpha * (abs(deviation) - abs_dev)
+            self._abs_dev[b] = to_float32(abs_dev + self.alpha * (abs(deviation) - abs_dev))
             self._mean[b] = mean + self.alpha * deviation
         if count < _MAX_COUNT:
             self._count[b] = count + 1
