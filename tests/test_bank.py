@@ -219,7 +219,7 @@ def test_a_wrong_scale_restarts_the_fit_as_in_the_reference(name):
     assert results.expected[-1] == pytest.approx(v[-1], rel=1e-3)
 
 
-@pytest.mark.parametrize("level", [1.0, 8.0 * 2**30])
+@pytest.mark.parametrize("level", [1.0, 8.0 * 2**30, 1_700_000_001.0])
 def test_a_constant_gauge_never_pages_and_its_first_change_does(level):
     """``up`` or a memory limit: constant for days (the season's profile is known from the
     third day on), then a step."""
