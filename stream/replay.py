@@ -26,13 +26,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import orjson
 from tqdm import tqdm
 
 from detectors import DetectorStack
 from detectors.state import snapshot
 from stream.csv_source import CsvFile, RejectedRow, discover_csv_files, read_csv_file
-from stream.pipeline import Pipeline
+from stream.pipeline import Pipeline, ScoredBatch
+from stream.point import InvalidPoint
 from stream.sinks import JsonLinesWriter, ResultCsvWriter
 from stream.state_store import SqliteStateStore, StateChanges
 
@@ -42,6 +44,8 @@ ALERTS_FILE = "alerts.jsonl"
 REJECTED_FILE = "rejected.jsonl"
 #: Rows between checkpoints of a resumable replay (and one at the end of every file).
 CHECKPOINT_ROWS = 20_000
+#: Rows of small files scored in one batch (shared by two threads) when nothing checkpoints.
+GROUP_ROWS = 40_000
 #: Series sampled faster than this many seconds are named in the summary (they page more).
 FAST_STEP = 60.0
 # The replay's series all live in one pseudo-partition of the state store.
@@ -231,10 +235,28 @@ def _replay_rows(
     summary: ReplaySummary,
 ) -> None:
     """Score rows ``start:end`` of a parsed file in one batch; write results, alerts, rejects."""
+    batch, refused = pipeline.push_arrays(
+        parsed.series[start:end].tolist(), parsed.timestamps[start:end], parsed.values[start:end]
+    )
+    _write_rows(parsed, relpath, start, end, batch, refused, out, alerts, reject, summary)
+
+
+def _write_rows(
+    parsed: CsvFile,
+    relpath: str,
+    start: int,
+    end: int,
+    batch: ScoredBatch,
+    refused: list[tuple[int, InvalidPoint]],
+    out: ResultCsvWriter,
+    alerts: JsonLinesWriter,
+    reject: Callable[[RejectedRow], None],
+    summary: ReplaySummary,
+) -> None:
+    """Write the scored rows ``start:end`` of a parsed file (``batch``: the rows not refused,
+    in order; ``refused``: the others, by index from ``start``), their alerts and rejects."""
     series = parsed.series[start:end].tolist()
     raw_timestamps = parsed.raw_timestamps[start:end].tolist()
-    values = parsed.values[start:end]
-    batch, refused = pipeline.push_arrays(series, parsed.timestamps[start:end], values)
     # Without a reorder window the batch holds the rows not refused, in order.
     if refused:
         refused_at = dict(refused)
@@ -254,7 +276,7 @@ def _replay_rows(
         # on_invalid="fail", raises).
         write(written, index - n_before)
         written = index - n_before
-        raw = f"{raw_timestamps[index]},{values.item(index)}"
+        raw = f"{raw_timestamps[index]},{parsed.values.item(start + index)}"
         reject(RejectedRow(relpath, lines[index], error.reason, raw))
     write(written, len(batch))
     for scored in batch.transitions():
@@ -262,6 +284,35 @@ def _replay_rows(
         alerts.write(event.to_dict())
         summary.alerts += event.firing
     summary.points += len(batch)
+
+
+def _replay_files_at_once(
+    files: list[tuple[CsvFile, Path]],
+    pipeline: Pipeline,
+    alerts: JsonLinesWriter,
+    reject: Callable[[RejectedRow], None],
+    summary: ReplaySummary,
+) -> None:
+    """Score whole parsed files in one batch, so that two threads share their series; then
+    write each file's results, alerts and rejects in file order, as one at a time would."""
+    batch, refused = pipeline.push_arrays(
+        np.concatenate([parsed.series for parsed, _ in files]).tolist(),
+        np.concatenate([parsed.timestamps for parsed, _ in files]),
+        np.concatenate([parsed.values for parsed, _ in files]),
+    )
+    first_row = first_kept = 0
+    for parsed, out_path in files:
+        rows = len(parsed.lines)
+        mine = [(i - first_row, e) for i, e in refused if first_row <= i < first_row + rows]
+        kept = rows - len(mine)
+        for row in parsed.rejected:
+            reject(row)
+        summary.files += 1
+        with ResultCsvWriter(out_path, parsed.long_format) as out:
+            part = batch[first_kept : first_kept + kept]
+            _write_rows(parsed, parsed.relpath, 0, rows, part, mine, out, alerts, reject, summary)
+        first_row += rows
+        first_kept += kept
 
 
 def _run(
@@ -314,11 +365,27 @@ def _run(
             store.write(changes, meta={_PROGRESS_KEY: state.to_json()})
             touched.clear()
 
+        # Small files wait to be scored together (two threads then share their series), unless
+        # the replay checkpoints (a checkpoint follows every file) or stops at an invalid row.
+        waiting: list[tuple[CsvFile, Path]] = []
+        grouped = store is None and on_invalid == "skip"
+
+        def score_waiting() -> None:
+            if waiting:
+                _replay_files_at_once(waiting, pipeline, alerts, reject, summary)
+                waiting.clear()
+
         for path, relpath in tqdm(files, desc="replay", unit="file", disable=not progress):
             done = state.files.get(relpath) if state is not None else None
             if done is not None and done["done"]:
                 continue
             parsed = read_csv_file(path, relpath)
+            if grouped and len(parsed.lines) < CHECKPOINT_ROWS:
+                waiting.append((parsed, out_dir / relpath.removesuffix(".gz")))
+                if sum(len(waiting_file.lines) for waiting_file, _ in waiting) >= GROUP_ROWS:
+                    score_waiting()
+                continue
+            score_waiting()
             start = 0 if done is None else done["rows"]
             if done is None:  # a resumed file logged these before its first checkpoint
                 for row in parsed.rejected:
@@ -340,4 +407,5 @@ def _run(
                     if store is not None and end % checkpoint_rows == 0 and end < stop:
                         checkpoint(relpath, end, False, out)
                 checkpoint(relpath, stop, True, out)
+        score_waiting()
     summary.kept_duplicates = pipeline.order.kept_duplicates

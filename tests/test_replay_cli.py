@@ -211,3 +211,49 @@ def test_every_subcommand_has_complete_help():
             if action.dest != "help":
                 assert action.help, f"{name} --{action.dest} has no help"
         assert "usage:" in text
+
+
+def test_small_files_scored_together_write_what_one_at_a_time_writes(tmp_path, monkeypatch):
+    """Without checkpoints, small files are scored in one batch (two threads share their
+    series); results, alerts and rejects are byte for byte those of a replay that scores one
+    file at a time (as a checkpointing replay does), also where files share a series."""
+    from stream import replay as replay_module
+    from stream.pipeline import Pipeline
+
+    data = tmp_path / "in"
+    for k in range(6):
+        write_series(data / f"nab/file{k}.csv", n=1500 + 100 * k, start=f"2024-01-0{k + 1}")
+    (data / "nab" / "bad.csv").write_text(BAD_ROWS)
+    for part, start in (("a", 0), ("b", 600)):  # one series split over two long-format files
+        frame = write_series(tmp_path / "tmp.csv", n=600)
+        frame["timestamp"] = pd.date_range("2024-02-01", periods=1200, freq="5min")[
+            start : start + 600
+        ].strftime("%Y-%m-%d %H:%M:%S")
+        frame.insert(0, "series", "api")
+        frame.to_csv(data / f"long_{part}.csv", index=False)
+
+    calls = []
+    push_arrays = Pipeline.push_arrays
+    monkeypatch.setattr(
+        Pipeline, "push_arrays", lambda self, *a, **k: calls.append(1) or push_arrays(self, *a, **k)
+    )
+    together = replay_module.replay([data], tmp_path / "together")
+    assert len(calls) < together.files
+    one_at_a_time = replay_module.replay(
+        [data], tmp_path / "one_at_a_time", resume=tmp_path / "state.db"
+    )
+    assert together.files == one_at_a_time.files == 9
+    assert together.points == one_at_a_time.points and together.rejected
+    assert together.rejected == one_at_a_time.rejected
+    written = sorted(
+        p.relative_to(tmp_path / "together") for p in (tmp_path / "together").rglob("*")
+    )
+    assert written == sorted(
+        p.relative_to(tmp_path / "one_at_a_time") for p in (tmp_path / "one_at_a_time").rglob("*")
+    )
+    for relpath in written:
+        if (tmp_path / "together" / relpath).is_file():
+            assert (tmp_path / "together" / relpath).read_bytes() == (
+                tmp_path / "one_at_a_time" / relpath
+            ).read_bytes(), relpath
+    assert (tmp_path / "together" / "alerts.jsonl").stat().st_size > 0
