@@ -3,9 +3,11 @@
 On the NAB sample (or the bundled demo files when it is missing), in one process:
 
 1. **Throughput.** ``lookout replay`` with the CLI's default stack (CSV in, result CSVs and
-   alerts out), the compiled :class:`~detectors.bank.StackBank` alone on preloaded values (one
-   call per file), and :class:`~detectors.DetectorStack` (the readable reference
-   implementation) point by point, in points per second, with the peak RSS after the replay.
+   alerts out; small files scored together on two threads, and again on one), the compiled
+   :class:`~detectors.bank.StackBank` alone on preloaded values (one call per file on one
+   thread, and every file in one call on two), and :class:`~detectors.DetectorStack` (the
+   readable reference implementation) point by point, in points per second, with the peak RSS
+   after the replay. The river reference runs on one thread.
 2. **Reference.** The same values through a pipeline built from river per point:
    ``anomaly.HalfSpaceTrees`` on min-max scaled [value, diff, rolling mean, rolling std]
    (``utils.Rolling`` over ``stats.Mean`` / ``stats.Var``), and ``preprocessing.StandardScaler |
@@ -79,8 +81,9 @@ def load_corpus(files: list[tuple[Path, str]]) -> list[Series]:
 # --- throughput ------------------------------------------------------------------------------
 
 
-def measure_replay(files: list[tuple[Path, str]], factory) -> dict:
-    """Replay ``files`` as the CLI does, into a temporary folder; points/s and peak RSS."""
+def measure_replay(files: list[tuple[Path, str]], factory, threads: int = 2) -> dict:
+    """Replay ``files`` as the CLI does (on two scoring threads), into a temporary folder;
+    points/s and peak RSS."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         # Only the listed files: link them under one root, keeping their relative paths.
@@ -88,9 +91,21 @@ def measure_replay(files: list[tuple[Path, str]], factory) -> dict:
         for path, relpath in files:
             (root / relpath).parent.mkdir(parents=True, exist_ok=True)
             (root / relpath).symlink_to(path.resolve())
-        summary = replay([root], tmp / "out", stack_factory=factory)
+        summary = replay([root], tmp / "out", stack_factory=factory, threads=threads)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * KIB  # Linux: KiB
     return {"points": summary.points, "seconds": summary.seconds, "peak_rss": peak_rss}
+
+
+def measure_bank_at_once(corpus: list[Series], factory) -> dict:
+    """``StackBank.process`` alone, every file in one call on two threads (as replay scores
+    small files)."""
+    bank = StackBank(**factory().parameters())
+    slots = np.concatenate([np.full(len(s.values), bank.add_series()) for s in corpus])
+    timestamps = np.concatenate([np.array(s.timestamps) for s in corpus])
+    values = np.concatenate([np.array(s.values) for s in corpus])
+    started = time.perf_counter()
+    bank.process(slots, timestamps, values, threads=2)
+    return {"points": len(values), "seconds": time.perf_counter() - started}
 
 
 def measure_stack(corpus: list[Series], factory) -> dict:
@@ -259,20 +274,16 @@ def rate(measured: dict) -> float:
     return measured["points"] / measured["seconds"]
 
 
-def print_speed_table(replayed: dict, bank: dict, stack: dict, reference: dict) -> None:
+def print_speed_table(measured_rows: dict[str, dict], reference: dict) -> None:
     ref = rate(reference)
     print("| pipeline | points | seconds | points/s | vs river reference |")
     print("|---|---:|---:|---:|---:|")
-    for name, measured in (
-        ("`lookout replay` (CSV in, results out)", replayed),
-        ("`StackBank.process` alone (compiled)", bank),
-        ("`DetectorStack.process` (reference implementation)", stack),
-        ("river per point (reference)", reference),
-    ):
+    for name, measured in (*measured_rows.items(), ("river per point (reference)", reference)):
         print(
             f"| {name} | {measured['points']:,} | {measured['seconds']:.2f} | "
             f"{rate(measured):,.0f} | {rate(measured) / ref:.2f}x |"
         )
+    replayed = next(iter(measured_rows.values()))
     print(f"\nPeak RSS after the replay: {replayed['peak_rss'] / KIB**2:,.0f} MiB (whole process)")
 
 
@@ -336,9 +347,13 @@ def main(argv: list[str] | None = None) -> int:
     measure_replay(files[:1], factory)
     replayed = measure_replay(files, factory)
     log(f"replay: {rate(replayed):,.0f} points/s")
+    replayed_one = measure_replay(files, factory, threads=1)
+    log(f"replay, one thread: {rate(replayed_one):,.0f} points/s")
     corpus = load_corpus(files)
     bank_only, bank, slots = measure_bank(corpus, factory)
     log(f"bank alone: {rate(bank_only):,.0f} points/s")
+    bank_at_once = measure_bank_at_once(corpus, factory)
+    log(f"bank alone, one call, two threads: {rate(bank_at_once):,.0f} points/s")
     stack_only = measure_stack(corpus, factory)
     log(f"DetectorStack: {rate(stack_only):,.0f} points/s")
     reference = measure_reference(corpus)
@@ -348,7 +363,16 @@ def main(argv: list[str] | None = None) -> int:
     rows = cardinality(sorted(set(sizes)), args.points, args.batch, args.step)
 
     print(f"## Speed: {len(files)} files, {replayed['points']:,} points ({path})\n")
-    print_speed_table(replayed, bank_only, stack_only, reference)
+    print_speed_table(
+        {
+            "`lookout replay` (CSV in, results out; two scoring threads)": replayed,
+            "`lookout replay` on one scoring thread": replayed_one,
+            "`StackBank.process` alone (compiled), one call per file, one thread": bank_only,
+            "`StackBank.process` alone, all files in one call, two threads": bank_at_once,
+            "`DetectorStack.process` (reference implementation)": stack_only,
+        },
+        reference,
+    )
     print(f"\n## State per series ({len(sizes_after_file['snapshot'])} files)\n")
     print_state_table(sizes_after_file)
     print()

@@ -147,6 +147,7 @@ def replay(
     progress: bool = False,
     resume: Path | None = None,
     checkpoint_rows: int = CHECKPOINT_ROWS,
+    threads: int = 2,
 ) -> ReplaySummary:
     """Score every CSV under ``paths``; write ``out_dir/<relative path>`` per input file.
 
@@ -160,6 +161,9 @@ def replay(
     ``resume``: a SQLite file to checkpoint into every ``checkpoint_rows`` rows and at the end
     of each file, and to continue from if it holds a checkpoint of this same replay (see the
     module docstring).
+
+    ``threads`` (1 or 2) score a batch of several series (small files are scored together);
+    the results are the same.
     """
     if on_invalid not in ("skip", "fail"):
         raise ValueError(f"on_invalid must be 'skip' or 'fail', got {on_invalid!r}")
@@ -169,8 +173,9 @@ def replay(
         raise ValueError(f"checkpoint_rows must be at least 1, got {checkpoint_rows}")
     files = [pair for root in paths for pair in discover_csv_files(Path(root))]
     summary = ReplaySummary()
-    # Two threads score a chunk of a long-format file's many series (one series: one thread).
-    pipeline = Pipeline(stack_factory, keep_duplicates=duplicates == "keep", threads=2)
+    # Two threads score a batch's many series: a chunk of a long-format file, or small files
+    # scored together (one series: one thread).
+    pipeline = Pipeline(stack_factory, keep_duplicates=duplicates == "keep", threads=threads)
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     store = state = None
