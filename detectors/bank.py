@@ -706,6 +706,10 @@ class StackBank:
         self._check_slot(slot)
         return float(self._rows["floats"][slot, kernel.F_STEP])
 
+    def sampling_intervals(self, slots: np.ndarray) -> np.ndarray:
+        """:meth:`sampling_interval` of many slots at once (live slots only, unchecked)."""
+        return self._rows["floats"][np.asarray(slots, dtype=np.int64), kernel.F_STEP]
+
     def memory_bytes_per_series(self) -> int:
         """Bytes of state per series: one row of every per-slot array, plus the series' mean
         share of the season pool in use."""

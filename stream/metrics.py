@@ -15,7 +15,8 @@ per message), ``lookout_consumer_lag_messages{topic,partition}``,
 ``lookout_commit_failures_total`` and ``lookout_build_info``. Read from the pipeline at scrape
 time (:meth:`LookoutMetrics.watch_pipeline`): ``lookout_series_evicted_total`` (series forgotten
 after ``--series-ttl``), ``lookout_series_dropped_total`` (points of new series refused at
-``--max-series``) and ``lookout_reorder_held_points`` (points waiting in reorder windows).
+``--max-series``), ``lookout_reorder_held_points`` (points waiting in reorder windows) and
+``lookout_series_sampled_fast`` (series sampled faster than once a minute, which page more).
 
 :class:`ExpositionServer` serves ``/metrics`` beside ``/-/healthy`` and ``/-/ready``.
 """
@@ -106,6 +107,9 @@ class PipelineCounts(Protocol):
     @property
     def held_count(self) -> int: ...
 
+    @property
+    def fast_series_count(self) -> int: ...
+
 
 class _PipelineCollector:
     """The pipeline's own counters, read at scrape time (0 until a pipeline is watched)."""
@@ -135,6 +139,12 @@ class _PipelineCollector:
             "lookout_reorder_held_points",
             "Points held back by --reorder-window, waiting for earlier points of their series.",
             value=float(pipeline.held_count) if pipeline is not None else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "lookout_series_sampled_fast",
+            "Series sampled faster than once a minute: the detectors count points and were tuned "
+            "on 1- to 5-minute data, so they page more often on them; downsample them first.",
+            value=float(pipeline.fast_series_count) if pipeline is not None else 0.0,
         )
 
 

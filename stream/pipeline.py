@@ -54,6 +54,9 @@ __all__ = [
     "SERIES_STATE_VERSION",
 ]
 
+#: Series sampled faster than this many seconds page more often (see README, "Where it pages
+#: too often"): replay's summary names them, the live runtime counts them.
+FAST_STEP = 60.0
 SERIES_STATE_FORMAT = "lookout-series-state"
 # 2: the detector state is a StackBank slot; 3: in the bank's smaller layout; 4: with the
 # bounded calibrators' histograms cut at their bound; 5: the onset's maximum in blocks
@@ -224,11 +227,18 @@ class Pipeline:
 
     def series_faster_than(self, seconds: float) -> list[str]:
         """Series whose points come more often than every ``seconds`` (as far as known)."""
+        steps = self.bank.sampling_intervals(np.fromiter(self.slots.values(), np.int64))
+        fast = (steps > 0) & (steps < seconds)
         return [
-            series
-            for series, slot in self.slots.items()
-            if 0 < self.bank.sampling_interval(slot) < seconds
+            series for series, is_fast in zip(self.slots, fast.tolist(), strict=True) if is_fast
         ]
+
+    @property
+    def fast_series_count(self) -> int:
+        """Series sampled faster than once a minute (:data:`FAST_STEP`): they page more often
+        (the detectors count points and were tuned on 1- to 5-minute data)."""
+        steps = self.bank.sampling_intervals(np.fromiter(self.slots.values(), np.int64))
+        return int(np.count_nonzero((steps > 0) & (steps < FAST_STEP)))
 
     # --- scoring -----------------------------------------------------------------------------
 

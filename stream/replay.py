@@ -33,7 +33,7 @@ from tqdm import tqdm
 from detectors import DetectorStack
 from detectors.state import snapshot
 from stream.csv_source import CsvFile, RejectedRow, discover_csv_files, read_csv_file
-from stream.pipeline import Pipeline, ScoredBatch
+from stream.pipeline import FAST_STEP, Pipeline, ScoredBatch
 from stream.point import InvalidPoint
 from stream.sinks import JsonLinesWriter, ResultCsvWriter
 from stream.state_store import SqliteStateStore, StateChanges
@@ -46,8 +46,6 @@ REJECTED_FILE = "rejected.jsonl"
 CHECKPOINT_ROWS = 20_000
 #: Rows of small files scored in one batch (shared by two threads) when nothing checkpoints.
 GROUP_ROWS = 40_000
-#: Series sampled faster than this many seconds are named in the summary (they page more).
-FAST_STEP = 60.0
 # The replay's series all live in one pseudo-partition of the state store.
 _PARTITION = ("replay", 0)
 _PROGRESS_KEY = "replay"
@@ -189,7 +187,7 @@ def replay(
         if store is not None:
             store.close()
     summary.series = pipeline.series_count
-    summary.fast_series = len(pipeline.series_faster_than(FAST_STEP))
+    summary.fast_series = pipeline.fast_series_count
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -210,7 +210,8 @@ def test_alert_rules_pass_promtool():
 
 
 def test_alerts_fire_only_after_their_for_duration(tmp_path):
-    # Every 15 s: lookout_anomalous is 1 from 30 s to 120 s; lookout is down from 30 s on.
+    # Every 15 s: lookout_anomalous is 1 from 30 s to 120 s; lookout is down from 30 s on; two
+    # series sampled too fast from 15 s on.
     unit_test = {
         "rule_files": [str(DEPLOY / "rules" / "lookout.yml")],
         "evaluation_interval": "15s",
@@ -223,6 +224,11 @@ def test_alerts_fire_only_after_their_for_duration(tmp_path):
                         "values": "0 0 1 1 1 1 1 1 1 0 0 0",
                     },
                     {"series": 'up{job="lookout", instance="lookout:9108"}', "values": "1 1 0x10"},
+                    {
+                        "series": 'lookout_series_sampled_fast{job="lookout", '
+                        'instance="lookout:9108"}',
+                        "values": "0 2x80",
+                    },
                 ],
                 "alert_rule_test": [
                     {"eval_time": "45s", "alertname": "LookoutAnomalous", "exp_alerts": []},
@@ -245,6 +251,28 @@ def test_alerts_fire_only_after_their_for_duration(tmp_path):
                         ],
                     },
                     {"eval_time": "150s", "alertname": "LookoutAnomalous", "exp_alerts": []},
+                    {"eval_time": "10m", "alertname": "LookoutSeriesSampledFast", "exp_alerts": []},
+                    {
+                        "eval_time": "16m",
+                        "alertname": "LookoutSeriesSampledFast",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "ticket",
+                                    "job": "lookout",
+                                    "instance": "lookout:9108",
+                                },
+                                "exp_annotations": {
+                                    "summary": "lookout scores 2 series sampled faster than once "
+                                    "a minute",
+                                    "description": "lookout on lookout:9108 scores series sampled "
+                                    "faster than once a minute. Its detectors were tuned on 1- to "
+                                    "5-minute points and page more often on faster ones: feed it "
+                                    "a recording rule such as avg_over_time(metric[1m]).",
+                                },
+                            }
+                        ],
+                    },
                     {"eval_time": "135s", "alertname": "LookoutDown", "exp_alerts": []},
                     {
                         "eval_time": "165s",

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from detectors import Assessment, DetectorStack
 from stream.messages import REASONS
 from stream.metrics import SERIES_GAUGES, ExpositionServer, LookoutMetrics
+from stream.point import MetricPoint
 from tests.services_fixtures import service_unavailable
 
 SERIES_METRICS = [name for name, _, _ in SERIES_GAUGES]
@@ -173,3 +174,16 @@ def test_promtool_accepts_the_exposition(registry):
     assert lint.returncode == 0, lint.stdout.decode() + lint.stderr.decode()
     for name in SERIES_METRICS:
         assert f"# TYPE {name} gauge".encode() in exposition
+
+
+def test_series_sampled_faster_than_a_minute_are_counted(registry):
+    from stream.pipeline import Pipeline
+
+    metrics, pipeline = LookoutMetrics(registry=registry), Pipeline()
+    metrics.watch_pipeline(pipeline)
+    assert registry.get_sample_value("lookout_series_sampled_fast") == 0.0
+    for k in range(30):  # the step is known after n_lags (24) points
+        pipeline.push(MetricPoint("fast", 15.0 * k, 1.0))
+        pipeline.push(MetricPoint("slow", 300.0 * k, 1.0))
+    assert pipeline.series_faster_than(60) == ["fast"]
+    assert registry.get_sample_value("lookout_series_sampled_fast") == 1.0
