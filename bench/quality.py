@@ -76,6 +76,7 @@ ABLATIONS: dict[str, dict] = {
     "no spread floor": {"spread_floor": 0.0},
     "no min_surprise": {"min_surprise": 0.0},
     "no onset (refractory=0)": {"refractory": 0},
+    "no onset margin (onset_margin=0)": {"onset_margin": 0.0},
     "longer warm-up (grace_period=350)": {"grace_period": 350},
     "short calibration memory (1000)": {"long_window": 1000},
 }
@@ -280,7 +281,11 @@ def pages_by_step(steps: list[float], seeds: tuple[int, ...] = (0, 1, 2)) -> str
 
 def seed_table(scorer, nab_paths, nab_windows, profiles, seeds: list[int]) -> str:
     """NAB standard scores (optimized threshold / alert column) per seed, with the mean."""
-    stacks = {"default": {}, "no range break": {"range_break": False}}
+    stacks = {
+        "default": {},
+        "no range break": {"range_break": False},
+        "no onset margin": {"onset_margin": 0.0},
+    }
     header = ["stack", *(f"seed {seed}" for seed in seeds), "mean"]
     body = []
     for name, kwargs in stacks.items():

@@ -131,6 +131,7 @@ Params = collections.namedtuple(
         "recalibrate",
         "grace_period",
         "refractory",
+        "onset_margin",
         "recent_block_size",
         "gap_steps",
         "threshold",
@@ -1232,7 +1233,9 @@ def process_points(
         recent_n = st.ints[slot, I_RECENT_COUNT]
         recent = st.recent_blocks[slot]
         is_onset = not (
-            p.refractory != 0 and recent_n != 0 and combined <= _blocked_max(recent, recent_n)
+            p.refractory != 0
+            and recent_n != 0
+            and combined <= _blocked_max(recent, recent_n) + p.onset_margin
         )
         anomaly_score = combined if is_onset else 0.0
         firing = st.ints[slot, I_FIRING] != 0

@@ -116,8 +116,8 @@ class StackBank:
     ----------
     detectors, window_size, n_lags, forgetting_factor, season, max_season_length, n_trees, height,
     hst_window_size, long_window, grace_period, record_gain, spread_floor, min_surprise,
-    volatility_window, score_decades, refractory, gap_steps, threshold, exit_threshold,
-    min_duration, cooldown, combination, recalibration_grace, seed
+    volatility_window, score_decades, refractory, onset_margin, gap_steps, threshold,
+    exit_threshold, min_duration, cooldown, combination, recalibration_grace, seed
         As in :class:`~detectors.stack.DetectorStack`. The Half-Space-Trees are shared by every
         series, so ``seed`` must be fixed.
 
@@ -176,6 +176,7 @@ class StackBank:
         volatility_window: int = 24,
         score_decades: float = 6.0,
         refractory: int = 200,
+        onset_margin: float = 0.02,
         gap_steps: float = 6.0,
         threshold: float = 0.36,
         exit_threshold: float | None = None,
@@ -254,6 +255,7 @@ class StackBank:
             recalibrate=bool(recalibration_grace),
             grace_period=grace_period,
             refractory=refractory,
+            onset_margin=float(onset_margin),
             recent_block_size=self._onset_block_size(refractory),
             gap_steps=float(gap_steps),
             threshold=float(threshold),

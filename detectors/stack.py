@@ -82,7 +82,10 @@ class DetectorStack:
        detector has the same "spatial anomaly" rule).
     7. **Onset.** ``anomaly_score`` is the combined score where it sets a new high over about the
        last ``refractory`` points (:class:`~detectors.rolling.BlockedMax`: the last 181 to 200 of
-       200), else 0: an incident is reported when it starts, not at every point.
+       200) by more than ``onset_margin`` (0.02: 0.12 decades, about 1.3 times less probable),
+       else 0: an incident is reported when it starts, not at every point, and noise that only
+       edges past its own recent high (a new record on a noisy series is barely rarer than the
+       last one) is not a new incident.
     8. **Alert.** An alert opens at an onset scoring at least ``threshold`` and stays open while
        the combined score is at least ``exit_threshold``; it re-opens only at a new onset, i.e.
        on something more surprising than anything in about the last ``refractory`` points (the
@@ -112,7 +115,7 @@ class DetectorStack:
     return_is_surprise
         Whether a return to the seasonal usual right after an unusual point keeps its forecast
         surprise (see 2.) instead of being excused by the season.
-    spread_floor, min_surprise, volatility_window, score_decades, refractory
+    spread_floor, min_surprise, volatility_window, score_decades, refractory, onset_margin
         See above.
     gap_steps
         A silence longer than this many sampling intervals is a gap: the lag-based models
@@ -155,6 +158,7 @@ class DetectorStack:
         volatility_window: int = 24,
         score_decades: float = 6.0,
         refractory: int = 200,
+        onset_margin: float = 0.02,
         gap_steps: float = 6.0,
         threshold: float = 0.36,
         exit_threshold: float | None = None,
@@ -188,6 +192,7 @@ class DetectorStack:
         self.volatility_window = volatility_window
         self.score_decades = score_decades
         self.refractory = refractory
+        self.onset_margin = onset_margin
         self.gap_steps = gap_steps
         self.threshold = threshold
         self.exit_threshold = exit_threshold
@@ -270,7 +275,9 @@ class DetectorStack:
         if self.range_break:
             scores["range"] = self._range_score(value)
             combined = max(combined, scores["range"])
-        is_onset = not (self.refractory and self._recent.n and combined <= self._recent.max)
+        is_onset = not (
+            self.refractory and self._recent.n and combined <= self._recent.max + self.onset_margin
+        )
         anomaly_score = combined if is_onset else 0.0
         # Quiet, only an onset may open an alert; firing, the combined score keeps it open.
         transition = self._policy.update(

@@ -28,7 +28,8 @@ def test_offsets_read_back_within_float32_precision_of_the_offset(values):
             bound = abs(offset) * 2**-24 + 2**-149 + abs(x) * 2**-52
             assert abs(stored[i] - x) <= bound
         else:  # kept as the largest float32: finite, not on the wrong side of the anchor
-            assert math.isfinite(stored[i]) and (stored[i] - stored.anchor) * offset >= 0
+            assert math.isfinite(stored[i])
+            assert (stored[i] - stored.anchor) * math.copysign(1.0, offset) >= 0
 
 
 def test_a_boot_time_gauge_is_its_own_usual_value_exactly():

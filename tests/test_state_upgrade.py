@@ -1,9 +1,10 @@
 """A series state written by an earlier Lookout (format version 2, 3 or 4) is restored by this
 one, which then scores the next points as the earlier version did (with the detectors that
-version had: the range break came after version 2, return_is_surprise after version 3), up to
-what format 5 forgets: the onset's maximum covers about the last 200 scores, in blocks, where
-earlier formats kept exactly the last 200, and the histograms count in float32 (scores move in
-the eighth digit) as do the season's values (expected values move in the ninth)."""
+version had: the range break came after version 2, return_is_surprise after version 3, the
+onset margin after version 4), up to what format 5 forgets: the onset's maximum covers about
+the last 200 scores, in blocks, where earlier formats kept exactly the last 200, and the
+histograms count in float32 (scores move in the eighth digit) as do the season's values
+(expected values move in the ninth)."""
 
 from __future__ import annotations
 
@@ -69,18 +70,21 @@ def assert_scores_on(pipeline: Pipeline, earlier: dict) -> None:
 
 
 def test_version_2_state_scores_the_next_points_as_version_2_did(earlier):
-    stack = functools.partial(DetectorStack, range_break=False, return_is_surprise=False)
+    stack = functools.partial(
+        DetectorStack, range_break=False, return_is_surprise=False, onset_margin=0.0
+    )
     assert_scores_on(Pipeline(stack), earlier)
 
 
 def test_version_3_state_scores_the_next_points_as_version_3_did():
     """Version 4 cut the bounded calibrators' histograms at their bound."""
-    assert_scores_on(Pipeline(functools.partial(DetectorStack, return_is_surprise=False)), load(3))
+    stack = functools.partial(DetectorStack, return_is_surprise=False, onset_margin=0.0)
+    assert_scores_on(Pipeline(stack), load(3))
 
 
 def test_version_4_state_scores_the_next_points_as_version_4_did():
     """Version 5 keeps the onset's maximum in blocks."""
-    assert_scores_on(Pipeline(DetectorStack), load(4))
+    assert_scores_on(Pipeline(functools.partial(DetectorStack, onset_margin=0.0)), load(4))
 
 
 def test_version_2_state_restores_into_the_default_stack(earlier):
