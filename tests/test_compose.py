@@ -212,6 +212,7 @@ def test_alert_rules_pass_promtool():
 def test_alerts_fire_only_after_their_for_duration(tmp_path):
     # Every 15 s: lookout_anomalous is 1 from 30 s to 120 s; lookout is down from 30 s on; two
     # series sampled too fast from 15 s on.
+    ticket = {"severity": "ticket", "job": "lookout", "instance": "lookout:9108"}
     unit_test = {
         "rule_files": [str(DEPLOY / "rules" / "lookout.yml")],
         "evaluation_interval": "15s",
@@ -257,11 +258,7 @@ def test_alerts_fire_only_after_their_for_duration(tmp_path):
                         "alertname": "LookoutSeriesSampledFast",
                         "exp_alerts": [
                             {
-                                "exp_labels": {
-                                    "severity": "ticket",
-                                    "job": "lookout",
-                                    "instance": "lookout:9108",
-                                },
+                                "exp_labels": ticket,
                                 "exp_annotations": {
                                     "summary": "lookout scores 2 series sampled faster than once "
                                     "a minute",
@@ -279,11 +276,7 @@ def test_alerts_fire_only_after_their_for_duration(tmp_path):
                         "alertname": "LookoutDown",
                         "exp_alerts": [
                             {
-                                "exp_labels": {
-                                    "severity": "ticket",
-                                    "job": "lookout",
-                                    "instance": "lookout:9108",
-                                },
+                                "exp_labels": ticket,
                                 "exp_annotations": {
                                     "summary": "lookout is not being scraped",
                                     "description": "Prometheus could not scrape lookout:9108 "
