@@ -28,7 +28,7 @@ from detectors.calibration import RESCALE_AT
 from detectors.compact import to_float32
 from detectors.forecaster import RIDGE_HEADROOM
 from detectors.hst import _shared_forest
-from detectors.stack import DETECTOR_NAMES, ONSET_BLOCKS, SURPRISE_CAP, DetectorStack
+from detectors.stack import DETECTOR_NAMES, SURPRISE_CAP, DetectorStack, onset_maximum
 
 __all__ = ["BankResults", "StackBank", "warm_up"]
 
@@ -43,7 +43,6 @@ _N_BINS = 128  # TailProbability's grid
 _MAX_SCORE = 1e6
 _N_SHAPE_FEATURES = 4
 _RANGE_BLOCKS = 10  # BlockedRange.n_blocks
-_ONSET_BLOCKS = ONSET_BLOCKS  # DetectorStack's BlockedMax of the onset, at most
 #: Fewer points than this are scored on one thread: the split would cost more than it saves.
 MIN_POINTS_PER_SPLIT = 4096
 # Seasons reserved at most before two threads run (about 290 MiB of untouched pool at most,
@@ -256,7 +255,7 @@ class StackBank:
             grace_period=grace_period,
             refractory=refractory,
             onset_margin=float(onset_margin),
-            recent_block_size=self._onset_block_size(refractory),
+            recent_block_size=onset_maximum(refractory).block_size,
             gap_steps=float(gap_steps),
             threshold=float(threshold),
             exit_threshold=float(exit_level),
@@ -281,12 +280,6 @@ class StackBank:
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None  # process(threads=2)
         self._n_series = 0
 
-    @staticmethod
-    def _onset_block_size(refractory: int) -> int:
-        """Scores per block of the onset's BlockedMax, as ``DetectorStack`` builds it."""
-        window = max(refractory, 1)
-        return max(window // min(_ONSET_BLOCKS, window), 1)
-
     def _state_row_shapes(self, n_calibrators: int) -> dict[str, tuple[tuple, np.dtype]]:
         """Shape and dtype of one slot's row of each per-slot state array."""
         size = self.n_lags + 4  # intercept, lags, and the three season features
@@ -299,7 +292,7 @@ class StackBank:
             "lags": ((self.n_lags,), f8),
             "z_window": ((self.window_size,), f8),
             "shape_window": ((max(self.window_size - 1, 1),), f8),
-            "recent_blocks": ((min(_ONSET_BLOCKS, max(self.refractory, 1)),), f8),
+            "recent_blocks": ((onset_maximum(self.refractory).n_blocks,), f8),
             "gram": ((size * (size + 1) // 2,), f8),  # the upper triangle, packed
             "moment": ((size,), f8),
             "weights": ((size,), f8),
@@ -594,7 +587,7 @@ class StackBank:
         window = len(ring)
         count = int(ints[kernel.I_RECENT_COUNT])
         blocks = self._new_rows["recent_blocks"].copy()
-        block_size = self._onset_block_size(self.refractory)
+        block_size = self._params.recent_block_size
         first_block = (count - 1) // block_size - len(blocks) + 1
         for k in range(max(0, count - window, first_block * block_size), count):
             at = k // block_size % len(blocks)

@@ -25,6 +25,13 @@ SURPRISE_CAP = 10.0
 ONSET_BLOCKS = 10
 
 
+def onset_maximum(refractory: int) -> BlockedMax:
+    """The onset rule's rolling maximum of about the last ``refractory`` combined scores (in
+    at most :data:`ONSET_BLOCKS` blocks); ``StackBank`` reads its geometry from here too."""
+    window = max(refractory, 1)
+    return BlockedMax(window, n_blocks=min(ONSET_BLOCKS, window))
+
+
 @dataclasses.dataclass(slots=True)
 class Assessment:
     """What the stack concluded about one point, computed before learning it."""
@@ -237,8 +244,7 @@ class DetectorStack:
         # far it was from it (else 0): what a return to the usual level undoes.
         self._previous_usual = math.nan
         self._previous_deviation = 0.0
-        window = max(refractory, 1)
-        self._recent = BlockedMax(window, n_blocks=min(ONSET_BLOCKS, window))
+        self._recent = onset_maximum(refractory)
         self._policy = HysteresisAlert(threshold, exit_threshold, min_duration, cooldown)
 
     def process(self, timestamp: float, value: float) -> Assessment:
