@@ -227,18 +227,19 @@ class Pipeline:
 
     def series_faster_than(self, seconds: float) -> list[str]:
         """Series whose points come more often than every ``seconds`` (as far as known)."""
-        steps = self.bank.sampling_intervals(np.fromiter(self.slots.values(), np.int64))
-        fast = (steps > 0) & (steps < seconds)
-        return [
-            series for series, is_fast in zip(self.slots, fast.tolist(), strict=True) if is_fast
-        ]
+        fast = self._sampled_faster_than(seconds).tolist()
+        return [series for series, is_fast in zip(self.slots, fast, strict=True) if is_fast]
 
     @property
     def fast_series_count(self) -> int:
         """Series sampled faster than once a minute (:data:`FAST_STEP`): they page more often
         (the detectors count points and were tuned on 1- to 5-minute data)."""
+        return int(np.count_nonzero(self._sampled_faster_than(FAST_STEP)))
+
+    def _sampled_faster_than(self, seconds: float) -> np.ndarray:
+        """Per series, in ``slots`` order: sampled more often than every ``seconds``?"""
         steps = self.bank.sampling_intervals(np.fromiter(self.slots.values(), np.int64))
-        return int(np.count_nonzero((steps > 0) & (steps < FAST_STEP)))
+        return (steps > 0) & (steps < seconds)
 
     # --- scoring -----------------------------------------------------------------------------
 
