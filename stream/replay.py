@@ -371,12 +371,15 @@ def _run(
         # Small files wait to be scored together (two threads then share their series), unless
         # the replay checkpoints (a checkpoint follows every file) or stops at an invalid row.
         waiting: list[tuple[CsvFile, Path]] = []
+        waiting_rows = 0  # kept as files come: thousands of tiny files would make a sum quadratic
         grouped = store is None and on_invalid == "skip"
 
         def score_waiting() -> None:
+            nonlocal waiting_rows
             if waiting:
                 _replay_files_at_once(waiting, pipeline, alerts, reject, summary)
                 waiting.clear()
+                waiting_rows = 0
 
         for path, relpath in tqdm(files, desc="replay", unit="file", disable=not progress):
             done = state.files.get(relpath) if state is not None else None
@@ -385,7 +388,8 @@ def _run(
             parsed = read_csv_file(path, relpath)
             if grouped and len(parsed.lines) < CHECKPOINT_ROWS:
                 waiting.append((parsed, out_dir / relpath.removesuffix(".gz")))
-                if sum(len(waiting_file.lines) for waiting_file, _ in waiting) >= GROUP_ROWS:
+                waiting_rows += len(parsed.lines)
+                if waiting_rows >= GROUP_ROWS:
                     score_waiting()
                 continue
             score_waiting()
