@@ -570,34 +570,41 @@ class StackBank:
         return self._upgrade_from_4(state)
 
     def _upgrade_from_4(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """A format-4 slot state in format 5.
-
-        Format 4 kept the onset's last scores in a ring (the exact maximum of the last
-        ``refractory``), format 5 the maxima of their blocks (:class:`BlockedMax`): each block
-        still current gets the maximum of its scores the ring remembers. The range's lows are
-        kept negated, as its highs' twin. The histograms' counts are float32: a calibrator whose
-        weights grew past :data:`~detectors.calibration.RESCALE_AT` is scaled back first.
-        The season's values are float32 offsets from two anchors (the means' and the
-        history's, :class:`~detectors.compact.Float32Offsets`): here the first finite value of
-        each.
-        """
+        """A format-4 slot state in format 5: the onset's maximum in blocks
+        (:meth:`_onset_blocks_from_ring`), the range's lows kept negated as its highs' twin, and
+        the histograms and the season in float32 (:meth:`_histograms_in_float32`,
+        :meth:`_season_in_float32`)."""
         state = dict(state)
         ints = np.array(state["ints"])
-        ring = np.asarray(state.pop("recent_value"))
+        state["recent_blocks"] = self._onset_blocks_from_ring(
+            np.asarray(state.pop("recent_value")), int(ints[kernel.I_RECENT_COUNT])
+        )
+        ints[_V4_RECENT_MAX_AT] = 0
+        state["ints"] = ints
+        bounds = np.array(state["range_bounds"])
+        bounds[0] = -bounds[0]
+        state["range_bounds"] = bounds
+        self._histograms_in_float32(state)
+        self._season_in_float32(state, int(ints[kernel.I_SEASON_LENGTH]))
+        return state
+
+    def _onset_blocks_from_ring(self, ring: np.ndarray, count: int) -> np.ndarray:
+        """Format 4 kept the onset's last scores in a ring (the exact maximum of the last
+        ``refractory``), format 5 the maxima of their blocks (:class:`BlockedMax`): each block
+        still current gets the maximum of its scores the ring remembers, after ``count``
+        scores."""
         window = len(ring)
-        count = int(ints[kernel.I_RECENT_COUNT])
         blocks = self._new_rows["recent_blocks"].copy()
         block_size = self._params.recent_block_size
         first_block = (count - 1) // block_size - len(blocks) + 1
         for k in range(max(0, count - window, first_block * block_size), count):
             at = k // block_size % len(blocks)
             blocks[at] = max(blocks[at], ring[k % window])
-        state["recent_blocks"] = blocks
-        ints[_V4_RECENT_MAX_AT] = 0
-        state["ints"] = ints
-        bounds = np.array(state["range_bounds"])
-        bounds[0] = -bounds[0]
-        state["range_bounds"] = bounds
+        return blocks
+
+    def _histograms_in_float32(self, state: dict[str, np.ndarray]) -> None:
+        """The histograms' counts as float32, in ``state``: a calibrator whose weights grew
+        past :data:`~detectors.calibration.RESCALE_AT` is scaled back first."""
         counts = np.array(state["counts"], dtype=np.float64)
         totals, weights = np.array(state["cal_total"]), np.array(state["cal_weight"])
         for which, (start, bins) in enumerate(
@@ -610,9 +617,14 @@ class StackBank:
                 weights[which] = 1.0
         state["counts"] = counts.astype(np.float32)
         state["cal_total"], state["cal_weight"] = totals, weights
+
+    @staticmethod
+    def _season_in_float32(state: dict[str, np.ndarray], length: int) -> None:
+        """The season's values as float32 offsets from two anchors (the history's and the
+        means', :class:`~detectors.compact.Float32Offsets`), in ``state``: here the first
+        finite value of each."""
         floats = np.array(state["floats"][: kernel.F_SEASON_ANCHOR])
         season = np.asarray(state["season_floats"], dtype=np.float64)
-        length = int(ints[kernel.I_SEASON_LENGTH])
         anchors = np.full(2, math.nan)
         offsets = np.zeros(len(season), dtype=np.float32)
         if length:
@@ -629,7 +641,6 @@ class StackBank:
             offsets[2 * length + 1 :] = [to_float32(v) for v in season[2 * length + 1 :]]
         state["floats"] = np.concatenate([floats, anchors])
         state["season_floats"] = offsets
-        return state
 
     def _upgrade_from_3(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """A format-3 slot state in format 4.
