@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from stream.point import epoch_seconds
+
 __all__ = ["CsvFile", "RejectedRow", "discover_csv_files", "read_csv_file", "SourceError"]
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
@@ -134,7 +136,8 @@ def read_csv_file(path: Path, relpath: str) -> CsvFile:
 
 
 def _parse_timestamps(column: pd.Series) -> np.ndarray:
-    """Epoch seconds; NaN where unparsable. Numbers are epoch seconds, text is ISO 8601.
+    """Epoch seconds; NaN where unparsable. Numbers are epoch s, ms, us or ns (told apart by
+    magnitude, :func:`stream.point.epoch_seconds`), text is ISO 8601.
 
     A column whose first entry is a number is read as numbers first (what does not parse is
     tried as ISO 8601); otherwise as ISO 8601 first, which spares parsing every timestamp of
@@ -161,13 +164,16 @@ def _is_number(text: str) -> bool:
 
 
 def _epoch_seconds(column: pd.Series) -> np.ndarray:
-    return pd.to_numeric(column.str.strip(), errors="coerce").to_numpy(dtype=float, copy=True)
+    numbers = pd.to_numeric(column.str.strip(), errors="coerce").to_numpy(dtype=float)
+    return epoch_seconds(numbers)
 
 
 def _iso_seconds(column: pd.Series) -> np.ndarray:
     parsed = pd.to_datetime(column, errors="coerce", utc=True, format="ISO8601")
     seconds = (parsed - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(seconds=1)
-    return seconds.to_numpy(dtype=float, copy=True)
+    seconds = seconds.to_numpy(dtype=float, copy=True)
+    seconds[seconds < 0] = np.nan  # before 1970, as parse_timestamp
+    return seconds
 
 
 def iter_csv_files(paths: list[Path]) -> Iterator[tuple[Path, str]]:

@@ -34,7 +34,14 @@ import numpy as np
 import orjson
 
 from detectors import Assessment
-from stream.point import InvalidPoint, MetricPoint, format_timestamp, parse_timestamp, parse_value
+from stream.point import (
+    InvalidPoint,
+    MetricPoint,
+    epoch_seconds,
+    format_timestamp,
+    parse_timestamp,
+    parse_value,
+)
 
 __all__ = [
     "REASONS",
@@ -219,8 +226,8 @@ def _decode_columns(document: dict, default_series: str | None, max_points: int)
     except InvalidPoint as exc:
         return Decoded([], [Rejection(exc.reason, exc.detail)])
     rejections: list[Rejection] = []
-    seconds = _column(timestamps, parse_timestamp, "bad_timestamp", rejections)
-    numbers = _column(values, parse_value, "non_finite_value", rejections)
+    seconds = _column(timestamps, parse_timestamp, epoch_seconds, "bad_timestamp", rejections)
+    numbers = _column(values, parse_value, _as_is, "non_finite_value", rejections)
     valid = np.isfinite(seconds) & np.isfinite(numbers)
     # One rejection per point, the timestamp's first (as a point object is checked).
     rejections = list({r.index: r for r in reversed(sorted(rejections, key=_index))}.values())
@@ -230,20 +237,29 @@ def _decode_columns(document: dict, default_series: str | None, max_points: int)
     return Decoded([], rejections, [columns] if len(indices) else [])
 
 
+def _as_is(numbers: np.ndarray) -> np.ndarray:
+    return numbers
+
+
 def _index(rejection: Rejection) -> int:
     return rejection.index if rejection.index is not None else -1
 
 
-def _column(items: list, parse, non_finite: str, rejections: list[Rejection]) -> np.ndarray:
+def _column(items: list, parse, convert, invalid: str, rejections: list[Rejection]) -> np.ndarray:
     """``items`` as floats (NaN where invalid, with a rejection for each). Plain numbers, the
-    common case, convert in one numpy call; anything else goes through ``parse``."""
+    common case, go through ``convert`` in one numpy call (NaN where ``invalid``); anything
+    else one by one through ``parse``."""
     if all(type(item) is float or type(item) is int for item in items):
-        numbers = np.array(items, dtype=np.float64)
-        for index in np.flatnonzero(~np.isfinite(numbers)).tolist():
-            rejections.append(
-                Rejection(non_finite, f"point {index} is {numbers[index]}", None, index)
-            )
-        return numbers
+        try:
+            numbers = convert(np.array(items, dtype=np.float64))
+        except OverflowError:  # an int too large for a float: parse says why
+            pass
+        else:
+            for index in np.flatnonzero(~np.isfinite(numbers)).tolist():
+                rejections.append(
+                    Rejection(invalid, f"point {index} is {items[index]!r}", None, index)
+                )
+            return numbers
     numbers = np.empty(len(items))
     for index, item in enumerate(items):
         try:

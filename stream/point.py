@@ -6,7 +6,23 @@ import dataclasses
 import datetime as dt
 import math
 
-__all__ = ["MetricPoint", "InvalidPoint", "parse_timestamp", "format_timestamp"]
+import numpy as np
+
+__all__ = [
+    "MetricPoint",
+    "InvalidPoint",
+    "parse_timestamp",
+    "format_timestamp",
+    "epoch_seconds",
+    "LATEST_TIMESTAMP",
+]
+
+#: The last second a timestamp may name (9999-12-31T23:59:59Z): what RFC 3339 can write.
+LATEST_TIMESTAMP = 253402300799.0
+#: Epoch numbers are told apart by magnitude: below 1e11 seconds (up to the year 5138), below
+#: 1e14 milliseconds, below 1e17 microseconds, below 1e20 nanoseconds. (A millisecond time
+#: before 1973-03-03, below 1e11, reads as seconds: no real metric is that old.)
+_UNIT_BOUNDS = ((1e11, 1.0), (1e14, 1e3), (1e17, 1e6), (1e20, 1e9))  # (bound, per second)
 
 
 class InvalidPoint(ValueError):
@@ -59,10 +75,30 @@ def parse_value(value: object) -> float:
     return number
 
 
-def parse_timestamp(value: object) -> float:
-    """Epoch seconds from epoch seconds (int/float/numeric string) or an ISO 8601 / RFC 3339 string.
+def epoch_seconds(numbers: np.ndarray) -> np.ndarray:
+    """Epoch seconds of epoch numbers in s, ms, us or ns (told apart by magnitude, see
+    ``_UNIT_BOUNDS``); NaN where no unit gives a time from 1970 to the year 9999.
 
-    Naive timestamps are taken as UTC.
+    >>> epoch_seconds(np.array([1700000000, 1700000000123, 1.7e15, 1.7e18, -5, 1e308])).tolist()
+    [1700000000.0, 1700000000.123, 1700000000.0, 1700000000.0, nan, nan]
+    """
+    numbers = np.asarray(numbers, dtype=np.float64)
+    seconds = np.full(numbers.shape, np.nan)
+    magnitude = np.abs(numbers)
+    below = np.zeros(numbers.shape, dtype=bool)
+    for bound, per_second in _UNIT_BOUNDS:
+        unit = ~below & (magnitude < bound)
+        seconds[unit] = numbers[unit] / per_second
+        below |= unit
+    seconds[(seconds < 0) | (seconds > LATEST_TIMESTAMP)] = np.nan
+    return seconds
+
+
+def parse_timestamp(value: object) -> float:
+    """Epoch seconds from an epoch number (int/float/numeric string; seconds, milliseconds,
+    microseconds or nanoseconds, told apart by magnitude: :func:`epoch_seconds`) or an
+    ISO 8601 / RFC 3339 string. Naive timestamps are taken as UTC. A time before 1970 or after
+    the year 9999 is a ``bad_timestamp``.
 
     Examples
     --------
@@ -72,38 +108,57 @@ def parse_timestamp(value: object) -> float:
     1392388200.0
     >>> parse_timestamp(1392388200)
     1392388200.0
+    >>> parse_timestamp(1392388200000)  # milliseconds
+    1392388200.0
     """
     if isinstance(value, bool) or value is None:
         raise InvalidPoint("bad_timestamp", f"timestamp is {value!r}")
     if isinstance(value, int | float):
-        seconds = float(value)
+        number = float(value)
     elif isinstance(value, str):
         text = value.strip()
         try:
-            seconds = float(text)
+            number = float(text)
         except ValueError:
-            try:
-                parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-            except ValueError:
-                raise InvalidPoint(
-                    "bad_timestamp", f"timestamp {value!r} is not RFC 3339"
-                ) from None
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=dt.UTC)
-            seconds = parsed.timestamp()
+            return _in_range(_iso_seconds(text, value), value)
     else:
         raise InvalidPoint("bad_timestamp", f"timestamp {value!r} has type {type(value).__name__}")
+    seconds = float(epoch_seconds(np.array([number]))[0])
     if not math.isfinite(seconds):
-        raise InvalidPoint("bad_timestamp", f"timestamp is {seconds}")
+        raise InvalidPoint(
+            "bad_timestamp", f"timestamp {value!r} is no time from 1970 to 9999 in s, ms, us or ns"
+        )
+    return seconds
+
+
+def _iso_seconds(text: str, value: object) -> float:
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidPoint("bad_timestamp", f"timestamp {value!r} is not RFC 3339") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.timestamp()
+
+
+def _in_range(seconds: float, value: object) -> float:
+    if not 0.0 <= seconds <= LATEST_TIMESTAMP:
+        raise InvalidPoint("bad_timestamp", f"timestamp {value!r} is before 1970")
     return seconds
 
 
 def format_timestamp(seconds: float) -> str:
-    """RFC 3339 UTC text of epoch seconds.
+    """RFC 3339 UTC text of epoch seconds; a number RFC 3339 cannot write (before 1970, after
+    9999, not finite) comes back as its decimal text, so that no document about a bad point
+    fails to be written.
 
     >>> format_timestamp(1392388200.0)
     '2014-02-14T14:30:00Z'
+    >>> format_timestamp(1700012000000.0)
+    '1700012000000.0'
     """
+    if not 0.0 <= seconds <= LATEST_TIMESTAMP:  # also False for NaN
+        return repr(float(seconds))
     moment = dt.datetime.fromtimestamp(seconds, dt.UTC)
     text = moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
     return text.replace("+00:00", "Z")
