@@ -50,8 +50,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from detectors import DetectorStack  # noqa: E402
 from detectors.bank import StackBank  # noqa: E402
 from detectors.state import snapshot  # noqa: E402
-from stream.cli import build_parser  # noqa: E402
-from stream.cli_options import DEMO_DATA, stack_factory_from_args  # noqa: E402
+from stream.cli_options import DEMO_DATA, STACK_OPTIONS, stack_factory  # noqa: E402
+from stream.config import Settings  # noqa: E402
 from stream.csv_source import discover_csv_files, read_csv_file  # noqa: E402
 from stream.replay import replay  # noqa: E402
 
@@ -67,7 +67,7 @@ def log(message: str) -> None:
 
 def cli_stack_factory() -> Callable[[], DetectorStack]:
     """The stack ``lookout replay`` builds when given no option."""
-    return stack_factory_from_args(build_parser().parse_args(["replay"]))
+    return stack_factory(Settings({option.name: option.default for option in STACK_OPTIONS}))
 
 
 def load_corpus(files: list[tuple[Path, str]]) -> list[Series]:

@@ -1,15 +1,47 @@
-"""The ``lookout`` command line. Each command lives in its own ``stream/cli_*.py`` module."""
+"""The ``lookout`` command line. Each command lives in its own ``stream/cli_*.py`` module.
+
+A command module declares its options (:class:`stream.config.Option`) and registers a handler
+that receives the resolved, frozen :class:`stream.config.Settings`: every option of every
+command can be given as a flag, a ``LOOKOUT_*`` variable or a key of ``--config FILE``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from stream import cli_evaluate, cli_live, cli_replay, cli_report, cli_simulate
+from stream.config import Option, add_options, describe, env_name, resolve
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "register_command"]
 
 COMMAND_MODULES = [cli_replay, cli_simulate, cli_evaluate, cli_report, cli_live]
+
+
+def register_command(commands, name: str, handler, groups, validate=None, **parser_options):
+    """Add command ``name``: its options in argument groups (``{title: options}``; title None:
+    no group), ``--config`` and ``--print-config``, and the ``handler(settings)`` it runs.
+    ``validate(settings)`` raises ``ValueError`` for settings that contradict each other; it runs
+    before ``--print-config`` prints them, so that a printed configuration is a usable one."""
+    parser = commands.add_parser(name, **parser_options)
+    options: list[Option] = []
+    for title, declared in groups.items():
+        add_options(parser if title is None else parser.add_argument_group(title), declared)
+        options.extend(declared)
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"TOML (or .json) file of settings, keys named like the flags (env "
+        f"{env_name('config')}); precedence: flag > env > file > default",
+    )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the effective settings and where each came from (secrets masked), then exit",
+    )
+    parser.set_defaults(handler=handler, validate=validate, options=tuple(options), command=name)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,10 +57,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _all_option_names(parser: argparse.ArgumentParser) -> set[str]:
+    """Every command's option names: a config file shared by commands may hold any of them."""
+    commands = parser._subparsers._group_actions[0].choices  # noqa: SLF001 (argparse has no API)
+    return {option.name for sub in commands.values() for option in sub.get_default("options")}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.handler(args)
+    try:
+        settings = resolve(args, os.environ, args.options, _all_option_names(parser))
+        if args.validate is not None:
+            args.validate(settings)
+    except ValueError as exc:  # ConfigError is a ValueError
+        print(f"lookout {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    if settings.print_config:
+        print(describe(settings, args.options))
+        return 0
+    return args.handler(settings)
 
 
 if __name__ == "__main__":

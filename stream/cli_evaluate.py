@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from stream.cli_options import DEMO_DATA, DEMO_WINDOWS
+from stream.config import Option, Settings
 
-__all__ = ["register", "add_evaluation_arguments", "evaluate_from_args", "write_report_from_args"]
+__all__ = ["register", "EVALUATION_OPTIONS", "evaluate_from_settings", "write_report_from_settings"]
 
 
 def default_windows(data_dir: Path) -> Path:
@@ -17,62 +17,90 @@ def default_windows(data_dir: Path) -> Path:
     return beside if beside.is_file() else DEMO_WINDOWS
 
 
-def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
-    """Inputs, threshold mode and objective, shared by ``evaluate`` and ``report``."""
-    parser.add_argument(
+#: Inputs, threshold mode and objective, shared by ``evaluate`` and ``report``.
+EVALUATION_OPTIONS = (
+    Option(
         "results",
-        metavar="RESULTS",
-        help="results folder: 'lookout replay' output (<relpath>.csv per data file) or NAB "
+        None,
+        "results folder: 'lookout replay' output (<relpath>.csv per data file) or NAB "
         "results (<category>/<detector>_<file>.csv)",
-    )
-    parser.add_argument(
-        "--data",
-        default=str(DEMO_DATA),
-        help="NAB-style data folder that was replayed (default: the bundled demo data)",
-    )
-    parser.add_argument(
-        "--windows",
-        help="NAB label file combined_windows.json (default: DATA/../labels/"
-        "combined_windows.json if it exists, else the bundled demo labels)",
-    )
-    parser.add_argument(
-        "--profiles",
-        help="NAB cost profiles file (default: NAB's standard, reward_low_FP_rate and "
+        positional=True,
+        metavar="RESULTS",
+    ),
+    Option(
+        "data",
+        str(DEMO_DATA),
+        "NAB-style data folder that was replayed (default: the bundled demo data)",
+        metavar="DIR",
+    ),
+    Option(
+        "windows",
+        None,
+        "NAB label file combined_windows.json (none: DATA/../labels/combined_windows.json if it "
+        "exists, else the bundled demo labels)",
+        metavar="FILE",
+    ),
+    Option(
+        "profiles",
+        None,
+        "NAB cost profiles file (none: NAB's standard, reward_low_FP_rate and "
         "reward_low_FN_rate, bundled)",
-    )
-    parser.add_argument(
-        "--allow-missing",
-        action="store_true",
-        help="evaluate only the data files that have results instead of failing (NAB scores "
+        metavar="FILE",
+    ),
+    Option(
+        "allow_missing",
+        False,
+        "evaluate only the data files that have results instead of failing (NAB scores "
         "are then normalized over those files)",
-    )
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--optimize",
-        action="store_true",
-        help="NAB scores at the best threshold per profile, found by NAB's sweep (default)",
-    )
-    mode.add_argument(
-        "--threshold",
+        boolean=True,
+    ),
+    Option(
+        "optimize",
+        False,
+        "NAB scores at the best threshold per profile, found by NAB's sweep (the default mode)",
+        boolean=True,
+        exclusive="mode",
+    ),
+    Option(
+        "threshold",
+        None,
+        "NAB scores and score metrics at this anomaly_score threshold",
         type=float,
-        help="NAB scores and score metrics at this anomaly_score threshold",
-    )
-    mode.add_argument(
-        "--use-alerts",
-        action="store_true",
-        help="NAB scores on the alert column (what the alert policy paged)",
-    )
-    parser.add_argument(
-        "--objective",
-        metavar="OBJECTIVE",
-        help="choose the score metrics' threshold by business context: max-f1 (event F1), "
+        metavar="SCORE",
+        exclusive="mode",
+    ),
+    Option(
+        "use_alerts",
+        False,
+        "NAB scores on the alert column (what the alert policy paged)",
+        boolean=True,
+        exclusive="mode",
+    ),
+    Option(
+        "objective",
+        None,
+        "choose the score metrics' threshold by business context: max-f1 (event F1), "
         "recall:R (fewest pages catching a share R of incidents), fp-per-day:N (most "
-        "incidents with at most N false pages a day). Default: the threshold of --threshold, "
+        "incidents with at most N false pages a day); none: the threshold of --threshold, "
         "else NAB's optimized threshold for the standard profile",
-    )
+        metavar="OBJECTIVE",
+    ),
+)
 
 
-def evaluate_from_args(args: argparse.Namespace):
+EVALUATE_OUTPUT_OPTIONS = (
+    Option(
+        "json",
+        False,
+        "print a JSON document instead: {nab: {<profile>: {score, raw_score, threshold, "
+        "mode}}, classification: {alert: {...}, score: {threshold, ...}}, ...}",
+        boolean=True,
+    ),
+    Option("report", None, "also write the report into DIR", metavar="DIR"),
+)
+
+
+def evaluate_from_settings(settings: Settings):
     """Load and evaluate as the options say; returns ``(result_set, evaluation)``.
 
     Raises :class:`sim.evaluation.EvaluationError` or ``ValueError`` with a message for the user.
@@ -85,28 +113,30 @@ def evaluate_from_args(args: argparse.Namespace):
         parse_objective,
     )
 
-    if args.threshold is not None and args.objective:
+    if settings.threshold is not None and settings.objective:
         raise ValueError("--threshold and --objective both set the score threshold; give one")
-    objective = parse_objective(args.objective) if args.objective else None
-    data = Path(args.data)
-    windows = Path(args.windows) if args.windows else default_windows(data)
-    profiles_path = Path(args.profiles) if args.profiles else BUNDLED_PROFILES
+    objective = parse_objective(settings.objective) if settings.objective else None
+    data = Path(settings.data)
+    windows = Path(settings.windows) if settings.windows else default_windows(data)
+    profiles_path = Path(settings.profiles) if settings.profiles else BUNDLED_PROFILES
     try:
         profiles = load_profiles(profiles_path)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{profiles_path}: not a NAB profiles file ({exc!r})") from exc
-    result_set = load_result_set(args.results, data, windows, allow_missing=args.allow_missing)
+    result_set = load_result_set(
+        settings.results, data, windows, allow_missing=settings.allow_missing
+    )
     evaluation = evaluate_results(
         result_set,
         profiles,
-        threshold=args.threshold,
-        use_alerts=args.use_alerts,
+        threshold=settings.threshold,
+        use_alerts=settings.use_alerts,
         objective=objective,
     )
     return result_set, evaluation
 
 
-def write_report_from_args(args: argparse.Namespace, result_set, evaluation, out: Path) -> Path:
+def write_report_from_settings(settings: Settings, result_set, evaluation, out: Path) -> Path:
     """The postmortem report of an evaluation; the results' state snapshot joins it if found."""
     from sim.evaluation import find_state_snapshot, report_frames
     from sim.report import write_report
@@ -117,8 +147,8 @@ def write_report_from_args(args: argparse.Namespace, result_set, evaluation, out
         windows=result_set.windows,
         metrics=evaluation.to_dict(),
         threshold=evaluation.score_threshold,
-        state_snapshot=find_state_snapshot(args.results),
-        title=f"Lookout report: {args.results}",
+        state_snapshot=find_state_snapshot(settings.results),
+        title=f"Lookout report: {settings.results}",
     )
 
 
@@ -127,14 +157,16 @@ def _error(command: str, exc: Exception) -> int:
     return 2
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
+def cmd_evaluate(settings: Settings) -> int:
     import orjson
 
     try:
-        result_set, evaluation = evaluate_from_args(args)
+        result_set, evaluation = evaluate_from_settings(settings)
         index = None
-        if args.report:
-            index = write_report_from_args(args, result_set, evaluation, Path(args.report))
+        if settings.report:
+            index = write_report_from_settings(
+                settings, result_set, evaluation, Path(settings.report)
+            )
     except (ValueError, OSError) as exc:  # EvaluationError is a ValueError
         return _error("evaluate", exc)
     if result_set.missing:
@@ -143,7 +175,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             "left out",
             file=sys.stderr,
         )
-    if args.json:
+    if settings.json:
         options = orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
         print(orjson.dumps(evaluation.to_dict(), option=options).decode())
     else:
@@ -154,8 +186,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def register(commands) -> None:
-    evaluate = commands.add_parser(
+    from stream.cli import register_command
+
+    register_command(
+        commands,
         "evaluate",
+        cmd_evaluate,
+        {None: EVALUATION_OPTIONS + EVALUATE_OUTPUT_OPTIONS},
         help="score replay results against labeled windows (NAB score, precision/recall, ...)",
         description="Compare a detector's results with the labeled anomaly windows of the data "
         "it scored. Prints the NAB normalized score for each cost profile (standard, "
@@ -166,12 +203,3 @@ def register(commands) -> None:
         "data file needs a result file, or the command fails listing the missing ones "
         "(--allow-missing evaluates the matched files only). Exit status 2 on bad input.",
     )
-    add_evaluation_arguments(evaluate)
-    evaluate.add_argument(
-        "--json",
-        action="store_true",
-        help="print a JSON document instead: {nab: {<profile>: {score, raw_score, threshold, "
-        "mode}}, classification: {alert: {...}, score: {threshold, ...}}, ...}",
-    )
-    evaluate.add_argument("--report", metavar="DIR", help="also write the report into DIR")
-    evaluate.set_defaults(handler=cmd_evaluate)

@@ -8,42 +8,28 @@ commands, so ``lookout --help`` and ``lookout replay`` never load the Kafka clie
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from stream.cli_options import add_stack_arguments, stack_factory_from_args
+from stream.cli_options import STACK_OPTIONS, stack_factory
 from stream.config import (
     CONNECTION_OPTIONS,
     PRODUCE_OPTIONS,
     RUN_OPTIONS,
-    ConfigError,
     Option,
-    add_options,
-    defer_defaults,
-    describe,
+    Settings,
     non_negative_float,
-    resolve,
+    positive_float,
+    positive_int,
 )
 
-__all__ = ["register", "STACK_OPTION_NAMES", "STATE_OPTIONS"]
+__all__ = ["register", "STATE_OPTIONS"]
 
 log = logging.getLogger("lookout")
-
-
-def _stack_option_names() -> tuple[str, ...]:
-    probe = argparse.ArgumentParser(add_help=False)
-    add_stack_arguments(probe)
-    return tuple(vars(probe.parse_args([])))
-
-
-#: The detector stack's options, layered like the others (flag > env > file > default).
-STACK_OPTION_NAMES = _stack_option_names()
 
 #: Where ``lookout run`` keeps detector state (see docs/operations.md).
 STATE_OPTIONS = (
@@ -73,53 +59,17 @@ STATE_OPTIONS = (
         metavar="SECONDS",
     ),
 )
-RUN_LAYERED = CONNECTION_OPTIONS + RUN_OPTIONS + STATE_OPTIONS
-PRODUCE_LAYERED = CONNECTION_OPTIONS + PRODUCE_OPTIONS
-
-
-def _settings(
-    args: argparse.Namespace, options, deferred_names, known_elsewhere
-) -> argparse.Namespace:
-    settings, sources = resolve(args, os.environ, options, deferred_names, known_elsewhere)
-    if args.print_config:
-        print(describe(settings, sources, options))
-    return settings
-
-
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        metavar="FILE",
-        help="TOML (or .json) file of settings, keys named like the flags "
-        "(env LOOKOUT_CONFIG); precedence: flag > env > file > default",
-    )
-    parser.add_argument(
-        "--print-config",
-        action="store_true",
-        help="print the effective settings and where each came from (secrets masked), then exit",
-    )
-    add_options(parser.add_argument_group("Kafka connection"), CONNECTION_OPTIONS)
-
-
 # --- lookout run ---------------------------------------------------------------------------------
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    try:
-        settings = _settings(
-            args,
-            RUN_LAYERED,
-            STACK_OPTION_NAMES,
-            known_elsewhere=(),
-        )
-        factory = stack_factory_from_args(settings)
-        factory()  # validate the detector options before connecting to anything
-        auth = _http_auth(settings)
-    except (ConfigError, ValueError) as exc:
-        print(f"lookout run: error: {exc}", file=sys.stderr)
-        return 2
-    if args.print_config:
-        return 0
+def _validate_run(settings: Settings) -> None:
+    stack_factory(settings)
+    _http_auth(settings)
+
+
+def cmd_run(settings: Settings) -> int:
+    factory = stack_factory(settings)  # main() validated the settings
+    auth = _http_auth(settings)
     _configure_logging(settings.log_level)
 
     from stream.kafka_io import Consumer, KafkaIOError, Producer
@@ -161,7 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     consumer = producer = store = None
     try:
-        security = vars(settings)
+        security = dict(settings)
         store = open_state_store(
             settings.state_store,
             topic=settings.topic,
@@ -236,7 +186,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _alert_sinks_names(settings: argparse.Namespace) -> list[str]:
+def _alert_sinks_names(settings: Settings) -> list[str]:
     return [
         name
         for name, url in (
@@ -247,14 +197,14 @@ def _alert_sinks_names(settings: argparse.Namespace) -> list[str]:
     ]
 
 
-def _http_auth(settings: argparse.Namespace) -> dict:
+def _http_auth(settings: Settings) -> dict:
     """Credentials of each HTTP sink (``ValueError`` when they contradict each other)."""
     from stream.alert_sinks import HttpAuth
 
     return {sink: HttpAuth.from_settings(settings, sink) for sink in ("alertmanager", "webhook")}
 
 
-def _alert_sinks(settings: argparse.Namespace, producer, metrics, auth: dict) -> list:
+def _alert_sinks(settings: Settings, producer, metrics, auth: dict) -> list:
     from stream.alert_sinks import AlertmanagerSink, KafkaAlertSink, WebhookSink
 
     sinks: list = []
@@ -354,25 +304,12 @@ class _stop_on_signals:
 # --- lookout produce -----------------------------------------------------------------------------
 
 
-def cmd_produce(args: argparse.Namespace) -> int:
+def cmd_produce(settings: Settings) -> int:
     try:
-        settings = _settings(
-            args,
-            PRODUCE_LAYERED,
-            (),
-            known_elsewhere=[option.name for option in RUN_OPTIONS + STATE_OPTIONS]
-            + list(STACK_OPTION_NAMES),
-        )
-        if args.print_config:
-            return 0
-        if bool(args.paths) == bool(args.scenario):
+        if bool(settings.paths) == bool(settings.scenario):
             raise ValueError("give either CSV paths or --scenario NAME")
-        if args.batch_size < 1:
-            raise ValueError("--batch-size must be at least 1")
-        if args.speedup is not None and not args.speedup > 0:
-            raise ValueError("--speedup must be positive")
-        series, skipped = _load_series(args)
-    except (ConfigError, ValueError, KeyError) as exc:
+        series, skipped = _load_series(settings)
+    except (ValueError, KeyError) as exc:
         print(f"lookout produce: error: {exc}", file=sys.stderr)
         return 2
     _configure_logging("WARNING")
@@ -380,12 +317,12 @@ def cmd_produce(args: argparse.Namespace) -> int:
     from stream.kafka_io import KafkaIOError, Producer
     from stream.messages import plan_messages
 
-    plan = plan_messages(series, args.batch_size, columns=args.columns)
+    plan = plan_messages(series, settings.points_per_message, columns=settings.columns)
     points = sum(message.n_points for message in plan)
     try:
         producer = Producer(
             settings.bootstrap_servers,
-            security=vars(settings),
+            security=dict(settings),
             connect_timeout=settings.connect_timeout,
         )
     except KafkaIOError as exc:
@@ -394,7 +331,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
     started = time.monotonic()
     sent = 0
     try:
-        for message in _paced(plan, args.speedup, started):
+        for message in _paced(plan, settings.speedup, started):
             producer.send(settings.topic, message.key, message.value)
             sent += 1
         producer.flush()
@@ -429,17 +366,17 @@ def _paced(plan, speedup: float | None, started: float) -> Iterator:
         yield message
 
 
-def _load_series(args: argparse.Namespace) -> tuple[list, int]:
+def _load_series(settings: Settings) -> tuple[list, int]:
     """``[(series id, timestamps, values)]`` from CSVs (file order) or a scenario."""
-    if args.scenario:
+    if settings.scenario:
         from sim.scenarios import generate
 
         series = []
-        for labeled in generate(args.scenario, seed=args.seed):
+        for labeled in generate(settings.scenario, seed=settings.scenario_seed):
             frame = labeled.frame
             seconds = frame["timestamp"].astype("datetime64[ns]").astype("int64") / 1e9
             series.append(
-                (f"{args.scenario}/{labeled.name}", seconds.tolist(), frame["value"].tolist())
+                (f"{settings.scenario}/{labeled.name}", seconds.tolist(), frame["value"].tolist())
             )
         return series, 0
 
@@ -447,7 +384,7 @@ def _load_series(args: argparse.Namespace) -> tuple[list, int]:
 
     columns: dict[str, tuple[list, list]] = {}
     skipped = 0
-    for root in args.paths:
+    for root in settings.paths:
         for path, relpath in discover_csv_files(Path(root)):
             parsed = read_csv_file(path, relpath)
             skipped += len(parsed.rejected)
@@ -466,64 +403,80 @@ def _load_series(args: argparse.Namespace) -> tuple[list, int]:
 # --- registration --------------------------------------------------------------------------------
 
 
+#: ``lookout produce``'s own options (besides the connection and the topic).
+PRODUCE_INPUT_OPTIONS = (
+    Option("paths", [], "CSV files or folders", positional=True, nargs="*", metavar="PATH"),
+    Option(
+        "scenario",
+        None,
+        "a synthetic scenario of sim.scenarios instead (ddos, sre, daily_job)",
+        metavar="NAME",
+    ),
+    Option("scenario_seed", 0, "seed of the scenario", type=int, metavar="N", flag_name="seed"),
+    Option(
+        "speedup",
+        None,
+        "replay at real time X times faster (60: an hour of data per minute); none: as fast "
+        "as possible",
+        type=positive_float,
+        metavar="X",
+        exclusive="pace",
+    ),
+    Option("as_fast_as_possible", False, "no pacing (the default)", boolean=True, exclusive="pace"),
+    Option(
+        "points_per_message",
+        1,
+        "points per message: 1 sends single points, more sends JSON arrays",
+        type=positive_int,
+        metavar="N",
+        flag_name="batch_size",
+    ),
+    Option(
+        "columns",
+        False,
+        "send the --batch-size points of a message as a column message "
+        '({"series", "timestamps": [...], "values": [...]}), the fastest for lookout run to decode',
+        boolean=True,
+    ),
+)
+
+
 def register(commands) -> None:
-    run = commands.add_parser(
+    from stream.cli import register_command
+
+    register_command(
+        commands,
         "run",
+        cmd_run,
+        validate=_validate_run,
+        groups={
+            "Kafka connection": CONNECTION_OPTIONS,
+            "live scoring": RUN_OPTIONS,
+            "state, checkpoints and recovery": STATE_OPTIONS,
+            "detector stack": STACK_OPTIONS,
+        },
         help="score a Kafka topic live: Prometheus gauges, alerts to Kafka and Alertmanager",
         description="Consume metric points from a Kafka topic in a consumer group, score every "
         "point of every series, expose Prometheus gauges on --metrics-address, send alert "
         "events to the alerts topic, Alertmanager and a webhook, and invalid messages to the "
         "dead-letter topic with the reason; offsets are committed after each batch's outputs "
         "were delivered (at-least-once). Messages: key = series id, value = JSON point "
-        '{"series", "timestamp" (RFC 3339 or epoch seconds), "value", "labels"?} or an array '
-        "of points. Every option can also be set by its LOOKOUT_* variable or in --config FILE. "
-        "SIGTERM/SIGINT finish the batch, commit and exit.",
+        '{"series", "timestamp" (RFC 3339 or epoch s/ms/us/ns), "value", "labels"?} or an '
+        "array of points. Every option can also be set by its LOOKOUT_* variable or in "
+        "--config FILE. SIGTERM/SIGINT finish the batch, commit and exit.",
     )
-    _add_common(run)
-    add_options(run.add_argument_group("live scoring"), RUN_OPTIONS)
-    add_options(run.add_argument_group("state, checkpoints and recovery"), STATE_OPTIONS)
-    add_stack_arguments(run)
-    defer_defaults(run, STACK_OPTION_NAMES)
-    run.set_defaults(handler=cmd_run)
-
-    produce = commands.add_parser(
+    register_command(
+        commands,
         "produce",
+        cmd_produce,
+        groups={
+            None: PRODUCE_INPUT_OPTIONS,
+            "Kafka connection": CONNECTION_OPTIONS,
+            "output": PRODUCE_OPTIONS,
+        },
         help="publish CSVs or a synthetic scenario to a Kafka topic",
         description="Publish metric points to a Kafka topic in Lookout's message format (key = "
         "series id), from CSV files or folders (NAB 'timestamp,value' or long "
         "'series,timestamp,value') or a synthetic scenario: as fast as possible (default) or "
         "at real time divided by --speedup, one point per message or --batch-size points.",
     )
-    produce.add_argument("paths", nargs="*", metavar="PATH", help="CSV files or folders")
-    produce.add_argument(
-        "--scenario", help="a synthetic scenario of sim.scenarios instead (ddos, sre, daily_job)"
-    )
-    produce.add_argument("--seed", type=int, default=0, help="seed of the scenario (default: 0)")
-    pace = produce.add_mutually_exclusive_group()
-    pace.add_argument(
-        "--speedup",
-        type=float,
-        metavar="X",
-        help="replay at real time X times faster (60: an hour of data per minute)",
-    )
-    pace.add_argument(
-        "--as-fast-as-possible",
-        action="store_true",
-        help="no pacing (the default)",
-    )
-    produce.add_argument(
-        "--batch-size",
-        type=int,
-        default=1,
-        metavar="N",
-        help="points per message: 1 sends single points, more sends JSON arrays (default: 1)",
-    )
-    produce.add_argument(
-        "--columns",
-        action="store_true",
-        help="send the --batch-size points of a message as a column message "
-        '({"series", "timestamps": [...], "values": [...]}), the fastest for lookout run to decode',
-    )
-    _add_common(produce)
-    add_options(produce.add_argument_group("output"), PRODUCE_OPTIONS)
-    produce.set_defaults(handler=cmd_produce)

@@ -1,108 +1,115 @@
-"""Command-line options shared by every command that scores points."""
+"""Options shared by several commands: the detector stack's, and where the bundled data is."""
 
 from __future__ import annotations
 
-import argparse
 import functools
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from detectors import DETECTOR_NAMES, DetectorStack
+from stream.config import Option
 
-__all__ = ["DEMO_DATA", "DEMO_WINDOWS", "add_stack_arguments", "stack_factory_from_args"]
+__all__ = ["DEMO_DATA", "DEMO_WINDOWS", "STACK_OPTIONS", "stack_factory"]
 
 DEMO_ROOT = Path(str(resources.files("sim") / "data" / "demo"))
 DEMO_DATA = DEMO_ROOT / "data"
 DEMO_WINDOWS = DEMO_ROOT / "labels" / "combined_windows.json"
 
+#: The stack's defaults are the stack's own: only the help text is written here.
+_DEFAULT = DetectorStack()
 
-def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
-    """Detector stack options, shared by every command that scores points."""
-    group = parser.add_argument_group("detector stack")
-    defaults = DetectorStack()
-    group.add_argument(
-        "--detectors",
-        default=",".join(defaults.detectors),
-        help="comma-separated detectors combined into anomaly_score, of "
-        f"{', '.join(DETECTOR_NAMES)} (default: %(default)s)",
-    )
-    group.add_argument(
-        "--threshold",
+#: Detector stack options, shared by every command that scores points.
+STACK_OPTIONS = (
+    Option(
+        "detectors",
+        ",".join(_DEFAULT.detectors),
+        f"comma-separated detectors combined into anomaly_score, of {', '.join(DETECTOR_NAMES)}",
+        metavar="NAMES",
+    ),
+    Option(
+        "threshold",
+        _DEFAULT.threshold,
+        "anomaly_score (an onset) at which an alert opens",
         type=float,
-        default=defaults.threshold,
-        help="anomaly_score (an onset) at which an alert opens (default: %(default)s)",
-    )
-    group.add_argument(
-        "--exit-threshold",
+        metavar="SCORE",
+    ),
+    Option(
+        "exit_threshold",
+        _DEFAULT.exit_threshold,
+        "combined score below which a firing alert resolves (none: the threshold)",
         type=float,
-        default=defaults.exit_threshold,
-        help="combined score below which a firing alert resolves (default: the threshold)",
-    )
-    group.add_argument(
-        "--min-duration",
+        metavar="SCORE",
+    ),
+    Option(
+        "min_duration",
+        _DEFAULT.min_duration,
+        "consecutive points needed to open or resolve an alert",
         type=int,
-        default=defaults.min_duration,
-        help="consecutive points needed to open or resolve an alert (default: %(default)s)",
-    )
-    group.add_argument(
-        "--cooldown",
+        metavar="N",
+    ),
+    Option(
+        "cooldown",
+        _DEFAULT.cooldown,
+        "points after a resolution before a new alert may open",
         type=int,
-        default=defaults.cooldown,
-        help="points after a resolution before a new alert may open (default: %(default)s)",
-    )
-    group.add_argument(
-        "--window-size",
+        metavar="N",
+    ),
+    Option(
+        "window_size",
+        _DEFAULT.window_size,
+        "rolling window of the z-score and shape features",
         type=int,
-        default=defaults.window_size,
-        help="rolling window of the z-score and shape features (default: %(default)s)",
-    )
-    group.add_argument(
-        "--n-lags",
+        metavar="N",
+    ),
+    Option(
+        "n_lags",
+        _DEFAULT.n_lags,
+        "lagged values used by the forecaster",
         type=int,
-        default=defaults.n_lags,
-        help="lagged values used by the forecaster (default: %(default)s)",
-    )
-    group.add_argument(
-        "--grace-period",
+        metavar="N",
+    ),
+    Option(
+        "grace_period",
+        _DEFAULT.grace_period,
+        "points per series before any score is reported",
         type=int,
-        default=defaults.grace_period,
-        help="points per series before any score is reported (default: %(default)s)",
-    )
-    group.add_argument(
-        "--no-range-break",
-        dest="range_break",
-        action="store_false",
-        help="do not let a value beyond the range of about the last 5,000 points raise the score "
-        "on its own (a metric that sets new records routinely, such as a counter)",
-    )
-    group.add_argument(
-        "--no-return-surprise",
-        dest="return_is_surprise",
-        action="store_false",
-        help="let the time-of-day profile excuse a sudden return to the usual level right after "
-        "unusual points (by default it pages: the end of a memory leak's ramp, a rollback)",
-    )
-    group.add_argument(
-        "--seed",
-        type=int,
-        default=defaults.seed,
-        help="seed of the Half-Space-Trees (default: %(default)s)",
-    )
+        metavar="N",
+    ),
+    Option(
+        "range_break",
+        _DEFAULT.range_break,
+        "let a value beyond the range of about the last 5,000 points raise the score on its own "
+        "(--no-range-break for a metric that sets new records routinely, such as a counter)",
+        boolean=True,
+    ),
+    Option(
+        "return_is_surprise",
+        _DEFAULT.return_is_surprise,
+        "page a sudden return to the usual level right after unusual points (the end of a "
+        "memory leak's ramp, a rollback); --no-return-surprise lets the time-of-day profile "
+        "excuse it",
+        boolean=True,
+        flag_name="return_surprise",
+    ),
+    Option("seed", _DEFAULT.seed, "seed of the Half-Space-Trees", type=int, metavar="N"),
+)
 
 
-def stack_factory_from_args(args: argparse.Namespace):
-    detectors = tuple(name.strip() for name in args.detectors.split(",") if name.strip())
-    return functools.partial(
-        DetectorStack,
-        detectors=detectors,
-        threshold=args.threshold,
-        exit_threshold=args.exit_threshold,
-        min_duration=args.min_duration,
-        cooldown=args.cooldown,
-        window_size=args.window_size,
-        n_lags=args.n_lags,
-        grace_period=args.grace_period,
-        range_break=args.range_break,
-        return_is_surprise=args.return_is_surprise,
-        seed=args.seed,
+def stack_factory(settings: Mapping[str, Any]):
+    """A factory of detector stacks as the settings say (``ValueError`` when they are invalid).
+
+    >>> from stream.config import Settings
+    >>> defaults = {option.name: option.default for option in STACK_OPTIONS}
+    >>> stack = stack_factory(Settings({**defaults, "threshold": 0.5}))()
+    >>> stack.threshold, stack.detectors == _DEFAULT.detectors
+    (0.5, True)
+    """
+    detectors = tuple(name.strip() for name in settings["detectors"].split(",") if name.strip())
+    names = {option.name for option in STACK_OPTIONS} - {"detectors"}
+    factory = functools.partial(
+        DetectorStack, detectors=detectors, **{name: settings[name] for name in names}
     )
+    factory()  # validate before anything is read
+    return factory

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from stream.cli_evaluate import add_evaluation_arguments, evaluate_from_args, write_report_from_args
+from stream.cli_evaluate import (
+    EVALUATION_OPTIONS,
+    evaluate_from_settings,
+    write_report_from_settings,
+)
+from stream.config import Option, Settings
 
 __all__ = ["register"]
 
+REPORT_OPTIONS = (Option("out", None, "report folder", metavar="DIR", required=True),)
 
-def cmd_report(args: argparse.Namespace) -> int:
+
+def cmd_report(settings: Settings) -> int:
     try:
-        result_set, evaluation = evaluate_from_args(args)
-        index = write_report_from_args(args, result_set, evaluation, Path(args.out))
+        result_set, evaluation = evaluate_from_settings(settings)
+        index = write_report_from_settings(settings, result_set, evaluation, Path(settings.out))
     except (ValueError, OSError) as exc:  # EvaluationError is a ValueError
         print(f"lookout report: error: {exc}", file=sys.stderr)
         return 2
@@ -26,8 +32,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def register(commands) -> None:
-    report = commands.add_parser(
+    from stream.cli import register_command
+
+    register_command(
+        commands,
         "report",
+        cmd_report,
+        {None: EVALUATION_OPTIONS + REPORT_OPTIONS},
         help="write a postmortem report (HTML page, plots, top anomalies, metrics) of results",
         description="Evaluate replay results as 'lookout evaluate' does and write into OUT: "
         "index.html (self-contained: plots embedded, no external assets), series/<file>.png "
@@ -36,6 +47,3 @@ def register(commands) -> None:
         "(the 'lookout evaluate --json' document), and the detector state snapshot when "
         "RESULTS holds state_snapshot.json or state_snapshot.bin.",
     )
-    add_evaluation_arguments(report)
-    report.add_argument("--out", required=True, metavar="DIR", help="report folder")
-    report.set_defaults(handler=cmd_report)

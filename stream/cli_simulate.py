@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+from stream.config import Option, Settings
 
 __all__ = ["register"]
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
+def _options() -> tuple[Option, ...]:
+    from sim.scenarios import SCENARIOS
+
+    return (
+        Option(
+            "scenario",
+            None,
+            f"one of {', '.join(sorted(SCENARIOS))}, or all",
+            positional=True,
+            choices=(*sorted(SCENARIOS), "all"),
+            metavar="SCENARIO",
+        ),
+        Option("out", None, "output folder", metavar="DIR", required=True),
+        Option("scenario_seed", 0, "random seed", type=int, metavar="N", flag_name="seed"),
+    )
+
+
+def cmd_simulate(settings: Settings) -> int:
     from sim.scenarios import SCENARIOS, generate, write_nab_folder
 
-    names = sorted(SCENARIOS) if args.scenario == "all" else [args.scenario]
-    out = Path(args.out)
+    names = sorted(SCENARIOS) if settings.scenario == "all" else [settings.scenario]
+    out = Path(settings.out)
     try:
         for name in names:
-            series = generate(name, seed=args.seed)
+            series = generate(name, seed=settings.scenario_seed)
             paths = write_nab_folder(series, out, category=name)
             n_points = sum(len(s.frame) for s in series)
             n_windows = sum(len(s.windows) for s in series)
@@ -34,10 +52,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def register(commands) -> None:
-    from sim.scenarios import SCENARIOS
+    from stream.cli import register_command
 
-    simulate = commands.add_parser(
+    register_command(
+        commands,
         "simulate",
+        cmd_simulate,
+        {None: _options()},
         help="write labeled synthetic incidents (DDoS, SRE, nightly job, noise) as NAB data",
         description="Generate a seeded synthetic scenario and write it in NAB's layout: "
         "OUT/data/<scenario>/<series>.csv (timestamp,value) and "
@@ -49,12 +70,3 @@ def register(commands) -> None:
         "latencies, replica counts; every alert is a false page). The same seed always writes "
         "the same files.",
     )
-    simulate.add_argument(
-        "scenario",
-        metavar="SCENARIO",
-        choices=[*sorted(SCENARIOS), "all"],
-        help=f"one of {', '.join(sorted(SCENARIOS))}, or all",
-    )
-    simulate.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    simulate.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    simulate.set_defaults(handler=cmd_simulate)

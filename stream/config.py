@@ -1,14 +1,16 @@
-"""Settings of the live commands from flags, ``LOOKOUT_*`` variables and a config file.
+"""Settings of every command: one declaration per option, layered, resolved into a frozen object.
 
-Every option has a flag (``--bootstrap-servers``), an environment variable named after it
-(``LOOKOUT_BOOTSTRAP_SERVERS``) and a config-file key (``bootstrap-servers`` or
+Every option of every ``lookout`` command is one :class:`Option`: its name, default, help, type
+and choices. From it come the flag (``--bootstrap-servers``), the environment variable
+(``LOOKOUT_BOOTSTRAP_SERVERS``) and the config-file key (``bootstrap-servers`` or
 ``bootstrap_servers``, in a TOML or JSON file given by ``--config FILE`` or ``LOOKOUT_CONFIG``).
-Precedence: flag > environment > file > default.
+Precedence: flag > environment > file > default. Positional arguments are options too (no
+environment variable or file key: they name this run's inputs).
 
-How: options are registered with a :class:`Deferred` default, which argparse leaves in place
-when the flag is absent; :func:`resolve` then replaces each ``Deferred`` by the environment, the
-file or the default, and records where every value came from. Options registered by other modules
-(the detector stack's) are layered the same way by :func:`defer_defaults`.
+How: :func:`add_options` registers each option with a :class:`Deferred` default, which argparse
+leaves in place when the flag is absent; :func:`resolve` then replaces each ``Deferred`` by the
+environment, the file or the default, and returns a frozen :class:`Settings` that also records
+where every value came from. A command's handler receives that object, never a Namespace.
 
 Secrets (:attr:`Option.secret`, and passwords inside URLs) never appear in :func:`describe`,
 logs or error messages.
@@ -22,7 +24,7 @@ import json
 import os
 import tomllib
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +32,11 @@ __all__ = [
     "ConfigError",
     "Deferred",
     "Option",
+    "Settings",
     "CONNECTION_OPTIONS",
     "RUN_OPTIONS",
     "PRODUCE_OPTIONS",
     "add_options",
-    "defer_defaults",
     "resolve",
     "describe",
     "load_config_file",
@@ -104,24 +106,95 @@ def non_negative_float(text: str) -> float:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Option:
-    """One layered option: ``name`` is the argparse dest; flag and variable derive from it."""
+    """One option of a command: ``name`` is the setting's name; flag, environment variable and
+    config-file key derive from it.
+
+    ``boolean`` options get ``--name`` and ``--no-name``; ``positional`` ones are arguments
+    (with ``nargs``), not layered; a ``required`` option must be set by some layer; options
+    sharing an ``exclusive`` group name exclude each other on the command line.
+    """
 
     name: str
     default: Any
     help: str
     type: Callable[[str], Any] = str
-    choices: tuple[str, ...] | None = None
+    choices: tuple[Any, ...] | None = None
     secret: bool = False
     boolean: bool = False
     metavar: str | None = None
+    positional: bool = False
+    nargs: str | None = None
+    required: bool = False
+    exclusive: str | None = None
+    flag_name: str | None = None  # the flag's name where it differs from the setting's
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return "--" + (self.flag_name or self.name).replace("_", "-")
 
     @property
     def env(self) -> str:
         return env_name(self.name)
+
+    @property
+    def layered(self) -> bool:
+        """Whether the environment and the config file may set it (all but positionals)."""
+        return not self.positional
+
+
+class Settings(Mapping[str, Any]):
+    """The resolved settings of one command: read-only, by attribute or key, with the source of
+    every layered value (``"flag"``, ``"env"``, ``"file"`` or ``"default"``).
+
+    >>> settings = Settings({"topic": "cpu", "batch_size": 500}, {"topic": "flag"})
+    >>> settings.topic, settings["batch_size"], settings.sources["topic"]
+    ('cpu', 500, 'flag')
+    >>> settings.replace(topic="mem").topic, settings.topic
+    ('mem', 'cpu')
+    >>> settings.topic = "x"
+    Traceback (most recent call last):
+    ...
+    AttributeError: settings are read-only; use replace()
+    """
+
+    __slots__ = ("_values", "_sources")
+
+    def __init__(self, values: Mapping[str, Any], sources: Mapping[str, str] | None = None):
+        object.__setattr__(self, "_values", dict(values))
+        object.__setattr__(self, "_sources", dict(sources or {}))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"no setting {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("settings are read-only; use replace()")
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Settings({sorted(self._values)})"
+
+    @property
+    def sources(self) -> Mapping[str, str]:
+        return dict(self._sources)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied (their source: ``"replaced"``)."""
+        unknown = set(changes) - set(self._values)
+        if unknown:
+            raise AttributeError(f"no setting(s) {sorted(unknown)}")
+        sources = {**self._sources, **dict.fromkeys(changes, "replaced")}
+        return Settings({**self._values, **changes}, sources)
 
 
 def env_name(name: str) -> str:
@@ -387,7 +460,18 @@ PRODUCE_OPTIONS = (Option("topic", "metrics", "topic to publish the points to", 
 
 def add_options(parser: argparse.ArgumentParser | Any, options: Iterable[Option]) -> None:
     """Add ``options`` to ``parser`` (or an argument group) with :class:`Deferred` defaults."""
+    exclusive: dict[str, Any] = {}
     for option in options:
+        if option.positional:
+            parser.add_argument(
+                option.name,
+                nargs=option.nargs,
+                default=option.default,
+                choices=option.choices,
+                metavar=option.metavar,
+                help=option.help.replace("%", "%%"),
+            )
+            continue
         # A secret's default is never shown, whatever it is.
         shown = "none" if option.default in (None, "") or option.secret else option.default
         help_text = f"{option.help} (default: {shown}; env {option.env})"
@@ -402,12 +486,12 @@ def add_options(parser: argparse.ArgumentParser | Any, options: Iterable[Option]
             kwargs["type"] = option.type
             kwargs["choices"] = option.choices
             kwargs["metavar"] = option.metavar
-        parser.add_argument(option.flag, **kwargs)
-
-
-def defer_defaults(parser: argparse.ArgumentParser, names: Iterable[str]) -> None:
-    """Layer options that another module registered: their defaults become :class:`Deferred`."""
-    parser.set_defaults(**{name: Deferred(parser.get_default(name)) for name in names})
+        target = parser
+        if option.exclusive is not None:
+            if option.exclusive not in exclusive:
+                exclusive[option.exclusive] = parser.add_mutually_exclusive_group()
+            target = exclusive[option.exclusive]
+        target.add_argument(option.flag, **kwargs)
 
 
 def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -439,31 +523,25 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def resolve(
-    args: argparse.Namespace,
+    args: argparse.Namespace | Mapping[str, Any],
     environ: Mapping[str, str],
-    options: Iterable[Option] = (),
-    deferred_names: Iterable[str] = (),
+    options: Iterable[Option],
     known_elsewhere: Iterable[str] = (),
-) -> tuple[argparse.Namespace, dict[str, str]]:
-    """Replace every :class:`Deferred` in ``args`` by the environment, file or default value.
+) -> Settings:
+    """Settings from parsed arguments: every :class:`Deferred` replaced by the environment, the
+    config file or the default.
 
     Parameters
     ----------
     args
-        Parsed arguments; ``args.config`` may name the config file.
+        Parsed arguments; ``args.config`` may name the config file. Names that are not options
+        (``config``, ``print_config``) are kept as they are.
     environ
         The environment (``os.environ``).
     options
-        The :class:`Option` definitions of ``args`` (for types, choices and secrets).
-    deferred_names
-        Options layered with :func:`defer_defaults`; their values are converted to the type
-        of their default.
+        The command's :class:`Option` declarations (for types, choices and secrets).
     known_elsewhere
         Config-file keys that belong to other commands, ignored rather than rejected.
-
-    Returns
-    -------
-    The resolved namespace (a copy) and ``{name: "flag" | "env" | "file" | "default"}``.
 
     Examples
     --------
@@ -471,59 +549,58 @@ def resolve(
     >>> add_options(parser, RUN_OPTIONS[:2])
     >>> args = parser.parse_args(["--topic", "cpu"])
     >>> environ = {"LOOKOUT_GROUP_ID": "g1", "LOOKOUT_TOPIC": "x"}
-    >>> settings, sources = resolve(args, environ, RUN_OPTIONS[:2])
-    >>> settings.topic, sources["topic"], settings.group_id, sources["group_id"]
+    >>> settings = resolve(args, environ, RUN_OPTIONS[:2])
+    >>> settings.topic, settings.sources["topic"], settings.group_id, settings.sources["group_id"]
     ('cpu', 'flag', 'g1', 'env')
     """
-    by_name = {option.name: option for option in options}
-    layered = (set(by_name) | set(deferred_names)) & set(vars(args))
-    resolved = argparse.Namespace(**vars(args))
-    config_path = getattr(args, "config", None) or environ.get(env_name("config"))
+    given = dict(vars(args)) if isinstance(args, argparse.Namespace) else dict(args)
+    by_name = {option.name: option for option in options if option.layered}
+    config_path = given.get("config") or environ.get(env_name("config"))
     file_values = load_config_file(config_path) if config_path else {}
-    unknown = sorted(set(file_values) - layered - set(known_elsewhere))
+    unknown = sorted(set(file_values) - set(by_name) - set(known_elsewhere))
     if unknown:
         raise ConfigError(f"config file {config_path}: unknown setting(s) {unknown}")
 
-    deferred = {}
+    values = dict(given)
     sources = {}
-    for name in layered:
-        value = getattr(args, name)
-        if isinstance(value, Deferred):
-            deferred[name] = value.value
-        else:
+    for name, option in by_name.items():
+        value = given.get(name, Deferred(option.default))
+        if not isinstance(value, Deferred):
             sources[name] = "flag"
-    for name, default in deferred.items():
-        option = by_name.get(name)
-        if env_name(name) in environ:
-            raw, source, origin = environ[env_name(name)], "env", env_name(name)
+            continue
+        if option.env in environ:
+            raw, source, origin = environ[option.env], "env", option.env
         elif name in file_values:
             raw, source, origin = file_values[name], "file", f"{config_path}: {name}"
         else:
-            setattr(resolved, name, default)
-            sources[name] = "default"
+            values[name], sources[name] = value.value, "default"
             continue
-        setattr(resolved, name, _convert(raw, option, default, origin))
-        sources[name] = source
-    return resolved, sources
+        values[name], sources[name] = _convert(raw, option, value.value, origin), source
+    missing = [
+        option for option in by_name.values() if option.required and values[option.name] is None
+    ]
+    if missing:
+        option = missing[0]
+        raise ConfigError(
+            f"{option.flag} is required (or {option.env}, or {option.name} in --config)"
+        )
+    return Settings(values, sources)
 
 
-def _convert(raw: Any, option: Option | None, default: Any, origin: str) -> Any:
+def _convert(raw: Any, option: Option, default: Any, origin: str) -> Any:
     """``raw`` (text from the environment, or a TOML/JSON value) as the option's type."""
-    secret = option is not None and option.secret
     try:
-        if option is not None and option.boolean or isinstance(default, bool):
+        if option.boolean or isinstance(default, bool):
             value = raw if isinstance(raw, bool) else parse_bool(str(raw))
-        elif option is not None:
-            value = option.type(str(raw)) if not isinstance(raw, bool) else _reject(raw)
-        elif default is None or isinstance(raw, bool):
-            value = raw if default is None else _reject(raw)
+        elif isinstance(raw, bool):
+            value = _reject(raw)
         else:
-            value = type(default)(raw)
+            value = option.type(str(raw))
     except (TypeError, ValueError) as exc:
-        reason = "invalid value" if secret else str(exc)
+        reason = "invalid value" if option.secret else str(exc)
         raise ConfigError(f"{origin}: {reason}") from None
-    if option is not None and option.choices and value not in option.choices:
-        shown = "value" if secret else repr(value)
+    if option.choices and value not in option.choices:
+        shown = "value" if option.secret else repr(value)
         raise ConfigError(f"{origin}: {shown} is not one of {list(option.choices)}")
     return value
 
@@ -547,22 +624,21 @@ def mask_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:{MASK}@{host}"))
 
 
-def describe(
-    settings: argparse.Namespace, sources: Mapping[str, str], options: Iterable[Option] = ()
-) -> str:
-    """``name = value  (source)`` per setting, secrets masked; for ``--print-config`` and logs.
+def describe(settings: Settings, options: Iterable[Option] = ()) -> str:
+    """``name = value  (source)`` per layered setting, secrets masked; for ``--print-config``.
 
     Examples
     --------
-    >>> settings = argparse.Namespace(sasl_plain_password="hunter2", topic="cpu")
-    >>> print(describe(settings, {"sasl_plain_password": "env", "topic": "flag"},
-    ...                CONNECTION_OPTIONS))
+    >>> settings = Settings({"sasl_plain_password": "hunter2", "topic": "cpu"},
+    ...                     {"sasl_plain_password": "env", "topic": "flag"})
+    >>> print(describe(settings, CONNECTION_OPTIONS))
     sasl_plain_password = '********'  (env)
     topic = 'cpu'  (flag)
     """
     secrets = {option.name for option in options if option.secret}
+    sources = settings.sources
     lines = []
-    for name, value in sorted(vars(settings).items()):
+    for name, value in sorted(settings.items()):
         if name not in sources:
             continue
         if name in secrets and value not in (None, ""):
