@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stream import cli_evaluate, cli_live, cli_replay, cli_report, cli_simulate
+from stream import cli_backfill, cli_evaluate, cli_live, cli_replay, cli_report, cli_simulate
 
 __all__ = ["main", "build_parser"]
 
-COMMAND_MODULES = [cli_replay, cli_simulate, cli_evaluate, cli_report, cli_live]
+COMMAND_MODULES = [cli_replay, cli_simulate, cli_evaluate, cli_report, cli_live, cli_backfill]
 
 
 def build_parser() -> argparse.ArgumentParser:
