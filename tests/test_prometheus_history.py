@@ -123,6 +123,15 @@ def test_backfill_writes_the_scores_and_the_alerts_with_the_series_labels(smd_pr
     assert {alert["series"] for alert in alerts} == {SERIES}
 
 
+def test_a_query_prometheus_refuses_stops_lookout_run_before_it_consumes(smd_prometheus, capsys):
+    url = smd_prometheus.server.url
+    code = main(["run", "--history-url", url, "--history-query", "smd_cpu +",
+                 "--metrics-address", "127.0.0.1:0",
+                 "--bootstrap-servers", "127.0.0.1:9"])  # fmt: skip
+    assert code == 2
+    assert "--history-query: Prometheus answered bad_data" in capsys.readouterr().err
+
+
 def live_points(end: float) -> list[tuple[bytes, bytes]]:
     """The series' next 20 real points after its history (past Prometheus' lookback), the
     third one a spike far above anything in it."""

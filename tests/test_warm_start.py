@@ -161,3 +161,32 @@ def test_a_stored_state_wins_over_the_warm_history_of_its_series():
     # Restored (100 points), so the points after it are scored, not skipped as history.
     assert (summary.restored_series, summary.points, summary.skipped_points) == (1, 10, 0)
     assert pipeline.points_learned(["x"]) == [110] and "x" not in boundary.until
+
+
+def test_run_refuses_a_history_url_without_a_query_and_starts_cold_without_prometheus(
+    capsys, caplog
+):
+    import argparse
+    import logging
+
+    from stream.cli import main
+    from stream.cli_live import _warm_start
+
+    assert main(["run", "--history-url", "http://127.0.0.1:9", "--bootstrap-servers", "x:1"]) == 2
+    assert "--history-url needs --history-query" in capsys.readouterr().err
+
+    settings = argparse.Namespace(
+        history_url="http://127.0.0.1:9",  # nothing listens on the discard port
+        history_query="up",
+        history_lookback="1h",
+        history_step="60",
+        history_series="",
+        history_timeout=5.0,
+        history_username=None,
+        history_password=None,
+        history_bearer_token=None,
+    )
+    pipeline = Pipeline(DetectorStack)
+    with caplog.at_level(logging.ERROR, logger="lookout"):
+        assert _warm_start(settings, pipeline, LookoutMetrics()) is None
+    assert "warm start failed, starting cold" in caplog.text and pipeline.series_count == 0
