@@ -81,8 +81,9 @@ HISTORY_OPTIONS = (
         "history_step",
         "auto",
         "seconds between history points, a duration; auto: the series' own sampling interval "
-        "in Prometheus (the median interval of their raw samples over the last hour, which "
-        "needs a plain selector; 60 s otherwise). Give the interval of your live points",
+        "in Prometheus (the median interval between their raw samples over an hour of the "
+        "range, which needs a plain selector; 60 s otherwise), one step for the whole query. "
+        "Give the interval of your live points",
         type=_step_text,
         metavar="DURATION",
     ),

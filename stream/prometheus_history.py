@@ -4,8 +4,9 @@ Prometheus, Thanos, Mimir, VictoriaMetrics and Cortex all answer ``/api/v1/query
 the same JSON: a *matrix*, one item per series, its labels under ``metric`` and its samples as
 ``[epoch seconds, "text value"]`` pairs. :func:`matrix_series` turns such a document into
 arrays (the one place that parses it); :class:`PrometheusHistory` asks for a long range in
-chunks, each under Prometheus' limit of 11,000 points per series, oldest first, so that the
-points can be scored chunk by chunk in time order without holding the whole range.
+chunks, each under Prometheus' limit of 11,000 points per series (and halved while Prometheus
+finds a chunk holds too many samples), oldest first, so that the points can be scored chunk by
+chunk in time order without holding the whole range.
 
 Which Lookout series a Prometheus series feeds is :func:`series_name`: by default Prometheus'
 own notation, ``name{label="value",...}`` with the labels sorted, or a template of labels such
@@ -285,7 +286,24 @@ class PrometheusHistory:
         query of the whole range would."""
         aligned = math.floor(start / step) * step
         for first, last in chunk_ranges(aligned, end, step, self.chunk_steps):
-            yield self.query_range(query, first, last, step)
+            yield from self._read_range(query, first, last, step)
+
+    def _read_range(
+        self, query: str, first: float, last: float, step: float
+    ) -> Iterator[list[PromSeries]]:
+        """One chunk; in halves, recursively, while Prometheus finds it holds too many samples
+        (its ``--query.max-samples``: many series in one query)."""
+        try:
+            series = self.query_range(query, first, last, step)
+        except PrometheusError as exc:
+            steps = round((last - first) / step) + 1
+            if "too many samples" not in str(exc) or steps < 2:
+                raise
+            middle = first + (steps // 2 - 1) * step
+            yield from self._read_range(query, first, middle, step)
+            yield from self._read_range(query, middle + step, last, step)
+            return
+        yield series
 
     def sampling_interval(
         self, query: str, times: Iterable[float], window: float = 3600.0

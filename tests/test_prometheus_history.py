@@ -6,7 +6,8 @@ machine-1-6, dimension 24; ``tests/data/smd_machine-1-6_d24_head.csv``, MIT, see
 them into TSDB blocks ending three hours ago (older than the head), and Prometheus starts on
 them (within its default 15-day retention). Then:
 
-- :class:`PrometheusHistory` reads them back in chunks, equal to the file;
+- :class:`PrometheusHistory` reads them back in chunks, equal to the file (Prometheus runs with
+  ``--query.max-samples=1000``, so that a chunk of too many samples is read in halves);
 - ``lookout backfill`` scores them and writes the scores and the alerts with the labels;
 - ``lookout run --history-url`` (real Kafka) warms the series from them: the state holds the
   history's points, ``lookout_series_warming`` is 0 and a spike in the first live points pages,
@@ -37,7 +38,7 @@ from detectors import DetectorStack
 from scripts.lookout_services import Prometheus, ServiceUnavailable, free_port
 from stream.cli import main
 from stream.pipeline import Pipeline
-from stream.prometheus_history import MAX_POINTS_PER_SERIES, PrometheusHistory
+from stream.prometheus_history import PrometheusHistory
 from stream.state_store import SqliteStateStore
 from tests.services_fixtures import service_unavailable
 from tests.test_live import produce_raw, read_topic, scraped
@@ -50,6 +51,14 @@ HISTORY_POINTS = 1440
 LABELS = {"instance": "machine-1-6", "job": "smd"}
 SERIES = 'smd_cpu{instance="machine-1-6",job="smd"}'  # Prometheus' notation: the default name
 LOOKBACK_STEPS = 5  # Prometheus repeats a series' last sample for 5 minutes after it
+
+
+class SmallQueries(Prometheus):
+    """Prometheus that refuses queries of more than 1,000 samples (as its default of 50
+    million refuses a range query of many series), so that a 1,440-step read must be split."""
+
+    def command(self, binary, config):
+        return [*super().command(binary, config), "--query.max-samples=1000"]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +84,7 @@ def smd_prometheus(tmp_path_factory):
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert blocks.returncode == 0, blocks.stderr
-    server = Prometheus(work, targets=[])
+    server = SmallQueries(work, targets=[])
     try:
         server.start()
     except ServiceUnavailable as exc:
@@ -98,10 +107,11 @@ def test_history_is_read_back_in_chunks_equal_to_the_file(smd_prometheus):
     np.testing.assert_array_equal(timestamps, smd_prometheus.timestamps)
     np.testing.assert_array_equal(values, smd_prometheus.values[:HISTORY_POINTS])
 
+    # One chunk of 1,440 steps is refused (too many samples), its halves are not.
     whole = PrometheusHistory(smd_prometheus.server.url)
-    (one,) = [s for chunk in whole.read("smd_cpu", start, end, 60.0) for s in chunk]
-    np.testing.assert_array_equal(one.values, values)
-    assert whole.requests == 1 and len(one.values) <= MAX_POINTS_PER_SERIES
+    halves = list(whole.read("smd_cpu", start, end, 60.0))
+    assert whole.requests == 3 and [len(chunk[0].values) for chunk in halves] == [720, 720]
+    np.testing.assert_array_equal(np.concatenate([c[0].values for c in halves]), values)
     # The series' sampling interval, from its raw samples (it ended 3 hours ago).
     assert whole.sampling_interval("smd_cpu", [time.time(), end - 3600]) == 60.0
     assert whole.sampling_interval("rate(smd_cpu[5m])", [end]) is None  # not a selector
