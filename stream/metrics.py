@@ -19,8 +19,9 @@ per message), ``lookout_consumer_lag_messages{topic,partition}``,
 ``lookout_commit_failures_total`` and ``lookout_build_info``. Read from the pipeline at scrape
 time (:meth:`LookoutMetrics.watch_pipeline`): ``lookout_series_evicted_total`` (series forgotten
 after ``--series-ttl``), ``lookout_series_dropped_total`` (points of new series refused at
-``--max-series``), ``lookout_reorder_held_points`` (points waiting in reorder windows) and
-``lookout_series_sampled_fast`` (series sampled faster than once a minute, which page more).
+``--max-series``), ``lookout_reorder_held_points`` (points waiting in reorder windows),
+``lookout_series_sampled_fast`` (series sampled faster than once a minute, which page more) and
+``lookout_series_tracked_warming`` (series that cannot page yet, exposed or not).
 
 :class:`ExpositionServer` serves ``/metrics`` beside ``/-/healthy`` and ``/-/ready``.
 """
@@ -125,6 +126,9 @@ class PipelineCounts(Protocol):
 
     def warming(self, series: Sequence[str]) -> list[bool | None]: ...
 
+    @property
+    def warming_count(self) -> int: ...
+
 
 class _SeriesGauges:
     """The per-series gauges: one sample per exposed series, labelled ``series`` and the
@@ -206,6 +210,12 @@ class _PipelineCollector:
             "Series sampled faster than once a minute: the detectors count points and were tuned "
             "on 1- to 5-minute data, so they page more often on them; downsample them first.",
             value=float(pipeline.fast_series_count) if pipeline is not None else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "lookout_series_tracked_warming",
+            "Series with detector state that cannot page yet (fewer points learned than their "
+            "warm-up), exposed or not.",
+            value=float(pipeline.warming_count) if pipeline is not None else 0.0,
         )
 
 

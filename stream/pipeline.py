@@ -263,6 +263,13 @@ class Pipeline:
         counts = iter(self.bank._rows["ints"][known, _bank_kernel.I_N_SEEN].tolist())
         return [None if slot is None else next(counts) for slot in slots]
 
+    @property
+    def warming_count(self) -> int:
+        """Series with state that cannot page yet (see :meth:`warming`), over all series."""
+        slots = np.fromiter(self.slots.values(), np.int64, len(self.slots))
+        learned = self.bank._rows["ints"][slots, _bank_kernel.I_N_SEEN]
+        return int(np.count_nonzero(learned < self.warm_up_points))
+
     def warming(self, series: Sequence[str]) -> list[bool | None]:
         """Per series: True while it has learned fewer than :attr:`warm_up_points` points
         (it cannot page yet), None without state."""

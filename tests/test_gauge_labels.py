@@ -144,6 +144,8 @@ def test_warming_gauge_reads_the_points_learned_and_no_series_pages_while_warmin
             metrics.observe(name, scored.assessment, now=0.0)
             flag = registry.get_sample_value("lookout_series_warming", {"series": name})
             assert flag == (1.0 if t + 1 < pipeline.warm_up_points else 0.0), (name, t)
+            # the series before this one are ready: at most this one is warming
+            assert registry.get_sample_value("lookout_series_tracked_warming") == flag
         # t points were learned before point t: it can page only from t = warm_up_points on
         assert alerted_at[:1] == ([spike_at] if spike_at >= pipeline.warm_up_points else [])
 
