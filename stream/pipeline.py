@@ -266,7 +266,7 @@ class Pipeline:
     @property
     def warming_count(self) -> int:
         """Series with state that cannot page yet (see :meth:`warming`), over all series."""
-        slots = np.fromiter(self.slots.values(), np.int64, len(self.slots))
+        slots = np.array(list(self.slots.values()), np.int64)  # one atomic copy (scrape thread)
         learned = self.bank._rows["ints"][slots, _bank_kernel.I_N_SEEN]
         return int(np.count_nonzero(learned < self.warm_up_points))
 
