@@ -178,7 +178,10 @@ def test_promtool_accepts_series_with_different_label_names_and_the_warming_gaug
     assert b"# TYPE lookout_series_warming gauge" in exposition
 
 
-def test_gauge_label_options_layer_like_the_others_and_bad_names_exit_2(tmp_path, capsys):
+def test_gauge_label_options_layer_like_the_others_and_bad_names_exit_2(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("LOOKOUT_MAX_GAUGE_LABEL_VALUES", "50")
     config = tmp_path / "lookout.toml"
     config.write_text('gauge-labels-drop = "pod"\nmax-gauge-labels = 3\n')
     argv = ["run", "--config", str(config), "--gauge-labels", "job,instance,pod", "--print-config"]
@@ -187,6 +190,7 @@ def test_gauge_label_options_layer_like_the_others_and_bad_names_exit_2(tmp_path
     assert "gauge_labels = 'job,instance,pod'  (flag)" in printed
     assert "gauge_labels_drop = 'pod'  (file)" in printed
     assert "max_gauge_labels = 3  (file)" in printed
+    assert "max_gauge_label_values = 50  (env)" in printed
 
     assert main(["run", "--gauge-labels", "job,9lives", "--bootstrap-servers", "x:1"]) == 2
     assert "'9lives' is not a Prometheus label name" in capsys.readouterr().err
