@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 
 from stream.alerts import AlertEvent
-from stream.messages import Columns, LabeledPoint
+from stream.messages import MAX_SERIES_LENGTH, Columns, LabeledPoint
 from stream.pipeline import Pipeline, Scored, ScoredBatch
 from stream.prometheus_history import PromSeries, series_name
 
@@ -58,7 +58,7 @@ class HistorySummary:
     series: int = 0  # series with at least one point scored
     points: int = 0  # points scored and learned
     non_finite: int = 0  # NaN or infinite samples left out
-    unnamed: int = 0  # Prometheus series the --history-series template could not name
+    unnamed: int = 0  # series without a usable name (a template label missing, too long)
     refused: int = 0  # points the pipeline refused (--max-series, out of order)
     alerts: int = 0  # incidents the history opened (never sent)
     warming: int = 0  # series still warming up after their history
@@ -199,9 +199,20 @@ def score_history(
 
 
 def _name(labels: Mapping[str, str], template: str, summary: HistorySummary) -> str | None:
+    """The series' name, or None (counted, logged) when it cannot be a live series' key."""
     try:
-        return series_name(labels, template)
+        name = series_name(labels, template)
     except KeyError as exc:
         summary.unnamed += 1
         log.warning("history: series %s has no label %s for the series name", labels, exc)
         return None
+    if not name or len(name) > MAX_SERIES_LENGTH:
+        summary.unnamed += 1
+        log.warning(
+            "history: the name of series %s is empty or longer than %d characters, which no "
+            "live point can have: give --history-series a shorter template",
+            labels,
+            MAX_SERIES_LENGTH,
+        )
+        return None
+    return name

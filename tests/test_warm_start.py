@@ -79,10 +79,11 @@ def test_a_template_names_series_and_a_series_without_its_labels_is_counted_not_
     chunk = [
         PromSeries({"__name__": "up", "job": "a", "instance": "x"}, np.array([60.0]), np.ones(1)),
         PromSeries({"__name__": "up", "job": "b"}, np.array([60.0]), np.ones(1)),
+        PromSeries({"job": "c", "instance": "y" * 300}, np.array([60.0]), np.ones(1)),
     ]
     pipeline = Pipeline(lambda: DetectorStack(grace_period=5))
     boundary, summary, last = score_history(pipeline, [chunk], template="{job}/{instance}")
-    assert pipeline.series_ids() == ["a/x"] and summary.unnamed == 1
+    assert pipeline.series_ids() == ["a/x"] and summary.unnamed == 2  # no instance; too long
     assert last["a/x"].labels == {"job": "a", "instance": "x"}
 
 
