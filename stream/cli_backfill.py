@@ -43,15 +43,15 @@ log = logging.getLogger("lookout")
 FALLBACK_STEP = 60.0
 
 
-def _duration_text(text: str) -> str:
+def duration(text: str) -> str:
     from stream.prometheus_history import parse_duration
 
     parse_duration(text)  # checked now, used as text (the defaults stay readable in --help)
     return text
 
 
-def _step_text(text: str) -> str:
-    return text if text == "auto" else _duration_text(text)
+def duration_or_auto(text: str) -> str:
+    return text if text == "auto" else duration(text)
 
 
 HISTORY_OPTIONS = (
@@ -74,7 +74,7 @@ HISTORY_OPTIONS = (
         "history_lookback",
         "7d",
         "how much history to read, a duration (7d, 12h, 90m) or seconds",
-        type=_duration_text,
+        type=duration,
         metavar="DURATION",
     ),
     Option(
@@ -84,7 +84,7 @@ HISTORY_OPTIONS = (
         "in Prometheus (the median interval between their raw samples over an hour of the "
         "range, which needs a plain selector; 60 s otherwise), one step for the whole query. "
         "Give the interval of your live points",
-        type=_step_text,
+        type=duration_or_auto,
         metavar="DURATION",
     ),
     Option(

@@ -44,6 +44,7 @@ import numpy as np
 from stream.alerts import AlertEvent
 from stream.messages import MAX_SERIES_LENGTH, Columns, LabeledPoint
 from stream.pipeline import Pipeline, Scored, ScoredBatch
+from stream.point import format_timestamp
 from stream.prometheus_history import PromSeries, series_name
 
 __all__ = ["HistoryBoundary", "HistorySummary", "score_history"]
@@ -189,6 +190,12 @@ def score_history(
             until[name] = batch.timestamps.item(index)
         if on_batch is not None:
             on_batch(batch)
+        log.info(
+            "history: %d points of %d series scored up to %s",
+            summary.points,
+            len(until),
+            format_timestamp(float(batch.timestamps.max())) if len(batch) else "-",
+        )
     for name in until:
         pipeline.mute_open_alert(name)
     warming = pipeline.warming(list(until))

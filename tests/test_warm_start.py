@@ -191,3 +191,22 @@ def test_run_refuses_a_history_url_without_a_query_and_starts_cold_without_prome
     with caplog.at_level(logging.ERROR, logger="lookout"):
         assert _warm_start(settings, pipeline, LookoutMetrics()) is None
     assert "warm start failed, starting cold" in caplog.text and pipeline.series_count == 0
+
+
+def test_backfill_shares_lookout_runs_config_file_and_needs_a_url(tmp_path, capsys):
+    from stream.cli import main
+
+    config = tmp_path / "lookout.toml"
+    config.write_text(
+        'topic = "metrics"\ngroup-id = "g"\nhistory-query = "up"\nhistory-lookback = "2d"\n'
+        "grace-period = 100\n"
+    )
+    assert main(["backfill", "--config", str(config), "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    assert "history_lookback = '2d'  (file)" in printed and "grace_period = 100  (file)" in printed
+    assert main(["backfill", "--config", str(config)]) == 2
+    assert "give --history-url" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as bad:
+        main(["backfill", "--history-url", "http://x:9090", "--history-lookback", "soon"])
+    assert bad.value.code == 2
+    assert "invalid duration value: 'soon'" in capsys.readouterr().err
