@@ -11,12 +11,12 @@ import argparse
 import os
 import sys
 
-from stream import cli_evaluate, cli_live, cli_replay, cli_report, cli_simulate
+from stream import cli_backfill, cli_evaluate, cli_live, cli_replay, cli_report, cli_simulate
 from stream.config import Option, add_options, describe, env_name, resolve
 
 __all__ = ["main", "build_parser", "register_command"]
 
-COMMAND_MODULES = [cli_replay, cli_simulate, cli_evaluate, cli_report, cli_live]
+COMMAND_MODULES = [cli_replay, cli_simulate, cli_evaluate, cli_report, cli_live, cli_backfill]
 
 
 def register_command(commands, name: str, handler, groups, validate=None, **parser_options):

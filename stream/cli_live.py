@@ -15,19 +15,22 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from stream.cli_backfill import HISTORY_OPTIONS, open_history
 from stream.cli_options import STACK_OPTIONS, stack_factory
 from stream.config import (
     CONNECTION_OPTIONS,
     PRODUCE_OPTIONS,
     RUN_OPTIONS,
+    ConfigError,
     Option,
     Settings,
     non_negative_float,
+    non_negative_int,
     positive_float,
     positive_int,
 )
 
-__all__ = ["register", "STATE_OPTIONS"]
+__all__ = ["register", "STATE_OPTIONS", "GAUGE_LABEL_OPTIONS"]
 
 log = logging.getLogger("lookout")
 
@@ -59,17 +62,61 @@ STATE_OPTIONS = (
         metavar="SECONDS",
     ),
 )
+#: Which of a point's labels go onto its series' gauges (see stream/labels.py).
+GAUGE_LABEL_OPTIONS = (
+    Option(
+        "gauge_labels",
+        "*",
+        "labels of a point copied onto its series' gauges, for PromQL joins: comma-separated "
+        "names, or * for all (within the bounds below)",
+        metavar="NAMES",
+    ),
+    Option(
+        "gauge_labels_drop",
+        "",
+        "labels never copied onto the gauges, comma-separated (e.g. pod,container_id)",
+        metavar="NAMES",
+    ),
+    Option(
+        "max_gauge_labels",
+        10,
+        "most labels per series on the gauges, the first in name order (more are counted in "
+        "lookout_series_labels_dropped_total); 0: none",
+        type=non_negative_int,
+        metavar="N",
+    ),
+    Option(
+        "max_gauge_label_length",
+        128,
+        "a label whose value is longer is left off the gauges (counted)",
+        type=positive_int,
+        metavar="CHARS",
+    ),
+    Option(
+        "max_gauge_label_values",
+        1000,
+        "most distinct values of one label over the exposed series; a series bringing one "
+        "more gets its gauges without that label (counted)",
+        type=positive_int,
+        metavar="N",
+    ),
+)
+
 # --- lookout run ---------------------------------------------------------------------------------
 
 
 def _validate_run(settings: Settings) -> None:
     stack_factory(settings)
     _http_auth(settings)
+    _label_policy(settings)
+    if settings.history_url:
+        open_history(settings)  # the query and credentials are there and agree
 
 
 def cmd_run(settings: Settings) -> int:
     factory = stack_factory(settings)  # main() validated the settings
     auth = _http_auth(settings)
+    label_policy = _label_policy(settings)
     _configure_logging(settings.log_level)
 
     from stream.kafka_io import Consumer, KafkaIOError, Producer
@@ -83,6 +130,8 @@ def cmd_run(settings: Settings) -> int:
         max_series=settings.max_exposed_series,
         idle_timeout=settings.series_idle_timeout,
         sinks=sinks,
+        label_policy=label_policy,
+        max_label_values=settings.max_gauge_label_values,
     )
     pipeline = Pipeline(
         factory,
@@ -108,6 +157,14 @@ def cmd_run(settings: Settings) -> int:
         )
         return 2
     log.info("serving %s/metrics, /-/healthy and /-/ready", server.url)
+    history = None
+    if settings.history_url:  # before consuming: /-/ready answers 503 meanwhile
+        try:
+            history = _warm_start(settings, pipeline, metrics)
+        except ConfigError as exc:
+            server.close()
+            print(f"lookout run: error: {exc}", file=sys.stderr)
+            return 2
 
     consumer = producer = store = None
     try:
@@ -162,6 +219,7 @@ def cmd_run(settings: Settings) -> int:
         state_store=store,
         checkpoint_interval=settings.checkpoint_interval,
         flush_wait=1.0,
+        history=history,
     )
     log.info(
         "consuming %s from %s as group %s, state in %s",
@@ -184,6 +242,43 @@ def cmd_run(settings: Settings) -> int:
         server.close()
     print(summary.format())
     return 0
+
+
+def _label_policy(settings: Settings):
+    from stream.labels import LabelPolicy, parse_label_list
+
+    return LabelPolicy(
+        keep=parse_label_list(settings.gauge_labels),
+        drop=parse_label_list(settings.gauge_labels_drop or "") or frozenset(),
+        max_labels=settings.max_gauge_labels,
+        max_value_length=settings.max_gauge_label_length,
+    )
+
+
+def _warm_start(settings: Settings, pipeline, metrics):
+    """Score and learn each series' history before the first live point (see
+    ``stream/warm_start.py``); the :class:`HistoryBoundary` for the runner, or None when
+    Prometheus cannot be read (the run starts cold: better than not at all). A query that
+    Prometheus refuses is a setting to fix: ``ConfigError``."""
+    from stream.cli_backfill import read_history
+    from stream.prometheus_history import PrometheusError
+
+    try:
+        boundary, summary, last = read_history(settings, pipeline)
+    except PrometheusError as exc:
+        if exc.bad_query:
+            raise ConfigError(f"--history-query: {exc}") from None
+        log.error("warm start failed, starting cold: %s", exc)
+        return None
+    # The gauges show each series' last history point (and lookout_series_warming).
+    metrics.observe_many(
+        {series: scored.assessment for series, scored in last.items()},
+        0,
+        time.monotonic(),
+        {series: scored.labels for series, scored in last.items()},
+    )
+    log.info("warm start: %s", summary.format())
+    return boundary
 
 
 def _alert_sinks_names(settings: Settings) -> list[str]:
@@ -453,6 +548,10 @@ def register(commands) -> None:
             "Kafka connection": CONNECTION_OPTIONS,
             "live scoring": RUN_OPTIONS,
             "state, checkpoints and recovery": STATE_OPTIONS,
+            "labels on the per-series gauges": GAUGE_LABEL_OPTIONS,
+            "warm start from Prometheus history (also lookout backfill; docs/prometheus.md)": (
+                HISTORY_OPTIONS
+            ),
             "detector stack": STACK_OPTIONS,
         },
         help="score a Kafka topic live: Prometheus gauges, alerts to Kafka and Alertmanager",

@@ -3,9 +3,13 @@
 The only module that imports ``prometheus_client``. Every metric lives in the registry given to
 :class:`LookoutMetrics` (tests pass a fresh ``CollectorRegistry()``), never in a global one.
 
-Per series (label ``series``, at most ``max_series`` of them, removed after ``idle_timeout``
-seconds without a point): ``lookout_value``, ``lookout_expected``, ``lookout_expected_lower``,
-``lookout_expected_upper``, ``lookout_anomaly_score``, ``lookout_zscore``, ``lookout_anomalous``.
+Per series (label ``series`` plus the point's own labels as :class:`~stream.labels.LabelPolicy`
+selects them, at most ``max_series`` series, removed after ``idle_timeout`` seconds without a
+point): ``lookout_value``, ``lookout_expected``, ``lookout_expected_lower``,
+``lookout_expected_upper``, ``lookout_anomaly_score``, ``lookout_zscore``, ``lookout_anomalous``,
+and, read from the pipeline at scrape time, ``lookout_series_warming`` (1 while the series has
+learned too few points to page). ``lookout_series_labels_dropped_total{reason}`` counts labels
+left off a series' gauges by a bound.
 Process-wide: ``lookout_points_total``, ``lookout_messages_total``, ``lookout_alerts_total``,
 ``lookout_invalid_messages_total{reason}``, ``lookout_processing_latency_seconds`` (histogram,
 per message), ``lookout_consumer_lag_messages{topic,partition}``,
@@ -15,19 +19,21 @@ per message), ``lookout_consumer_lag_messages{topic,partition}``,
 ``lookout_commit_failures_total`` and ``lookout_build_info``. Read from the pipeline at scrape
 time (:meth:`LookoutMetrics.watch_pipeline`): ``lookout_series_evicted_total`` (series forgotten
 after ``--series-ttl``), ``lookout_series_dropped_total`` (points of new series refused at
-``--max-series``), ``lookout_reorder_held_points`` (points waiting in reorder windows) and
-``lookout_series_sampled_fast`` (series sampled faster than once a minute, which page more).
+``--max-series``), ``lookout_reorder_held_points`` (points waiting in reorder windows),
+``lookout_series_sampled_fast`` (series sampled faster than once a minute, which page more) and
+``lookout_series_tracked_warming`` (series that cannot page yet, exposed or not).
 
 :class:`ExpositionServer` serves ``/metrics`` beside ``/-/healthy`` and ``/-/ready``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import platform
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol
 
@@ -36,6 +42,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 
 from detectors import Assessment
+from stream.labels import DROP_REASONS, LabelPolicy, LabelValues
 from stream.messages import REASONS
 
 __all__ = [
@@ -77,6 +84,13 @@ SERIES_GAUGES: tuple[tuple[str, str, Callable[[Assessment], float]], ...] = (
     ),
 )
 
+#: The per-series gauge read from the pipeline at scrape time, not from an Assessment.
+SERIES_WARMING = (
+    "lookout_series_warming",
+    "1 while the series has learned fewer points than its detectors need before they can page "
+    "(it cannot alert yet), 0 once ready.",
+)
+
 # Scoring a message takes from tens of microseconds to milliseconds; the top buckets catch stalls.
 LATENCY_BUCKETS = (
     0.00005,
@@ -109,6 +123,57 @@ class PipelineCounts(Protocol):
 
     @property
     def fast_series_count(self) -> int: ...
+
+    def warming(self, series: Sequence[str]) -> list[bool | None]: ...
+
+    @property
+    def warming_count(self) -> int: ...
+
+
+class _SeriesGauges:
+    """The per-series gauges: one sample per exposed series, labelled ``series`` and the
+    series' own labels, collected at scrape time.
+
+    A collector rather than ``Gauge`` children, because the label names differ from series to
+    series (one has ``job`` and ``instance``, another ``team``), which the exposition allows
+    and a ``Gauge``'s fixed label names do not.
+    """
+
+    def __init__(self) -> None:
+        # series -> its exposition labels, the labels they came from, gauge values, last seen
+        self.series: dict[str, _Exposed] = {}
+        self.pipeline: PipelineCounts | None = None
+        self.lock = threading.Lock()
+
+    def describe(self) -> list[Metric]:
+        return [GaugeMetricFamily(name, help_text) for name, help_text, _ in SERIES_GAUGES] + [
+            GaugeMetricFamily(*SERIES_WARMING)
+        ]
+
+    def collect(self) -> Iterator[Metric]:
+        with self.lock:
+            exposed = [(name, entry.labels, entry.values) for name, entry in self.series.items()]
+        for column, (name, help_text, _) in enumerate(SERIES_GAUGES):
+            family = GaugeMetricFamily(name, help_text)
+            for _, labels, values in exposed:
+                family.add_sample(name, labels, values[column])
+            yield family
+        family = GaugeMetricFamily(*SERIES_WARMING)
+        pipeline = self.pipeline
+        if pipeline is not None and exposed:
+            warming = pipeline.warming([name for name, _, _ in exposed])
+            for (_, labels, _), flag in zip(exposed, warming, strict=True):
+                if flag is not None:  # None: no detector state (evicted, or not tracked yet)
+                    family.add_sample(SERIES_WARMING[0], labels, 1.0 if flag else 0.0)
+        yield family
+
+
+@dataclasses.dataclass(slots=True)
+class _Exposed:
+    labels: dict[str, str]  # what the exposition shows: series and the selected labels
+    source: Mapping[str, str] | None  # the point's labels they were selected from
+    values: list[float]  # one per SERIES_GAUGES
+    seen: float  # monotonic time of the series' last point
 
 
 class _PipelineCollector:
@@ -146,6 +211,12 @@ class _PipelineCollector:
             "on 1- to 5-minute data, so they page more often on them; downsample them first.",
             value=float(pipeline.fast_series_count) if pipeline is not None else 0.0,
         )
+        yield GaugeMetricFamily(
+            "lookout_series_tracked_warming",
+            "Series with detector state that cannot page yet (fewer points learned than their "
+            "warm-up), exposed or not.",
+            value=float(pipeline.warming_count) if pipeline is not None else 0.0,
+        )
 
 
 def lookout_version() -> str:
@@ -169,6 +240,12 @@ class LookoutMetrics:
         Seconds without a point after which :meth:`remove_idle` drops a series' gauges.
     sinks
         Alert sinks whose delivery failures are counted (their counters start at 0).
+    label_policy
+        Which of a point's labels go onto its series' gauges (default: all, within
+        :class:`~stream.labels.LabelPolicy`'s bounds).
+    max_label_values
+        Most distinct values of one label name over the exposed series; a series bringing
+        one more value gets its gauges without that label (counted).
 
     Examples
     --------
@@ -176,11 +253,11 @@ class LookoutMetrics:
     >>> registry = CollectorRegistry()
     >>> metrics = LookoutMetrics(registry, max_series=1)
     >>> stack = DetectorStack(grace_period=5)
-    >>> metrics.observe("cpu", stack.process(0.0, 42.0), now=0.0)
+    >>> metrics.observe("cpu", stack.process(0.0, 42.0), now=0.0, labels={"job": "node"})
     True
     >>> metrics.observe("mem", stack.process(1.0, 43.0), now=0.0)  # over max_series
     False
-    >>> registry.get_sample_value("lookout_value", {"series": "cpu"})
+    >>> registry.get_sample_value("lookout_value", {"series": "cpu", "job": "node"})
     42.0
     >>> registry.get_sample_value("lookout_series_overflow_points_total")
     1.0
@@ -194,6 +271,8 @@ class LookoutMetrics:
         max_series: int = 1000,
         idle_timeout: float = 900.0,
         sinks: Iterable[str] = (),
+        label_policy: LabelPolicy | None = None,
+        max_label_values: int = 1000,
     ):
         if max_series < 1:
             raise ValueError(f"max_series must be at least 1, got {max_series}")
@@ -203,13 +282,23 @@ class LookoutMetrics:
         self.registry = registry
         self.max_series = max_series
         self.idle_timeout = idle_timeout
-        self._gauges = [
-            (Gauge(name, help_text, ["series"], registry=registry), read)
-            for name, help_text, read in SERIES_GAUGES
-        ]
-        # series -> (its gauge children, monotonic time of its last point)
-        self._series: dict[str, tuple[list[Gauge], float]] = {}
-        self._lock = threading.Lock()
+        self.label_policy = label_policy if label_policy is not None else LabelPolicy()
+        self._label_values = LabelValues(max_label_values)
+        self._reads = [read for _, _, read in SERIES_GAUGES]
+        self._series_gauges = _SeriesGauges()
+        registry.register(self._series_gauges)
+        self._series = self._series_gauges.series
+        self._lock = self._series_gauges.lock
+        self.labels_dropped = Counter(
+            "lookout_series_labels_dropped",
+            "Labels of points left off their series' gauges by a bound (--max-gauge-labels, "
+            "--max-gauge-label-length, --max-gauge-label-values, a reserved or invalid name), "
+            "counted when the series is exposed or its labels change.",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in DROP_REASONS:
+            self.labels_dropped.labels(reason=reason)
 
         self.points = Counter("lookout_points", "Points scored.", registry=registry)
         self.messages = Counter(
@@ -275,44 +364,73 @@ class LookoutMetrics:
     def series_exposed(self) -> int:
         return len(self._series)
 
-    def observe(self, series: str, assessment: Assessment, now: float) -> bool:
-        """Record one scored point at monotonic time ``now``; False if its series is not exposed
-        because ``max_series`` series already are."""
+    def observe(
+        self,
+        series: str,
+        assessment: Assessment,
+        now: float,
+        labels: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Record one scored point (with its ``labels``) at monotonic time ``now``; False if
+        its series is not exposed because ``max_series`` series already are."""
         self.points.inc()
-        return self._expose(series, assessment, now)
+        return self._expose(series, assessment, now, labels)
 
-    def _expose(self, series: str, assessment: Assessment, now: float) -> bool:
+    def _expose(
+        self, series: str, assessment: Assessment, now: float, labels: Mapping[str, str] | None
+    ) -> bool:
+        values = [read(assessment) for read in self._reads]
         entry = self._series.get(series)
         if entry is None:
             with self._lock:
                 if len(self._series) >= self.max_series:
                     self.overflow.inc()
                     return False
-                children = [gauge.labels(series=series) for gauge, _ in self._gauges]
-                self.exposed.set(len(self._series) + 1)
-        else:
-            children = entry[0]
-        self._series[series] = (children, now)
-        for child, (_, read) in zip(children, self._gauges, strict=True):
-            child.set(read(assessment))
+                exposed = self._exposition_labels(series, labels)
+                self._series[series] = _Exposed(exposed, labels, values, now)
+                self.exposed.set(len(self._series))
+            return True
+        if labels is not entry.source and (labels or {}) != (entry.source or {}):
+            with self._lock:  # the series' labels changed: its samples change identity
+                self._label_values.release(_own_labels(entry.labels))
+                entry.labels = self._exposition_labels(series, labels)
+                entry.source = labels
+        entry.values = values
+        entry.seen = now
         return True
 
-    def observe_many(self, latest: Mapping[str, Assessment], n_points: int, now: float) -> None:
+    def _exposition_labels(self, series: str, labels: Mapping[str, str] | None) -> dict[str, str]:
+        """``series`` and the labels of ``labels`` the policy and the value bound let through."""
+        if not labels:
+            return {"series": series}
+        selected, dropped = self.label_policy.select(labels)
+        admitted, over = self._label_values.admit(selected)
+        for reason in dropped + over:
+            self.labels_dropped.labels(reason=reason).inc()
+        return {"series": series, **admitted}
+
+    def observe_many(
+        self,
+        latest: Mapping[str, Assessment],
+        n_points: int,
+        now: float,
+        labels: Mapping[str, Mapping[str, str] | None] | None = None,
+    ) -> None:
         """Record ``n_points`` scored points at once, given each series' latest assessment
-        (what a scrape would have seen after :meth:`observe` of every point)."""
+        and the labels of that point (what a scrape would have seen after :meth:`observe` of
+        every point)."""
         self.points.inc(n_points)
+        labels = labels or {}
         for series, assessment in latest.items():
-            self._expose(series, assessment, now)
+            self._expose(series, assessment, now, labels.get(series))
 
     def remove_idle(self, now: float) -> list[str]:
         """Drop the gauges of series without a point for ``idle_timeout`` seconds."""
         cutoff = now - self.idle_timeout
         with self._lock:
-            idle = [series for series, (_, seen) in self._series.items() if seen < cutoff]
+            idle = [series for series, entry in self._series.items() if entry.seen < cutoff]
             for series in idle:
-                del self._series[series]
-                for gauge, _ in self._gauges:
-                    gauge.remove(series)
+                self._label_values.release(_own_labels(self._series.pop(series).labels))
             self.exposed.set(len(self._series))
         return idle
 
@@ -336,6 +454,7 @@ class LookoutMetrics:
         (1.0, 1.0)
         """
         self._pipeline_collector.pipeline = pipeline
+        self._series_gauges.pipeline = pipeline
         self.tracked.set_function(lambda: pipeline.series_count)
 
     def count_invalid(self, reason: str) -> None:
@@ -349,6 +468,11 @@ class LookoutMetrics:
         for (topic, partition), lag in current.items():
             self.lag.labels(topic=topic, partition=partition).set(lag)
         self._lag_partitions = set(current)
+
+
+def _own_labels(exposed: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The point's labels among a series' exposition labels (all but ``series``)."""
+    return [(name, value) for name, value in exposed.items() if name != "series"]
 
 
 def parse_address(address: str) -> tuple[str, int]:

@@ -37,7 +37,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from detectors import Assessment, DetectorStack
+from detectors import Assessment, DetectorStack, _bank_kernel
 from detectors.alerting import AlertStatus, AlertTransition
 from detectors.bank import OPENED, RESOLVED, BankResults, StackBank
 from detectors.state import SnapshotError, restore, snapshot
@@ -236,6 +236,46 @@ class Pipeline:
         (the detectors count points and were tuned on 1- to 5-minute data)."""
         return int(np.count_nonzero(self._sampled_faster_than(FAST_STEP)))
 
+    @property
+    def warm_up_points(self) -> int:
+        """Points a series learns before its stack can page at all: the calibrators pass no
+        score before ``grace_period`` points (the range break, when on, pages from then on);
+        without the range break, the recalibration holds the combined score at 0 for
+        ``recalibration_grace`` more."""
+        bank = self.bank
+        if bank.range_break or not bank.recalibration_grace:
+            return bank.grace_period
+        return bank.grace_period + bank.recalibration_grace + 1
+
+    def points_learned(self, series: Sequence[str]) -> list[int | None]:
+        """Points each of ``series`` has learned (scored, then learned), None for a series
+        without state. Read-only; safe to call from a scrape thread.
+
+        >>> pipeline = Pipeline(lambda: DetectorStack(grace_period=5))
+        >>> _ = [pipeline.process(MetricPoint("cpu", 60.0 * t, t % 4)) for t in range(7)]
+        >>> pipeline.points_learned(["cpu", "mem"]), pipeline.warming(["cpu", "mem"])
+        ([7, None], [False, None])
+        """
+        slots = [self.slots.get(name) for name in series]
+        known = [slot for slot in slots if slot is not None]
+        # The bank's count of points seen (DetectorStack._n_seen); the bank has no accessor
+        # for it yet, so it is read from its state arrays here.
+        counts = iter(self.bank._rows["ints"][known, _bank_kernel.I_N_SEEN].tolist())
+        return [None if slot is None else next(counts) for slot in slots]
+
+    @property
+    def warming_count(self) -> int:
+        """Series with state that cannot page yet (see :meth:`warming`), over all series."""
+        slots = np.array(list(self.slots.values()), np.int64)  # one atomic copy (scrape thread)
+        learned = self.bank._rows["ints"][slots, _bank_kernel.I_N_SEEN]
+        return int(np.count_nonzero(learned < self.warm_up_points))
+
+    def warming(self, series: Sequence[str]) -> list[bool | None]:
+        """Per series: True while it has learned fewer than :attr:`warm_up_points` points
+        (it cannot page yet), None without state."""
+        ready = self.warm_up_points
+        return [None if n is None else n < ready for n in self.points_learned(series)]
+
     def _sampled_faster_than(self, seconds: float) -> np.ndarray:
         """Per series, in ``slots`` order: sampled more often than every ``seconds``?"""
         steps = self.bank.sampling_intervals(np.fromiter(self.slots.values(), np.int64))
@@ -405,6 +445,11 @@ class Pipeline:
     def open_alert(self, series: str) -> tuple[AlertEvent, Mapping[str, str]] | None:
         """The event that opened ``series``' alert and its point's labels, while it fires."""
         return self._open_alerts.get(series)
+
+    def mute_open_alert(self, series: str) -> None:
+        """Forget that ``series``' alert is open (it opened on history, which never pages):
+        its state is then stored without it, so no restart takes it over and sends it."""
+        self._open_alerts.pop(series, None)
 
     def process(self, point: MetricPoint) -> tuple[Assessment, AlertEvent | None]:
         """Score and learn one point at once (no reorder window); raises ``InvalidPoint``."""

@@ -37,7 +37,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -59,6 +59,9 @@ from stream.metrics import LookoutMetrics
 from stream.pipeline import Pipeline, ScoredBatch
 from stream.point import MetricPoint
 from stream.state_store import StateChanges, StateStore, StoredState
+
+if TYPE_CHECKING:
+    from stream.warm_start import HistoryBoundary
 
 __all__ = ["Source", "Sender", "Checkpoint", "Runner", "RunSummary"]
 
@@ -412,7 +415,7 @@ class RunSummary:
                 f"invalid   {invalid}" + (f" ({reasons})" if reasons else ""),
                 f"restored  {self.restored_series} series",
                 f"skipped   {self.skipped} messages and {self.skipped_points} points already "
-                "in the restored state",
+                "in the restored state or the warm start's history",
                 f"evicted   {self.evicted} idle series",
                 f"commit failures {self.commit_failures}",
                 f"elapsed   {self.seconds:.1f} s ({self.points_per_second:,.0f} points/s)",
@@ -451,6 +454,9 @@ class Runner:
     flush_wait
         Seconds per attempt when waiting for the broker to acknowledge outputs or state; between
         attempts :meth:`ready` turns False and the wait is logged. None: plain ``flush()``.
+    history
+        Where the warm start's history of each series ends (:mod:`stream.warm_start`): live
+        points up to it are skipped, incidents that began in it never page.
     """
 
     def __init__(
@@ -472,11 +478,13 @@ class Runner:
         flush_wait: float | None = None,
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        history: HistoryBoundary | None = None,
     ):
         self.consumer = consumer
         self.producer = producer
         self.pipeline = pipeline
         self.metrics = metrics
+        self.history = history
         self.sinks = list(sinks)
         self.dead_letter_topic = dead_letter_topic or None
         self.scores_topic = scores_topic or None
@@ -578,6 +586,8 @@ class Runner:
             for sink in self.sinks:
                 sink.adopt(still_firing, now)
         self._skip_below.update(stored.offsets)
+        for series in stored.states if self.history is not None else ():
+            self.history.forget(series)  # the stored state is newer than the history
         for series, offset in stored.series_offsets.items():
             self._series_floor[series] = (stored.partitions[series], offset)
         if self.state_store is not None and partitions:
@@ -692,6 +702,9 @@ class Runner:
             self.reject(record, rejection)
         points = [p for p in decoded.points if self._is_new(p.point.series, record)]
         columns = [c for c in decoded.columns if self._is_new(c.series, record, len(c.values))]
+        if self.history is not None:  # points the warm start's history holds already
+            points, columns, skipped = self.history.trim(points, columns)
+            self.summary.skipped_points += skipped
         return points, columns
 
     def _is_new(self, series: str, record: Record, n_points: int = 1) -> bool:
@@ -765,10 +778,12 @@ class Runner:
         latest: dict[str, int] = {}
         for index, series in enumerate(batch.series):
             latest[series] = index
+        last = {series: batch.scored_at(index) for series, index in latest.items()}
         self.metrics.observe_many(
-            {series: batch.scored_at(index).assessment for series, index in latest.items()},
+            {series: scored.assessment for series, scored in last.items()},
             len(batch),
             now,
+            {series: scored.labels for series, scored in last.items()},
         )
         if self.scores_topic is not None:
             for scored in batch.scored():
@@ -780,6 +795,8 @@ class Runner:
         alerts = []
         for scored in batch.transitions():
             event = scored.event
+            if self.history is not None and self.history.began_in_history(event):
+                continue  # history never pages
             alerts.append(Alert(event, scored.labels))
             if event.firing:
                 self.summary.alerts += 1
