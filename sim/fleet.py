@@ -78,9 +78,10 @@ Incidents (:data:`KINDS`; durations in time, drawn log-uniformly)
 
 Incidents start after the first ``WARM_UP`` (2 days: a new series is expected to be useful
 after days, not weeks), at least ``INCIDENT_SPACING`` (1 day) apart, about ``INCIDENTS_PER_WEEK``
-per series-week and at least one. A duration shorter than the kind's minimum number of samples
-(1; ``stuck``: 3) is lengthened to it, so that every incident shows in the data: only there do
-the 15 s and the 1 h version differ in time. The label window of an incident is ``[start, end +
+per series-week and at least one. A duration shorter than the kind's minimum number of sampling
+intervals (1; ``stuck``: 3) is lengthened to it, so that every incident shows in the data: only
+there do the 15 s and the 1 h version differ in time (an incident whose samples all went
+missing is not labelled). The label window of an incident is ``[start, end +
 2 steps]`` (a detector one or two samples late still scores).
 
 Missing data: each point is missing with a probability of 0-1 % (per series), and about one
@@ -91,7 +92,7 @@ Examples
 --------
 >>> series = fleet(n_series=10, weeks=1, seed=3)
 >>> [s.spec.shape for s in series][:3], sorted({s.spec.step for s in series})
-(['cpu', 'memory', 'request_rate'], [15.0])
+(['cpu', 'memory', 'request_rate'], [15.0, 60.0, 300.0, 3600.0])
 >>> all(s.incidents for s in series), fleet(10, 1, seed=3, incidents=False)[0].windows
 (True, [])
 """
@@ -436,10 +437,10 @@ def _schedule(rng, kinds, weeks, n_wanted) -> list[tuple[float, float, str]]:
         kind = kinds[int(rng.integers(len(kinds)))]
         low, high, _ = _DURATIONS[kind]
         duration = _log_uniform(rng, low, high)
-        start = rng.uniform(WARM_UP, horizon - duration - _HOUR)
-        if start < WARM_UP:
-            continue
-        start = math.floor(start)
+        latest = horizon - duration - _HOUR
+        if latest <= WARM_UP:
+            continue  # too long for this series (a series under 2 days has no incident)
+        start = math.floor(rng.uniform(WARM_UP, latest))
         end = start + duration
         if all(
             start > e + INCIDENT_SPACING or end < s - INCIDENT_SPACING for s, e, _ in incidents
@@ -460,12 +461,19 @@ def _gaps(rng, weeks, incidents) -> list[tuple[float, float]]:
     return sorted(gaps)
 
 
+def _interval(index: int, n_shapes: int, intervals: Sequence[float]) -> float:
+    # Intervals go round within each round of shapes, shifted by one each round: any
+    # len(intervals) consecutive series hold every interval, and with 10 shapes and 4 intervals
+    # every shape meets every interval once in 4 rounds (40 series).
+    return float(intervals[(index + index // n_shapes) % len(intervals)])
+
+
 def series_spec(
     index: int, seed: int, weeks: float, shape: str | None = None, step: float | None = None
 ) -> SeriesSpec:
-    """The ``index``-th process of the fleet ``seed``: shapes and intervals go round
-    (:data:`SHAPES`, then :data:`INTERVALS` every ``len(SHAPES)`` series) unless given; all
-    else is drawn from ``(seed, index)`` and does not depend on ``step``.
+    """The ``index``-th process of the fleet ``seed``: shape and interval as :func:`fleet`
+    assigns them unless given; all else is drawn from ``(seed, index)`` and does not depend on
+    ``step``.
 
     >>> spec = series_spec(12, seed=1, weeks=2)
     >>> spec.name, spec.shape, spec.step
@@ -474,7 +482,7 @@ def series_spec(
     True
     """
     shape = shape or SHAPES[index % len(SHAPES)]
-    step = float(step or INTERVALS[(index // len(SHAPES)) % len(INTERVALS)])
+    step = float(step or _interval(index, len(SHAPES), INTERVALS))
     spec_of = SHAPE_SPECS[shape]
     params_seq, schedule_seq, gaps_seq = np.random.SeedSequence([seed, index]).spawn(3)
     rng = np.random.default_rng(params_seq)
@@ -516,23 +524,23 @@ def render(spec: SeriesSpec, incidents: bool = True) -> FleetSeries:
     cycle = season_profile(t, spec.tz_offset_hours, spec.season, spec.weekend_factor)
     noise_rng = np.random.default_rng([spec.seed, int(spec.step)])
     values, sigma = shape.sample(t, cycle, spec.params, spec.step, noise_rng)
+    keep = noise_rng.random(len(t)) >= spec.missing_rate
+    for start, end in spec.gaps:
+        keep &= (t < start) | (t > end)
     kept: list[Incident] = []
     if incidents:
         for number, (start, end, kind) in enumerate(spec.incidents):
             incident_rng = np.random.default_rng([spec.seed, 7, number])  # sizes, not by step
-            end = max(end, start + (_DURATIONS[kind][2] - 1) * spec.step)
+            end = max(end, start + _DURATIONS[kind][2] * spec.step)  # long enough to be seen
             inside = (t >= start) & (t <= end)
             values = _inject(
                 kind, spec.shape, values, inside, t, start, end, sigma, spec.params, spec.step,
                 incident_rng,
             )
-            if inside.any():
+            if (inside & keep).any():
                 bounds = (START + pd.Timedelta(seconds=s) for s in (start, end))
                 kept.append(Incident(*bounds, kind))
     values = np.clip(values, 0.0, shape.upper)  # every shape is a non-negative quantity
-    keep = noise_rng.random(len(t)) >= spec.missing_rate
-    for start, end in spec.gaps:
-        keep &= (t < start) | (t > end)
     stamps = START + pd.to_timedelta(t[keep], unit="s")
     frame = pd.DataFrame({"timestamp": stamps, "value": values[keep]})
     return FleetSeries(spec, frame, tuple(kept))
@@ -547,17 +555,18 @@ def fleet(
     intervals: Sequence[float] | None = None,
 ) -> list[FleetSeries]:
     """``n_series`` rendered series: shapes go round ``shapes`` (default :data:`SHAPES`) and
-    sampling intervals round ``intervals`` (default :data:`INTERVALS`) every ``len(shapes)``
-    series, so 40 series hold every shape at every interval once.
+    sampling intervals round ``intervals`` (default :data:`INTERVALS`), shifted by one at each
+    round of shapes: any 4 consecutive series hold the 4 intervals, and 40 series hold every
+    shape at every interval once.
 
-    >>> [s.spec.step for s in fleet(4, 1, shapes=["cpu"], intervals=[60, 3600])]
-    [60.0, 3600.0, 60.0, 3600.0]
+    >>> [s.spec.step for s in fleet(4, 1, shapes=["cpu", "disk"], intervals=[60, 3600])]
+    [60.0, 3600.0, 3600.0, 60.0]
     """
     shapes = tuple(shapes or SHAPES)
     intervals = tuple(intervals or INTERVALS)
     out = []
     for index in range(n_series):
         shape = shapes[index % len(shapes)]
-        step = intervals[(index // len(shapes)) % len(intervals)]
+        step = _interval(index, len(shapes), intervals)
         out.append(render(series_spec(index, seed, weeks, shape=shape, step=step), incidents))
     return out
