@@ -1,5 +1,6 @@
-"""Detection quality: NAB scores per detector and for the combined stack, synthetic incidents, and
-ablations of the stack's parameters, printed as markdown tables.
+"""Ablations: NAB scores per detector and for the combined stack, synthetic incidents, and
+ablations of the stack's parameters, printed as markdown tables. (The issue-14 protocol, every
+corpus with the baseline, is ``bench/quality.py``.)
 
 1. NAB: each detector alone (``DetectorStack(detectors=("zscore",))``, ...) and the default
    stack on NAB's data, normalized score per cost profile, at NAB's optimized threshold and on
@@ -21,7 +22,7 @@ Files are scored in memory by ``sim.corpus_run.score_files`` (one process per fi
 The full run scores about 200,000 points per stack (a few minutes on 2 cores); ``--quick`` uses a
 third of NAB's files and shorter synthetic series.
 
-Run: ``.venv/bin/python bench/quality.py [--nab DIR] [--quick] [--jobs 2] [--variants A,B]
+Run: ``.venv/bin/python bench/ablations.py [--nab DIR] [--quick] [--jobs 2] [--variants A,B]
 [--seeds 42,1,7]``
 """
 

@@ -442,9 +442,7 @@ def _schedule(rng, kinds, weeks, n_wanted) -> list[tuple[float, float, str]]:
             continue  # too long for this series (a series under 2 days has no incident)
         start = math.floor(rng.uniform(WARM_UP, latest))
         end = start + duration
-        if all(
-            start > e + INCIDENT_SPACING or end < s - INCIDENT_SPACING for s, e, _ in incidents
-        ):
+        if all(start > e + INCIDENT_SPACING or end < s - INCIDENT_SPACING for s, e, _ in incidents):
             incidents.append((start, end, kind))
     return sorted(incidents)
 
@@ -534,7 +532,16 @@ def render(spec: SeriesSpec, incidents: bool = True) -> FleetSeries:
             end = max(end, start + _DURATIONS[kind][2] * spec.step)  # long enough to be seen
             inside = (t >= start) & (t <= end)
             values = _inject(
-                kind, spec.shape, values, inside, t, start, end, sigma, spec.params, spec.step,
+                kind,
+                spec.shape,
+                values,
+                inside,
+                t,
+                start,
+                end,
+                sigma,
+                spec.params,
+                spec.step,
                 incident_rng,
             )
             if (inside & keep).any():

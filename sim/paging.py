@@ -94,8 +94,10 @@ def summarize(records: Sequence[SeriesPaging]) -> dict[str, float | int | None]:
     labelled = sum(r.labelled for r in records)
     precision = _ratio(true_positives, alerting) if alerting else 0.0
     recall = _ratio(true_positives, labelled)
-    f1 = None if recall is None else (
-        2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    f1 = (
+        None
+        if recall is None
+        else (2 * precision * recall / (precision + recall) if precision + recall else 0.0)
     )
     pages = sum(r.pages for r in records)
     false_pages = sum(r.false_pages for r in records)

@@ -45,7 +45,9 @@ def machine_of(relpath: str) -> str:
     return Path(relpath).stem.rsplit("_d", 1)[0]
 
 
-def load_smd(smd_dir: str | os.PathLike = DEFAULT_SMD_DIR, machines: int | None = None) -> NabCorpus:
+def load_smd(
+    smd_dir: str | os.PathLike = DEFAULT_SMD_DIR, machines: int | None = None
+) -> NabCorpus:
     """Open the SMD folder; with ``machines``, only the files of its first ``machines`` machines
     (in name order). Raises ``FileNotFoundError`` without data or labels and ``ValueError`` when
     labels and data files do not match."""
@@ -58,7 +60,9 @@ def load_smd(smd_dir: str | os.PathLike = DEFAULT_SMD_DIR, machines: int | None 
     if unlabelled or not corpus.relpaths:
         raise ValueError(
             f"{smd_dir}: {len(unlabelled)} data files have no entry in {labels.name} "
-            f"({', '.join(unlabelled[:3])}...)" if unlabelled else f"{smd_dir}: no data files"
+            f"({', '.join(unlabelled[:3])}...)"
+            if unlabelled
+            else f"{smd_dir}: no data files"
         )
     if machines is not None:
         chosen = sorted({machine_of(relpath) for relpath in corpus.relpaths})[:machines]

@@ -66,9 +66,9 @@ def test_the_injected_incidents_look_like_their_kind():
                 assert (during == 0).all()
             if incident.kind == "stuck":
                 assert during.nunique() == 1
-            if incident.kind == "level_shift" and s.spec.shape in ("memory", "disk") and (
-                s.spec.step <= 60  # where the first differences measure the noise, not the cycle
-            ):
+            # Up to 1 minute the first differences measure the noise, not the cycle.
+            fine = s.spec.step <= 60
+            if incident.kind == "level_shift" and s.spec.shape in ("memory", "disk") and fine:
                 shift = during - calm[incident.start : incident.end]
                 noise = calm.diff().std() / np.sqrt(2)
                 assert shift.max() - shift.min() < 1e-6 * abs(shift.mean())  # one constant shift
@@ -95,8 +95,11 @@ def test_shapes_have_their_offsets_counts_and_missing_points():
 
 def test_weekly_series_are_lower_on_local_weekends():
     # cpu series with a weekly season: the cycle's peak on a local Saturday is lower.
-    series = [s for s in fleet(200, 2, seed=9, incidents=False, shapes=["cpu"])
-              if s.spec.season == "weekly" and s.spec.step == 300][:5]
+    series = [
+        s
+        for s in fleet(200, 2, seed=9, incidents=False, shapes=["cpu"])
+        if s.spec.season == "weekly" and s.spec.step == 300
+    ][:5]
     assert series
     for s in series:
         local = s.frame["timestamp"] + pd.Timedelta(hours=s.spec.tz_offset_hours)
