@@ -173,17 +173,23 @@ def run_lookout(corpus: Corpus, threads: int = 1, **kwargs) -> dict[str, pd.Data
             np.concatenate([_seconds(frame) for frame in frames]),
             np.concatenate([frame["value"].to_numpy(dtype=float) for frame in frames]),
         )
+        # Refused points (NAB repeats a few timestamps) are dead letters in a replay: no result,
+        # so here neither score nor alert.
+        accepted = np.ones(len(series), dtype=bool)
+        accepted[[index for index, _ in refused]] = False
+        score, alert = np.zeros(len(series)), np.zeros(len(series), dtype=int)
+        score[accepted] = np.nan_to_num(scored.results.anomaly_score)
+        alert[accepted] = scored.results.alert
         if refused:
-            raise RuntimeError(f"{corpus.name}: {len(refused)} points refused: {refused[0]}")
-        out = scored.results
+            log(f"  {corpus.name}: {len(refused)} points refused, e.g. {refused[0][1]}")
         start = 0
         for name, frame in zip(batch, frames, strict=True):
             rows = slice(start, start + len(frame))
             results[name] = pd.DataFrame(
                 {
                     "timestamp": frame["timestamp"].to_numpy(),
-                    "anomaly_score": np.nan_to_num(out.anomaly_score[rows]),
-                    "alert": out.alert[rows].astype(int),
+                    "anomaly_score": score[rows],
+                    "alert": alert[rows],
                 }
             )
             start += len(frame)
