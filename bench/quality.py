@@ -33,9 +33,9 @@ shape, event recall at least 0.95, median delay at most 2 samples and 5 minutes.
 
 Run: ``.venv/bin/python bench/quality.py [--quick] [--series 80] [--weeks 4] [--seed 0]
 [--threads 1] [--nab DIR] [--smd DIR] [--thresholds 0.25,0.3,0.36,0.45,0.6] [--z 3,4,5,6]``.
-``--quick`` (40 series, 2 weeks, a third of NAB, 2 SMD machines, 3 thresholds) takes about 1
-minutes on one core. The per-detector NAB table, the old synthetic scenarios, the ablations and
-the seed table are ``bench/ablations.py``.
+``--quick`` (40 series, 2 weeks, a third of NAB, 2 SMD machines, 3 thresholds) takes about 1.5
+minutes on one core; the defaults about 17 (niced, on a busy machine). The per-detector NAB
+table, the old synthetic scenarios, the ablations and the seed table are ``bench/ablations.py``.
 """
 
 from __future__ import annotations

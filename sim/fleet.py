@@ -45,7 +45,8 @@ Shapes (:data:`SHAPES`; ``sigma`` is the per-sample noise scale the incident siz
     Incidents: level shift (an unplanned reboot: the value jumps to the reboot time and stays).
 ``disk``
     Bytes used on a disk of 1e11-1e12: 30-60 % full, growing 0-0.5 % of capacity a week, a
-    small cycle, noise sd 1e-4 of capacity. Incidents: disk filling up, level shift (cleanup).
+    cycle of 0.2 % of capacity, noise sd 1e-4 of capacity. Incidents: disk filling up, level
+    shift (data moved in or cleaned up).
 
 Seasons: each series has ``season`` ``"none"``, ``"daily"`` (a smooth cycle, lowest at 03:00 and
 highest at 15:00 local time) or ``"weekly"`` (the same, with the cycle's amplitude times
@@ -83,6 +84,9 @@ intervals (1; ``stuck``: 3) is lengthened to it, so that every incident shows in
 there do the 15 s and the 1 h version differ in time (an incident whose samples all went
 missing is not labelled). The label window of an incident is ``[start, end +
 2 steps]`` (a detector one or two samples late still scores).
+
+Every series is sampled at its own instants (a gauge's value, a rate's value at the scrape),
+not averaged over the interval: an hourly series sees the same incidents as a 15-second one.
 
 Missing data: each point is missing with a probability of 0-1 % (per series), and about one
 scrape gap a week of 5 min to 2 h has no point at all (never across an incident). A gap is not
