@@ -1,0 +1,118 @@
+"""What an alert column did to the person on call, per series and pooled over a corpus.
+
+A *page* is a contiguous run of alerting samples (one alert event); it is *false* when it opens
+outside every label window (see :mod:`sim.classification` for why "opens"). A window is
+*detected* when an alerting sample falls inside it; its delay is counted from its first sample to
+that sample, in samples and in seconds. False pages are counted per series-week: pages that
+opened outside windows divided by the series' span in weeks, summed over series.
+
+Examples
+--------
+>>> stamps = pd.date_range("2026-01-05", periods=10, freq="min")
+>>> alert = np.array([0, 1, 1, 0, 0, 0, 1, 1, 0, 0])
+>>> record = series_paging(stamps, alert, [(stamps[5], stamps[8])])
+>>> record.pages, record.false_pages, record.delays_samples, record.delays_seconds
+(2, 1, [1], [60.0])
+>>> summary = summarize([record])
+>>> summary["event_recall"], summary["median_delay_samples"], summary["point_recall"]
+(1.0, 1.0, 0.5)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from sim.labeled import Window
+
+__all__ = ["SeriesPaging", "series_paging", "summarize"]
+
+WEEK_NS = 7 * 86400 * 10**9
+
+
+@dataclasses.dataclass(frozen=True)
+class SeriesPaging:
+    """Counts of one series' alert column against its windows."""
+
+    weeks: float
+    pages: int
+    false_pages: int
+    windows: int
+    detected: int
+    delays_samples: list[int]
+    delays_seconds: list[float]
+    true_positives: int  # alerting samples inside windows
+    alerting: int  # alerting samples
+    labelled: int  # samples inside windows
+
+
+def series_paging(timestamps, alert, windows: Sequence[Window]) -> SeriesPaging:
+    """Pages, false pages, detected windows and delays of one series' 0/1 ``alert`` column."""
+    stamps = pd.DatetimeIndex(timestamps).as_unit("ns").asi8
+    alert = np.asarray(alert).astype(bool)
+    opens = alert & ~np.r_[False, alert[:-1]]
+    inside = np.zeros(len(stamps), dtype=bool)
+    delays_samples, delays_seconds = [], []
+    detected = 0
+    for start, end in windows:
+        lo = np.searchsorted(stamps, pd.Timestamp(start).value, side="left")
+        hi = np.searchsorted(stamps, pd.Timestamp(end).value, side="right")
+        inside[lo:hi] = True
+        hits = np.flatnonzero(alert[lo:hi])
+        if hi > lo and len(hits):
+            detected += 1
+            delays_samples.append(int(hits[0]))
+            delays_seconds.append(float(stamps[lo + hits[0]] - stamps[lo]) / 1e9)
+    span = (stamps[-1] - stamps[0]) / WEEK_NS if len(stamps) > 1 else 0.0
+    return SeriesPaging(
+        weeks=float(span),
+        pages=int(opens.sum()),
+        false_pages=int((opens & ~inside).sum()),
+        windows=len(windows),
+        detected=detected,
+        delays_samples=delays_samples,
+        delays_seconds=delays_seconds,
+        true_positives=int((alert & inside).sum()),
+        alerting=int(alert.sum()),
+        labelled=int(inside.sum()),
+    )
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def summarize(records: Sequence[SeriesPaging]) -> dict[str, float | int | None]:
+    """Pooled figures: point-wise precision, recall and F1 of the alerting samples, event
+    recall (detected windows / windows), page precision (true pages / pages), median delay in
+    samples and minutes, false pages per series-week; ``None`` where undefined."""
+    alerting = sum(r.alerting for r in records)
+    true_positives = sum(r.true_positives for r in records)
+    labelled = sum(r.labelled for r in records)
+    precision = _ratio(true_positives, alerting) if alerting else 0.0
+    recall = _ratio(true_positives, labelled)
+    f1 = (
+        None
+        if recall is None
+        else (2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    )
+    pages = sum(r.pages for r in records)
+    false_pages = sum(r.false_pages for r in records)
+    delays_samples = [d for r in records for d in r.delays_samples]
+    delays_seconds = [d for r in records for d in r.delays_seconds]
+    weeks = sum(r.weeks for r in records)
+    return {
+        "point_precision": precision,
+        "point_recall": recall,
+        "point_f1": f1,
+        "event_recall": _ratio(sum(r.detected for r in records), sum(r.windows for r in records)),
+        "page_precision": _ratio(pages - false_pages, pages),
+        "median_delay_samples": float(np.median(delays_samples)) if delays_samples else None,
+        "median_delay_minutes": float(np.median(delays_seconds)) / 60 if delays_seconds else None,
+        "false_pages_per_series_week": _ratio(false_pages, weeks),
+        "windows": sum(r.windows for r in records),
+        "pages": pages,
+    }
