@@ -37,7 +37,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from detectors import Assessment, DetectorStack
+from detectors import Assessment, DetectorStack, state_format
 from detectors.alerting import AlertStatus, AlertTransition
 from detectors.bank import OPENED, RESOLVED, BankResults, StackBank
 from detectors.state import SnapshotError, restore, snapshot
@@ -58,10 +58,9 @@ __all__ = [
 #: too often"): replay's summary names them, the live runtime counts them.
 FAST_STEP = 60.0
 SERIES_STATE_FORMAT = "lookout-series-state"
-# 2: the detector state is a StackBank slot; 3: in the bank's smaller layout; 4: with the
-# bounded calibrators' histograms cut at their bound; 5: the onset's maximum in blocks
-# (2 to 4 are upgraded)
-SERIES_STATE_VERSION = 5
+# The version of the series state: that of the detector state (detectors.state_format, which
+# says what each version changed, how long old ones are read, and upgrades them).
+SERIES_STATE_VERSION = state_format.VERSION
 
 _NO_LABELS: Mapping[str, str] = {}
 _REFUSED_SERIES = -1  # push_arrays: a new series beyond max_series
@@ -505,9 +504,10 @@ class Pipeline:
             raise SnapshotError(f"series state header is not JSON: {exc}") from exc
         if not isinstance(header, dict) or header.get("format") != SERIES_STATE_FORMAT:
             raise SnapshotError("not a Lookout series state")
-        if header.get("version") not in (2, 3, 4, SERIES_STATE_VERSION):
+        version = header.get("version")
+        if not isinstance(version, int) or isinstance(version, bool):
             raise SnapshotError(
-                f"series state version {header.get('version')!r}, expected {SERIES_STATE_VERSION}"
+                f"series state version {version!r}, expected {SERIES_STATE_VERSION}"
             )
         if header.get("series") != series:
             raise SnapshotError(f"state of series {header.get('series')!r}, not {series!r}")
@@ -521,9 +521,10 @@ class Pipeline:
         if not isinstance(state, dict):
             raise SnapshotError(f"series state holds a {type(state).__name__}, not a slot state")
         try:
-            if header["version"] < SERIES_STATE_VERSION:
-                state = self.bank.upgrade_slot_state(state, header["version"])
+            state = state_format.upgrade(state, version, self.bank)
             slot = self.bank.import_slot(state)
+        except state_format.UnreadableStateError as exc:
+            raise SnapshotError(str(exc)) from exc
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             raise SnapshotError(f"series state does not fit this detector stack: {exc}") from exc
         self.drop_series(series)
