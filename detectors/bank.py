@@ -24,7 +24,7 @@ import numpy as np
 
 from detectors import kernel, layout
 from detectors.kernel import DETECTOR_NAMES, PARTS, part_name
-from detectors.stack import DetectorStack
+from detectors.parts.combination import COMBINATIONS
 
 __all__ = ["BankResults", "StackBank", "warm_up"]
 
@@ -79,13 +79,13 @@ class BankResults:
 class StackBank:
     """The default detector stack for many series at once, compiled.
 
-    Takes the parameters of :class:`~detectors.stack.DetectorStack`, under the same names and
-    with the same defaults, and applies them to every series. ``add_series`` returns a slot;
-    ``process(slots, timestamps, values)`` scores then learns each point, in order, on its
-    slot's stack (points of different slots may be interleaved) and returns
-    :class:`BankResults` equal to what one ``DetectorStack`` per slot returns, point for point:
-    alerts and transitions identically, scores to about 1e-12 (the forecaster solves its
-    normal equations by Cholesky in another order than LAPACK, which changes the last bits).
+    ``add_series`` returns a slot; ``process(slots, timestamps, values)`` scores then learns
+    each point, in order, on its slot's stack (points of different slots may be interleaved) and
+    returns :class:`BankResults`; what the stack does is in :mod:`detectors.kernel`. Every
+    series has the same parameters. ``tests/test_bank.py`` checks the results against the
+    readable reference (``tests/reference/stack.py``), point for point: alerts and transitions
+    identically, scores to about 1e-12 (the forecaster solves its normal equations by
+    Cholesky in another order than LAPACK, which changes the last bits).
 
     State lives in arrays with one row per slot (capacity doubles as slots are added) and the
     season in a pool sized by the series' own season lengths: see
@@ -94,19 +94,43 @@ class StackBank:
 
     Parameters
     ----------
-    detectors, window_size, n_lags, forgetting_factor, season, max_season_length, n_trees, height,
-    hst_window_size, long_window, grace_period, record_gain, spread_floor, min_surprise,
-    volatility_window, score_decades, refractory, onset_margin, gap_steps, threshold,
-    exit_threshold, min_duration, cooldown, combination, recalibration_grace, seed
-        As in :class:`~detectors.stack.DetectorStack`. The Half-Space-Trees are shared by every
-        series, so ``seed`` must be fixed.
+    detectors
+        Detectors combined into the score (a subset of ``DETECTOR_NAMES``).
+    window_size
+        Rolling window of the z-score and of the shape features.
+    n_lags, forgetting_factor
+        The lag forecaster's parameters.
+    season, max_season_length
+        Season in seconds (0: none) and the most points per season that are kept.
+    n_trees, height, hst_window_size
+        The Half-Space-Trees parameters.
+    long_window, grace_period, record_gain
+        The calibration's memory in points, the points before any score is above 0, and how fast
+        the score grows for a raw score beyond everything remembered.
+    combination, recalibration_grace
+        How detectors are combined (``"fisher"`` or ``"max"``) and the points of combined
+        evidence seen before the recalibration lets any score through (0: no recalibration).
+    range_break
+        Whether a value out of the range of about the last ``long_window`` values can raise
+        the score (its name then appears in ``agreeing`` when it reaches ``threshold``).
+    return_is_surprise
+        Whether a return to the seasonal usual right after an unusual point keeps its forecast
+        surprise (see 2.) instead of being excused by the season.
+    spread_floor, min_surprise, volatility_window, score_decades, refractory, onset_margin
+        See above.
+    gap_steps
+        A silence longer than this many sampling intervals is a gap: the lag-based models
+        restart their windows, so the first point after it is not mistaken for a jump.
+    threshold, exit_threshold, min_duration, cooldown
+        The alert policy (see :mod:`detectors.parts.alert`).
+    seed
+        Seed of the Half-Space-Trees, shared by every series: it must be fixed.
 
     Examples
     --------
-    Two series, interleaved, each against its own ``DetectorStack``:
+    Two series, interleaved:
 
     >>> import numpy as np
-    >>> from detectors import DetectorStack
     >>> rng = np.random.default_rng(7)
     >>> bank = StackBank(grace_period=200)
     >>> cpu, memory = bank.add_series(), bank.add_series()
@@ -117,10 +141,6 @@ class StackBank:
     >>> points = np.column_stack([values[cpu], values[memory]]).ravel()
     >>> results = bank.process(slots, np.repeat(t, 2), points)
     >>> on_cpu = slots == cpu
-    >>> stack = DetectorStack(grace_period=200)
-    >>> reference = [stack.process(a, b) for a, b in zip(t, values[cpu])]
-    >>> bool(np.allclose(results.anomaly_score[on_cpu], [a.anomaly_score for a in reference]))
-    True
     >>> int(np.argmax(results.anomaly_score[on_cpu])), bool(results.alert[on_cpu][700])
     (700, True)
     >>> bank.memory_bytes_per_series()  # a season of 1440 minutes takes 20 kB of it
@@ -171,14 +191,7 @@ class StackBank:
         params = {
             name: value for name, value in locals().items() if name not in ("self", "__class__")
         }
-        # The reference checks its parameters (and its parts' parameters) as it does for itself
-        DetectorStack(**params)
-        if seed is None:
-            raise ValueError("StackBank shares one forest between its series: seed must be fixed")
-        if n_lags < 1:
-            raise ValueError(f"n_lags must be >= 1, got {n_lags}")
-        if window_size < 1:
-            raise ValueError(f"window_size must be >= 1, got {window_size}")
+        _check(params)
         for name, value in params.items():
             setattr(self, name, value)
         self.detectors = tuple(detectors)
@@ -236,8 +249,7 @@ class StackBank:
                 getattr(st, f.name)[slot] = f.initial
 
     def parameters(self) -> dict:
-        """The keyword arguments of the bank: ``DetectorStack(**bank.parameters())`` is the
-        reference of every series.
+        """The keyword arguments of the bank (``StackBank(**bank.parameters())`` is a twin).
 
         >>> StackBank(threshold=0.5).parameters()["threshold"]
         0.5
@@ -538,6 +550,42 @@ class StackBank:
             seasons.length[slot] = length
             self._pool_top[:] = top_floats + len(floats), top_counts + length
         return slot
+
+
+def _check(params: dict) -> None:
+    """Refuse parameters the stack cannot run with, naming the parameter."""
+    detectors = params["detectors"]
+    if not detectors or set(detectors) - set(DETECTOR_NAMES):
+        raise ValueError(f"detectors must be a non-empty subset of {DETECTOR_NAMES}")
+    if params["combination"] not in COMBINATIONS:
+        raise ValueError(
+            f"combination must be one of {COMBINATIONS}, got {params['combination']!r}"
+        )
+    if params["seed"] is None:
+        raise ValueError("StackBank shares one forest between its series: seed must be fixed")
+    at_least = {
+        "n_lags": 1,
+        "window_size": 1,
+        "long_window": 1,
+        "volatility_window": 1,
+        "min_duration": 1,
+        "n_trees": 1,
+        "height": 1,
+        "hst_window_size": 1,
+        "refractory": 0,
+        "cooldown": 0,
+        "grace_period": 0,
+        "recalibration_grace": 0,
+        "max_season_length": 0,
+    }
+    for name, low in at_least.items():
+        if params[name] < low:
+            raise ValueError(f"{name} must be >= {low}, got {params[name]}")
+    if not 0 < params["forgetting_factor"] <= 1:
+        raise ValueError(f"forgetting_factor must be in (0, 1], got {params['forgetting_factor']}")
+    exit_threshold = params["exit_threshold"]
+    if exit_threshold is not None and exit_threshold > params["threshold"]:
+        raise ValueError("exit_threshold must not exceed threshold")
 
 
 def warm_up() -> None:

@@ -248,7 +248,13 @@ def blocked_update(highs, n, block_size, x):
 def walk_forest(
     v, split_features, thresholds, l_left, l_root, r_left, r_root, height, size_limit, score
 ):
-    """``detectors.hst.walk_forest`` (score, then learn ``v``) on half the masses.
+    """Walk each tree of a Half-Space-Trees forest (:mod:`detectors.forest`) root to leaf along
+    ``v``: score ``v`` against the reference window, then count it in the latest one.
+
+    Scoring sums, per tree, each node's reference mass times 2 ** depth and stops a tree once a
+    node holds fewer than ``size_limit`` points (Tan et al. 2011; per-tree sums are added in
+    tree order, as river does). Learning only changes nodes already passed, and a missing
+    value (NaN) follows the busier child of the latest window, as river's does.
 
     Every point a window learns is counted at every node down to a leaf, so a node's mass is
     the sum of its children's: storing, for each inner node, only its left child's mass

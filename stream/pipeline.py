@@ -38,8 +38,8 @@ import orjson
 import pandas as pd
 
 from detectors import Assessment, DetectorStack, state_format
-from detectors.alerting import AlertStatus, AlertTransition
-from detectors.bank import OPENED, RESOLVED, BankResults, StackBank
+from detectors.bank import BankResults, StackBank
+from detectors.stack import assessment_at
 from detectors.state import SnapshotError, restore, snapshot
 from stream.alerts import AlertEvent
 from stream.ordering import ADMITTED, OUT_OF_ORDER, OrderGuard
@@ -534,43 +534,6 @@ class Pipeline:
         self._seen.move_to_end(series)
         if opened is not None:
             self._open_alerts[series] = opened
-
-
-def assessment_at(
-    results: BankResults,
-    index: int,
-    timestamp: float,
-    value: float,
-    detector_names: tuple[str, ...] = (),
-) -> Assessment:
-    """The :class:`~detectors.Assessment` of point ``index`` of a bank's results
-    (``detector_names``: the bank's, to name the detectors of ``results.agreeing``)."""
-    transition = None
-    code = results.transition.item(index)
-    if code:
-        transition = AlertTransition(
-            AlertStatus.FIRING if code == OPENED else AlertStatus.RESOLVED,
-            results.alert_start.item(index),
-            results.alert_end.item(index) if code == RESOLVED else None,
-            results.peak_score.item(index),
-            results.peak_at.item(index),
-        )
-    return Assessment(
-        timestamp=timestamp,
-        value=value,
-        anomaly_score=results.anomaly_score.item(index),
-        alert=bool(results.alert.item(index)),
-        zscore=results.zscore.item(index),
-        hst_score=results.hst_score.item(index),
-        forecast_score=results.forecast_score.item(index),
-        expected=results.expected.item(index),
-        lower=results.lower.item(index),
-        upper=results.upper.item(index),
-        agreeing=tuple(
-            name for d, name in enumerate(detector_names) if results.agreeing.item(index) >> d & 1
-        ),
-        transition=transition,
-    )
 
 
 def _list(value: Any) -> list:

@@ -3,7 +3,7 @@
 The shape is four features of the value (the deseasonalised value, its difference from the
 previous one, the mean and standard deviation of the last ``window_size`` values), each min-max
 scaled by the range seen so far on the series. The forest is grown once from ``seed``, with the
-draws of ``river.anomaly.HalfSpaceTrees`` (:func:`detectors.hst._shared_forest`), and shared
+draws of ``river.anomaly.HalfSpaceTrees`` (:func:`detectors.forest.shared_forest`), and shared
 by every series; a series keeps only its masses: two windows of ``hst_window_size`` points (the
 reference, full, and the latest, being learned), each node's left child's mass only
 (:func:`~detectors.compiled.walk_forest`). The raw score is ``max_mass / mass - 1`` of river's
@@ -33,7 +33,7 @@ import math
 import numpy as np
 
 from detectors.compiled import fsum, part, py_max, walk_forest
-from detectors.hst import _shared_forest
+from detectors.forest import shared_forest
 from detectors.layout import Field, state_type
 
 N_FEATURES = 4  # value, diff, rolling mean, rolling std
@@ -77,7 +77,7 @@ def constants(params) -> Constants:
         params["height"],
         params["hst_window_size"],
     )
-    split_features, thresholds = _shared_forest(
+    split_features, thresholds = shared_forest(
         params["seed"], n_trees, height, ((0.0, 1.0),) * N_FEATURES
     )
     return Constants(
