@@ -1,4 +1,4 @@
-"""Throughput and pickled size of detectors.hst.HalfSpaceTrees against river's HalfSpaceTrees.
+"""Throughput and pickled size of tests.reference.hst.HalfSpaceTrees against river's HalfSpaceTrees.
 
 Both score then learn the same random stream (uniform, 4 features) in the same run; the script
 checks that their scores are identical, prints points per second and the speed-up, then the
@@ -20,7 +20,7 @@ from river import anomaly
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detectors.hst import HalfSpaceTrees  # noqa: E402
+from tests.reference.hst import HalfSpaceTrees  # noqa: E402
 
 # Sorted, so that array columns follow the order the dict-fed models give their features
 FEATURES = ("cpu", "errors", "latency", "saturation")

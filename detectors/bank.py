@@ -1,10 +1,10 @@
 """Many detector stacks in numpy arrays, run by one compiled loop.
 
-:class:`StackBank` holds the state of any number of series' :class:`~detectors.stack.DetectorStack`
-as struct-of-arrays (one row per series, or *slot*) and runs points through one numba kernel
-(:mod:`detectors._bank_kernel`). It returns what ``DetectorStack.process`` returns, point for
-point, 20 to 30 times faster; ``DetectorStack``, made of small readable classes, stays the
-reference, as river stays the reference of :class:`~detectors.hst.HalfSpaceTrees`.
+:class:`StackBank` holds the state of any number of series as struct-of-arrays: for every part of
+the stack (:mod:`detectors.parts`), one array per field the part declares, with one row per
+series, or *slot* (:mod:`detectors.layout`); it runs points through the stack's compiled loop
+(:func:`detectors.kernel.process_points`). A series' state goes out and back in as a dict of
+those fields (:meth:`StackBank.export_slot`, :mod:`detectors.state_format`).
 
 The season is the only state whose size depends on the series: a stack learns its sampling
 interval from its first ``n_lags`` points and only then sizes its seasonal profile and season
@@ -19,39 +19,20 @@ import concurrent.futures
 import dataclasses
 import heapq
 import inspect
-import math
 
 import numpy as np
 
-from detectors import _bank_kernel as kernel
-from detectors.calibration import RESCALE_AT
-from detectors.compact import to_float32
-from detectors.forecaster import RIDGE_HEADROOM
-from detectors.hst import _shared_forest
-from detectors.stack import DETECTOR_NAMES, SURPRISE_CAP, DetectorStack, onset_maximum
+from detectors import kernel, layout
+from detectors.kernel import DETECTOR_NAMES, PARTS, part_name
+from detectors.parts.combination import COMBINATIONS
 
 __all__ = ["BankResults", "StackBank", "warm_up"]
 
-# The parameters of the stack's parts that DetectorStack leaves at their defaults.
-_RIDGE = 0.1  # LagForecaster.alpha
-_BAND_WIDTH = 3.0
-_RESIDUAL_ALPHA = 0.02
-_SEASONAL_ALPHA = 0.3  # SeasonalProfile.alpha
-_MIN_CYCLES = 2
-_ZSCORE_MIN_STD = 1e-6
-_N_BINS = 128  # TailProbability's grid
-_MAX_SCORE = 1e6
-_N_SHAPE_FEATURES = 4
-_RANGE_BLOCKS = 10  # BlockedRange.n_blocks
 #: Fewer points than this are scored on one thread: the split would cost more than it saves.
 MIN_POINTS_PER_SPLIT = 4096
 # Seasons reserved at most before two threads run (about 290 MiB of untouched pool at most,
 # which costs no memory until used; beyond, a thread stops and the pool grows).
 _MAX_RESERVED_SEASONS = 8192
-# Columns of the slot's ints in format 2 that went away or moved (to I_FIRING ... I_SPREAD_N).
-_V2_RECENT_HEAD, _V2_RECENT_LENGTH, _V2_MOVED_INTS = 19, 20, (21, 22, 23, 24)
-# Format 3 and 4: the index of the onset's maximum in its ring of scores.
-_V4_RECENT_MAX_AT = kernel.I_UNUSED
 
 #: Alert transitions in :attr:`BankResults.transition`.
 NO_TRANSITION, OPENED, RESOLVED = kernel.NO_TRANSITION, kernel.OPENED, kernel.RESOLVED
@@ -98,13 +79,13 @@ class BankResults:
 class StackBank:
     """The default detector stack for many series at once, compiled.
 
-    Takes the parameters of :class:`~detectors.stack.DetectorStack`, under the same names and
-    with the same defaults, and applies them to every series. ``add_series`` returns a slot;
-    ``process(slots, timestamps, values)`` scores then learns each point, in order, on its
-    slot's stack (points of different slots may be interleaved) and returns
-    :class:`BankResults` equal to what one ``DetectorStack`` per slot returns, point for point:
-    alerts and transitions identically, scores to about 1e-12 (the forecaster solves its
-    normal equations by Cholesky in another order than LAPACK, which changes the last bits).
+    ``add_series`` returns a slot; ``process(slots, timestamps, values)`` scores then learns
+    each point, in order, on its slot's stack (points of different slots may be interleaved) and
+    returns :class:`BankResults`; what the stack does is in :mod:`detectors.kernel`. Every
+    series has the same parameters. ``tests/test_bank.py`` checks the results against the
+    readable reference (``tests/reference/stack.py``), point for point: alerts and transitions
+    identically, scores to about 1e-12 (the forecaster solves its normal equations by
+    Cholesky in another order than LAPACK, which changes the last bits).
 
     State lives in arrays with one row per slot (capacity doubles as slots are added) and the
     season in a pool sized by the series' own season lengths: see
@@ -113,19 +94,43 @@ class StackBank:
 
     Parameters
     ----------
-    detectors, window_size, n_lags, forgetting_factor, season, max_season_length, n_trees, height,
-    hst_window_size, long_window, grace_period, record_gain, spread_floor, min_surprise,
-    volatility_window, score_decades, refractory, onset_margin, gap_steps, threshold,
-    exit_threshold, min_duration, cooldown, combination, recalibration_grace, seed
-        As in :class:`~detectors.stack.DetectorStack`. The Half-Space-Trees are shared by every
-        series, so ``seed`` must be fixed.
+    detectors
+        Detectors combined into the score (a subset of ``DETECTOR_NAMES``).
+    window_size
+        Rolling window of the z-score and of the shape features.
+    n_lags, forgetting_factor
+        The lag forecaster's parameters.
+    season, max_season_length
+        Season in seconds (0: none) and the most points per season that are kept.
+    n_trees, height, hst_window_size
+        The Half-Space-Trees parameters.
+    long_window, grace_period, record_gain
+        The calibration's memory in points, the points before any score is above 0, and how fast
+        the score grows for a raw score beyond everything remembered.
+    combination, recalibration_grace
+        How detectors are combined (``"fisher"`` or ``"max"``) and the points of combined
+        evidence seen before the recalibration lets any score through (0: no recalibration).
+    range_break
+        Whether a value out of the range of about the last ``long_window`` values can raise
+        the score (its name then appears in ``agreeing`` when it reaches ``threshold``).
+    return_is_surprise
+        Whether a return to the seasonal usual right after an unusual point keeps its forecast
+        surprise (see 2.) instead of being excused by the season.
+    spread_floor, min_surprise, volatility_window, score_decades, refractory, onset_margin
+        See above.
+    gap_steps
+        A silence longer than this many sampling intervals is a gap: the lag-based models
+        restart their windows, so the first point after it is not mistaken for a jump.
+    threshold, exit_threshold, min_duration, cooldown
+        The alert policy (see :mod:`detectors.parts.alert`).
+    seed
+        Seed of the Half-Space-Trees, shared by every series: it must be fixed.
 
     Examples
     --------
-    Two series, interleaved, each against its own ``DetectorStack``:
+    Two series, interleaved:
 
     >>> import numpy as np
-    >>> from detectors import DetectorStack
     >>> rng = np.random.default_rng(7)
     >>> bank = StackBank(grace_period=200)
     >>> cpu, memory = bank.add_series(), bank.add_series()
@@ -136,14 +141,10 @@ class StackBank:
     >>> points = np.column_stack([values[cpu], values[memory]]).ravel()
     >>> results = bank.process(slots, np.repeat(t, 2), points)
     >>> on_cpu = slots == cpu
-    >>> stack = DetectorStack(grace_period=200)
-    >>> reference = [stack.process(a, b) for a, b in zip(t, values[cpu])]
-    >>> bool(np.allclose(results.anomaly_score[on_cpu], [a.anomaly_score for a in reference]))
-    True
     >>> int(np.argmax(results.anomaly_score[on_cpu])), bool(results.alert[on_cpu][700])
     (700, True)
     >>> bank.memory_bytes_per_series()  # a season of 1440 minutes takes 20 kB of it
-    32000
+    31985
 
     A series' state moves to another bank and carries on there:
 
@@ -190,89 +191,24 @@ class StackBank:
         params = {
             name: value for name, value in locals().items() if name not in ("self", "__class__")
         }
-        # The reference checks its parameters (and its parts' parameters) as it does for itself
-        DetectorStack(**params)
-        if seed is None:
-            raise ValueError("StackBank shares one forest between its series: seed must be fixed")
-        if n_lags < 1:
-            raise ValueError(f"n_lags must be >= 1, got {n_lags}")
-        if window_size < 1:
-            raise ValueError(f"window_size must be >= 1, got {window_size}")
+        _check(params)
         for name, value in params.items():
             setattr(self, name, value)
         self.detectors = tuple(detectors)
 
-        # One calibrator per distinct detector, in order, as the reference's dict holds them
+        # One calibrator per distinct detector, in order
         names = tuple(dict.fromkeys(self.detectors))
         # Bit d of BankResults.agreeing is detector_names[d]; the range break's comes last.
         self.detector_names = names + (("range",) if range_break else ())
         self._detector_codes = np.array([DETECTOR_NAMES.index(n) for n in names], dtype=np.int64)
-        # Calibrators: the detectors', the recalibrator, the range break's.
-        self._graces = np.array(
-            [grace_period] * len(names) + [recalibration_grace, grace_period], np.int64
-        )
-        self._split_features, self._thresholds = _shared_forest(
-            seed, n_trees, height, ((0.0, 1.0),) * _N_SHAPE_FEATURES
-        )
-        exit_level = threshold if exit_threshold is None else exit_threshold
-        bin_width = math.log1p(_MAX_SCORE) / _N_BINS
-        self._cal_bins = _calibrator_bins(names, range_break, bin_width)
-        self._params = kernel.Params(
-            n_lags=n_lags,
-            window_size=window_size,
-            forgetting_factor=float(forgetting_factor),
-            ridge=_RIDGE,
-            ridge_refill=float((1 - forgetting_factor) * _RIDGE),
-            ridge_limit=RIDGE_HEADROOM * _RIDGE,
-            band_width=_BAND_WIDTH,
-            residual_alpha=_RESIDUAL_ALPHA,
-            season=float(season),
-            max_season_length=max_season_length,
-            seasonal_alpha=_SEASONAL_ALPHA,
-            min_cycles=_MIN_CYCLES,
-            zscore_min_std=_ZSCORE_MIN_STD,
-            height=height,
-            hst_window_size=hst_window_size,
-            hst_size_limit=0.1 * hst_window_size,
-            hst_max_score=float(n_trees * hst_window_size * (2 ** (height + 1) - 1)),
-            uses_hst="hst" in names,
-            memory=long_window,
-            record_gain=float(record_gain),
-            bin_width=bin_width,
-            cal_starts=tuple(int(start) for start in np.cumsum((0, *self._cal_bins[:-1]))),
-            cal_bins=self._cal_bins,
-            growth=1.0 / (1.0 - 1.0 / long_window),
-            spread_alpha=1.0 / long_window,
-            volatility_alpha=2.0 / (volatility_window + 1),
-            surprise_cap=SURPRISE_CAP,
-            spread_floor=float(spread_floor),
-            min_surprise=float(min_surprise),
-            score_decades=float(score_decades),
-            ln10=math.log(10),
-            bonferroni=math.log10(len(names)) / score_decades,
-            use_max=combination == "max",
-            recalibrate=bool(recalibration_grace),
-            grace_period=grace_period,
-            refractory=refractory,
-            onset_margin=float(onset_margin),
-            recent_block_size=onset_maximum(refractory).block_size,
-            gap_steps=float(gap_steps),
-            threshold=float(threshold),
-            exit_threshold=float(exit_level),
-            min_duration=min_duration,
-            cooldown=cooldown,
-            range_break=bool(range_break),
-            return_is_surprise=bool(return_is_surprise),
-            range_block_size=max(long_window // _RANGE_BLOCKS, 1),
-        )
-        self._row_shapes = self._state_row_shapes(len(self._cal_bins))
-        self._new_rows = self._new_series_rows()
+        self._params = kernel.params_of(params)
         # The forecaster's system size, as a tuple whose length numba compiles in
-        self._size_marker = (0.0,) * (n_lags + 4)
+        self._size_marker = (0.0,) * self._params.forecaster.size
         self._capacity = 0
-        self._rows: dict[str, np.ndarray] = {
-            name: np.zeros((0, *shape), dtype) for name, (shape, dtype) in self._row_shapes.items()
+        self._state = {
+            part_name(m): layout.allocate(m.State, m.FIELDS, self._constants(m), 0) for m in PARTS
         }
+        self._active = np.zeros(0, dtype=bool)
         self._season_floats = np.zeros(0, dtype=np.float32)
         self._season_counts = np.zeros(0, dtype=np.uint16)
         self._pool_top = np.zeros(2, dtype=np.int64)
@@ -280,60 +216,40 @@ class StackBank:
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None  # process(threads=2)
         self._n_series = 0
 
-    def _state_row_shapes(self, n_calibrators: int) -> dict[str, tuple[tuple, np.dtype]]:
-        """Shape and dtype of one slot's row of each per-slot state array."""
-        size = self.n_lags + 4  # intercept, lags, and the three season features
-        n_inner = 2**self.height - 1
-        f8, i8 = np.dtype(np.float64), np.dtype(np.int64)
+    def _constants(self, part):
+        return getattr(self._params, part_name(part))
+
+    def state_layout(self) -> dict[str, tuple[tuple, np.dtype]]:
+        """Shape and dtype of each named piece of a series' state (``"part.field"``), as
+        :meth:`export_slot` gives it, without the season segments."""
         return {
-            "floats": ((kernel.N_FLOAT_COLUMNS,), f8),
-            "ints": ((kernel.N_INT_COLUMNS,), i8),
-            "first_times": ((self.n_lags,), f8),
-            "lags": ((self.n_lags,), f8),
-            "z_window": ((self.window_size,), f8),
-            "shape_window": ((max(self.window_size - 1, 1),), f8),
-            "recent_blocks": ((onset_maximum(self.refractory).n_blocks,), f8),
-            "gram": ((size * (size + 1) // 2,), f8),  # the upper triangle, packed
-            "moment": ((size,), f8),
-            "weights": ((size,), f8),
-            # A window never holds more than hst_window_size points, as in HalfSpaceTrees
-            # Left children's masses only, see the kernel's _walk_forest
-            "masses": ((2, self.n_trees, n_inner), np.min_scalar_type(self.hst_window_size)),
-            "counts": ((sum(self._cal_bins),), np.dtype(np.float32)),  # the histograms end to end
-            "cal_total": ((n_calibrators,), f8),
-            "cal_weight": ((n_calibrators,), f8),
-            "cal_n": ((n_calibrators,), i8),
-            "cal_top": ((n_calibrators,), i8),
-            "range_bounds": ((2, _RANGE_BLOCKS), f8),
+            f"{part_name(m)}.{name}": shape_dtype
+            for m in PARTS
+            for name, shape_dtype in layout.row_shapes(m.FIELDS, self._constants(m)).items()
         }
 
-    def _new_series_rows(self) -> dict[str, np.ndarray]:
-        """One row of every state array: the state of a new ``DetectorStack``."""
-        rows = {name: np.zeros(shape, dtype) for name, (shape, dtype) in self._row_shapes.items()}
-        floats = rows["floats"]
-        for column in (kernel.F_LAST_TIMESTAMP, kernel.F_SCALE, kernel.F_ABS_RESIDUAL):
-            floats[column] = math.nan
-        for column in (kernel.F_SPREAD_MEAN, kernel.F_VOLATILITY, kernel.F_SHAPE_LAST):
-            floats[column] = math.nan
-        floats[kernel.F_PREVIOUS_USUAL] = math.nan
-        floats[[kernel.F_SEASON_ANCHOR, kernel.F_HISTORY_ANCHOR]] = math.nan
-        floats[kernel.F_SHAPE_LOW : kernel.F_SHAPE_LOW + _N_SHAPE_FEATURES] = math.inf
-        floats[kernel.F_SHAPE_HIGH : kernel.F_SHAPE_HIGH + _N_SHAPE_FEATURES] = -math.inf
-        rows["ints"][kernel.I_HST_FIRST_WINDOW] = 1
-        rows["cal_weight"][:] = 1.0
-        rows["cal_top"][:] = -1
-        rows["range_bounds"][:] = -math.inf  # negated lows, highs
-        rows["recent_blocks"][:] = -math.inf
-        return rows
+    def new_series_state(self) -> dict[str, np.ndarray]:
+        """The state of a new series, as :meth:`export_slot` gives it."""
+        state = {
+            f"{part_name(m)}.{f.name}": np.full(
+                f.shape_for(self._constants(m)), f.initial, f.dtype_for(self._constants(m))
+            )
+            for m in PARTS
+            for f in m.FIELDS
+        }
+        state["season_floats"] = np.zeros(0, np.float32)
+        state["season_counts"] = np.zeros(0, np.uint16)
+        return state
 
     def _reset(self, slot: int) -> None:
-        """Give ``slot`` the state of a new ``DetectorStack``."""
-        for name, row in self._new_rows.items():
-            self._rows[name][slot] = row
+        """Give ``slot`` the state of a new series."""
+        for m in PARTS:
+            st = self._state[part_name(m)]
+            for f in m.FIELDS:
+                getattr(st, f.name)[slot] = f.initial
 
     def parameters(self) -> dict:
-        """The keyword arguments of the bank: ``DetectorStack(**bank.parameters())`` is the
-        reference of every series.
+        """The keyword arguments of the bank (``StackBank(**bank.parameters())`` is a twin).
 
         >>> StackBank(threshold=0.5).parameters()["threshold"]
         0.5
@@ -350,7 +266,7 @@ class StackBank:
         return self._n_series
 
     def add_series(self) -> int:
-        """A new series' slot, with the state of a new ``DetectorStack``."""
+        """A new series' slot, with the state of a new series."""
         if self._free:
             slot = heapq.heappop(self._free)
         else:
@@ -359,7 +275,7 @@ class StackBank:
             for spare in range(slot + 1, self._capacity):
                 heapq.heappush(self._free, spare)
         self._reset(slot)
-        self._rows["ints"][slot, kernel.I_ACTIVE] = 1
+        self._active[slot] = True
         self._n_series += 1
         return slot
 
@@ -367,40 +283,43 @@ class StackBank:
         """Forget ``slot``'s series; ``add_series`` may hand the slot out again."""
         self._check_slot(slot)
         self._reset(slot)  # its season segment is reclaimed when the pool next grows
+        self._active[slot] = False
         heapq.heappush(self._free, slot)
         self._n_series -= 1
 
     def _check_slot(self, slot: int) -> None:
-        if not (0 <= slot < self._capacity and self._rows["ints"][slot, kernel.I_ACTIVE]):
+        if not (0 <= slot < self._capacity and self._active[slot]):
             raise ValueError(f"no series in slot {slot}")
 
     def _grow_rows(self, capacity: int) -> None:
-        for name, array in self._rows.items():
-            grown = np.zeros((capacity, *array.shape[1:]), array.dtype)
-            grown[: self._capacity] = array
-            self._rows[name] = grown
+        for m in PARTS:
+            name = part_name(m)
+            self._state[name] = layout.grow(
+                self._state[name], m.FIELDS, self._constants(m), capacity
+            )
+        active = np.zeros(capacity, dtype=bool)
+        active[: self._capacity] = self._active
+        self._active = active
         self._capacity = capacity
 
     def _grow_pool(self, floats_needed: int, counts_needed: int) -> None:
         """Compact the live season segments into bigger pools with room for more."""
-        ints = self._rows["ints"]
-        live = np.flatnonzero(
-            (ints[:, kernel.I_ACTIVE] == 1) & (ints[:, kernel.I_SEASON_LENGTH] > 0)
-        )
-        lengths = ints[live, kernel.I_SEASON_LENGTH]
+        seasons = self._state["seasonal"]
+        live = np.flatnonzero(self._active & (seasons.length > 0))
+        lengths = seasons.length[live]
         live_floats, live_counts = int(np.sum(3 * lengths + 1)), int(np.sum(lengths))
         floats = np.zeros(max(1024, 2 * (live_floats + floats_needed)), dtype=np.float32)
         counts = np.zeros(max(256, 2 * (live_counts + counts_needed)), dtype=np.uint16)
         floats_top = counts_top = 0
         for slot, length in zip(live.tolist(), lengths.tolist(), strict=True):
-            at = ints[slot, kernel.I_FLOAT_OFFSET]
+            at = seasons.float_offset[slot]
             floats[floats_top : floats_top + 3 * length + 1] = self._season_floats[
                 at : at + 3 * length + 1
             ]
-            at = ints[slot, kernel.I_COUNT_OFFSET]
+            at = seasons.count_offset[slot]
             counts[counts_top : counts_top + length] = self._season_counts[at : at + length]
-            ints[slot, kernel.I_FLOAT_OFFSET] = floats_top
-            ints[slot, kernel.I_COUNT_OFFSET] = counts_top
+            seasons.float_offset[slot] = floats_top
+            seasons.count_offset[slot] = counts_top
             floats_top += 3 * length + 1
             counts_top += length
         self._season_floats, self._season_counts = floats, counts
@@ -410,7 +329,7 @@ class StackBank:
         """``kernel.process_points`` from point ``start`` with seasons allocated in
         ``pool_room``; returns how many points are done."""
         state = kernel.State(
-            **self._rows,
+            **self._state,
             season_floats=self._season_floats,
             season_counts=self._season_counts,
             pool_room=pool_room,
@@ -422,9 +341,6 @@ class StackBank:
             values,
             self._params,
             self._detector_codes,
-            self._graces,
-            self._split_features,
-            self._thresholds,
             state,
             outputs,
             self._size_marker,
@@ -446,9 +362,7 @@ class StackBank:
         if not (len(slots) == len(timestamps) == len(values)):
             raise ValueError("slots, timestamps and values must have the same length")
         if len(slots) and (
-            slots.min() < 0
-            or slots.max() >= self._capacity
-            or not self._rows["ints"][slots, kernel.I_ACTIVE].all()
+            slots.min() < 0 or slots.max() >= self._capacity or not self._active[slots].all()
         ):
             raise ValueError("every slot must hold a series (see add_series)")
         results = BankResults.empty(len(slots))
@@ -515,8 +429,7 @@ class StackBank:
 
     def _count_seasonless(self, slots: np.ndarray) -> int:
         """Series of ``slots`` that may still allocate their season."""
-        ints = self._rows["ints"]
-        return int(np.count_nonzero(ints[slots, kernel.I_HAS_FORECASTER] == 0))
+        return int(np.count_nonzero(self._state["sampling"].started[slots] == 0))
 
     def _pool_room(self) -> np.ndarray:
         """The pools' free space: [floats used, counts used, floats end, counts end]."""
@@ -538,13 +451,13 @@ class StackBank:
             self._season_counts[first_counts : first_counts + used_counts] = self._season_counts[
                 mid_counts : mid_counts + used_counts
             ]
-            ints = self._rows["ints"][second_slots]
-            moved = (ints[:, kernel.I_SEASON_LENGTH] > 0) & (
-                ints[:, kernel.I_FLOAT_OFFSET] >= mid_floats
-            )
-            ints[moved, kernel.I_FLOAT_OFFSET] -= mid_floats - first_floats
-            ints[moved, kernel.I_COUNT_OFFSET] -= mid_counts - first_counts
-            self._rows["ints"][second_slots] = ints
+            seasons = self._state["seasonal"]
+            moved = second_slots[
+                (seasons.length[second_slots] > 0)
+                & (seasons.float_offset[second_slots] >= mid_floats)
+            ]
+            seasons.float_offset[moved] -= mid_floats - first_floats
+            seasons.count_offset[moved] -= mid_counts - first_counts
         rooms[0][:2] = first_floats + used_floats, first_counts + used_counts
 
     def _worker(self) -> concurrent.futures.ThreadPoolExecutor:
@@ -556,218 +469,80 @@ class StackBank:
         """The detectors of a :attr:`BankResults.agreeing` bit mask, in the stack's order."""
         return tuple(name for d, name in enumerate(self.detector_names) if mask >> d & 1)
 
-    def upgrade_slot_state(
-        self, state: dict[str, np.ndarray], version: int
-    ) -> dict[str, np.ndarray]:
-        """A slot state exported in an earlier layout (Lookout's series state format 2, 3 or 4),
-        converted for :meth:`import_slot`, one format at a time (:meth:`_upgrade_from_2` and
-        its siblings say what changed): the series scores on as it would have, up to what the
-        smaller layouts of later formats forget."""
-        if version == 2:
-            state = self._upgrade_from_2(state)
-        if version <= 3:
-            state = self._upgrade_from_3(state)
-        return self._upgrade_from_4(state)
-
-    def _upgrade_from_4(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """A format-4 slot state in format 5: the onset's maximum in blocks
-        (:meth:`_onset_blocks_from_ring`), the range's lows kept negated as its highs' twin, and
-        the histograms and the season in float32 (:meth:`_histograms_in_float32`,
-        :meth:`_season_in_float32`)."""
-        state = dict(state)
-        ints = np.array(state["ints"])
-        state["recent_blocks"] = self._onset_blocks_from_ring(
-            np.asarray(state.pop("recent_value")), int(ints[kernel.I_RECENT_COUNT])
-        )
-        ints[_V4_RECENT_MAX_AT] = 0
-        state["ints"] = ints
-        bounds = np.array(state["range_bounds"])
-        bounds[0] = -bounds[0]
-        state["range_bounds"] = bounds
-        self._histograms_in_float32(state)
-        self._season_in_float32(state, int(ints[kernel.I_SEASON_LENGTH]))
-        return state
-
-    def _onset_blocks_from_ring(self, ring: np.ndarray, count: int) -> np.ndarray:
-        """Format 4 kept the onset's last scores in a ring (the exact maximum of the last
-        ``refractory``), format 5 the maxima of their blocks (:class:`BlockedMax`): each block
-        still current gets the maximum of its scores the ring remembers, after ``count``
-        scores."""
-        window = len(ring)
-        blocks = self._new_rows["recent_blocks"].copy()
-        block_size = self._params.recent_block_size
-        first_block = (count - 1) // block_size - len(blocks) + 1
-        for k in range(max(0, count - window, first_block * block_size), count):
-            at = k // block_size % len(blocks)
-            blocks[at] = max(blocks[at], ring[k % window])
-        return blocks
-
-    def _histograms_in_float32(self, state: dict[str, np.ndarray]) -> None:
-        """The histograms' counts as float32, in ``state``: a calibrator whose weights grew
-        past :data:`~detectors.calibration.RESCALE_AT` is scaled back first."""
-        counts = np.array(state["counts"], dtype=np.float64)
-        totals, weights = np.array(state["cal_total"]), np.array(state["cal_weight"])
-        for which, (start, bins) in enumerate(
-            zip(self._params.cal_starts, self._cal_bins, strict=True)
-        ):
-            if weights[which] > RESCALE_AT:
-                scale = 1.0 / weights[which]
-                counts[start : start + bins] *= scale
-                totals[which] *= scale
-                weights[which] = 1.0
-        state["counts"] = counts.astype(np.float32)
-        state["cal_total"], state["cal_weight"] = totals, weights
-
-    @staticmethod
-    def _season_in_float32(state: dict[str, np.ndarray], length: int) -> None:
-        """The season's values as float32 offsets from two anchors (the history's and the
-        means', :class:`~detectors.compact.Float32Offsets`), in ``state``: here the first
-        finite value of each."""
-        floats = np.array(state["floats"][: kernel.F_SEASON_ANCHOR])
-        season = np.asarray(state["season_floats"], dtype=np.float64)
-        anchors = np.full(2, math.nan)
-        offsets = np.zeros(len(season), dtype=np.float32)
-        if length:
-            counts_in_use = np.asarray(state["season_counts"]) > 0
-            parts = (  # anchor column, pool slice, values that were stored
-                (1, slice(0, length + 1), np.isfinite(season[: length + 1])),
-                (0, slice(length + 1, 2 * length + 1), counts_in_use),
-            )
-            for which, part, stored in parts:
-                values = season[part]
-                if stored.any():
-                    anchors[which] = values[stored][0]
-                offsets[part] = [to_float32(v - anchors[which]) for v in values]
-            offsets[2 * length + 1 :] = [to_float32(v) for v in season[2 * length + 1 :]]
-        state["floats"] = np.concatenate([floats, anchors])
-        state["season_floats"] = offsets
-
-    def _upgrade_from_3(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """A format-3 slot state in format 4.
-
-        Format 3 kept every calibrator's histogram at 128 bins; the bounded ones now stop at
-        their bound's bin (see :func:`_calibrator_bins`), and the bins dropped were empty. The
-        two floats of ``return_is_surprise`` came after: they start as for a new series.
-        """
-        state = dict(state)
-        histograms = np.asarray(state["counts"])
-        if histograms.shape != (len(self._cal_bins), _N_BINS):
-            raise ValueError(f"counts: expected {len(self._cal_bins)} histograms of {_N_BINS} bins")
-        for histogram, bins in zip(histograms, self._cal_bins, strict=True):
-            if histogram[bins:].any():
-                raise ValueError("a bounded calibrator's histogram holds mass beyond its bound")
-        state["counts"] = np.concatenate(
-            [histogram[:bins] for histogram, bins in zip(histograms, self._cal_bins, strict=True)]
-        )
-        # The return_is_surprise columns came with format 4: no previous point to return from.
-        floats = np.asarray(state["floats"])
-        state["floats"] = np.concatenate([floats, self._new_rows["floats"][len(floats) :]])
-        return state
-
-    def _upgrade_from_2(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """A format-2 slot state in format 3.
-
-        The first layout kept every node's Half-Space-Trees masses, the whole forecaster matrix
-        and a monotonic deque for the onset's rolling maximum; format 3 keeps the left
-        children's masses, the upper triangle, and a ring of the last scores. The conversion
-        keeps every value that can still matter. The range break came after: its range and
-        calibrator start empty.
-        """
-        state = dict(state)
-        masses = np.asarray(state["masses"])
-        state["masses"] = np.ascontiguousarray(masses[..., 1::2])  # node i's left child: 2i + 1
-        gram = np.asarray(state["gram"])
-        state["gram"] = gram[np.triu_indices(gram.shape[0])]
-
-        ints = np.asarray(state["ints"])
-        index, value = state.pop("recent_index"), np.asarray(state["recent_value"])
-        head, length = int(ints[_V2_RECENT_HEAD]), int(ints[_V2_RECENT_LENGTH])
-        window = len(value) - 1
-        # The deque held every score that could still be a maximum; the others never will be.
-        ring = np.full(window, -math.inf)
-        for k in range(length):
-            at = (head + k) % len(value)
-            ring[index[at] % window] = value[at]
-        state["recent_value"] = ring
-        upgraded = np.zeros(kernel.N_INT_COLUMNS, dtype=np.int64)
-        upgraded[: kernel.I_RECENT_COUNT + 1] = ints[: kernel.I_RECENT_COUNT + 1]
-        upgraded[_V4_RECENT_MAX_AT] = index[head] if length else 0
-        moved = [kernel.I_FIRING, kernel.I_RUN, kernel.I_COOLDOWN_LEFT, kernel.I_SPREAD_N]
-        upgraded[moved] = ints[list(_V2_MOVED_INTS)]
-        state["ints"] = upgraded
-
-        fresh = self._new_rows
-        state["range_bounds"] = np.array([[math.inf] * _RANGE_BLOCKS, [-math.inf] * _RANGE_BLOCKS])
-        for name in ("cal_total", "cal_weight", "cal_n", "cal_top"):
-            calibrators = np.asarray(state[name])
-            state[name] = np.concatenate([calibrators, fresh[name][len(calibrators) :]])
-        histograms = np.asarray(state["counts"])
-        missing = len(self._cal_bins) - len(histograms)
-        state["counts"] = np.concatenate([histograms, np.zeros((missing, _N_BINS))])
-        return state
-
     def sampling_interval(self, slot: int) -> float:
         """The median step between the first points of ``slot``'s series, in seconds (0 until
         ``n_lags`` points were seen)."""
         self._check_slot(slot)
-        return float(self._rows["floats"][slot, kernel.F_STEP])
+        return float(self._state["sampling"].step[slot])
 
     def sampling_intervals(self, slots: np.ndarray) -> np.ndarray:
         """:meth:`sampling_interval` of many slots at once (live slots only, unchecked)."""
-        return self._rows["floats"][np.asarray(slots, dtype=np.int64), kernel.F_STEP]
+        return self._state["sampling"].step[np.asarray(slots, dtype=np.int64)]
+
+    def points_seen(self, slots: np.ndarray) -> np.ndarray:
+        """Points each of ``slots`` has scored and learned (live slots only, unchecked): what
+        says whether a series is still warming up."""
+        return self._state["combination"].n_seen[np.asarray(slots, dtype=np.int64)]
 
     def memory_bytes_per_series(self) -> int:
-        """Bytes of state per series: one row of every per-slot array, plus the series' mean
+        """Bytes of state per series: one row of every part's state, plus the series' mean
         share of the season pool in use."""
-        row = sum(
-            int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-            for shape, dtype in self._row_shapes.values()
+        row = self._active.itemsize + sum(
+            layout.row_bytes(m.FIELDS, self._constants(m)) for m in PARTS
         )
         floats, counts = self._pool_top.tolist()
         pool = floats * self._season_floats.itemsize + counts * self._season_counts.itemsize
         return row + round(pool / max(self._n_series, 1))
 
     def export_slot(self, slot: int) -> dict[str, np.ndarray]:
-        """A copy of ``slot``'s state, data only: arrays named after the state arrays, and
-        ``season_floats`` / ``season_counts``, the slot's season segments (empty without a
-        season). :meth:`import_slot` of a bank with the same parameters restores it."""
+        """A copy of ``slot``'s state, data only: one array per declared field, named
+        ``"part.field"`` (:meth:`state_layout`), and ``season_floats`` / ``season_counts``, the
+        slot's season segments (empty without a season). :meth:`import_slot` of a bank with the
+        same parameters restores it."""
         self._check_slot(slot)
-        state = {name: array[slot].copy() for name, array in self._rows.items()}
-        length = int(state["ints"][kernel.I_SEASON_LENGTH])
-        at = int(state["ints"][kernel.I_FLOAT_OFFSET])
+        state = {
+            f"{part_name(m)}.{f.name}": np.array(getattr(self._state[part_name(m)], f.name)[slot])
+            for m in PARTS
+            for f in m.FIELDS
+        }
+        seasons = self._state["seasonal"]
+        length = int(seasons.length[slot])
+        at = int(seasons.float_offset[slot])
         state["season_floats"] = self._season_floats[at : at + 3 * length + 1].copy()
-        at = int(state["ints"][kernel.I_COUNT_OFFSET])
+        at = int(seasons.count_offset[slot])
         state["season_counts"] = self._season_counts[at : at + length].copy()
         if not length:
             state["season_floats"] = state["season_floats"][:0]
-        state["ints"][[kernel.I_FLOAT_OFFSET, kernel.I_COUNT_OFFSET]] = 0
+        state["seasonal.float_offset"] = state["seasonal.count_offset"] = np.array(0)
         return state
 
     def import_slot(self, state: dict[str, np.ndarray]) -> int:
         """A new slot holding the series exported by :meth:`export_slot`."""
-        expected = set(self._rows) | {"season_floats", "season_counts"}
+        shapes = self.state_layout()
+        expected = set(shapes) | {"season_floats", "season_counts"}
         if set(state) != expected:
-            raise ValueError(f"a slot state holds exactly {sorted(expected)}")
-        for name, (shape, dtype) in self._row_shapes.items():
+            missing, unknown = sorted(expected - set(state)), sorted(set(state) - expected)
+            raise ValueError(f"a series state lacks {missing} and has unknown {unknown}")
+        for name, (shape, dtype) in shapes.items():
             array = np.asarray(state[name])
             if array.shape != shape or array.dtype != dtype:
                 raise ValueError(
                     f"{name}: expected {dtype} {shape}, got {array.dtype} {array.shape}: "
                     "was the state exported by a bank with other parameters?"
                 )
-        length = int(state["ints"][kernel.I_SEASON_LENGTH])
+        length = int(state["seasonal.length"])
         floats = np.asarray(state["season_floats"], dtype=np.float32)
         counts = np.asarray(state["season_counts"], dtype=np.uint16)
         if len(floats) != (3 * length + 1 if length else 0) or len(counts) != length:
             raise ValueError(f"season segments do not fit a season of {length} points")
         slot = self.add_series()
-        for name in self._rows:
-            self._rows[name][slot] = state[name]
-        ints = self._rows["ints"][slot]
-        ints[kernel.I_ACTIVE] = 1
-        ints[kernel.I_FLOAT_OFFSET] = ints[kernel.I_COUNT_OFFSET] = 0
+        for name in shapes:
+            part, _, field = name.partition(".")
+            getattr(self._state[part], field)[slot] = state[name]
+        seasons = self._state["seasonal"]
+        seasons.float_offset[slot] = seasons.count_offset[slot] = 0
         if length:
-            ints[kernel.I_SEASON_LENGTH] = 0  # no segment yet, for _grow_pool
+            seasons.length[slot] = 0  # no segment yet, for _grow_pool
             top_floats, top_counts = self._pool_top.tolist()
             if top_floats + len(floats) > len(self._season_floats) or top_counts + length > len(
                 self._season_counts
@@ -776,24 +551,46 @@ class StackBank:
                 top_floats, top_counts = self._pool_top.tolist()
             self._season_floats[top_floats : top_floats + len(floats)] = floats
             self._season_counts[top_counts : top_counts + length] = counts
-            ints[kernel.I_FLOAT_OFFSET], ints[kernel.I_COUNT_OFFSET] = top_floats, top_counts
-            ints[kernel.I_SEASON_LENGTH] = length
+            seasons.float_offset[slot], seasons.count_offset[slot] = top_floats, top_counts
+            seasons.length[slot] = length
             self._pool_top[:] = top_floats + len(floats), top_counts + length
         return slot
 
 
-def _calibrator_bins(names: tuple[str, ...], range_break: bool, bin_width: float) -> tuple:
-    """Histogram bins of each calibrator: the detectors', the recalibrator's, the range
-    break's. TailProbability's grid has 128, but a raw score with a bound never reaches the
-    bins past it: the volatility averages surprises capped at ``SURPRISE_CAP``, the
-    recalibrator sees combined scores in [0, 1]. Their histograms stop at the bound's bin, which
-    saves 1.8 KiB per series and changes no result."""
-
-    def bins_up_to(bound: float) -> int:
-        return math.ceil(math.log1p(bound) / bin_width)
-
-    detectors = [bins_up_to(SURPRISE_CAP) if name == "volatility" else _N_BINS for name in names]
-    return (*detectors, bins_up_to(1.0), *((_N_BINS,) if range_break else ()))
+def _check(params: dict) -> None:
+    """Refuse parameters the stack cannot run with, naming the parameter."""
+    detectors = params["detectors"]
+    if not detectors or set(detectors) - set(DETECTOR_NAMES):
+        raise ValueError(f"detectors must be a non-empty subset of {DETECTOR_NAMES}")
+    if params["combination"] not in COMBINATIONS:
+        raise ValueError(
+            f"combination must be one of {COMBINATIONS}, got {params['combination']!r}"
+        )
+    if params["seed"] is None:
+        raise ValueError("StackBank shares one forest between its series: seed must be fixed")
+    at_least = {
+        "n_lags": 1,
+        "window_size": 1,
+        "long_window": 1,
+        "volatility_window": 1,
+        "min_duration": 1,
+        "n_trees": 1,
+        "height": 1,
+        "hst_window_size": 1,
+        "refractory": 0,
+        "cooldown": 0,
+        "grace_period": 0,
+        "recalibration_grace": 0,
+        "max_season_length": 0,
+    }
+    for name, low in at_least.items():
+        if params[name] < low:
+            raise ValueError(f"{name} must be >= {low}, got {params[name]}")
+    if not 0 < params["forgetting_factor"] <= 1:
+        raise ValueError(f"forgetting_factor must be in (0, 1], got {params['forgetting_factor']}")
+    exit_threshold = params["exit_threshold"]
+    if exit_threshold is not None and exit_threshold > params["threshold"]:
+        raise ValueError("exit_threshold must not exceed threshold")
 
 
 def warm_up() -> None:

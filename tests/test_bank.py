@@ -1,4 +1,5 @@
-"""detectors.bank.StackBank against detectors.DetectorStack, its reference, point for point."""
+"""detectors.bank.StackBank against tests.reference.stack.DetectorStack, its reference, point by
+point."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import math
 import numpy as np
 import pytest
 
-from detectors import DetectorStack
 from detectors.alerting import AlertStatus
 from detectors.bank import OPENED, RESOLVED, BankResults, StackBank
+from tests.reference.stack import DetectorStack
 
 # Scores may differ in the last bits: the bank's forecaster factorises in another order
 RTOL, ATOL = 1e-7, 1e-9

@@ -8,8 +8,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.compact import FLOAT32_MAX, Float32Offsets
-from detectors.seasonal import SeasonalProfile
+from tests.reference.compact import FLOAT32_MAX, Float32Offsets
+from tests.reference.seasonal import SeasonalProfile
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 

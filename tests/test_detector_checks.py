@@ -1,4 +1,5 @@
-"""Generic checks run over every detector (river's ``check_estimator`` spirit).
+"""Generic checks run over every detector (river's ``check_estimator`` spirit): the reference
+parts (``tests/reference``) and the compiled stack (:class:`detectors.DetectorStack`).
 
 Every detector must: give the same scores for the same seed and inputs, survive a pickle
 round trip with identical next scores (what makes checkpoints safe), behave sensibly during
@@ -12,13 +13,11 @@ import random
 
 import pytest
 
-from detectors import (
-    AnomalyLikelihood,
-    DetectorStack,
-    HalfSpaceTreesDetector,
-    LagForecaster,
-    ZScore,
-)
+from detectors import DetectorStack
+from tests.reference.forecaster import LagForecaster
+from tests.reference.isolation import HalfSpaceTreesDetector
+from tests.reference.likelihood import AnomalyLikelihood
+from tests.reference.zscore import ZScore
 
 
 def stream(n: int = 700, seed: int = 0, spikes: bool = True) -> list[float]:

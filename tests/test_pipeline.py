@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from detectors import DetectorStack
 from detectors.state import SnapshotError, restore
-from stream.pipeline import Pipeline
+from stream.pipeline import SERIES_STATE_VERSION, Pipeline
 from stream.point import InvalidPoint, MetricPoint
 
 STEP = 60.0
@@ -295,14 +295,14 @@ def test_series_state_is_a_versioned_header_then_the_stack_snapshot():
 
     assert orjson.loads(header) == {
         "format": "lookout-series-state",
-        "version": 5,
+        "version": SERIES_STATE_VERSION,
         "series": "cpu",
         "last": None,
         "latest": 0.0,
         "held": [[0.0, 1.0, {"team": "web"}]],
     }
     # the body is the series' row of the bank: named arrays, restorable by detectors.state
-    assert "masses" in restore(body) and "gram" in restore(body)
+    assert "hst.masses" in restore(body) and "forecaster.gram" in restore(body)
     with pytest.raises(KeyError):
         pipeline.snapshot_series("unknown")
 
@@ -333,7 +333,7 @@ def corrupt(data: bytes, **changes) -> bytes:
         ),
         lambda d: (
             d.split(b"\n", 1)[0] + b'\n{"format": "lookout-detector-state", "version": 1, '
-            b'"state": {"$o": "detectors.rolling.EWMean", "s": {}}}'
+            b'"state": {"$o": "detectors.alerting.AlertTransition", "s": {}}}'
         ),
     ],
     ids=[

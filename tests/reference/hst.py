@@ -1,4 +1,8 @@
-"""Half-Space Trees on flat numpy arrays, score-for-score equal to river's.
+"""The reference Half-Space Trees: on flat numpy arrays, score-for-score equal to river's.
+
+The production stack walks the same forest (:mod:`detectors.forest`) with
+:func:`detectors.compiled.walk_forest`, on half the masses; this model keeps every node's mass,
+as river does, and bridges the two in the tests (river is the oracle).
 
 The forest is four 2-D arrays (one row per tree, nodes in heap order: the children of node ``i``
 are ``2i + 1`` and ``2i + 2``), and one compiled kernel walks every tree for a point. Trees are
@@ -15,74 +19,16 @@ series would otherwise repeat them for every series); only the masses are per mo
 
 from __future__ import annotations
 
-import functools
 import math
-import random
 
 import numpy as np
 from numba import njit
 from river import base
 
+from detectors.forest import grow_forest as _grow_forest_arrays
+from detectors.forest import shared_forest as _shared_forest
+
 __all__ = ["HalfSpaceTrees"]
-
-#: Share of a feature's range kept out of reach of a split, as in river's ``make_padded_tree``.
-PADDING = 0.15
-
-
-def _grow_tree(limits, height, rng, split_features, thresholds):
-    """Draw one tree's splits into heap-ordered lists, consuming ``rng`` as river does.
-
-    river grows its tree recursively, node, then left subtree, then right subtree; each node draws
-    ``rng.choices`` (feature, weighted by its remaining range) then ``rng.uniform`` (threshold).
-    Visiting the heap positions in that same pre-order makes the draws land on the same nodes.
-    """
-    features = range(len(limits))
-
-    def grow(node, height):
-        if height == 0:
-            return
-        on = rng.choices(population=features, weights=[hi - lo for lo, hi in limits])[0]
-        lo, hi = limits[on]
-        at = rng.uniform(lo + PADDING * (hi - lo), hi - PADDING * (hi - lo))
-        split_features[node] = on
-        thresholds[node] = at
-        limits[on] = (lo, at)
-        grow(2 * node + 1, height - 1)
-        limits[on] = (at, hi)
-        grow(2 * node + 2, height - 1)
-        limits[on] = (lo, hi)
-
-    grow(0, height)
-
-
-def _grow_forest_arrays(seed, n_trees, height, limits) -> tuple[np.ndarray, np.ndarray]:
-    """``(split_features, thresholds)``, one row per tree, grown from ``random.Random(seed)``.
-
-    ``limits`` holds the ``(low, high)`` range of each feature, in feature order.
-    """
-    rng = random.Random(seed)
-    n_inner = 2**height - 1
-    split_features = [0] * n_inner
-    thresholds = [0.0] * n_inner
-    features_rows, threshold_rows = [], []
-    for _ in range(n_trees):
-        _grow_tree(list(limits), height, rng, split_features, thresholds)
-        features_rows.append(split_features.copy())
-        threshold_rows.append(thresholds.copy())
-    feature_dtype = np.min_scalar_type(max(len(limits) - 1, 0))
-    return (
-        np.array(features_rows, dtype=feature_dtype).reshape(n_trees, n_inner),
-        np.array(threshold_rows, dtype=np.float64).reshape(n_trees, n_inner),
-    )
-
-
-@functools.lru_cache(maxsize=32)
-def _shared_forest(seed, n_trees, height, limits) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_grow_forest_arrays` for a fixed seed, grown once and shared read-only."""
-    arrays = _grow_forest_arrays(seed, n_trees, height, limits)
-    for array in arrays:
-        array.setflags(write=False)
-    return arrays
 
 
 @njit(cache=True, nogil=True)
@@ -180,7 +126,7 @@ class HalfSpaceTrees(base.AnomalyDetector):
     --------
     river's own example gives river's own scores:
 
-    >>> from detectors.hst import HalfSpaceTrees
+    >>> from tests.reference.hst import HalfSpaceTrees
 
     >>> X = [0.5, 0.45, 0.43, 0.44, 0.445, 0.45, 0.0]
     >>> hst = HalfSpaceTrees(n_trees=5, height=3, window_size=3, seed=42)

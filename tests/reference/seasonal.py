@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from detectors.compact import Float32Offsets, to_float32
+from tests.reference.compact import Float32Offsets, to_float32
 
 __all__ = ["SeasonalProfile"]
 
@@ -21,7 +21,7 @@ class SeasonalProfile:
     buckets, so gaps in the data do not shift the profile. Each bucket learns from the points
     that fall into it, so with a daily period and 5-minute data a bucket sees one point a day.
     Means and deviations are kept in float32 (the means as offsets from the first value, see
-    :class:`~detectors.compact.Float32Offsets`): 10 bytes per bucket.
+    :class:`~tests.reference.compact.Float32Offsets`): 10 bytes per bucket.
 
     Parameters
     ----------

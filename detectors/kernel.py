@@ -1,0 +1,335 @@
+"""The detector stack, assembled from its parts (:mod:`detectors.parts`) as one compiled loop.
+
+:data:`PARTS` lists the parts; each brings its per-series state (``st.<part>``, one array per
+declared field with one row per series) and its constants (``p.<part>``). :func:`process_points`
+runs points through them in the stack's order, scoring each point before any part learns it:
+
+1. **Expectation**: the forecaster's expected value and band, the seasonal profile's usual value.
+2. **Surprise**: the forecast residual in residual standard deviations, floored at the spread,
+   unless the season explains it.
+3. **Detectors**: ``forecast`` (the surprise beyond ``min_surprise``), ``volatility``, ``hst``,
+   ``zscore``: raw scores, each calibrated into a tail probability.
+4. **Combination**: the detectors' agreement, recalibrated; the range break may raise it.
+5. **Onset and alert**: the score where it sets a new recent high, and the hysteresis.
+
+:class:`~detectors.bank.StackBank` allocates the state and calls the loop.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+
+import numpy as np
+
+from detectors.compiled import decades, jit, py_max, py_min
+from detectors.parts import (
+    alert,
+    calibration,
+    combination,
+    forecaster,
+    hst,
+    onset,
+    range_break,
+    sampling,
+    seasonal,
+    spread,
+    surprise,
+    volatility,
+    zscore,
+)
+
+#: The parts of the stack: their state and constants are ``st.<name>`` and ``p.<name>``.
+PARTS = (
+    sampling,
+    forecaster,
+    seasonal,
+    surprise,
+    spread,
+    volatility,
+    zscore,
+    hst,
+    calibration,
+    combination,
+    range_break,
+    onset,
+    alert,
+)
+
+
+def part_name(module) -> str:
+    return module.__name__.rpartition(".")[2]
+
+
+#: Detectors the combination can use; a code is the index of the name.
+DETECTOR_NAMES = ("zscore", "hst", "forecast", "volatility")
+ZSCORE, HST, FORECAST, VOLATILITY = range(4)
+NO_TRANSITION, OPENED, RESOLVED = alert.NO_TRANSITION, alert.OPENED, alert.RESOLVED
+
+#: Every part's state, then the season pool: float32 ``[history (L + 1) | mean (L) | abs_dev
+#: (L)]`` and uint16 counts (L) per series with a season of L points, and ``pool_room``:
+#: [floats used, counts used, floats usable, counts usable].
+State = collections.namedtuple(
+    "State",
+    [part_name(m) for m in PARTS] + ["season_floats", "season_counts", "pool_room"],
+    module=__name__,
+)
+#: Every part's constants.
+Params = collections.namedtuple("Params", [part_name(m) for m in PARTS], module=__name__)
+
+#: Per-point results, one array each.
+Outputs = collections.namedtuple(
+    "Outputs",
+    [
+        "anomaly_score",
+        "combined",
+        "alert",
+        "transition",
+        "alert_start",
+        "alert_end",
+        "peak_score",
+        "peak_at",
+        "zscore",
+        "hst_score",
+        "forecast_score",
+        "expected",
+        "lower",
+        "upper",
+        "agreeing",
+    ],
+    module=__name__,
+)
+
+
+def params_of(parameters: dict) -> Params:
+    """Every part's constants from the stack's parameters."""
+    return Params(*(m.constants(parameters) for m in PARTS))
+
+
+@jit
+def _start_expectations(st, slot, p, length, sorted_steps):
+    """The end of warm-up: the step is known, the forecaster starts on the first points (in
+    its lags, in order) and the seasonal profile (``length`` > 0) learns them."""
+    history = 0
+    if length:
+        history = st.pool_room[0]
+        counts_at = st.pool_room[1]
+        st.pool_room[0] = history + 3 * length + 1
+        st.pool_room[1] = counts_at + length
+        st.season_floats[history : history + 3 * length + 1] = 0.0
+        st.season_counts[counts_at : counts_at + length] = 0
+        st.seasonal.float_offset[slot] = history
+        st.seasonal.count_offset[slot] = counts_at
+        st.seasonal.anchor[slot] = math.nan
+    st.seasonal.length[slot] = length
+    forecaster.start(
+        st.forecaster, slot, length, history, st.season_floats, p.forecaster, sorted_steps
+    )
+    if length:
+        times = st.sampling.first_times[slot]
+        lags = st.forecaster.lags[slot]
+        n = p.forecaster.n_lags
+        for k in range(n):
+            seasonal.learn(
+                st.seasonal, slot, st.season_floats, st.season_counts, times[k], lags[k], p.seasonal
+            )
+
+
+@jit
+def process_points(start, slots, timestamps, values, p, detectors, st, out, size_marker):
+    """Score then learn points ``start:`` in order; returns how many were done.
+
+    ``size_marker`` is a tuple of ``n_lags + 4`` zeros: its length, the size of the
+    forecaster's system, is then a compile-time constant.
+
+    Stops early (returning the index of the first point not processed, with no state touched
+    for it) when that point makes its series learn its sampling step and the season pool lacks
+    room for the series' season: the caller grows the pool and calls again from there. Seasons
+    are allocated from ``st.pool_room[0:2]`` up to ``st.pool_room[2:4]``, so that calls on
+    disjoint slots may run at once, each in its own part of the pools.
+    """
+    n_points = len(slots)
+    n_detectors = len(detectors)
+    recalibrator = n_detectors  # the calibrator after the detectors'
+    range_calibrator = n_detectors + 1
+    size = len(size_marker)
+    features = np.zeros(size)
+    factor = np.zeros(size * size)
+    work = np.zeros(size)
+    window = np.zeros(p.zscore.window_size + 1)
+    partials = np.zeros(p.zscore.window_size + 2)
+    v = np.zeros(4)
+    sorted_steps = np.zeros(max(p.sampling.n_lags, 1))
+    raws = np.zeros(n_detectors)
+    floats, counts = st.season_floats, st.season_counts
+    threshold = p.alert.threshold
+    for i in range(start, n_points):
+        slot = slots[i]
+        t = timestamps[i]
+        x = values[i]
+        length = sampling.season_at_start(st.sampling, slot, t, p.sampling, sorted_steps)
+        if length and (
+            st.pool_room[0] + 3 * length + 1 > st.pool_room[2]
+            or st.pool_room[1] + length > st.pool_room[3]
+        ):
+            return i
+
+        if sampling.is_gap(st.sampling, slot, t, p.sampling):
+            forecaster.restart(st.forecaster, slot)
+            hst.restart(st.hst, slot)
+            zscore.restart(st.zscore, slot)
+            surprise.restart(st.surprise, slot)
+
+        # Expectation
+        started = st.sampling.started[slot] != 0
+        length = st.seasonal.length[slot]
+        history = st.seasonal.float_offset[slot]
+        has_features = started and forecaster.features_of(
+            st.forecaster, slot, features, length, history, floats, p.forecaster
+        )
+        ready = has_features and st.forecaster.fitted[slot] >= p.forecaster.n_lags
+        expected = lower = upper = residual_std = math.nan
+        if started:
+            residual_std = forecaster.residual_std(st.forecaster, slot)
+            if ready:
+                expected = forecaster.predict(st.forecaster, slot, features, length, p.forecaster)
+            half_width = p.forecaster.band_width * residual_std
+            lower = expected - half_width
+            upper = expected + half_width
+        spread_variance = spread.variance(st.spread, slot)
+        floor = spread.floor(st.spread, slot, p.spread)
+
+        # Surprise
+        surprised = 0.0
+        if ready and not math.isnan(expected):
+            std = py_max(residual_std, floor)
+            surprised = abs(x - expected) / std
+            if length:
+                best, own = seasonal.scores(
+                    st.seasonal, slot, floats, counts, t, x, std, p.seasonal
+                )
+                usual = math.nan
+                if p.surprise.return_is_surprise:
+                    usual = seasonal.predict(st.seasonal, slot, floats, counts, t, p.seasonal)
+                surprised = surprise.excused(
+                    st.surprise, slot, surprised, best, own, usual, x, p.surprise
+                )
+        raw_volatility = volatility.learn(st.volatility, slot, surprised, p.volatility)
+
+        # Rolling z-score, plain and floored
+        z = zscore.score(st.zscore, slot, x, p.zscore)
+        floored_z = zscore.floored_score(st.zscore, slot, x, floor)
+
+        # Half-Space-Trees on the deseasonalised value: a nightly job is then not isolated. A
+        # series that never varied has no daily shape to remove (a constant gauge would move
+        # to 0 on the day its profile is known, and page).
+        raw_hst = math.nan
+        if p.hst.enabled:
+            deseasonalized = x
+            if length and spread_variance != 0.0:
+                usual = seasonal.predict(st.seasonal, slot, floats, counts, t, p.seasonal)
+                if not math.isnan(usual):
+                    deseasonalized = x - usual
+            raw_hst = hst.score_then_learn(st.hst, slot, deseasonalized, p.hst, window, partials, v)
+
+        # Calibration, agreement, recalibration
+        best = 0.0
+        total = 0.0
+        agreeing = 0
+        for d in range(n_detectors):
+            code = detectors[d]
+            if code == FORECAST:
+                raw = py_max(0.0, surprised - p.surprise.min_surprise)
+            elif code == VOLATILITY:
+                raw = raw_volatility
+            elif code == HST:
+                raw = raw_hst
+            else:
+                raw = py_max(0.0, floored_z - p.surprise.min_surprise)
+            raws[d] = raw
+            score = decades(
+                calibration.tail(st.calibration, slot, d, raw, p.calibration),
+                p.combination.score_decades,
+            )
+            if score >= threshold:
+                agreeing |= 1 << d  # bit d: the bank's d-th detector
+            best = score if d == 0 else py_max(best, score)
+            total += score
+        combined = combination.combine(best, total, n_detectors, p.combination)
+        if combination.needs_recalibration(st.combination, slot, p.combination):
+            unusual = decades(
+                calibration.tail(st.calibration, slot, recalibrator, combined, p.calibration),
+                p.combination.score_decades,
+            )
+            calibration.learn(st.calibration, slot, recalibrator, combined, p.calibration)
+            combined = py_min(combined, unusual)
+        if p.range_break.enabled:
+            raw = range_break.raw_score(st.range_break, slot, x, p.range_break)
+            range_score = decades(
+                calibration.tail(st.calibration, slot, range_calibrator, raw, p.calibration),
+                p.combination.score_decades,
+            )
+            calibration.learn(st.calibration, slot, range_calibrator, raw, p.calibration)
+            if range_score >= threshold:
+                agreeing |= 1 << n_detectors  # the bit after the detectors'
+            combined = py_max(combined, range_score)
+
+        # Onset and alert: quiet, only an onset may open an alert; firing, the combined score
+        # keeps it open.
+        anomaly_score = combined if onset.is_onset(st.onset, slot, combined, p.onset) else 0.0
+        firing = st.alert.firing[slot] != 0
+        transition = alert.update(st.alert, slot, combined if firing else anomaly_score, t, p.alert)
+
+        # Learn
+        onset.learn(st.onset, slot, combined, p.onset)
+        for d in range(n_detectors):
+            calibration.learn(st.calibration, slot, d, raws[d], p.calibration)
+        zscore.learn(st.zscore, slot, x, p.zscore)
+        spread.learn(st.spread, slot, x, p.spread)
+        if started:
+            forecaster.learn(
+                st.forecaster,
+                slot,
+                x,
+                expected,
+                ready,
+                features,
+                size,
+                factor,
+                work,
+                length,
+                history,
+                floats,
+                p.forecaster,
+            )
+            if length:
+                seasonal.learn(st.seasonal, slot, floats, counts, t, x, p.seasonal)
+        else:
+            # Warm-up: keep the point; the values go straight into the lags ring, in order.
+            st.forecaster.lags[slot, st.sampling.n_first[slot]] = x
+            if sampling.keep_first(st.sampling, slot, t, p.sampling):
+                season = sampling.learn_step(st.sampling, slot, p.sampling, sorted_steps)
+                _start_expectations(st, slot, p, season, sorted_steps)
+
+        out.anomaly_score[i] = anomaly_score
+        out.combined[i] = combined
+        out.alert[i] = st.alert.firing[slot] != 0
+        out.transition[i] = transition
+        if transition != NO_TRANSITION:
+            out.alert_start[i] = st.alert.start[slot]
+            out.alert_end[i] = st.alert.last_active[slot] if transition == RESOLVED else math.nan
+            out.peak_score[i] = st.alert.peak[slot]
+            out.peak_at[i] = st.alert.peak_at[slot]
+        else:
+            out.alert_start[i] = math.nan
+            out.alert_end[i] = math.nan
+            out.peak_score[i] = math.nan
+            out.peak_at[i] = math.nan
+        out.zscore[i] = z
+        out.hst_score[i] = raw_hst
+        out.forecast_score[i] = surprised
+        out.expected[i] = expected
+        out.lower[i] = lower
+        out.upper[i] = upper
+        out.agreeing[i] = agreeing
+    return n_points

@@ -1,0 +1,73 @@
+"""The detectors' agreement, recalibrated on the series' own history.
+
+Each detector's tail probability becomes a score in decades of improbability over
+``score_decades`` (:func:`~detectors.compiled.decades`). Fisher's method (``"fisher"``) combines
+them: two detectors that are both somewhat surprised outweigh one that is very surprised alone;
+``"max"`` takes the most surprised detector, Bonferroni-corrected. The detectors see the same
+point, so their agreement is not independent evidence: after ``grace_period`` points the
+combined score is calibrated once more against its own history (the ``recalibration``
+calibrator), and the smaller of the two is kept.
+
+Examples
+--------
+>>> c = constants({"detectors": ("forecast", "hst"), "combination": "fisher",
+...                "score_decades": 6.0, "recalibration_grace": 100, "grace_period": 250})
+>>> round(combine(0.5, 1.0, 2, c), 3)  # two detectors at 0.5 (one in 1,000 each)
+0.805
+>>> round(combine(0.5, 0.5, 2, c), 3)  # one at 0.5, the other not surprised
+0.35
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+
+from detectors.compiled import decades, part, py_max
+from detectors.layout import Field, state_type
+
+COMBINATIONS = ("fisher", "max")
+
+FIELDS = (Field("n_seen", "i8", doc="points combined"),)
+State = state_type("CombinationState", FIELDS, __name__)
+Constants = collections.namedtuple(
+    "CombinationConstants",
+    ["use_max", "bonferroni", "score_decades", "ln10", "recalibrate", "grace_period"],
+)
+
+
+def constants(params) -> Constants:
+    n_detectors = len(dict.fromkeys(params["detectors"]))
+    score_decades = float(params["score_decades"])
+    return Constants(
+        use_max=params["combination"] == "max",
+        bonferroni=math.log10(n_detectors) / score_decades,
+        score_decades=score_decades,
+        ln10=math.log(10),
+        recalibrate=bool(params["recalibration_grace"]),
+        grace_period=params["grace_period"],
+    )
+
+
+@part
+def combine(best, total, n_detectors, c):
+    """The combined score of ``n_detectors`` scores whose highest is ``best`` and whose sum is
+    ``total``."""
+    if c.use_max:
+        return py_max(0.0, best - c.bonferroni)
+    # Fisher: -ln of a product of k uniform p-values follows Gamma(k, 1), whose tail is
+    # exp(-s) * sum_{i<k} s**i / i!.
+    evidence = total * c.score_decades * c.ln10
+    term = tail = 1.0
+    for k in range(1, n_detectors):
+        term *= evidence / k
+        tail += term
+    return decades(math.exp(-evidence) * tail, c.score_decades)
+
+
+@part
+def needs_recalibration(st, slot, c):
+    """Counts the point; whether its combined score is recalibrated (learning starts with the
+    first calibrated scores: before them every score is 0)."""
+    st.n_seen[slot] += 1
+    return c.recalibrate and st.n_seen[slot] > c.grace_period

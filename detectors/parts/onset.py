@@ -1,0 +1,70 @@
+"""The onset rule: a combined score is reported (``anomaly_score``) only where it beats the
+highest of about the last ``refractory`` combined scores by more than ``onset_margin``, so that
+an incident is reported when it starts, not at every point.
+
+The maximum is kept in at most ``BLOCKS`` blocks (:func:`~detectors.compiled.blocked_max`):
+the last 181 to 200 of 200 scores in 10 floats.
+
+Examples
+--------
+>>> from detectors.layout import allocate
+>>> c = constants({"refractory": 4, "onset_margin": 0.0})
+>>> st = allocate(State, FIELDS, c, capacity=1)
+>>> onsets = []
+>>> for score in (0.1, 0.5, 0.3, 0.5, 0.6, 0.2, 0.2, 0.2, 0.2, 0.2, 0.3):
+...     onsets.append(is_onset(st, 0, score, c))
+...     learn(st, 0, score, c)
+>>> onsets
+[True, True, False, False, True, False, False, False, False, False, True]
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+
+from detectors.compiled import blocked_max, blocked_update, part
+from detectors.layout import Field, state_type
+
+BLOCKS = 10
+
+
+def geometry(refractory: int) -> tuple[int, int]:
+    """``(block_size, n_blocks)`` of the maximum of about the last ``refractory`` scores."""
+    window = max(refractory, 1)
+    n_blocks = min(BLOCKS, window)
+    return max(window // n_blocks, 1), n_blocks
+
+
+FIELDS = (
+    Field("n", "i8", doc="scores learned"),
+    Field("blocks", "f8", lambda c: (c.n_blocks,), initial=-math.inf, doc="block maxima"),
+)
+State = state_type("OnsetState", FIELDS, __name__)
+Constants = collections.namedtuple(
+    "OnsetConstants", ["refractory", "margin", "block_size", "n_blocks"]
+)
+
+
+def constants(params) -> Constants:
+    block_size, n_blocks = geometry(params["refractory"])
+    return Constants(
+        refractory=params["refractory"],
+        margin=float(params["onset_margin"]),
+        block_size=block_size,
+        n_blocks=n_blocks,
+    )
+
+
+@part
+def is_onset(st, slot, combined, c):
+    n = st.n[slot]
+    return not (
+        c.refractory != 0 and n != 0 and combined <= blocked_max(st.blocks[slot], n) + c.margin
+    )
+
+
+@part
+def learn(st, slot, combined, c):
+    blocked_update(st.blocks[slot], st.n[slot], c.block_size, combined)
+    st.n[slot] += 1
