@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stream import cli_evaluate, cli_live, cli_replay, cli_report, cli_simulate
+from stream.compile_cache import prepare_compile_cache
+
+# Before any command module imports the compiled kernels: a read-only install run by a user
+# without a home (the container image) must not fail at import for want of a cache folder.
+prepare_compile_cache()
+
+from stream import cli_evaluate, cli_live, cli_replay, cli_report, cli_simulate  # noqa: E402
 
 __all__ = ["main", "build_parser"]
 
