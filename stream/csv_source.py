@@ -42,6 +42,7 @@ __all__ = [
     "read_csv_file",
     "read_input_file",
     "in_time_order",
+    "parse_timestamp_column",
 ]
 
 #: What a metric file may be called (any case, optionally gzipped).
@@ -241,7 +242,7 @@ def read_input_file(
     if text_head[:1] in ("{", "["):
         from stream.exports import read_export
 
-        return read_export(path, relpath, encoding)
+        return read_export(path, relpath, encoding, options)
     return [read_csv_file(path, relpath, options, encoding=encoding, head=text_head)]
 
 
@@ -333,7 +334,7 @@ def read_csv_file(
     else:
         series = written = np.full(len(frame), series_name(relpath), dtype=object)
 
-    timestamps = _parse_timestamps(timestamp_text)
+    timestamps = parse_timestamp_column(timestamp_text)
     values = pd.to_numeric(value_text, errors="coerce").to_numpy(dtype=float)
 
     reasons = np.full(len(frame), "", dtype=object)
@@ -395,7 +396,7 @@ def in_time_order(parsed: CsvFile) -> tuple[CsvFile, int]:
     return parsed.take(order), moved
 
 
-def _parse_timestamps(column: pd.Series) -> np.ndarray:
+def parse_timestamp_column(column: pd.Series) -> np.ndarray:
     """Epoch seconds; NaN where unparsable. Numbers are epoch s, ms, us or ns (told apart by
     magnitude, :func:`stream.point.epoch_seconds`), text is ISO 8601.
 
