@@ -24,6 +24,7 @@ long-format series (:mod:`stream.csv_source`), is ``<export path without .json>/
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -177,11 +178,17 @@ def _file_name(name: str, labels: Mapping[str, str]) -> str:
 
 def _utc_text(seconds: np.ndarray) -> np.ndarray:
     """NAB's timestamp text (``2024-01-01 00:00:00``, UTC, fractions only where there are
-    some), which ``lookout evaluate`` and NAB's label files compare with."""
-    finite = np.where(np.isfinite(seconds), seconds, 0.0)
-    moments = pd.to_datetime(np.round(finite * 1e6).astype("int64"), unit="us")
-    texts = np.asarray(moments.strftime("%Y-%m-%d %H:%M:%S.%f"), dtype=object)
-    return np.array([t.removesuffix(".000000") for t in texts], dtype=object)
+    some), which ``lookout evaluate`` and NAB's label files compare with. Any time from 1970
+    to 9999 (what :func:`~stream.point.epoch_seconds` lets through) has one; NaN has none.
+
+    >>> _utc_text(np.array([1704067200.0, 1704067200.25, 253402300799.0, np.nan])).tolist()
+    ['2024-01-01 00:00:00', '2024-01-01 00:00:00.250000', '9999-12-31 23:59:59', '']
+    """
+    texts = np.full(len(seconds), "", dtype=object)
+    for i in np.flatnonzero(np.isfinite(seconds)).tolist():
+        moment = dt.datetime.fromtimestamp(seconds.item(i), dt.UTC)
+        texts[i] = moment.strftime("%Y-%m-%d %H:%M:%S.%f").removesuffix(".000000")
+    return texts
 
 
 def read_export(
