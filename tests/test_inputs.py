@@ -357,3 +357,61 @@ def test_evaluate_scores_a_corpus_whose_clock_steps_back(capsys, tmp_path):
     code, out, err = run(capsys, "evaluate", tmp_path / "ours", "--data", root / "data", "--json")
     assert code == 0, err
     assert np.isfinite(json.loads(out)["nab"]["standard"]["score"])
+
+
+def test_pages_of_an_export_saved_as_an_array_are_one_export(capsys, tmp_path):
+    document = json.loads((INPUTS / "exports" / "cloudwatch_get_metric_data.json").read_text())
+    first, second = json.loads(json.dumps(document)), json.loads(json.dumps(document))
+    for page, part in ((first, slice(0, 150)), (second, slice(150, None))):
+        for result in page["MetricDataResults"]:
+            result["Timestamps"], result["Values"] = (
+                result["Timestamps"][part],
+                result["Values"][part],
+            )
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "cpu.json").write_text(json.dumps([first, second]))
+    code, out, err = replay(capsys, tmp_path / "in", "--out", tmp_path / "paged")
+    assert code == 0, err
+    code, out, err = replay(
+        capsys, INPUTS / "exports" / "cloudwatch_get_metric_data.json", "--out", tmp_path / "whole"
+    )
+    assert code == 0, err
+    for name in ("CPUUtilization,id=cpu_i1.csv", "CPUUtilization,id=cpu_i2.csv"):
+        pd.testing.assert_frame_equal(
+            pd.read_csv(tmp_path / "paged" / "cpu" / name),
+            pd.read_csv(tmp_path / "whole" / "cloudwatch_get_metric_data" / name),
+        )
+
+
+def test_a_resumable_replay_of_sorted_files_and_exports_writes_the_same(tmp_path):
+    from stream.replay import replay as run_replay
+
+    paths = [INPUTS / "history", INPUTS / "exports", INPUTS / "long"]
+    plain = run_replay(paths, tmp_path / "plain")
+    resumed = run_replay(paths, tmp_path / "resumed", resume=tmp_path / "state.db")
+    assert plain.sorted_files == resumed.sorted_files and plain.moved_rows > 0
+    written = sorted(p.relative_to(tmp_path / "plain") for p in (tmp_path / "plain").rglob("*.*"))
+    assert len(written) == 11  # 9 result files, alerts.jsonl, rejected.jsonl
+    for relpath in written:
+        assert (tmp_path / "plain" / relpath).read_bytes() == (
+            tmp_path / "resumed" / relpath
+        ).read_bytes(), relpath
+    again = run_replay(paths, tmp_path / "resumed", resume=tmp_path / "state.db")
+    assert again.resumed_files == plain.files
+
+
+def test_produce_reads_exports_with_their_series_names():
+    import argparse
+
+    from stream.cli_live import _load_series
+
+    args = argparse.Namespace(scenario=None, paths=[str(INPUTS / "exports")])
+    series, skipped = _load_series(args)
+    names = sorted(name for name, _, _ in series)
+    assert names == [
+        'CPUUtilization{id="cpu_i1"}',
+        'CPUUtilization{id="cpu_i2"}',
+        'node_load1{instance="web-1:9100",job="node"}',
+        'node_load1{instance="web-2:9100",job="node"}',
+    ]
+    assert skipped == 1  # the NaN sample
