@@ -305,7 +305,12 @@ def read_csv_file(
             encoding=encoding,
             compression="gzip" if path.name.lower().endswith(".gz") else None,
         )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, OSError) as exc:
+    except UnicodeError as exc:
+        raise SourceError(
+            f"{path}: not {encoding} ({exc.reason} at byte {getattr(exc, 'start', '?')}); give "
+            "its encoding with --encoding, e.g. --encoding latin-1"
+        ) from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
         raise SourceError(f"{path}: cannot read as CSV: {exc}") from exc
     frame.columns = [str(c).strip().lstrip("\ufeff").strip().lower() for c in frame.columns]
     wanted = {
@@ -335,6 +340,10 @@ def read_csv_file(
         series = written = np.full(len(frame), series_name(relpath), dtype=object)
 
     timestamps = parse_timestamp_column(timestamp_text)
+    if separator == ";":  # Excel's export where the comma is the decimal mark: "12,5"
+        value_text = value_text.where(
+            value_text.str.contains(".", regex=False), value_text.str.replace(",", ".")
+        )
     values = pd.to_numeric(value_text, errors="coerce").to_numpy(dtype=float)
 
     reasons = np.full(len(frame), "", dtype=object)

@@ -415,3 +415,14 @@ def test_produce_reads_exports_with_their_series_names():
         'node_load1{instance="web-2:9100",job="node"}',
     ]
     assert skipped == 1  # the NaN sample
+
+
+def test_semicolon_files_with_a_decimal_comma_and_late_latin1_bytes(capsys, tmp_path):
+    rows = [f"2024-03-04 00:{m:02d}:00;{m},5" for m in range(0, 60, 5)]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "excel.csv").write_text("Timestamp;Value\n" + "\n".join(rows) + "\n")
+    late = "series,timestamp,value\n" + "x,2024-03-04 00:00:00,1\n" * 5000 + "caf\xe9,2024,1\n"
+    (tmp_path / "in" / "late.csv").write_bytes(late.encode("latin-1"))
+    code, out, _ = replay(capsys, tmp_path / "in", "--out", tmp_path / "out")
+    assert pd.read_csv(tmp_path / "out" / "excel.csv")["value"].tolist()[:3] == [0.5, 5.5, 10.5]
+    assert code == 1 and "late.csv: skipped: not utf-8" in out and "--encoding" in out
