@@ -275,7 +275,7 @@ def _series_ids(
     if options.join_series:
         return written_array, written_array
     scope = series_name(relpath) + "/"
-    ids = np.where(written_array == "", "", scope + written.to_numpy(dtype=str)).astype(object)
+    ids = (scope + written).where(written != "", "").to_numpy(dtype=object)
     return ids, written_array
 
 
