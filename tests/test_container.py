@@ -9,6 +9,7 @@ write bit removed, run by ``nobody`` (when the tests run as root) with ``HOME=/n
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -136,3 +137,15 @@ def test_without_any_writable_place_the_kernels_compile_uncached(world_dir):
     prepared = run_unprivileged([*script, "prepare"], site, cwd=world_dir)
     assert prepared.returncode == 0, prepared.stderr
     assert prepared.stdout.split() == ["no", "cache", "42.0"]
+
+
+def test_the_image_compiles_the_kernels_as_its_user_into_a_cache_it_owns():
+    """What the tests above cannot run without Docker, read from the Dockerfile: the runtime
+    user owns NUMBA_CACHE_DIR and fills it at build time, through the installed command."""
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.search(r"NUMBA_CACHE_DIR=/\S+", dockerfile)
+    assert 'chown lookout "$NUMBA_CACHE_DIR"' in dockerfile
+    user = dockerfile.index("\nUSER lookout\n")
+    warm = re.search(r"^RUN .*\blookout replay\b", dockerfile, re.M)
+    assert warm is not None and warm.start() > user
+    assert "--home-dir /nonexistent" in dockerfile  # as the tests above run it
