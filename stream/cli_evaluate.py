@@ -37,7 +37,7 @@ def readable_data(data: Path, options, folder: Path) -> Path:
         try:
             parsed_files = read_input_file(path, relpath, options)
         except SourceError:
-            continue  # replay skipped it too; a data file without results is reported later
+            continue  # replay skipped it too: it has no results to evaluate
         for parsed in parsed_files:
             columns = {"timestamp": parsed.raw_timestamps, "value": parsed.values}
             if parsed.long_format:
