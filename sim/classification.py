@@ -98,7 +98,7 @@ class ScoredSeries:
     Parameters
     ----------
     timestamps
-        Datetime-like, sorted.
+        Datetime-like; points out of time order are put in time order (stable sort).
     labels
         1 (or True) for points inside an incident window.
     scores
@@ -139,7 +139,12 @@ class ScoredSeries:
                 )
             object.__setattr__(self, column, values)
         if n_points > 1 and (np.diff(timestamps) < np.timedelta64(0)).any():
-            raise ValueError("timestamps must be sorted")
+            # A clock that stepped back (NAB has such a file): events and delays are about
+            # time, so the points are taken in time order (stable).
+            order = np.argsort(timestamps, kind="stable")
+            for column, values in columns.items():
+                if values is not None:
+                    object.__setattr__(self, column, values[order])
 
     @classmethod
     def from_labeled(cls, series: LabeledSeries, scores=None, detections=None) -> ScoredSeries:

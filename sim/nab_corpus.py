@@ -136,8 +136,28 @@ def read_timeseries(path: str | os.PathLike) -> pd.DataFrame:
     (Timestamp('2014-02-14 14:30:00'), 1.5)
     """
     frame = pd.read_csv(path)
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], format="ISO8601")
+    frame["timestamp"] = parse_times(frame["timestamp"])
     return frame
+
+
+def parse_times(column: pd.Series) -> pd.Series:
+    """Datetimes of a timestamp column: ISO 8601 text, or epoch numbers in s, ms, us or ns
+    told apart by magnitude as ``lookout replay`` reads them (so results keep their input's
+    timestamps as written and still evaluate).
+
+    Examples
+    --------
+    >>> parse_times(pd.Series([1392388200000, 1392388500000])).tolist()
+    [Timestamp('2014-02-14 14:30:00'), Timestamp('2014-02-14 14:35:00')]
+    >>> parse_times(pd.Series(["2014-02-14 14:30:00"])).tolist()
+    [Timestamp('2014-02-14 14:30:00')]
+    """
+    if pd.api.types.is_numeric_dtype(column):
+        from stream.point import epoch_seconds
+
+        seconds = epoch_seconds(column.to_numpy(dtype=float))
+        return pd.Series(pd.to_datetime(seconds, unit="s"), index=column.index, name=column.name)
+    return pd.to_datetime(column, format="ISO8601")
 
 
 def labels_from_windows(timestamps: Iterable, windows: list[Window]) -> np.ndarray:

@@ -87,6 +87,39 @@ def probation_length(n_rows: int, probation_percent: float = PROBATION_PERCENT) 
     return min(math.floor(probation_percent * n_rows), probation_percent * 5000)
 
 
+def _window_rows(
+    stamps: np.ndarray, start: int, end: int, search_from: int
+) -> tuple[int, int] | tuple[None, None]:
+    """First and last row of the window ``[start, end]`` (nanoseconds), looking from row
+    ``search_from`` on in row order (see `FileGeometry.from_timestamps`).
+
+    >>> stamps = np.array([0, 5, 10, 15, 5, 10, 15, 20])  # the clock steps back after row 3
+    >>> _window_rows(stamps, 10, 15, 0), _window_rows(stamps, 10, 15, 3)
+    ((2, 3), (5, 6))
+    >>> _window_rows(stamps, 6, 12, 0), _window_rows(stamps, 21, 30, 0)
+    ((2, 2), (None, None))
+    """
+    rest = stamps[search_from:]
+    exact = np.flatnonzero(rest == start)
+    if exact.size:
+        first = int(exact[0])
+    else:
+        inside = np.flatnonzero((rest >= start) & (rest <= end))
+        if not inside.size:
+            return None, None
+        first = int(inside[0])
+    after = rest[first:]
+    # A repeated end timestamp (NAB has a few, from clock changes) ends the window at its
+    # first occurrence, like NAB's ``timestamps.index(end)``.
+    ends = np.flatnonzero(after == end)
+    if ends.size:
+        last = first + int(ends[0])
+    else:
+        beyond = np.flatnonzero(after > end)
+        last = first + (int(beyond[0]) - 1 if beyond.size else len(after) - 1)
+    return search_from + first, search_from + last
+
+
 @dataclasses.dataclass(frozen=True)
 class FileGeometry:
     """Where each row of a file sits relative to its windows; independent of any detector.
@@ -128,23 +161,24 @@ class FileGeometry:
     ) -> FileGeometry:
         """Locate the windows in the rows and compute each row's reward.
 
-        A window covers the rows whose timestamps lie within its ends (inclusive), which in
-        NAB's labels are the rows at both ends exactly. Timestamps must not decrease; windows
+        Windows are found in row order, as NAB's sweeper walks the file: a window starts at the
+        first row (after the previous window's start) whose timestamp is its start, and ends at
+        the first row from there whose timestamp is its end; every row in between is inside
+        it, whatever its timestamp. So a file whose clock steps back once (NAB's
+        ``realKnownCause/machine_temperature_system_failure.csv``) is scored as NAB scores it.
+        Ends that are no row's timestamp (labels written by hand) fall back to the first row
+        at or after the start and the last row before the first one past the end. Windows
         must each cover a row and must not overlap.
         """
         stamps = pd.DatetimeIndex(timestamps).as_unit("ns").asi8
         n_rows = len(stamps)
-        if n_rows > 1 and not np.all(np.diff(stamps) >= 0):
-            raise ValueError("timestamps must not decrease")
-        bounds = []
+        bounds: list[tuple[int, int]] = []
         for start, end in sorted(windows):
-            first = int(np.searchsorted(stamps, pd.Timestamp(start).value, side="left"))
-            # A repeated end timestamp (NAB has a few, from clock changes) ends the window at
-            # its first occurrence, like NAB's ``timestamps.index(end)``.
-            last = int(np.searchsorted(stamps, pd.Timestamp(end).value, side="left"))
-            if last == n_rows or stamps[last] != pd.Timestamp(end).value:
-                last -= 1
-            if first > last:
+            search_from = bounds[-1][0] + 1 if bounds else 0
+            first, last = _window_rows(
+                stamps, pd.Timestamp(start).value, pd.Timestamp(end).value, search_from
+            )
+            if first is None:
                 raise ValueError(f"window ({start}, {end}) covers no row")
             if bounds and first <= bounds[-1][1]:
                 raise ValueError(f"window ({start}, {end}) overlaps the previous window")

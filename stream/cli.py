@@ -11,8 +11,21 @@ import argparse
 import os
 import sys
 
-from stream import cli_backfill, cli_evaluate, cli_live, cli_replay, cli_report, cli_simulate
-from stream.config import Option, add_options, describe, env_name, resolve
+from stream.compile_cache import prepare_compile_cache
+
+# Before any command module imports the compiled kernels: a read-only install run by a user
+# without a home (the container image) must not fail at import for want of a cache folder.
+prepare_compile_cache()
+
+from stream import (  # noqa: E402
+    cli_backfill,
+    cli_evaluate,
+    cli_live,
+    cli_replay,
+    cli_report,
+    cli_simulate,
+)
+from stream.config import Option, add_options, describe, env_name, resolve  # noqa: E402
 
 __all__ = ["main", "build_parser", "register_command"]
 

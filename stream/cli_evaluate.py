@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 from stream.cli_options import DEMO_DATA, DEMO_WINDOWS
+from stream.cli_replay import INPUT_OPTIONS, read_options
 from stream.config import Option, Settings
 
 __all__ = ["register", "EVALUATION_OPTIONS", "evaluate_from_settings", "write_report_from_settings"]
@@ -15,6 +17,35 @@ def default_windows(data_dir: Path) -> Path:
     """``<data>/../labels/combined_windows.json`` (NAB's layout) if it exists, else the demo's."""
     beside = data_dir.parent / "labels" / "combined_windows.json"
     return beside if beside.is_file() else DEMO_WINDOWS
+
+
+def readable_data(data: Path, options, folder: Path) -> Path:
+    """The data as ``lookout replay`` read it, written into ``folder`` in NAB's layout: each
+    input at the relative path of its results (``.csv`` for its suffix; an export's series at
+    ``<export path without .json>/<series>.csv``), rows as read (rejected ones left out),
+    timestamps as written. So evaluate sees CSVs of any delimiter, encoding or column names,
+    and Prometheus or CloudWatch exports, exactly as replay scored them."""
+    import pandas as pd
+
+    from stream.csv_source import SourceError, discover_input_files, read_input_file
+
+    try:
+        inputs = discover_input_files(data)
+    except SourceError as exc:
+        raise ValueError(f"data not found: {exc}") from exc
+    for path, relpath in inputs:
+        try:
+            parsed_files = read_input_file(path, relpath, options)
+        except SourceError:
+            continue  # replay skipped it too: it has no results to evaluate
+        for parsed in parsed_files:
+            columns = {"timestamp": parsed.raw_timestamps, "value": parsed.values}
+            if parsed.long_format:
+                columns = {"series": parsed.written_series, **columns}
+            target = folder / parsed.out_relpath
+            target.parent.mkdir(parents=True, exist_ok=True)
+            pd.DataFrame(columns).to_csv(target, index=False)
+    return folder
 
 
 #: Inputs, threshold mode and objective, shared by ``evaluate`` and ``report``.
@@ -30,7 +61,9 @@ EVALUATION_OPTIONS = (
     Option(
         "data",
         str(DEMO_DATA),
-        "NAB-style data folder that was replayed (default: the bundled demo data)",
+        "the data that was replayed: a NAB-style folder, or any files or folders "
+        "'lookout replay' reads (CSV layouts, Prometheus and CloudWatch JSON exports), read "
+        "with the same input options (default: the bundled demo data)",
         metavar="DIR",
     ),
     Option(
@@ -123,9 +156,14 @@ def evaluate_from_settings(settings: Settings):
         profiles = load_profiles(profiles_path)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{profiles_path}: not a NAB profiles file ({exc!r})") from exc
-    result_set = load_result_set(
-        settings.results, data, windows, allow_missing=settings.allow_missing
-    )
+    with tempfile.TemporaryDirectory(prefix="lookout-data-") as folder:
+        readable = readable_data(data, read_options(settings), Path(folder))
+        try:
+            result_set = load_result_set(
+                settings.results, readable, windows, allow_missing=settings.allow_missing
+            )
+        except ValueError as exc:  # name the user's data, not the copy
+            raise type(exc)(str(exc).replace(str(readable), str(data))) from exc
     evaluation = evaluate_results(
         result_set,
         profiles,
@@ -192,7 +230,7 @@ def register(commands) -> None:
         commands,
         "evaluate",
         cmd_evaluate,
-        {None: EVALUATION_OPTIONS + EVALUATE_OUTPUT_OPTIONS},
+        {None: EVALUATION_OPTIONS + EVALUATE_OUTPUT_OPTIONS, "input files": INPUT_OPTIONS},
         help="score replay results against labeled windows (NAB score, precision/recall, ...)",
         description="Compare a detector's results with the labeled anomaly windows of the data "
         "it scored. Prints the NAB normalized score for each cost profile (standard, "

@@ -475,23 +475,33 @@ def _load_series(settings: Settings) -> tuple[list, int]:
             )
         return series, 0
 
-    from stream.csv_source import discover_csv_files, read_csv_file
+    from stream.csv_source import (
+        ReadOptions,
+        SourceError,
+        discover_input_files,
+        read_input_file,
+    )
 
     columns: dict[str, tuple[list, list]] = {}
     skipped = 0
-    for root in settings.paths:
-        for path, relpath in discover_csv_files(Path(root)):
-            parsed = read_csv_file(path, relpath)
-            skipped += len(parsed.rejected)
-            for name, timestamp, value in zip(
-                parsed.series.tolist(),
-                parsed.timestamps.tolist(),
-                parsed.values.tolist(),
-                strict=True,
-            ):
-                timestamps, values = columns.setdefault(name, ([], []))
-                timestamps.append(timestamp)
-                values.append(value)
+    # Series keep the names written in the files (what the live topic's keys would be).
+    options = ReadOptions(join_series=True)
+    try:
+        for root in settings.paths:
+            for path, relpath in discover_input_files(Path(root)):
+                for parsed in read_input_file(path, relpath, options):
+                    skipped += len(parsed.rejected)
+                    for name, timestamp, value in zip(
+                        parsed.series.tolist(),
+                        parsed.timestamps.tolist(),
+                        parsed.values.tolist(),
+                        strict=True,
+                    ):
+                        timestamps, values = columns.setdefault(name, ([], []))
+                        timestamps.append(timestamp)
+                        values.append(value)
+    except SourceError as exc:
+        raise ValueError(str(exc)) from exc
     return [(name, ts, values) for name, (ts, values) in columns.items()], skipped
 
 

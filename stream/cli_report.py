@@ -10,6 +10,7 @@ from stream.cli_evaluate import (
     evaluate_from_settings,
     write_report_from_settings,
 )
+from stream.cli_replay import INPUT_OPTIONS
 from stream.config import Option, Settings
 
 __all__ = ["register"]
@@ -38,7 +39,7 @@ def register(commands) -> None:
         commands,
         "report",
         cmd_report,
-        {None: EVALUATION_OPTIONS + REPORT_OPTIONS},
+        {None: EVALUATION_OPTIONS + REPORT_OPTIONS, "input files": INPUT_OPTIONS},
         help="write a postmortem report (HTML page, plots, top anomalies, metrics) of results",
         description="Evaluate replay results as 'lookout evaluate' does and write into OUT: "
         "index.html (self-contained: plots embedded, no external assets), series/<file>.png "

@@ -32,7 +32,15 @@ from tqdm import tqdm
 
 from detectors import DetectorStack
 from detectors.state import snapshot
-from stream.csv_source import CsvFile, RejectedRow, discover_csv_files, read_csv_file
+from stream.csv_source import (
+    CsvFile,
+    ReadOptions,
+    RejectedRow,
+    SourceError,
+    discover_input_files,
+    in_time_order,
+    read_input_file,
+)
 from stream.pipeline import FAST_STEP, Pipeline, ScoredBatch
 from stream.point import InvalidPoint
 from stream.sinks import JsonLinesWriter, ResultCsvWriter
@@ -68,10 +76,24 @@ class ReplaySummary:
     resumed_files: int = 0
     resumed_rows: int = 0
     fast_series: int = 0  # sampled faster than FAST_STEP
+    #: Files (or series of an export) put in time order, and the rows that moved.
+    sorted_files: list[str] = dataclasses.field(default_factory=list)
+    moved_rows: int = 0
+    #: Files that could not be read at all: (relative path, why); they were skipped.
+    skipped_files: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    #: Files (or series of an export) of which no row was scored.
+    empty_files: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def points_per_second(self) -> float:
         return self.points / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def errors(self) -> list[str]:
+        """What went wrong with whole files (``lookout replay`` exits 1 when there is any)."""
+        return [f"{path}: skipped: {why}" for path, why in self.skipped_files] + [
+            f"{path}: every row was rejected (see rejected.jsonl)" for path in self.empty_files
+        ]
 
     def format(self) -> str:
         lines = [
@@ -88,6 +110,16 @@ class ReplaySummary:
             f"duplicate timestamps scored in file order: {self.kept_duplicates}",
             f"elapsed   {self.seconds:.1f} s ({self.points_per_second:,.0f} points/s)",
         ]
+        if self.sorted_files:
+            shown = ", ".join(self.sorted_files[:5])
+            more = len(self.sorted_files) - 5
+            lines.append(
+                f"sorted    {len(self.sorted_files)} file(s) by time ({self.moved_rows} rows "
+                f"moved; a file is a history, each series is scored in time order): {shown}"
+                + (f" and {more} more" if more > 0 else "")
+            )
+        for error in self.errors:
+            lines.append(f"error     {error}")
         if self.fast_series:
             lines.append(
                 f"warning   {self.fast_series} series sampled faster than every {FAST_STEP:g} s: "
@@ -125,13 +157,14 @@ def _fingerprint(
     stack_factory: Callable[[], DetectorStack],
     on_invalid: str,
     duplicates: str,
+    reading: str,
 ) -> str:
     """Identifies a replay: its inputs, output folder and settings (a fresh stack's snapshot
     holds every detector parameter)."""
     digest = hashlib.sha256()
     for path, relpath in files:
         digest.update(f"{path.resolve()}\0{relpath}\0{path.stat().st_size}\0".encode())
-    digest.update(f"{out_dir.resolve()}\0{on_invalid}\0{duplicates}\0".encode())
+    digest.update(f"{out_dir.resolve()}\0{on_invalid}\0{duplicates}\0{reading}\0".encode())
     digest.update(snapshot(stack_factory()))
     return digest.hexdigest()
 
@@ -146,8 +179,11 @@ def replay(
     resume: Path | None = None,
     checkpoint_rows: int = CHECKPOINT_ROWS,
     threads: int = 2,
+    options: ReadOptions | None = None,
+    strict_order: bool = False,
 ) -> ReplaySummary:
-    """Score every CSV under ``paths``; write ``out_dir/<relative path>`` per input file.
+    """Score every data file under ``paths``; write ``out_dir/<relative path>`` per input file
+    (with ``.csv`` for its suffix; an export: ``<relative path without suffix>/<series>.csv``).
 
     Also writes ``alerts.jsonl`` (firing and resolved events) and ``rejected.jsonl`` (every row
     that was not scored, with file, line and reason) into ``out_dir``. With
@@ -162,6 +198,13 @@ def replay(
 
     ``threads`` (1 or 2) score a batch of several series (small files are scored together);
     the results are the same.
+
+    ``options`` say how to read the files (:class:`~stream.csv_source.ReadOptions`). A file is
+    a history: each of its series is scored in time order (a stable sort; counted in the
+    summary), unless ``strict_order``, where a row earlier than its series' previous one is
+    rejected as ``out_of_order``. A file that cannot be read at all is reported in the summary
+    and skipped (``on_invalid="fail"``: :class:`ReplayError`); files under ``out_dir`` are never
+    read as input.
     """
     if on_invalid not in ("skip", "fail"):
         raise ValueError(f"on_invalid must be 'skip' or 'fail', got {on_invalid!r}")
@@ -169,7 +212,11 @@ def replay(
         raise ValueError(f"duplicates must be 'keep' or 'reject', got {duplicates!r}")
     if checkpoint_rows < 1:
         raise ValueError(f"checkpoint_rows must be at least 1, got {checkpoint_rows}")
-    files = [pair for root in paths for pair in discover_csv_files(Path(root))]
+    options = options if options is not None else ReadOptions()
+    try:
+        files = [pair for root in paths for pair in discover_input_files(Path(root), out_dir)]
+    except SourceError as exc:
+        raise ReplayError(str(exc)) from exc
     summary = ReplaySummary()
     # Two threads score a batch's many series: a chunk of a long-format file, or small files
     # scored together (one series: one thread).
@@ -179,10 +226,22 @@ def replay(
     store = state = None
     if resume is not None:
         store = SqliteStateStore(resume)
-        fingerprint = _fingerprint(files, out_dir, stack_factory, on_invalid, duplicates)
+        reading = f"{options}\0{strict_order}"
+        fingerprint = _fingerprint(files, out_dir, stack_factory, on_invalid, duplicates, reading)
         state = _resume(store, pipeline, summary, fingerprint, out_dir)
     try:
-        _run(files, out_dir, pipeline, summary, on_invalid, progress, store, state, checkpoint_rows)
+        _run(
+            files,
+            out_dir,
+            pipeline,
+            summary,
+            on_invalid,
+            progress,
+            store,
+            state,
+            checkpoint_rows,
+            _Reader(options, strict_order, on_invalid, summary),
+        )
     finally:
         if store is not None:
             store.close()
@@ -258,7 +317,7 @@ def _write_rows(
 ) -> None:
     """Write the scored rows ``start:end`` of a parsed file (``batch``: the rows not refused,
     in order; ``refused``: the others, by index from ``start``), their alerts and rejects."""
-    series = parsed.series[start:end].tolist()
+    series = parsed.written_series[start:end].tolist()
     raw_timestamps = parsed.raw_timestamps[start:end].tolist()
     # Without a reorder window the batch holds the rows not refused, in order.
     if refused:
@@ -314,8 +373,43 @@ def _replay_files_at_once(
         with ResultCsvWriter(out_path, parsed.long_format) as out:
             part = batch[first_kept : first_kept + kept]
             _write_rows(parsed, parsed.relpath, 0, rows, part, mine, out, alerts, reject, summary)
+        if not kept:
+            summary.empty_files.append(parsed.out_relpath)
         first_row += rows
         first_kept += kept
+
+
+class _Reader:
+    """Reads an input file into the parsed files the replay scores: each series in time order
+    (unless strict), a file that cannot be read reported and skipped (or, with
+    ``on_invalid="fail"``, stopping the replay)."""
+
+    def __init__(
+        self, options: ReadOptions, strict_order: bool, on_invalid: str, summary: ReplaySummary
+    ):
+        self.options = options
+        self.strict_order = strict_order
+        self.on_invalid = on_invalid
+        self.summary = summary
+
+    def __call__(self, path: Path, relpath: str) -> list[CsvFile]:
+        try:
+            parsed_files = read_input_file(path, relpath, self.options)
+        except SourceError as exc:
+            if self.on_invalid == "fail":
+                raise ReplayError(str(exc)) from exc
+            self.summary.skipped_files.append((relpath, str(exc).removeprefix(f"{path}: ")))
+            return []
+        if self.strict_order:
+            return parsed_files
+        ordered = []
+        for parsed in parsed_files:
+            parsed, moved = in_time_order(parsed)
+            if moved:
+                self.summary.sorted_files.append(parsed.out_relpath)
+                self.summary.moved_rows += moved
+            ordered.append(parsed)
+        return ordered
 
 
 def _run(
@@ -328,6 +422,7 @@ def _run(
     store: SqliteStateStore | None,
     state: _Progress | None,
     checkpoint_rows: int,
+    read: _Reader,
 ) -> None:
     outputs = state.outputs if state is not None else {}
     touched: set[str] = set()
@@ -343,10 +438,10 @@ def _run(
             summary.rejected[row.reason] += 1
             rejected_log.write(dataclasses.asdict(row))
 
-        def checkpoint(relpath: str, rows: int, done: bool, out: ResultCsvWriter) -> None:
+        def checkpoint(key: str, rows: int, done: bool, out: ResultCsvWriter) -> None:
             if store is None or state is None:
                 return
-            state.files[relpath] = {"rows": rows, "done": done}
+            state.files[key] = {"rows": rows, "done": done}
             out_name = str(Path(out.path).relative_to(out_dir))
             state.outputs.update(
                 {
@@ -382,37 +477,42 @@ def _run(
                 waiting_rows = 0
 
         for path, relpath in tqdm(files, desc="replay", unit="file", disable=not progress):
-            done = state.files.get(relpath) if state is not None else None
-            if done is not None and done["done"]:
-                continue
-            parsed = read_csv_file(path, relpath)
-            if grouped and len(parsed.lines) < CHECKPOINT_ROWS:
-                waiting.append((parsed, out_dir / relpath.removesuffix(".gz")))
-                waiting_rows += len(parsed.lines)
-                if waiting_rows >= GROUP_ROWS:
-                    score_waiting()
-                continue
-            score_waiting()
-            start = 0 if done is None else done["rows"]
-            if done is None:  # a resumed file logged these before its first checkpoint
-                for row in parsed.rejected:
-                    reject(row)
-                summary.files += 1
-            out_path = out_dir / relpath.removesuffix(".gz")
-            resume_at = outputs.get(str(out_path.relative_to(out_dir))) if done else None
-            with ResultCsvWriter(out_path, parsed.long_format, resume_at) as out:
-                # Chunks end where checkpoints fall: at multiples of checkpoint_rows.
-                chunk = checkpoint_rows if store is not None else CHECKPOINT_ROWS
-                stop = len(parsed.lines)
-                while start < stop:
-                    end = min(stop, (start // chunk + 1) * chunk)
-                    _replay_rows(
-                        parsed, relpath, start, end, pipeline, out, alerts, reject, summary
-                    )
-                    touched.update(parsed.series[start:end].tolist())
-                    start = end
-                    if store is not None and end % checkpoint_rows == 0 and end < stop:
-                        checkpoint(relpath, end, False, out)
-                checkpoint(relpath, stop, True, out)
+            for parsed in read(path, relpath):
+                # Progress is kept per output file (an export has one per series).
+                key = parsed.out_relpath
+                done = state.files.get(key) if state is not None else None
+                if done is not None and done["done"]:
+                    continue
+                out_path = out_dir / key
+                if grouped and len(parsed.lines) < CHECKPOINT_ROWS:
+                    waiting.append((parsed, out_path))
+                    waiting_rows += len(parsed.lines)
+                    if waiting_rows >= GROUP_ROWS:
+                        score_waiting()
+                    continue
+                score_waiting()
+                start = 0 if done is None else done["rows"]
+                if done is None:  # a resumed file logged these before its first checkpoint
+                    for row in parsed.rejected:
+                        reject(row)
+                    summary.files += 1
+                points_before = summary.points
+                resume_at = outputs.get(key) if done else None
+                with ResultCsvWriter(out_path, parsed.long_format, resume_at) as out:
+                    # Chunks end where checkpoints fall: at multiples of checkpoint_rows.
+                    chunk = checkpoint_rows if store is not None else CHECKPOINT_ROWS
+                    stop = len(parsed.lines)
+                    while start < stop:
+                        end = min(stop, (start // chunk + 1) * chunk)
+                        _replay_rows(
+                            parsed, relpath, start, end, pipeline, out, alerts, reject, summary
+                        )
+                        touched.update(parsed.series[start:end].tolist())
+                        start = end
+                        if store is not None and end % checkpoint_rows == 0 and end < stop:
+                            checkpoint(key, end, False, out)
+                    checkpoint(key, stop, True, out)
+                if summary.points == points_before and done is None:
+                    summary.empty_files.append(key)
         score_waiting()
     summary.kept_duplicates = pipeline.order.kept_duplicates

@@ -209,8 +209,9 @@ def test_from_labeled_uses_the_windows():
 def test_invalid_inputs_are_rejected():
     with pytest.raises(ValueError, match="labels has 2 values"):
         ScoredSeries(_minutes(3), [0, 1])
-    with pytest.raises(ValueError, match="sorted"):
-        ScoredSeries(_minutes(3)[::-1], [0, 1, 0])
+    # Points out of time order (a clock that stepped back) are put in time order, not refused.
+    reversed_series = ScoredSeries(_minutes(3)[::-1], [0, 1, 0], scores=[0.1, 0.2, 0.3])
+    assert reversed_series.scores.tolist() == [0.3, 0.2, 0.1]
     with pytest.raises(ValueError, match="no detections"):
         evaluate([ScoredSeries(_minutes(3), [0, 1, 0], scores=[0, 1, 0])])
     with pytest.raises(ValueError, match="no scores"):

@@ -12,6 +12,7 @@ import pytest
 
 from stream.cli import build_parser, main
 from stream.cli_options import DEMO_DATA
+from stream.csv_source import ReadOptions
 
 FIRST_COLUMNS = ["timestamp", "value", "anomaly_score", "alert"]
 
@@ -138,6 +139,7 @@ def test_bad_rows_are_skipped_counted_and_logged(tmp_path):
         str(tmp_path / "out"),
         "--duplicates",
         "reject",
+        "--strict-order",
         "--no-progress",
     )
     assert result.returncode == 0, result.stderr
@@ -166,7 +168,8 @@ def test_duplicates_are_kept_in_file_order_by_default(tmp_path):
         main(["replay", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "o"), "--no-progress"])
         == 0
     )
-    assert pd.read_csv(tmp_path / "o" / "bad.csv")["value"].tolist() == [1.0, 2.0, 4.0, 4.5, 6.0]
+    # The row of 00:20 written after 00:30 is sorted into place (the file is a history).
+    assert pd.read_csv(tmp_path / "o" / "bad.csv")["value"].tolist() == [1, 2, 5, 4, 4.5, 6]
 
 
 def test_fail_policy_names_file_and_line(tmp_path):
@@ -191,8 +194,12 @@ def test_fail_policy_names_file_and_line(tmp_path):
 def test_unreadable_files_give_a_clear_error(tmp_path, content):
     (tmp_path / "x.csv").write_text(content)
     result = lookout("replay", str(tmp_path / "x.csv"), "--out", str(tmp_path / "out"))
-    assert result.returncode == 2
+    assert result.returncode == 1  # reported and skipped
     assert "x.csv" in result.stderr and "Traceback" not in result.stderr
+    failed = lookout(
+        "replay", str(tmp_path / "x.csv"), "--out", str(tmp_path / "o2"), "--on-invalid", "fail"
+    )
+    assert failed.returncode == 2 and "x.csv" in failed.stderr
 
 
 def test_missing_path_is_a_clear_error(tmp_path):
@@ -237,10 +244,11 @@ def test_small_files_scored_together_write_what_one_at_a_time_writes(tmp_path, m
     monkeypatch.setattr(
         Pipeline, "push_arrays", lambda self, *a, **k: calls.append(1) or push_arrays(self, *a, **k)
     )
-    together = replay_module.replay([data], tmp_path / "together")
+    joined = ReadOptions(join_series=True)
+    together = replay_module.replay([data], tmp_path / "together", options=joined)
     assert len(calls) < together.files
     one_at_a_time = replay_module.replay(
-        [data], tmp_path / "one_at_a_time", resume=tmp_path / "state.db"
+        [data], tmp_path / "one_at_a_time", resume=tmp_path / "state.db", options=joined
     )
     assert together.files == one_at_a_time.files == 9
     assert together.points == one_at_a_time.points and together.rejected

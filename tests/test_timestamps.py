@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream.csv_source import _parse_timestamps
+from stream.csv_source import parse_timestamp_column
 from stream.messages import decode_message
 from stream.point import InvalidPoint, format_timestamp, parse_timestamp
 
@@ -52,7 +52,7 @@ def test_epoch_milliseconds_in_a_message_and_a_csv_column():
     assert decoded.points[0].point.timestamp == SECOND
 
     column = pd.Series(["1700012000000", "1700012060000", "99999999999999999999999"])
-    seconds = _parse_timestamps(column)
+    seconds = parse_timestamp_column(column)
     assert seconds[:2].tolist() == [SECOND, SECOND + 60]
     assert math.isnan(seconds[2])
-    assert np.isnan(_parse_timestamps(pd.Series(["1969-12-31T00:00:00Z"]))).all()
+    assert np.isnan(parse_timestamp_column(pd.Series(["1969-12-31T00:00:00Z"]))).all()
