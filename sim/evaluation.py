@@ -475,10 +475,13 @@ def evaluate_results(
     series = result_set.scored_series()
     if objective is not None:
         try:
-            threshold = tune_threshold(series, objective).threshold
+            choice = tune_threshold(series, objective)
         except ValueError as exc:
             raise EvaluationError(f"objective {describe_objective(objective)}: {exc}") from exc
+        threshold = choice.threshold
         source = f"objective {describe_objective(objective)}"
+        if not choice.met:
+            source += " not met by any threshold that alerts: the strictest one"
     return Evaluation(
         nab=nab,
         alert_report=evaluate(series) if result_set.has_alerts else None,
