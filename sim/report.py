@@ -1,18 +1,24 @@
-"""Postmortem report: PNG plots, a top-anomalies table and one self-contained HTML page.
+"""Postmortem report: what paged, PNG plots, tables and one self-contained HTML page.
 
 :func:`write_report` takes the replay results of one or more series (what the detector scored and
 when it alerted), the labeled incident windows if any, and the metrics computed elsewhere, and
 writes into ``out_dir``::
 
     index.html               every plot embedded as a data URI, inline CSS, no external assets
+    alerts.csv               every alert: series, start, end, duration, peak, actual vs expected
+    pages.csv                alerts per day of every series
+    alerts/<name>-<n>.png    a close-up of each alert (the highest-scoring ``max_alert_plots``)
     series/<name>.png        value, forecast band, windows and alerts; anomaly score below
     forecast_vs_actual.png   when some series carry an ``expected`` column
     confusion_matrix.png     \\
     roc_curve.png             > when labels cover both healthy and incident points
     pr_curve.png             /
-    top_anomalies.csv        the highest-scoring points over all series
+    top_anomalies.csv        the highest-scoring onsets over all series
     metrics.json             when metrics are given
     state_snapshot.json/bin  when a detector state snapshot is given
+
+Labels are optional: without them the page is about what paged (alerts, pages per day, plots);
+with them it adds the scores (NAB, precision and recall, ROC and PR curves).
 
 Files are overwritten; files from earlier runs that this run does not produce are left alone.
 
@@ -34,7 +40,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from sim import plots
+from sim import pages, plots
 from sim.labeled import Window, window_labels
 
 __all__ = ["write_report", "top_anomalies", "series_file_stem"]
@@ -81,6 +87,8 @@ def series_file_stem(name: str) -> str:
 def top_anomalies(results: Mapping[str, pd.DataFrame], top_n: int = 50) -> pd.DataFrame:
     """The ``top_n`` highest-scoring points over all series, highest first.
 
+    Only points with a positive score count: Lookout's score is zero except at onsets (and
+    during warm-up), so zeros would only pad the table with the first rows of each series.
     Ties are broken by series name then timestamp, so the table is the same on every run.
     ``expected`` is NaN for series without a forecast.
 
@@ -89,10 +97,10 @@ def top_anomalies(results: Mapping[str, pd.DataFrame], top_n: int = 50) -> pd.Da
     >>> frame = pd.DataFrame({
     ...     "timestamp": pd.date_range("2024-01-01", periods=4, freq="min"),
     ...     "value": [1.0, 2.0, 3.0, 4.0],
-    ...     "anomaly_score": [0.1, 0.9, 0.5, np.nan],
+    ...     "anomaly_score": [0.0, 0.9, 0.5, np.nan],
     ...     "alert": [0, 1, 0, 0],
     ... })
-    >>> top_anomalies({"a": frame}, top_n=2)[["series", "value", "anomaly_score"]]
+    >>> top_anomalies({"a": frame}, top_n=3)[["series", "value", "anomaly_score"]]
       series  value  anomaly_score
     0      a    2.0            0.9
     1      a    3.0            0.5
@@ -100,7 +108,7 @@ def top_anomalies(results: Mapping[str, pd.DataFrame], top_n: int = 50) -> pd.Da
     """
     parts = []
     for name, frame in results.items():
-        best = frame.nlargest(top_n, "anomaly_score")
+        best = frame[frame["anomaly_score"] > 0].nlargest(top_n, "anomaly_score")
         part = pd.DataFrame(
             {
                 "series": name,
@@ -138,23 +146,35 @@ class _Labels:
     alert: np.ndarray
     scores: np.ndarray
     n_series: int
+    score_name: str
+
+
+def _ranking_column(frames: Sequence[pd.DataFrame]) -> str:
+    """The continuous score to rank points by for ROC and PR: the combined score before the
+    onset rule when every frame has it (the anomaly score is zero between onsets, so its
+    curves are a few steps), else the anomaly score."""
+    if frames and all("combined_score" in frame for frame in frames):
+        return "combined_score"
+    return "anomaly_score"
 
 
 def _pool_labels(
     results: Mapping[str, pd.DataFrame], windows: Mapping[str, Sequence[WindowLike]]
 ) -> _Labels:
-    y_true, alert, scores, n_series = [], [], [], 0
-    for name, frame in results.items():
-        if name not in windows:
-            continue
-        n_series += 1
+    labeled = [name for name in results if name in windows]
+    column = _ranking_column([results[name] for name in labeled])
+    if not labeled:
+        empty = np.array([], dtype=int)
+        return _Labels(empty, empty.astype(bool), empty.astype(float), 0, column)
+    y_true, alert, scores = [], [], []
+    for name in labeled:
+        frame = results[name]
         y_true.append(window_labels(frame["timestamp"], windows[name]).astype(int))
         alert.append(frame["alert"].fillna(0).to_numpy() > 0)
-        scores.append(frame["anomaly_score"].to_numpy(dtype=float))
-    if not n_series:
-        empty = np.array([], dtype=int)
-        return _Labels(empty, empty.astype(bool), empty.astype(float), 0)
-    return _Labels(np.concatenate(y_true), np.concatenate(alert), np.concatenate(scores), n_series)
+        scores.append(frame[column].to_numpy(dtype=float))
+    return _Labels(
+        np.concatenate(y_true), np.concatenate(alert), np.concatenate(scores), len(labeled), column
+    )
 
 
 def _windows_in_zone(windows: Sequence[WindowLike], timestamps: pd.Series) -> list[Window]:
@@ -205,8 +225,10 @@ def write_report(
     top_n: int = 50,
     *,
     max_series: int = 50,
+    max_alert_plots: int = 30,
     forecast_series: str | None = None,
     title: str = "Lookout anomaly report",
+    threshold_note: str | None = None,
 ) -> Path:
     """Write plots, tables and a self-contained ``index.html`` for a replay into ``out_dir``.
 
@@ -214,7 +236,8 @@ def write_report(
     ----------
     results
         Replay result per series name: ``timestamp``, ``value``, ``anomaly_score`` (0..1) and
-        ``alert`` (1 while an alert fires), optionally ``expected``, ``lower``, ``upper``.
+        ``alert`` (1 while an alert fires), optionally ``expected``, ``lower``, ``upper`` and
+        ``combined_score`` (the continuous score that ROC and PR then rank by).
     out_dir
         Created if missing.
     windows
@@ -223,21 +246,27 @@ def write_report(
         out of the confusion matrix, ROC and PR curves. Bounds may be strings (as in NAB's
         ``combined_windows.json``); naive bounds are read in the series' timezone.
     metrics
-        JSON-able metrics, written to ``metrics.json``; top-level scalars and nested mappings
-        become tables on the page.
+        JSON-able metrics, written to ``metrics.json``. The keys of
+        :meth:`sim.evaluation.Evaluation.to_dict` (``nab``, ``classification``) become the
+        page's score tables; other scalars and mappings become tables of their own.
     threshold
-        Score threshold used for alerting, drawn on score panels and marked on ROC/PR curves.
+        The anomaly score from which alerts open (what pages), drawn on score panels and marked
+        on ROC/PR curves.
     state_snapshot
         Detector state, saved as ``state_snapshot.json`` (mapping) or ``state_snapshot.bin``.
     top_n
         Rows in ``top_anomalies.csv`` and in the page's table.
     max_series
         Series plots to draw, most anomalous (highest max score) first.
+    max_alert_plots
+        Alert close-ups to draw, highest peak score first.
     forecast_series
         Series for ``forecast_vs_actual.png``. By default every series with a forecast, pooled
         after standardizing each by its own mean and std (raw units when there is only one).
     title
         Page title.
+    threshold_note
+        Where ``threshold`` comes from, shown beside it.
 
     Returns
     -------
@@ -255,8 +284,9 @@ def write_report(
     ... })
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     index = write_report({"web/latency.csv": frame}, tmp, threshold=0.5, top_n=5)
-    ...     sorted(p.name for p in Path(tmp).rglob("*.*"))
-    ['index.html', 'top_anomalies.csv', 'web__latency.png']
+    ...     sorted(p.relative_to(tmp).as_posix() for p in Path(tmp).rglob("*.*"))
+    ['alerts.csv', 'alerts/web__latency-1.png', 'index.html', 'pages.csv', \
+'series/web__latency.png', 'top_anomalies.csv']
 
     """
     out = Path(out_dir)
@@ -270,17 +300,11 @@ def write_report(
     notes: dict[str, str] = {}
 
     ranked = sorted(results, key=lambda name: (-_max_score(results[name]), name))
+    stems = _distinct_stems(ranked)
     series_figures = []
-    used_stems: set[str] = set()
     for name in ranked[:max_series]:
-        stem = series_file_stem(name)
-        candidate, n = stem, 1
-        while candidate in used_stems:  # two names may map to one stem
-            n += 1
-            candidate = f"{stem}-{n}"
-        used_stems.add(candidate)
         fig = plots.plot_series(results[name], name, windows.get(name), threshold)
-        series_figures.append(_save(fig, series_dir / f"{candidate}.png", name))
+        series_figures.append(_save(fig, series_dir / f"{stems[name]}.png", name))
     if len(ranked) > max_series:
         notes["series"] = (
             f"Showing {max_series} of {len(ranked)} series, most anomalous first "
@@ -291,13 +315,19 @@ def write_report(
             f"All {len(ranked)} series, most anomalous first (by maximum anomaly score)."
         )
 
+    alerts = pages.alert_table(results, windows)
+    page_table = pages.pages_per_day(results, alerts, windows)
+    alerts.to_csv(out / "alerts.csv", index=False)
+    page_table.to_csv(out / "pages.csv", index=False)
+    alert_figures = _alert_figures(results, alerts, windows, threshold, out, max_alert_plots, stems)
+
     forecast_figure = _forecast_figure(results, forecast_series, out, notes)
     label_figures = _label_figures(results, windows, threshold, out, notes)
 
     table = top_anomalies(results, top_n)
     table.to_csv(out / "top_anomalies.csv", index=False)
 
-    written = ["top_anomalies.csv"]
+    written = ["alerts.csv", "pages.csv", "top_anomalies.csv"]
     if metrics is not None:
         (out / "metrics.json").write_bytes(_to_json(metrics))
         written.append("metrics.json")
@@ -310,10 +340,14 @@ def write_report(
 
     page = _render_page(
         title=title,
-        n_series=len(results),
+        results=results,
         n_labeled=sum(name in windows for name in results),
         threshold=threshold,
+        threshold_note=threshold_note,
         metrics=metrics,
+        alerts=alerts,
+        page_table=page_table,
+        alert_figures=alert_figures,
         label_figures=label_figures,
         forecast_figure=forecast_figure,
         series_figures=series_figures,
@@ -324,6 +358,53 @@ def write_report(
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
+
+
+def _distinct_stems(names: Sequence[str]) -> dict[str, str]:
+    """File name stems for series names, distinct even where two names map to one stem."""
+    stems: dict[str, str] = {}
+    used: set[str] = set()
+    for name in names:
+        stem = series_file_stem(name)
+        candidate, n = stem, 1
+        while candidate in used:
+            n += 1
+            candidate = f"{stem}-{n}"
+        used.add(candidate)
+        stems[name] = candidate
+    return stems
+
+
+# Rows shown either side of an alert in its close-up: at least this many, or 4 alert lengths.
+ALERT_CONTEXT_ROWS = 60
+
+
+def _alert_figures(
+    results, alerts: pd.DataFrame, windows, threshold, out: Path, limit: int, stems
+) -> list[_Figure]:
+    """Close-ups of the ``limit`` highest-peaking alerts, one PNG each, in time order."""
+    if alerts.empty or limit <= 0:
+        return []
+    (out / "alerts").mkdir(exist_ok=True)
+    chosen = alerts.sort_values("peak_score", ascending=False, kind="mergesort").head(limit)
+    figures = []
+    numbers: dict[str, int] = {}
+    for _, alert in alerts.loc[sorted(chosen.index)].iterrows():
+        frame = results[alert["series"]]
+        times = pd.to_datetime(frame["timestamp"])
+        first = int(np.searchsorted(times, alert["start"]))
+        last = int(np.searchsorted(times, alert["end"]))
+        pad = max(ALERT_CONTEXT_ROWS, 4 * (last - first))
+        part = frame.iloc[max(first - pad, 0) : last + pad].reset_index(drop=True)
+        title = (
+            f"{alert['series']}: alert {alert['start']:%Y-%m-%d %H:%M:%S}, "
+            f"peak {alert['peak_score']:.3f}"
+        )
+        fig = plots.plot_series(part, title, windows.get(alert["series"]), threshold, height_px=420)
+        numbers[alert["series"]] = numbers.get(alert["series"], 0) + 1
+        stem = f"{stems[alert['series']]}-{numbers[alert['series']]}"
+        figures.append(_save(fig, out / "alerts" / f"{stem}.png", title))
+    return figures
 
 
 def _forecast_figure(results, forecast_series, out: Path, notes) -> _Figure | None:
@@ -386,10 +467,15 @@ def _label_figures(results, windows, threshold, out: Path, notes) -> list[_Figur
         )
         return []
     scored = np.isfinite(labels.scores)
+    ranking = {
+        "combined_score": "the combined score before the onset rule (continuous)",
+        "anomaly_score": "the anomaly score (zero between onsets: the curves are a few steps)",
+    }[labels.score_name]
     notes["labels"] = (
         f"Per point, pooled over {labels.n_series} labeled series "
         f"({len(labels.y_true)} points, {int(labels.y_true.sum())} inside incident windows). "
-        f"ROC and PR use the {int(scored.sum())} points with a score."
+        f"The confusion matrix counts the alert column; ROC and PR rank the "
+        f"{int(scored.sum())} scored points by {ranking}."
     )
     figures = [
         _save(
@@ -402,14 +488,17 @@ def _label_figures(results, windows, threshold, out: Path, notes) -> list[_Figur
     if len(np.unique(y_scored)) < 2:
         notes["labels"] += " ROC and PR skipped: the scored points hold only one class."
         return figures
+    score_label = labels.score_name.replace("_", " ")
     figures.append(
         _save(
-            plots.plot_roc_curve(y_scored, s_scored, threshold), out / "roc_curve.png", "ROC curve"
+            plots.plot_roc_curve(y_scored, s_scored, threshold, score_label=score_label),
+            out / "roc_curve.png",
+            "ROC curve",
         )
     )
     figures.append(
         _save(
-            plots.plot_pr_curve(y_scored, s_scored, threshold),
+            plots.plot_pr_curve(y_scored, s_scored, threshold, score_label=score_label),
             out / "pr_curve.png",
             "Precision-recall curve",
         )
@@ -505,13 +594,158 @@ def _top_table(table: pd.DataFrame) -> str:
     return _table(["#", *TOP_ANOMALY_COLUMNS], rows)
 
 
+# Alerts listed on the page; alerts.csv has them all.
+MAX_LISTED_ALERTS = 200
+# Keys of an evaluation's metrics that the page shows as tables of their own.
+_SHOWN_KEYS = (
+    "nab",
+    "classification",
+    "objective",
+    "pages",
+    "alerts",
+    "files",
+    "missing_files",
+    "series",
+    "labeled_series",
+)
+
+
+def _duration(value: pd.Timedelta) -> str:
+    minutes = value / pd.Timedelta(minutes=1)
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    return f"{minutes / 60:.1f} h"
+
+
+def _stamp(value: Any) -> str:
+    return "" if pd.isna(value) else pd.Timestamp(value).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _incident(value: Any) -> str:
+    return {True: "incident", False: "false alert"}.get(value, "unlabeled")
+
+
+def _pages_html(page_table: pd.DataFrame) -> str:
+    rows = (
+        [
+            row.series,
+            _stamp(row.first),
+            _stamp(row.last),
+            round(float(row.days), 2),
+            int(row.alerts),
+            None if pd.isna(row.pages_per_day) else round(float(row.pages_per_day), 2),
+            round(float(row.hours_alerting), 2),
+            "yes" if row.labeled else "no",
+        ]
+        for row in page_table.itertuples(index=False)
+    )
+    header = ["series", "from", "to", "days", "alerts", "alerts per day", "hours alerting"]
+    return _table([*header, "labeled"], rows)
+
+
+def _alerts_html(alerts: pd.DataFrame) -> str:
+    if alerts.empty:
+        return '<p class="note">No alert fired.</p>'
+    shown = alerts.head(MAX_LISTED_ALERTS)
+    rows = (
+        [
+            number,
+            row.series,
+            _stamp(row.start),
+            _stamp(row.end),
+            _duration(row.duration),
+            row.peak_score,
+            row.actual,
+            None if pd.isna(row.expected) else row.expected,
+            _incident(row.incident),
+        ]
+        for number, row in enumerate(shown.itertuples(index=False), start=1)
+    )
+    header = ["#", "series", "start", "end", "duration", "peak score", "actual", "expected"]
+    table = _table([*header, "label"], rows)
+    if len(alerts) > len(shown):
+        table += f'<p class="note">First {len(shown)} of {len(alerts)}; all in alerts.csv.</p>'
+    return table
+
+
+def _run_html(metrics: Mapping[str, Any] | None) -> str:
+    """The scores of an evaluation (NAB, alerts and thresholded scores against labels) as
+    short tables; any other metrics as tables of their own. metrics.json has every field."""
+    if not metrics:
+        return ""
+    parts = []
+    nab = metrics.get("nab")
+    if nab:
+        rows = (
+            [name, entry.get("score"), entry.get("threshold"), entry.get("mode")]
+            for name, entry in nab.items()
+        )
+        parts += [
+            "<h3>NAB score</h3>",
+            '<p class="note">0 detects nothing, 100 detects every window at its start. In '
+            "<em>optimized</em> mode the threshold is NAB's sweep over these labels: it scores "
+            "the detector, it is not what pages.</p>",
+            _table(["profile", "score", "threshold", "mode"], rows),
+        ]
+    classification = metrics.get("classification")
+    if classification:
+        columns = {
+            "event_precision": "precision (alerts)",
+            "event_recall": "recall (incidents)",
+            "event_f1": "F1 (events)",
+            "n_detected_windows": "incidents caught",
+            "n_windows": "incidents",
+            "false_alerts_per_day": "false alerts per day",
+            "mean_delay_seconds": "mean delay (s)",
+            "roc_auc": "ROC-AUC",
+            "pr_auc": "PR-AUC",
+        }
+        rows = []
+        for key, report in classification.items():
+            if report is None:
+                continue
+            what = (
+                "alerts (what paged)"
+                if key == "alert"
+                else f"anomaly_score >= {report['threshold']:.4g} ({report['threshold_source']})"
+            )
+            rows.append([what, *(report.get(column) for column in columns)])
+        parts += [
+            "<h3>Against the labels</h3>",
+            '<p class="note">Event-wise: an alert is true when it starts inside an incident '
+            "window; an incident is caught when an alert fires inside it. ROC-AUC and PR-AUC "
+            "here rank points by the anomaly score. Point-wise counts, the confusion matrix and "
+            "accuracy are in metrics.json.</p>",
+            _table(["", *columns.values()], rows),
+        ]
+    objective = metrics.get("objective")
+    if objective and objective.get("met") is False:
+        parts.append(
+            f'<p class="note">Objective {_esc(objective["name"])}: no threshold that alerts meets '
+            f"it; the strictest one ({objective['threshold']:.4g}) is shown.</p>"
+        )
+    if metrics.get("missing_files"):
+        parts.append(
+            f'<p class="note">{len(metrics["missing_files"])} data files without results were '
+            "left out (metrics.json lists them).</p>"
+        )
+    others = {k: v for k, v in metrics.items() if k not in _SHOWN_KEYS}
+    if others:
+        parts.append(_metrics_html(others))
+    return "\n".join(parts)
+
+
 def _render_page(
     *,
     title,
-    n_series,
+    results,
     n_labeled,
     threshold,
+    threshold_note,
     metrics,
+    alerts,
+    page_table,
+    alert_figures,
     label_figures,
     forecast_figure,
     series_figures,
@@ -520,16 +754,45 @@ def _render_page(
     written,
 ) -> str:
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    threshold_text = "none given" if threshold is None else f"{threshold:g}"
+    n_series = len(results)
+    days = float(page_table["days"].sum()) if len(page_table) else 0.0
+    if threshold is None:
+        threshold_text = "not given"
+    else:
+        threshold_text = f"{threshold:g}" + (f" ({threshold_note})" if threshold_note else "")
+    summary = (
+        f"{len(alerts)} alert{'s' * (len(alerts) != 1)} in {n_series} series over "
+        f"{days:.1f} series-days"
+        + (f": {len(alerts) / days:.2f} per series per day." if days else ".")
+    )
+    if n_labeled and alerts["incident"].notna().any():
+        false = int((alerts["incident"] == False).sum())  # noqa: E712 - None is unlabeled
+        summary += f" {false} of them started outside every labeled incident."
     sections = [
         f"<h1>{_esc(title)}</h1>",
         f'<p class="meta">Generated {generated} &middot; {n_series} series '
-        f"({n_labeled} labeled) &middot; threshold: {_esc(threshold_text)}</p>",
-        "<h2>Summary</h2>",
-        _metrics_html(metrics),
-        "<h2>Labels vs alerts</h2>",
-        f'<p class="note">{_esc(notes["labels"])}</p>',
+        f"({n_labeled} labeled)</p>",
+        "<h2>What paged</h2>",
+        f"<p>{_esc(summary)}</p>",
+        f'<p class="note">Alerts open where the anomaly score reaches the paging threshold: '
+        f"<strong>{_esc(threshold_text)}</strong>. It is the line on every score panel.</p>",
+        "<h3>Alerts per series</h3>",
+        _pages_html(page_table),
+        "<h3>Alerts</h3>",
+        _alerts_html(alerts),
+        "<h2>Scores</h2>",
     ]
+    if n_labeled:
+        sections.append(_run_html(metrics))
+    else:
+        sections.append(
+            '<p class="note">No labels: NAB scores, precision and recall need labeled incident '
+            "windows (--windows, see docs/evaluation.md for the file format).</p>"
+        )
+        others = {k: v for k, v in (metrics or {}).items() if k not in _SHOWN_KEYS}
+        if others:
+            sections.append(_metrics_html(others))
+    sections += ["<h3>Labels vs alerts</h3>", f'<p class="note">{_esc(notes["labels"])}</p>']
     if label_figures:
         sections.append('<div class="row">' + "".join(map(_img, label_figures)) + "</div>")
     sections.append("<h2>Forecast vs actual</h2>")
@@ -541,16 +804,28 @@ def _render_page(
         sections.append(_img(forecast_figure))
     sections += [
         f"<h2>Top {len(table)} anomalies</h2>",
+        '<p class="note">The highest anomaly scores (onsets); an onset below the paging '
+        "threshold did not page.</p>",
         _top_table(table),
         "<h2>Series</h2>",
         f'<p class="note">{_esc(notes["series"])}</p>',
     ]
     for figure in series_figures:
         sections += [f"<h3>{_esc(figure.title)}</h3>", _img(figure)]
+    if alert_figures:
+        sections += [
+            "<h2>Alert close-ups</h2>",
+            f'<p class="note">{len(alert_figures)} of {len(alerts)} alerts, the highest peaks, '
+            "in time order.</p>",
+        ]
+        for figure in alert_figures:
+            sections += [f"<h3>{_esc(figure.title)}</h3>", _img(figure)]
     files = ["index.html", *written, *(f.path.name for f in label_figures)]
     if forecast_figure is not None:
         files.append(forecast_figure.path.name)
     files.append(f"series/ ({len(series_figures)} PNG files)")
+    if alert_figures:
+        files.append(f"alerts/ ({len(alert_figures)} PNG files)")
     sections += [
         "<h2>Files</h2>",
         "<ul>" + "".join(f"<li><code>{_esc(name)}</code></li>" for name in files) + "</ul>",

@@ -6,15 +6,26 @@ import argparse
 import sys
 from pathlib import Path
 
-from stream.cli_options import DEMO_DATA, DEMO_WINDOWS
+from detectors import DetectorStack
+from stream.cli_options import DEMO_WINDOWS
 
 __all__ = ["register", "add_evaluation_arguments", "evaluate_from_args", "write_report_from_args"]
 
 
-def default_windows(data_dir: Path) -> Path:
-    """``<data>/../labels/combined_windows.json`` (NAB's layout) if it exists, else the demo's."""
-    beside = data_dir.parent / "labels" / "combined_windows.json"
-    return beside if beside.is_file() else DEMO_WINDOWS
+def default_windows(data_dir: Path | None, results_dir: Path) -> Path | None:
+    """The label file used when ``--windows`` is not given, or None (no labels).
+
+    With ``--data``: ``<data>/../labels/combined_windows.json`` (NAB's layout) if it exists.
+    Without: the bundled demo's labels when the results are a replay of the bundled demo.
+    """
+    if data_dir is not None:
+        beside = data_dir.parent / "labels" / "combined_windows.json"
+        return beside if beside.is_file() else None
+    from sim.nab_corpus import load_windows
+
+    demo_files = load_windows(DEMO_WINDOWS)
+    replayed_demo = all((results_dir / relpath).is_file() for relpath in demo_files)
+    return DEMO_WINDOWS if replayed_demo else None
 
 
 def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,13 +38,17 @@ def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--data",
-        default=str(DEMO_DATA),
-        help="NAB-style data folder that was replayed (default: the bundled demo data)",
+        help="the data folder that was replayed (.csv and .csv.gz files, one series per file "
+        "or long format): result files are paired with its files and checked against them. "
+        "Default: the result files are read on their own (replay results carry their values)",
     )
     parser.add_argument(
         "--windows",
-        help="NAB label file combined_windows.json (default: DATA/../labels/"
-        "combined_windows.json if it exists, else the bundled demo labels)",
+        help="label file (NAB's combined_windows.json format, see docs/evaluation.md): "
+        '{"<file>": [["start", "end"], ...]}, keys relative to the results (or to a subfolder). '
+        "Series it does not name are unlabeled: they page, but get no scores. Default: "
+        "DATA/../labels/combined_windows.json if it exists; without --data, the bundled demo "
+        "labels for a replay of the bundled demo; else no labels (alerts and pages only)",
     )
     parser.add_argument(
         "--profiles",
@@ -63,6 +78,14 @@ def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
         help="NAB scores on the alert column (what the alert policy paged)",
     )
     parser.add_argument(
+        "--paging-threshold",
+        type=float,
+        default=DetectorStack().threshold,
+        metavar="T",
+        help="the anomaly score from which the replay's alerts opened (its --threshold), drawn "
+        "on the report's score panels (default: replay's default, %(default)s)",
+    )
+    parser.add_argument(
         "--objective",
         metavar="OBJECTIVE",
         help="choose the score metrics' threshold by business context: max-f1 (event F1), "
@@ -88,8 +111,8 @@ def evaluate_from_args(args: argparse.Namespace):
     if args.threshold is not None and args.objective:
         raise ValueError("--threshold and --objective both set the score threshold; give one")
     objective = parse_objective(args.objective) if args.objective else None
-    data = Path(args.data)
-    windows = Path(args.windows) if args.windows else default_windows(data)
+    data = Path(args.data) if args.data else None
+    windows = Path(args.windows) if args.windows else default_windows(data, Path(args.results))
     profiles_path = Path(args.profiles) if args.profiles else BUNDLED_PROFILES
     try:
         profiles = load_profiles(profiles_path)
@@ -106,17 +129,31 @@ def evaluate_from_args(args: argparse.Namespace):
     return result_set, evaluation
 
 
+def paging_threshold(args: argparse.Namespace, result_set, evaluation) -> tuple[float, str]:
+    """The anomaly score from which alerts opened, and where that number comes from.
+
+    The alert column is what paged: it opened at ``--paging-threshold`` (the replay's
+    ``--threshold``). Results without one (NAB's reference results) page where the evaluation
+    thresholds their scores.
+    """
+    if result_set.has_alerts or evaluation.score_threshold is None:
+        return args.paging_threshold, "the replay's --threshold, given as --paging-threshold"
+    return evaluation.score_threshold, evaluation.threshold_source
+
+
 def write_report_from_args(args: argparse.Namespace, result_set, evaluation, out: Path) -> Path:
     """The postmortem report of an evaluation; the results' state snapshot joins it if found."""
     from sim.evaluation import find_state_snapshot, report_frames
     from sim.report import write_report
 
+    threshold, source = paging_threshold(args, result_set, evaluation)
     return write_report(
         report_frames(result_set, evaluation.score_threshold),
         out,
         windows=result_set.windows,
         metrics=evaluation.to_dict(),
-        threshold=evaluation.score_threshold,
+        threshold=threshold,
+        threshold_note=source,
         state_snapshot=find_state_snapshot(args.results),
         title=f"Lookout report: {args.results}",
     )

@@ -16,7 +16,7 @@ import pytest
 
 from sim.nab import labels_from_windows, load_windows
 from stream.cli import main
-from stream.cli_options import DEMO_WINDOWS
+from stream.cli_options import DEMO_DATA, DEMO_WINDOWS
 
 NAB_DIR = Path(
     os.environ.get(
@@ -134,7 +134,11 @@ def test_objective_picks_the_score_threshold(capsys, tiny):
     results, data = tiny
     document = evaluate_json(capsys, results, "--data", data, "--objective", "fp-per-day:0")
 
-    assert document["objective"] == {"name": "fp-per-day:0", "threshold": pytest.approx(0.9)}
+    assert document["objective"] == {
+        "name": "fp-per-day:0",
+        "threshold": pytest.approx(0.9),
+        "met": True,
+    }
     assert document["classification"]["score"]["n_false_alert_events"] == 0
     assert document["classification"]["score"]["threshold_source"] == "objective fp-per-day:0"
 
@@ -181,7 +185,7 @@ def test_threshold_modes_are_exclusive(capsys, tiny):
 
 def test_results_of_other_data_give_a_clear_error(capsys, tiny):
     results, _ = tiny
-    code, _, err = run(capsys, "evaluate", results)  # --data defaults to the bundled demo
+    code, _, err = run(capsys, "evaluate", results, "--data", DEMO_DATA)
     assert code == 2
     assert "no result file under" in err and "matches a data file" in err
     demo_files = load_windows(DEMO_WINDOWS)
