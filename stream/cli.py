@@ -25,7 +25,8 @@ class _VersionAction(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         from stream.metrics import lookout_version
 
-        parser.exit(message=f"{parser.prog} {lookout_version()}\n")
+        print(f"{parser.prog} {lookout_version()}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
