@@ -193,22 +193,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def register(commands) -> None:
     evaluate = commands.add_parser(
         "evaluate",
-        help="score replay results against labeled windows (NAB score, precision/recall, ...)",
-        description="Compare a detector's results with the labeled anomaly windows of the data "
-        "it scored. Prints the NAB normalized score for each cost profile (standard, "
-        "reward_low_FP_rate, reward_low_FN_rate) with the threshold mode used, then point-wise "
-        "and event-wise precision, recall, F1, accuracy beside the always-healthy accuracy, the "
-        "confusion matrix, ROC-AUC, PR-AUC, detection delay and false alerts per day: once for "
-        "the alert column (what pages people) and once for anomaly_score >= threshold. Every "
+        help="what replay results paged, and with labels how good that was (NAB score, "
+        "precision/recall, ...)",
+        description="Read replay results and print what paged: every alert (series, start, "
+        "end, duration, peak score, actual vs expected value) and the alerts per day of every "
+        "series; no labels needed. A long-format result file holds several series, named "
+        "<file>::<series>. With labeled windows (--windows), on the labelled series: the NAB "
+        "normalized score for each cost profile (standard, reward_low_FP_rate, "
+        "reward_low_FN_rate) with the threshold mode used, then point-wise and event-wise "
+        "precision, recall, F1, accuracy beside the always-healthy accuracy, the confusion "
+        "matrix, ROC-AUC, PR-AUC, detection delay and false alerts per day: once for the alert "
+        "column (what pages people) and once for anomaly_score >= threshold. With --data, every "
         "data file needs a result file, or the command fails listing the missing ones "
-        "(--allow-missing evaluates the matched files only). Exit status 2 on bad input.",
+        "(--allow-missing evaluates the matched files only). The label file format is in "
+        "docs/evaluation.md. Exit status 2 on bad input.",
     )
     add_evaluation_arguments(evaluate)
     evaluate.add_argument(
         "--json",
         action="store_true",
         help="print a JSON document instead: {nab: {<profile>: {score, raw_score, threshold, "
-        "mode}}, classification: {alert: {...}, score: {threshold, ...}}, ...}",
+        "mode}}, classification: {alert: {...}, score: {threshold, ...}}, pages: [...], "
+        "alerts: [...], ...} (nab empty and classification null without labels)",
     )
     evaluate.add_argument("--report", metavar="DIR", help="also write the report into DIR")
     evaluate.set_defaults(handler=cmd_evaluate)
