@@ -566,13 +566,15 @@ class Evaluation:
             lines += [
                 "",
                 f"{'series':<44}{'start':<21}{'duration':>10}{'peak':>7}{'actual':>12}"
-                f"{'expected':>12}",
+                f"{'expected':>12}  label",
             ]
+            labels = {True: "incident", False: "false alert"}
             for row in shown.itertuples(index=False):
                 minutes = row.duration / pd.Timedelta(minutes=1)
                 lines.append(
                     f"{row.series:<44}{row.start.strftime('%Y-%m-%d %H:%M:%S'):<21}"
                     f"{minutes:9.0f}m{row.peak_score:7.3f}{row.actual:12.5g}{row.expected:12.5g}"
+                    f"  {labels.get(row.incident, '-')}"
                 )
             if len(self.alerts) > len(shown):
                 lines.append(f"... {len(self.alerts) - len(shown)} more (--json, or the report)")

@@ -4,7 +4,7 @@ Needs no labels. An alert is a run of rows whose ``alert`` column is set (what t
 of ``lookout replay`` paged); :func:`alert_table` lists them with their start, end, duration,
 peak score and the actual value beside the expected one at that peak, and
 :func:`pages_per_day` counts them per series over the time each series covers. With labelled
-windows, each alert also says whether it overlapped an incident.
+windows, each alert also says whether it started inside an incident.
 
 Examples
 --------
@@ -105,8 +105,14 @@ def _peak_row(frame: pd.DataFrame, start: int, stop: int) -> int:
     return start if not np.isfinite(scores).any() else start + int(np.nanargmax(scores))
 
 
-def _overlaps(start, end, windows: Sequence[tuple[Any, Any]]) -> bool:
-    return any(start <= pd.Timestamp(last) and pd.Timestamp(first) < end for first, last in windows)
+def _starts_inside(start, windows: Sequence[tuple[Any, Any]]) -> bool:
+    """Whether an alert starts inside a window (ends included), as the event-wise metrics of
+    :mod:`sim.classification` count a true alert; naive times are read as UTC, as
+    :func:`sim.nab_corpus.labels_from_windows` reads them."""
+    at = pd.Timestamp(start).value
+    return any(
+        pd.Timestamp(first).value <= at <= pd.Timestamp(last).value for first, last in windows
+    )
 
 
 def alert_table(
@@ -116,8 +122,8 @@ def alert_table(
 
     ``start`` and ``end`` are as in :func:`alert_runs`; ``peak_score`` is the highest
     ``anomaly_score`` of the run, at ``peak_at``, where ``actual`` and ``expected`` are read.
-    ``incident`` is True when the alert overlaps a labelled window of its series, False when
-    it does not, and None for a series without labels.
+    ``incident`` is True when the alert starts inside a labelled window of its series (a true
+    alert, as the event-wise metrics count it), False when not, None for an unlabeled series.
     Results without an ``alert`` column have no alerts.
     """
     rows = []
@@ -141,7 +147,7 @@ def alert_table(
                     "peak_at": times[peak],
                     "actual": float(frame["value"].iloc[peak]),
                     "expected": float(expected),
-                    "incident": None if spans is None else _overlaps(start, end, spans),
+                    "incident": None if spans is None else _starts_inside(start, spans),
                 }
             )
     return pd.DataFrame(rows, columns=ALERT_COLUMNS)

@@ -100,7 +100,9 @@ def test_report_without_labels(capsys, results, tmp_path):
     page = (tmp_path / "index.html").read_text()
     alerts = pd.read_csv(tmp_path / "alerts.csv")
 
-    assert "<h2>What paged</h2>" in page and "No labels" in page and "<h3>NAB score</h3>" not in page
+    assert (
+        "<h2>What paged</h2>" in page and "No labels" in page and "<h3>NAB score</h3>" not in page
+    )
     # Tables, not a JSON dump: one row per alert in the alerts table.
     alerts_section = page.split("<h3>Alerts</h3>")[1].split("</table>")[0]
     assert alerts_section.count("<tr>") == len(alerts) + 1
@@ -135,6 +137,13 @@ def test_labels_for_a_subfolder_score_the_series_they_name(capsys, results):
     incident = {a["series"]: a["incident"] for a in document["alerts"]}
     assert all(incident[name] is None for name in incident if name not in LABELED)
     assert any(a["incident"] for a in document["alerts"])  # d13's windows are caught
+    # The alert table's labels agree with the event-wise metrics.
+    false_alerts = sum(a["incident"] is False for a in document["alerts"])
+    assert false_alerts == by_alert["n_false_alert_events"]
+    assert (
+        false_alerts + sum(a["incident"] is True for a in document["alerts"])
+        == (by_alert["n_alert_events"])
+    )
     # The same with the data folder given: .csv.gz data keyed as d13.csv.gz in the labels.
     with_data = evaluate_json(capsys, results, "--data", OWN, "--windows", LABELS)
     assert with_data["classification"] == document["classification"]
