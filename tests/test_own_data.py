@@ -225,3 +225,17 @@ def test_series_names_survive_into_html_escaped(capsys, results, tmp_path):
     code, _, _ = run(capsys, "report", results, "--out", tmp_path)
     page = (tmp_path / "index.html").read_text()
     assert code == 0 and not re.search(r"<td>[^<]*[<>][^<]*</td>", page)
+
+
+def test_labels_written_from_a_parent_folder_name_a_replayed_subfolder(capsys, tmp_path):
+    # NAB-style labels keyed from the data root, while only one subfolder was replayed.
+    results = tmp_path / "results"
+    assert main(["replay", str(OWN / "machine-1-6"), "--out", str(results), "--no-progress"]) == 0
+    capsys.readouterr()
+    labels = json.loads(LABELS.read_text())
+    parent_keys = {f"machine-1-6/{key}": windows for key, windows in labels.items()}
+    (tmp_path / "labels.json").write_text(json.dumps(parent_keys))
+
+    document = evaluate_json(capsys, results, "--windows", tmp_path / "labels.json")
+    assert document["labeled_series"] == 2 and document["series"] == 2
+    assert document["classification"]["alert"]["n_windows"] == 2
