@@ -1,17 +1,22 @@
-"""A detector's results against labeled windows: NAB scores and classification metrics together.
+"""A detector's results: what paged, and against labeled windows, NAB scores and metrics.
 
-The glue behind ``lookout evaluate`` and ``lookout report``. :func:`load_result_set` pairs every
-data file of a NAB-style folder with its result file (a ``lookout replay`` output folder, or a
-NAB results folder whose files carry a ``<detector>_`` prefix) and checks that they match;
-:func:`evaluate_results` then computes:
+The glue behind ``lookout evaluate`` and ``lookout report``. :func:`load_result_set` reads a
+results folder (a ``lookout replay`` output folder, or a NAB results folder whose files carry a
+``<detector>_`` prefix), pairs it with the data files it was made from when given (and checks
+that they match), splits long-format files into their series and finds each series' labels
+(:func:`match_labels`); :func:`evaluate_results` then computes:
 
-* the NAB normalized score per cost profile, in one of three modes: ``optimized`` (NAB's
-  threshold sweep, per profile), ``fixed`` (one given threshold) or ``alert`` (the 0/1 ``alert``
-  column scored directly, i.e. what the alert policy actually paged);
-* point-wise and event-wise classification metrics (:mod:`sim.classification`) twice: on the
-  ``alert`` column, and on ``anomaly_score >= threshold``. That threshold is, in order: the one
-  an :mod:`~sim.thresholds` objective picks (``max-f1``, ``recall:R``, ``fp-per-day:N``), the
-  fixed threshold, or the threshold NAB's sweep found best for the first profile (``standard``).
+* what paged, labels or not: every alert and the alerts per day of every series
+  (:mod:`sim.pages`);
+* on the labelled series, the NAB normalized score per cost profile, in one of three modes:
+  ``optimized`` (NAB's threshold sweep, per profile), ``fixed`` (one given threshold) or
+  ``alert`` (the 0/1 ``alert`` column scored directly, i.e. what the alert policy actually
+  paged);
+* on the labelled series, point-wise and event-wise classification metrics
+  (:mod:`sim.classification`) twice: on the ``alert`` column, and on
+  ``anomaly_score >= threshold``. That threshold is, in order: the one an :mod:`~sim.thresholds`
+  objective picks (``max-f1``, ``recall:R``, ``fp-per-day:N``), the fixed threshold, or the
+  threshold NAB's sweep found best for the first profile (``standard``).
 
 Missing scores (NaN) never count as a detection.
 
