@@ -98,15 +98,10 @@ def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
 def evaluate_from_args(args: argparse.Namespace):
     """Load and evaluate as the options say; returns ``(result_set, evaluation)``.
 
-    Raises :class:`sim.evaluation.EvaluationError` or ``ValueError`` with a message for the user.
+    Raises :class:`sim.results.EvaluationError` or ``ValueError`` with a message for the user.
     """
-    from sim.evaluation import (
-        BUNDLED_PROFILES,
-        evaluate_results,
-        load_profiles,
-        load_result_set,
-        parse_objective,
-    )
+    from sim.evaluation import BUNDLED_PROFILES, evaluate_results, load_profiles, parse_objective
+    from sim.results import load_result_set
 
     if args.threshold is not None and args.objective:
         raise ValueError("--threshold and --objective both set the score threshold; give one")
@@ -143,8 +138,9 @@ def paging_threshold(args: argparse.Namespace, result_set, evaluation) -> tuple[
 
 def write_report_from_args(args: argparse.Namespace, result_set, evaluation, out: Path) -> Path:
     """The postmortem report of an evaluation; the results' state snapshot joins it if found."""
-    from sim.evaluation import find_state_snapshot, report_frames
+    from sim.evaluation import report_frames
     from sim.report import write_report
+    from sim.results import find_state_snapshot
 
     threshold, source = paging_threshold(args, result_set, evaluation)
     return write_report(

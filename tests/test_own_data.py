@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from sim import plots
-from sim.evaluation import EvaluationError, match_labels
+from sim.results import EvaluationError, match_labels
 from stream.cli import main
 
 DATA = Path(__file__).resolve().parent / "data"
