@@ -132,7 +132,11 @@ def paging_threshold(args: argparse.Namespace, result_set, evaluation) -> tuple[
     thresholds their scores.
     """
     if result_set.has_alerts or evaluation.score_threshold is None:
-        return args.paging_threshold, "the replay's --threshold, given as --paging-threshold"
+        if args.paging_threshold != DetectorStack().threshold:
+            return args.paging_threshold, "the replay's --threshold, as --paging-threshold says"
+        return args.paging_threshold, (
+            "the replay's default --threshold; pass --paging-threshold if it ran with another"
+        )
     return evaluation.score_threshold, evaluation.threshold_source
 
 

@@ -239,3 +239,10 @@ def test_labels_written_from_a_parent_folder_name_a_replayed_subfolder(capsys, t
     document = evaluate_json(capsys, results, "--windows", tmp_path / "labels.json")
     assert document["labeled_series"] == 2 and document["series"] == 2
     assert document["classification"]["alert"]["n_windows"] == 2
+
+
+def test_the_paging_threshold_of_another_replay_is_the_one_shown(capsys, results, tmp_path):
+    code, _, err = run(capsys, "report", results, "--paging-threshold", "0.45", "--out", tmp_path)
+    assert code == 0, err
+    page = (tmp_path / "index.html").read_text()
+    assert "<strong>0.45 (the replay&#x27;s --threshold, as --paging-threshold says)" in page
