@@ -35,12 +35,13 @@ def register(commands) -> None:
         "write into OUT: index.html (self-contained: plots embedded, no external assets; what "
         "paged, alerts per series per day, the alerts, and with labels the scores), alerts.csv "
         "(series, start, end, duration, peak score, actual vs expected), pages.csv, "
-        "alerts/<series>-<n>.png (a close-up of each alert), series/<file>.png (value, "
-        "expected value and band, labeled windows, alerts, and the score with the paging "
-        "threshold), forecast_vs_actual.png, top_anomalies.csv, metrics.json (the 'lookout "
-        "evaluate --json' document); with labels confusion_matrix.png, roc_curve.png and "
-        "pr_curve.png (on the continuous combined_score when the results carry it); and the "
-        "detector state snapshot when RESULTS holds state_snapshot.json or state_snapshot.bin.",
+        "alerts/<series>-<n>.png (close-ups of the 30 highest-peaking alerts), "
+        "series/<file>.png (value, expected value and band, labeled windows, alerts, and the "
+        "score with the paging threshold), forecast_vs_actual.png, top_anomalies.csv, "
+        "metrics.json (the 'lookout evaluate --json' document); with labels "
+        "confusion_matrix.png, roc_curve.png and pr_curve.png (on the continuous combined_score "
+        "when the results carry it); and the detector state snapshot when RESULTS holds "
+        "state_snapshot.json or state_snapshot.bin. See docs/evaluation.md.",
     )
     add_evaluation_arguments(report)
     report.add_argument("--out", required=True, metavar="DIR", help="report folder")
