@@ -1,28 +1,32 @@
-"""A detector's results against labeled windows: NAB scores and classification metrics together.
+"""A detector's results: what paged, and against labeled windows, NAB scores and metrics.
 
-The glue behind ``lookout evaluate`` and ``lookout report``. :func:`load_result_set` pairs every
-data file of a NAB-style folder with its result file (a ``lookout replay`` output folder, or a
-NAB results folder whose files carry a ``<detector>_`` prefix) and checks that they match;
-:func:`evaluate_results` then computes:
+The glue behind ``lookout evaluate`` and ``lookout report``. Given a
+:class:`~sim.results.ResultSet` (:func:`sim.results.load_result_set`),
+:func:`evaluate_results` computes:
 
-* the NAB normalized score per cost profile, in one of three modes: ``optimized`` (NAB's
-  threshold sweep, per profile), ``fixed`` (one given threshold) or ``alert`` (the 0/1 ``alert``
-  column scored directly, i.e. what the alert policy actually paged);
-* point-wise and event-wise classification metrics (:mod:`sim.classification`) twice: on the
-  ``alert`` column, and on ``anomaly_score >= threshold``. That threshold is, in order: the one
-  an :mod:`~sim.thresholds` objective picks (``max-f1``, ``recall:R``, ``fp-per-day:N``), the
-  fixed threshold, or the threshold NAB's sweep found best for the first profile (``standard``).
+* what paged, labels or not: every alert and the alerts per day of every series
+  (:mod:`sim.pages`);
+* on the labelled series, the NAB normalized score per cost profile, in one of three modes:
+  ``optimized`` (NAB's threshold sweep, per profile), ``fixed`` (one given threshold) or
+  ``alert`` (the 0/1 ``alert`` column scored directly, i.e. what the alert policy actually
+  paged);
+* on the labelled series, point-wise and event-wise classification metrics
+  (:mod:`sim.classification`) twice: on the ``alert`` column, and on
+  ``anomaly_score >= threshold``. That threshold is, in order: the one an :mod:`~sim.thresholds`
+  objective picks (``max-f1``, ``recall:R``, ``fp-per-day:N``), the fixed threshold, or the
+  threshold NAB's sweep found best for the first profile (``standard``).
 
 Missing scores (NaN) never count as a detection.
 
-Errors that come from the inputs (a results folder that does not match the data, missing
-columns, labels for other files) are raised as :class:`EvaluationError` with a message meant for
-the person who ran the command.
+Results that cannot be scored (an objective without labels, no window past NAB's probation)
+raise :class:`~sim.results.EvaluationError` with a message meant for the person who ran the
+command.
 
 Examples
 --------
 >>> import tempfile
 >>> import numpy as np
+>>> from sim.results import load_result_set
 >>> stamps = pd.date_range("2024-01-01", periods=200, freq="5min")
 >>> scores = np.where(np.arange(200) == 150, 0.9, 0.1)  # 12:30, the start of the window
 >>> results = pd.DataFrame({"timestamp": stamps, "anomaly_score": scores, "alert": scores > 0.5})
@@ -47,8 +51,6 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -56,219 +58,24 @@ from typing import Any
 
 import pandas as pd
 
-from sim.classification import ClassificationReport, ScoredSeries, evaluate
-from sim.nab_corpus import (
-    CostProfile,
-    NabCorpus,
-    Window,
-    labels_from_windows,
-    load_profiles,
-    load_windows,
-    match_result_files,
-    read_timeseries,
-)
+from sim.classification import ClassificationReport, evaluate
+from sim.nab_corpus import CostProfile, load_profiles
 from sim.nab_scoring import detection_scores, nab_scores
+from sim.pages import alert_table, pages_per_day
+from sim.results import EvaluationError, ResultSet
 from sim.thresholds import MaxF1, MaxFalseAlertsPerDay, MinRecall, Objective, tune_threshold
 
 __all__ = [
     "BUNDLED_PROFILES",
-    "SNAPSHOT_FILES",
     "Evaluation",
-    "EvaluationError",
-    "ResultSet",
     "describe_objective",
     "evaluate_results",
-    "find_state_snapshot",
     "load_profiles",
-    "load_result_set",
     "parse_objective",
     "report_frames",
 ]
 
 BUNDLED_PROFILES = Path(str(resources.files("sim") / "data" / "nab_profiles.json"))
-# What a results folder may hold as a detector state snapshot, first found wins.
-SNAPSHOT_FILES = ("state_snapshot.json", "state_snapshot.bin")
-# A result file sharing fewer of its timestamps with its data file was made from other data.
-MIN_SHARED_TIMESTAMPS = 0.5
-MAX_LISTED_FILES = 10
-
-
-class EvaluationError(ValueError):
-    """Results, data and labels that cannot be evaluated together; the message says why."""
-
-
-def _listing(names: list[str]) -> str:
-    shown = ", ".join(names[:MAX_LISTED_FILES])
-    more = len(names) - MAX_LISTED_FILES
-    return shown + (f" and {more} more" if more > 0 else "")
-
-
-# --- loading ------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class ResultSet:
-    """Result frames paired with their data files' label windows, keyed by data relative path.
-
-    Attributes
-    ----------
-    results
-        Per data file, the result rows: ``timestamp``, ``value`` (taken from the data file when
-        the results lack it), ``anomaly_score``, and ``alert`` when the results carry it.
-    windows
-        Label windows per data file (empty list: no incident in that file).
-    missing
-        Data files without a result file (only when they were allowed).
-    """
-
-    results: dict[str, pd.DataFrame]
-    windows: dict[str, list[Window]]
-    missing: tuple[str, ...] = ()
-
-    @property
-    def has_alerts(self) -> bool:
-        """Whether every result carries the ``alert`` column (NAB's reference results do not)."""
-        return all("alert" in frame for frame in self.results.values())
-
-    def scored_series(self) -> list[ScoredSeries]:
-        """One :class:`~sim.classification.ScoredSeries` per file, alerts included if present."""
-        return [
-            ScoredSeries(
-                frame["timestamp"],
-                labels=labels_from_windows(frame["timestamp"], self.windows[relpath]),
-                scores=frame["anomaly_score"],
-                detections=frame["alert"].fillna(0) > 0 if "alert" in frame else None,
-                name=relpath,
-            )
-            for relpath, frame in self.results.items()
-        ]
-
-
-def _read_result(relpath: str, path: Path, data: pd.DataFrame) -> pd.DataFrame:
-    try:
-        frame = read_timeseries(path)
-    except (ValueError, KeyError, pd.errors.ParserError) as exc:
-        raise EvaluationError(f"{path}: not a result CSV with a timestamp column ({exc})") from exc
-    if "anomaly_score" not in frame:
-        raise EvaluationError(
-            f"{path}: no anomaly_score column (found {', '.join(map(str, frame.columns))})"
-        )
-    if "series" in frame and frame["series"].nunique() > 1:
-        raise EvaluationError(
-            f"{path}: holds several series (long format); evaluation needs one series per file, "
-            "as in NAB's layout"
-        )
-    shared = frame["timestamp"].isin(data["timestamp"]).mean() if len(frame) else 0.0
-    if shared < MIN_SHARED_TIMESTAMPS:
-        raise EvaluationError(
-            f"{path} does not match its data file {relpath}: only {shared:.0%} of its "
-            "timestamps appear in the data; were the results made from other data?"
-        )
-    if "value" not in frame:
-        if len(frame) == len(data):
-            frame["value"] = data["value"].to_numpy()
-        else:
-            by_time = data.drop_duplicates("timestamp", keep="last").set_index("timestamp")
-            frame["value"] = frame["timestamp"].map(by_time["value"])
-    return frame
-
-
-def load_result_set(
-    results_dir: str | os.PathLike,
-    data_dir: str | os.PathLike,
-    windows_path: str | os.PathLike,
-    allow_missing: bool = False,
-) -> ResultSet:
-    """Pair the data files under ``data_dir`` with their results under ``results_dir``.
-
-    Parameters
-    ----------
-    results_dir
-        A ``lookout replay`` output folder (``<relpath>`` per data file) or a NAB results folder
-        (``<category>/<detector>_<file>.csv``).
-    data_dir
-        NAB-style data folder: ``<category>/<file>.csv`` with ``timestamp,value``.
-    windows_path
-        NAB ``combined_windows.json`` keyed by the data files' relative paths.
-    allow_missing
-        Evaluate only the data files that have a result file instead of raising. NAB scores
-        are then normalized over those files only.
-
-    Raises
-    ------
-    EvaluationError
-        A folder or file is missing, no result matches, some data files lack results (unless
-        ``allow_missing``), a result file lacks ``anomaly_score`` or was made from other data,
-        or the label file labels none of the matched files.
-    """
-    results_root, data_root = Path(results_dir), Path(data_dir)
-    if not results_root.is_dir():
-        raise EvaluationError(f"results folder not found: {results_root}")
-    try:
-        corpus = NabCorpus(data_root, load_windows(windows_path))
-    except FileNotFoundError as exc:
-        raise EvaluationError(str(exc)) from exc
-    except (ValueError, TypeError) as exc:
-        raise EvaluationError(f"{windows_path}: not a NAB label file ({exc})") from exc
-    if not len(corpus):
-        raise EvaluationError(f"no CSV data files under {data_root}")
-    try:
-        matched = match_result_files(results_root, corpus.relpaths)
-    except ValueError as exc:
-        raise EvaluationError(str(exc)) from exc
-
-    if not matched:
-        found = sorted(p.relative_to(results_root).as_posix() for p in results_root.rglob("*.csv"))
-        raise EvaluationError(
-            f"no result file under {results_root} matches a data file under {data_root}; "
-            f"expected e.g. {corpus.relpaths[0]} (or <category>/<detector>_<file>.csv); "
-            f"found {_listing(found) if found else 'no CSV files'}. "
-            "Pass --data with the folder that was replayed."
-        )
-    missing = [relpath for relpath in corpus.relpaths if relpath not in matched]
-    if missing and not allow_missing:
-        raise EvaluationError(
-            f"{len(missing)} of {len(corpus)} data files under {data_root} have no result file "
-            f"under {results_root}: {_listing(missing)}. Replay them, point --data at the folder "
-            "that was replayed, or pass --allow-missing to evaluate the matched files only."
-        )
-    labeled = [relpath for relpath in matched if relpath in corpus.windows]
-    if not labeled:
-        raise EvaluationError(
-            f"{windows_path} labels none of the data files under {data_root} "
-            f"(e.g. {next(iter(matched))}); pass --windows with their label file"
-        )
-    results = {
-        relpath: _read_result(relpath, path, corpus.frame(relpath))
-        for relpath, path in matched.items()
-    }
-    windows = {relpath: corpus.windows_of(relpath) for relpath in results}
-    if not any(windows.values()):
-        raise EvaluationError(
-            f"{windows_path} has no incident window in the evaluated files: NAB scores and recall "
-            "are undefined"
-        )
-    return ResultSet(results, windows, tuple(missing))
-
-
-def find_state_snapshot(results_dir: str | os.PathLike) -> bytes | dict | None:
-    """The detector state snapshot saved in a results folder, if any (see ``SNAPSHOT_FILES``).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     print(find_state_snapshot(tmp))
-    ...     _ = (Path(tmp) / "state_snapshot.json").write_text('{"points": 3}')
-    ...     print(find_state_snapshot(tmp))
-    None
-    {'points': 3}
-    """
-    for name in SNAPSHOT_FILES:
-        path = Path(results_dir) / name
-        if path.is_file():
-            return json.loads(path.read_text()) if name.endswith(".json") else path.read_bytes()
-    return None
 
 
 # --- objectives ---------------------------------------------------------------------------------
@@ -321,58 +128,146 @@ def _report_dict(report: ClassificationReport) -> dict[str, Any]:
     return {**report.to_dict(), "confusion_matrix": report.confusion_matrix.tolist()}
 
 
-@dataclasses.dataclass(frozen=True)
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-able rows: times as ISO 8601, durations in seconds, NaN as None."""
+    rows = table.astype(object).where(table.notna(), None).to_dict("records")
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, pd.Timestamp):
+                row[key] = value.isoformat()
+            elif isinstance(value, pd.Timedelta):
+                row[key] = value.total_seconds()
+    return rows
+
+
+# Alerts listed by ``Evaluation.format``; the JSON and the report list them all.
+MAX_LISTED_ALERTS = 20
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class Evaluation:
-    """NAB scores and classification metrics of one result set.
+    """What paged, and with labels, NAB scores and classification metrics of one result set.
 
     Attributes
     ----------
+    alerts, pages
+        Every alert (:func:`sim.pages.alert_table`) and the alerts per day of every series
+        (:func:`sim.pages.pages_per_day`); they need no labels.
     nab
         Per profile: ``score`` (normalized), ``raw_score``, ``threshold`` (None in ``alert``
-        mode) and ``mode`` (``optimized``, ``fixed`` or ``alert``).
+        mode) and ``mode`` (``optimized``, ``fixed`` or ``alert``). Empty without labels.
     alert_report
-        Metrics of the ``alert`` column; None when the results carry none.
+        Metrics of the ``alert`` column; None when the results carry none, or without labels.
     score_report
-        Metrics of ``anomaly_score >= score_threshold``.
+        Metrics of ``anomaly_score >= score_threshold``; None without labels.
     score_threshold, threshold_source
-        The threshold behind ``score_report`` and where it comes from.
+        The threshold behind ``score_report`` and where it comes from (None without labels
+        unless a threshold was given).
     n_files, missing
-        Files evaluated, and data files left out for lack of results.
-    objective
-        The objective that chose ``score_threshold``, as written to ``parse_objective``.
+        Result files evaluated, and data files left out for lack of results.
+    n_series, n_labeled
+        Series read (a long-format file holds several), and how many of them have labels.
+    objective, objective_met
+        The objective that chose ``score_threshold``, as written to ``parse_objective``, and
+        whether that threshold meets it (False: no threshold does; the closest was taken).
     """
 
     nab: dict[str, dict[str, Any]]
     alert_report: ClassificationReport | None
-    score_report: ClassificationReport
-    score_threshold: float
-    threshold_source: str
+    score_report: ClassificationReport | None
+    score_threshold: float | None
+    threshold_source: str | None
     n_files: int
     missing: tuple[str, ...] = ()
     objective: str | None = None
+    objective_met: bool | None = None
+    n_series: int = 0
+    n_labeled: int = 0
+    alerts: pd.DataFrame = dataclasses.field(default_factory=lambda: alert_table({}))
+    pages: pd.DataFrame = dataclasses.field(
+        default_factory=lambda: pages_per_day({}, alert_table({}))
+    )
+
+    @property
+    def has_labels(self) -> bool:
+        return self.score_report is not None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able: ``nab``, ``classification`` (``alert``, ``score``), ``objective``, files."""
-        score = {
-            "threshold": self.score_threshold,
-            "threshold_source": self.threshold_source,
-            **_report_dict(self.score_report),
-        }
-        document: dict[str, Any] = {
-            "nab": self.nab,
-            "classification": {
+        """JSON-able: ``nab``, ``classification`` (``alert``, ``score``), ``objective``, files,
+        ``series``, ``labeled_series``, ``pages`` and ``alerts`` (durations in seconds)."""
+        document: dict[str, Any] = {"nab": self.nab}
+        if self.score_report is None:
+            document["classification"] = None
+        else:
+            score = {
+                "threshold": self.score_threshold,
+                "threshold_source": self.threshold_source,
+                **_report_dict(self.score_report),
+            }
+            document["classification"] = {
                 "alert": None if self.alert_report is None else _report_dict(self.alert_report),
                 "score": score,
-            },
-        }
+            }
         if self.objective is not None:
-            document["objective"] = {"name": self.objective, "threshold": self.score_threshold}
+            document["objective"] = {
+                "name": self.objective,
+                "threshold": self.score_threshold,
+                "met": self.objective_met,
+            }
         document["files"] = self.n_files
         document["missing_files"] = list(self.missing)
+        document["series"] = self.n_series
+        document["labeled_series"] = self.n_labeled
+        document["pages"] = _records(self.pages)
+        document["alerts"] = _records(self.alerts)
         return document
 
+    def format_pages(self) -> str:
+        """Text tables: alerts per day per series, then the first alerts."""
+        lines = [
+            f"Pages (the alert column: {len(self.alerts)} alerts in {self.n_series} series)",
+            f"{'series':<44}{'days':>7}{'alerts':>8}{'per day':>9}{'hours alerting':>16}",
+        ]
+        for row in self.pages.itertuples(index=False):
+            per_day = "-" if pd.isna(row.pages_per_day) else f"{row.pages_per_day:.2f}"
+            lines.append(
+                f"{row.series:<44}{row.days:7.2f}{row.alerts:8d}{per_day:>9}"
+                f"{row.hours_alerting:16.2f}"
+            )
+        if len(self.alerts):
+            shown = self.alerts.head(MAX_LISTED_ALERTS)
+            lines += [
+                "",
+                f"{'series':<44}{'start':<21}{'duration':>10}{'peak':>7}{'actual':>12}"
+                f"{'expected':>12}  label",
+            ]
+            labels = {True: "incident", False: "false alert"}
+            for row in shown.itertuples(index=False):
+                minutes = row.duration / pd.Timedelta(minutes=1)
+                lines.append(
+                    f"{row.series:<44}{row.start.strftime('%Y-%m-%d %H:%M:%S'):<21}"
+                    f"{minutes:9.0f}m{row.peak_score:7.3f}{row.actual:12.5g}{row.expected:12.5g}"
+                    f"  {labels.get(row.incident, '-')}"
+                )
+            if len(self.alerts) > len(shown):
+                lines.append(f"... {len(self.alerts) - len(shown)} more (--json, or the report)")
+        return "\n".join(lines)
+
     def format(self) -> str:
-        """Text tables: NAB scores, then metrics on alerts and on thresholded scores."""
+        """Text tables: NAB scores, then metrics on alerts and on thresholded scores (with
+        labels), then what paged."""
+        if not self.has_labels:
+            summary = f"{self.n_files} files, {self.n_series} series evaluated, none labelled"
+            return "\n".join(
+                [
+                    "No labels: NAB scores, precision and recall need labelled windows "
+                    "(--windows); what paged follows.",
+                    "",
+                    self.format_pages(),
+                    "",
+                    summary,
+                ]
+            )
         lines = [
             "NAB score (0 = detects nothing, 100 = detects every window at its start)",
             f"{'profile':<22}{'score':>8}  {'threshold':>10}  mode",
@@ -389,8 +284,12 @@ class Evaluation:
             "",
             f"Scores: anomaly_score >= {self.score_threshold:.6g} ({self.threshold_source})",
             self.score_report.format_table(),
+            "",
+            self.format_pages(),
         ]
         summary = f"{self.n_files} files evaluated"
+        if self.n_labeled < self.n_series:
+            summary += f"; {self.n_labeled} of {self.n_series} series labelled (scores on those)"
         if self.missing:
             summary += f"; {len(self.missing)} data files without results left out"
         lines += ["", summary]
@@ -444,8 +343,14 @@ def evaluate_results(
         raise ValueError("no NAB cost profile given")
     if use_alerts and not result_set.has_alerts:
         raise EvaluationError("the results carry no alert column to score (--use-alerts)")
+    if not result_set.has_labels:
+        if objective is not None:
+            raise EvaluationError(
+                f"objective {describe_objective(objective)} needs labelled windows (--windows)"
+            )
+        return _evaluation_of_pages(result_set, threshold)
 
-    results = _nan_free(result_set.results)
+    results = _nan_free({name: result_set.results[name] for name in result_set.windows})
     windows = result_set.windows
     first_profile = next(iter(profiles))
     try:
@@ -475,31 +380,57 @@ def evaluate_results(
     series = result_set.scored_series()
     if objective is not None:
         try:
-            threshold = tune_threshold(series, objective).threshold
+            choice = tune_threshold(series, objective)
         except ValueError as exc:
             raise EvaluationError(f"objective {describe_objective(objective)}: {exc}") from exc
+        threshold = choice.threshold
         source = f"objective {describe_objective(objective)}"
-    return Evaluation(
+        if not choice.met:
+            source += " not met by any threshold that alerts: the strictest one"
+    paged = _evaluation_of_pages(result_set, threshold)
+    return dataclasses.replace(
+        paged,
         nab=nab,
         alert_report=evaluate(series) if result_set.has_alerts else None,
         score_report=evaluate(series, threshold),
         score_threshold=float(threshold),
         threshold_source=source,
-        n_files=len(results),
-        missing=result_set.missing,
         objective=None if objective is None else describe_objective(objective),
+        objective_met=None if objective is None else choice.met,
     )
 
 
-def report_frames(result_set: ResultSet, threshold: float) -> dict[str, pd.DataFrame]:
-    """Result frames ready for :func:`sim.report.write_report`.
+def _evaluation_of_pages(result_set: ResultSet, threshold: float | None) -> Evaluation:
+    """The part of an evaluation that needs no labels: what paged."""
+    frames = report_frames(result_set, threshold)
+    alerts = alert_table(frames, result_set.windows)
+    return Evaluation(
+        nab={},
+        alert_report=None,
+        score_report=None,
+        score_threshold=threshold,
+        threshold_source=None if threshold is None else "given threshold",
+        n_files=result_set.n_files,
+        missing=result_set.missing,
+        n_series=len(result_set.results),
+        n_labeled=len(result_set.windows),
+        alerts=alerts,
+        pages=pages_per_day(frames, alerts, result_set.windows),
+    )
+
+
+def report_frames(result_set: ResultSet, threshold: float | None) -> dict[str, pd.DataFrame]:
+    """Result frames ready for :func:`sim.report.write_report` and :mod:`sim.pages`.
 
     Results without an ``alert`` column (NAB reference results) get one from
-    ``anomaly_score >= threshold``, so the report's confusion matrix shows that threshold.
+    ``anomaly_score >= threshold`` when there is a threshold, so the report's alerts and
+    confusion matrix show that threshold.
     """
-    if result_set.has_alerts:
+    if result_set.has_alerts or threshold is None:
         return dict(result_set.results)
     return {
-        relpath: frame.assign(alert=(frame["anomaly_score"] >= threshold).astype(int))
-        for relpath, frame in result_set.results.items()
+        name: frame.assign(alert=(frame["anomaly_score"] >= threshold).astype(int))
+        if "alert" not in frame
+        else frame
+        for name, frame in result_set.results.items()
     }

@@ -21,6 +21,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn import metrics as skmetrics
 
+from sim.pages import alert_runs
+
 __all__ = [
     "DPI",
     "figure_png",
@@ -69,39 +71,6 @@ def figure_png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def alert_runs(timestamps: pd.Series, alert: pd.Series) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    """Contiguous periods where ``alert`` is set, as ``(start, end)`` pairs.
-
-    A period ends at the timestamp of the first quiet row after it, so an alert that fires on a
-    single sample still covers one sampling step. A period still open at the last row is extended
-    by the median step (one second when there is no step, as with a single row).
-
-    Examples
-    --------
-    >>> ts = pd.Series(pd.date_range("2024-01-01", periods=6, freq="min"))
-    >>> runs = alert_runs(ts, pd.Series([0, 1, 1, 0, 0, 1]))
-    >>> [(str(a.time()), str(b.time())) for a, b in runs]
-    [('00:01:00', '00:03:00'), ('00:05:00', '00:06:00')]
-
-    """
-    firing = alert.fillna(0).to_numpy() > 0
-    if not firing.any():
-        return []
-    times = pd.DatetimeIndex(timestamps)
-    step = times.to_series().diff().median() if len(times) > 1 else pd.NaT
-    if pd.isna(step) or step <= pd.Timedelta(0):
-        step = pd.Timedelta(seconds=1)  # no sampling step to go by; keep the period non-empty
-    padded = np.concatenate(([False], firing, [False])).astype(np.int8)
-    edges = np.diff(padded)
-    starts = np.flatnonzero(edges == 1)
-    stops = np.flatnonzero(edges == -1)  # index of the first quiet row after each run
-    runs = []
-    for start, stop in zip(starts, stops, strict=True):
-        end = times[stop] if stop < len(times) else times[-1] + step
-        runs.append((times[start], end))
-    return runs
-
-
 def _shade_windows(ax, windows: Sequence[Window], label: str | None) -> None:
     for i, (start, end) in enumerate(windows):
         ax.axvspan(
@@ -128,6 +97,17 @@ def _shade_alerts(ax, runs, min_width: float, label: str | None) -> None:
         lw=0,
         label=label,
     )
+
+
+def _fit_to_values(ax, values: pd.Series) -> None:
+    """Vertical limits from the values alone, with a margin (nothing when none is finite)."""
+    finite = values.to_numpy(dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if not finite.size:
+        return
+    low, high = float(finite.min()), float(finite.max())
+    margin = 0.08 * (high - low) if high > low else max(abs(high) * 0.05, 1.0)
+    ax.set_ylim(low - margin, high + margin)
 
 
 def plot_series(
@@ -195,9 +175,21 @@ def plot_series(
             lw=0,
             label="forecast band",
         )
-    top.plot(t, frame["value"], color=VALUE_COLOR, lw=0.7, label="value")
+    # The value is drawn last and thickest, over the band and the expected line, and sets the
+    # axis: a forecast that overshoots in warm-up must not squash the value into a flat line.
     if "expected" in frame and frame["expected"].notna().any():
-        top.plot(t, frame["expected"], color=EXPECTED_COLOR, lw=1.1, ls="--", label="expected")
+        top.plot(
+            t,
+            frame["expected"],
+            color=EXPECTED_COLOR,
+            lw=0.9,
+            ls="--",
+            alpha=0.8,
+            label="expected",
+            zorder=2,
+        )
+    top.plot(t, frame["value"], color=VALUE_COLOR, lw=1.0, label="value", zorder=3)
+    _fit_to_values(top, frame["value"])
     if runs:
         onsets = frame.loc[t.isin([start for start, _ in runs])]
         top.scatter(
@@ -224,6 +216,8 @@ def plot_series(
     bottom.set_xlabel("time")
     bottom.grid(alpha=0.3)
 
+    if len(t):
+        bottom.set_xlim(t.min(), t.max())  # windows beyond the data must not widen the axis
     locator = mdates.AutoDateLocator()
     bottom.xaxis.set_major_locator(locator)
     bottom.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
@@ -390,12 +384,14 @@ def plot_roc_curve(
     y_true: np.ndarray,
     scores: np.ndarray,
     threshold: float | None = None,
+    score_label: str = "anomaly score",
     width_px: int = 600,
     height_px: int = 600,
 ) -> Figure:
     """ROC curve of per-point labels against anomaly scores, AUC in the legend.
 
     Both classes must be present. With a threshold, its operating point is marked.
+    ``score_label`` names the score in the title.
 
     Examples
     --------
@@ -419,7 +415,7 @@ def plot_roc_curve(
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
-    ax.set_title("ROC: labels vs anomaly score, per point")
+    ax.set_title(f"ROC: labels vs {score_label}, per point")
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     return fig
@@ -429,12 +425,14 @@ def plot_pr_curve(
     y_true: np.ndarray,
     scores: np.ndarray,
     threshold: float | None = None,
+    score_label: str = "anomaly score",
     width_px: int = 600,
     height_px: int = 600,
 ) -> Figure:
     """Precision-recall curve; the legend gives the area as average precision.
 
     The dotted line is the precision of alerting on everything (the incident prevalence).
+    ``score_label`` names the score in the title.
 
     Examples
     --------
@@ -472,7 +470,7 @@ def plot_pr_curve(
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
-    ax.set_title("Precision-recall: labels vs anomaly score, per point")
+    ax.set_title(f"Precision-recall: labels vs {score_label}, per point")
     ax.legend(loc="upper right")
     ax.grid(alpha=0.3)
     return fig

@@ -1,18 +1,24 @@
-"""Postmortem report: PNG plots, a top-anomalies table and one self-contained HTML page.
+"""Postmortem report: what paged, PNG plots, tables and one self-contained HTML page.
 
 :func:`write_report` takes the replay results of one or more series (what the detector scored and
 when it alerted), the labeled incident windows if any, and the metrics computed elsewhere, and
 writes into ``out_dir``::
 
     index.html               every plot embedded as a data URI, inline CSS, no external assets
+    alerts.csv               every alert: series, start, end, duration, peak, actual vs expected
+    pages.csv                alerts per day of every series
+    alerts/<name>-<n>.png    a close-up of each alert (the highest-scoring ``max_alert_plots``)
     series/<name>.png        value, forecast band, windows and alerts; anomaly score below
     forecast_vs_actual.png   when some series carry an ``expected`` column
     confusion_matrix.png     \\
     roc_curve.png             > when labels cover both healthy and incident points
     pr_curve.png             /
-    top_anomalies.csv        the highest-scoring points over all series
+    top_anomalies.csv        the highest-scoring onsets over all series
     metrics.json             when metrics are given
     state_snapshot.json/bin  when a detector state snapshot is given
+
+Labels are optional: without them the page is about what paged (alerts, pages per day, plots);
+with them it adds the scores (NAB, precision and recall, ROC and PR curves).
 
 Files are overwritten; files from earlier runs that this run does not produce are left alone.
 
@@ -20,13 +26,10 @@ Files are overwritten; files from earlier runs that this run does not produce ar
 
 from __future__ import annotations
 
-import base64
-import html
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,31 +37,15 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from sim import plots
+from sim import pages, plots
 from sim.labeled import Window, window_labels
+from sim.report_page import PageFigure, render_page
 
 __all__ = ["write_report", "top_anomalies", "series_file_stem"]
 
 TOP_ANOMALY_COLUMNS = ["series", "timestamp", "value", "anomaly_score", "alert", "expected"]
 
 WindowLike = tuple[Any, Any]
-
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
-       max-width: 1440px; padding: 0 1rem; color: #222; }
-h1 { margin-bottom: 0.2rem; }
-h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; margin-top: 2.2rem; }
-h3 { font-family: ui-monospace, monospace; font-size: 0.95rem; margin: 1.4rem 0 0.4rem; }
-.meta, .note { color: #555; }
-.note { background: #f6f6f6; border-left: 3px solid #bbb; padding: 0.4rem 0.8rem; }
-table { border-collapse: collapse; margin: 0.6rem 0 1.2rem; font-size: 0.9rem; }
-th, td { border: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; }
-th { background: #f3f3f3; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-img { max-width: 100%; height: auto; display: block; }
-.row { display: flex; flex-wrap: wrap; gap: 1rem; }
-.row img { max-width: 32%; min-width: 320px; }
-"""
 
 
 def series_file_stem(name: str) -> str:
@@ -81,6 +68,8 @@ def series_file_stem(name: str) -> str:
 def top_anomalies(results: Mapping[str, pd.DataFrame], top_n: int = 50) -> pd.DataFrame:
     """The ``top_n`` highest-scoring points over all series, highest first.
 
+    Only points with a positive score count: Lookout's score is zero except at onsets (and
+    during warm-up), so zeros would only pad the table with the first rows of each series.
     Ties are broken by series name then timestamp, so the table is the same on every run.
     ``expected`` is NaN for series without a forecast.
 
@@ -89,10 +78,10 @@ def top_anomalies(results: Mapping[str, pd.DataFrame], top_n: int = 50) -> pd.Da
     >>> frame = pd.DataFrame({
     ...     "timestamp": pd.date_range("2024-01-01", periods=4, freq="min"),
     ...     "value": [1.0, 2.0, 3.0, 4.0],
-    ...     "anomaly_score": [0.1, 0.9, 0.5, np.nan],
+    ...     "anomaly_score": [0.0, 0.9, 0.5, np.nan],
     ...     "alert": [0, 1, 0, 0],
     ... })
-    >>> top_anomalies({"a": frame}, top_n=2)[["series", "value", "anomaly_score"]]
+    >>> top_anomalies({"a": frame}, top_n=3)[["series", "value", "anomaly_score"]]
       series  value  anomaly_score
     0      a    2.0            0.9
     1      a    3.0            0.5
@@ -100,7 +89,7 @@ def top_anomalies(results: Mapping[str, pd.DataFrame], top_n: int = 50) -> pd.Da
     """
     parts = []
     for name, frame in results.items():
-        best = frame.nlargest(top_n, "anomaly_score")
+        best = frame[frame["anomaly_score"] > 0].nlargest(top_n, "anomaly_score")
         part = pd.DataFrame(
             {
                 "series": name,
@@ -122,15 +111,6 @@ def top_anomalies(results: Mapping[str, pd.DataFrame], top_n: int = 50) -> pd.Da
 
 
 @dataclass
-class _Figure:
-    """A rendered plot: where it was written, and its bytes for embedding."""
-
-    title: str
-    path: Path
-    png: bytes
-
-
-@dataclass
 class _Labels:
     """Per-point labels, alerts and scores pooled over every labeled series."""
 
@@ -138,23 +118,35 @@ class _Labels:
     alert: np.ndarray
     scores: np.ndarray
     n_series: int
+    score_name: str
+
+
+def _ranking_column(frames: Sequence[pd.DataFrame]) -> str:
+    """The continuous score to rank points by for ROC and PR: the combined score before the
+    onset rule when every frame has it (the anomaly score is zero between onsets, so its
+    curves are a few steps), else the anomaly score."""
+    if frames and all("combined_score" in frame for frame in frames):
+        return "combined_score"
+    return "anomaly_score"
 
 
 def _pool_labels(
     results: Mapping[str, pd.DataFrame], windows: Mapping[str, Sequence[WindowLike]]
 ) -> _Labels:
-    y_true, alert, scores, n_series = [], [], [], 0
-    for name, frame in results.items():
-        if name not in windows:
-            continue
-        n_series += 1
+    labeled = [name for name in results if name in windows]
+    column = _ranking_column([results[name] for name in labeled])
+    if not labeled:
+        empty = np.array([], dtype=int)
+        return _Labels(empty, empty.astype(bool), empty.astype(float), 0, column)
+    y_true, alert, scores = [], [], []
+    for name in labeled:
+        frame = results[name]
         y_true.append(window_labels(frame["timestamp"], windows[name]).astype(int))
         alert.append(frame["alert"].fillna(0).to_numpy() > 0)
-        scores.append(frame["anomaly_score"].to_numpy(dtype=float))
-    if not n_series:
-        empty = np.array([], dtype=int)
-        return _Labels(empty, empty.astype(bool), empty.astype(float), 0)
-    return _Labels(np.concatenate(y_true), np.concatenate(alert), np.concatenate(scores), n_series)
+        scores.append(frame[column].to_numpy(dtype=float))
+    return _Labels(
+        np.concatenate(y_true), np.concatenate(alert), np.concatenate(scores), len(labeled), column
+    )
 
 
 def _windows_in_zone(windows: Sequence[WindowLike], timestamps: pd.Series) -> list[Window]:
@@ -170,10 +162,10 @@ def _windows_in_zone(windows: Sequence[WindowLike], timestamps: pd.Series) -> li
     return parsed
 
 
-def _save(fig, path: Path, title: str) -> _Figure:
+def _save(fig, path: Path, title: str) -> PageFigure:
     png = plots.figure_png(fig)
     path.write_bytes(png)
-    return _Figure(title, path, png)
+    return PageFigure(title, path, png)
 
 
 def _max_score(frame: pd.DataFrame) -> float:
@@ -205,8 +197,10 @@ def write_report(
     top_n: int = 50,
     *,
     max_series: int = 50,
+    max_alert_plots: int = 30,
     forecast_series: str | None = None,
     title: str = "Lookout anomaly report",
+    threshold_note: str | None = None,
 ) -> Path:
     """Write plots, tables and a self-contained ``index.html`` for a replay into ``out_dir``.
 
@@ -214,7 +208,8 @@ def write_report(
     ----------
     results
         Replay result per series name: ``timestamp``, ``value``, ``anomaly_score`` (0..1) and
-        ``alert`` (1 while an alert fires), optionally ``expected``, ``lower``, ``upper``.
+        ``alert`` (1 while an alert fires), optionally ``expected``, ``lower``, ``upper`` and
+        ``combined_score`` (the continuous score that ROC and PR then rank by).
     out_dir
         Created if missing.
     windows
@@ -223,21 +218,27 @@ def write_report(
         out of the confusion matrix, ROC and PR curves. Bounds may be strings (as in NAB's
         ``combined_windows.json``); naive bounds are read in the series' timezone.
     metrics
-        JSON-able metrics, written to ``metrics.json``; top-level scalars and nested mappings
-        become tables on the page.
+        JSON-able metrics, written to ``metrics.json``. The keys of
+        :meth:`sim.evaluation.Evaluation.to_dict` (``nab``, ``classification``) become the
+        page's score tables; other scalars and mappings become tables of their own.
     threshold
-        Score threshold used for alerting, drawn on score panels and marked on ROC/PR curves.
+        The anomaly score from which alerts open (what pages), drawn on score panels and marked
+        on ROC/PR curves.
     state_snapshot
         Detector state, saved as ``state_snapshot.json`` (mapping) or ``state_snapshot.bin``.
     top_n
         Rows in ``top_anomalies.csv`` and in the page's table.
     max_series
         Series plots to draw, most anomalous (highest max score) first.
+    max_alert_plots
+        Alert close-ups to draw, highest peak score first.
     forecast_series
         Series for ``forecast_vs_actual.png``. By default every series with a forecast, pooled
         after standardizing each by its own mean and std (raw units when there is only one).
     title
         Page title.
+    threshold_note
+        Where ``threshold`` comes from, shown beside it.
 
     Returns
     -------
@@ -255,8 +256,9 @@ def write_report(
     ... })
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     index = write_report({"web/latency.csv": frame}, tmp, threshold=0.5, top_n=5)
-    ...     sorted(p.name for p in Path(tmp).rglob("*.*"))
-    ['index.html', 'top_anomalies.csv', 'web__latency.png']
+    ...     sorted(p.relative_to(tmp).as_posix() for p in Path(tmp).rglob("*.*"))
+    ['alerts.csv', 'alerts/web__latency-1.png', 'index.html', 'pages.csv', \
+'series/web__latency.png', 'top_anomalies.csv']
 
     """
     out = Path(out_dir)
@@ -270,17 +272,11 @@ def write_report(
     notes: dict[str, str] = {}
 
     ranked = sorted(results, key=lambda name: (-_max_score(results[name]), name))
+    stems = _distinct_stems(ranked)
     series_figures = []
-    used_stems: set[str] = set()
     for name in ranked[:max_series]:
-        stem = series_file_stem(name)
-        candidate, n = stem, 1
-        while candidate in used_stems:  # two names may map to one stem
-            n += 1
-            candidate = f"{stem}-{n}"
-        used_stems.add(candidate)
         fig = plots.plot_series(results[name], name, windows.get(name), threshold)
-        series_figures.append(_save(fig, series_dir / f"{candidate}.png", name))
+        series_figures.append(_save(fig, series_dir / f"{stems[name]}.png", name))
     if len(ranked) > max_series:
         notes["series"] = (
             f"Showing {max_series} of {len(ranked)} series, most anomalous first "
@@ -291,13 +287,19 @@ def write_report(
             f"All {len(ranked)} series, most anomalous first (by maximum anomaly score)."
         )
 
+    alerts = pages.alert_table(results, windows)
+    page_table = pages.pages_per_day(results, alerts, windows)
+    alerts.to_csv(out / "alerts.csv", index=False)
+    page_table.to_csv(out / "pages.csv", index=False)
+    alert_figures = _alert_figures(results, alerts, windows, threshold, out, max_alert_plots, stems)
+
     forecast_figure = _forecast_figure(results, forecast_series, out, notes)
     label_figures = _label_figures(results, windows, threshold, out, notes)
 
     table = top_anomalies(results, top_n)
     table.to_csv(out / "top_anomalies.csv", index=False)
 
-    written = ["top_anomalies.csv"]
+    written = ["alerts.csv", "pages.csv", "top_anomalies.csv"]
     if metrics is not None:
         (out / "metrics.json").write_bytes(_to_json(metrics))
         written.append("metrics.json")
@@ -308,12 +310,16 @@ def write_report(
         (out / "state_snapshot.json").write_bytes(_to_json(state_snapshot))
         written.append("state_snapshot.json")
 
-    page = _render_page(
+    page = render_page(
         title=title,
-        n_series=len(results),
+        results=results,
         n_labeled=sum(name in windows for name in results),
         threshold=threshold,
+        threshold_note=threshold_note,
         metrics=metrics,
+        alerts=alerts,
+        page_table=page_table,
+        alert_figures=alert_figures,
         label_figures=label_figures,
         forecast_figure=forecast_figure,
         series_figures=series_figures,
@@ -326,7 +332,54 @@ def write_report(
     return index
 
 
-def _forecast_figure(results, forecast_series, out: Path, notes) -> _Figure | None:
+def _distinct_stems(names: Sequence[str]) -> dict[str, str]:
+    """File name stems for series names, distinct even where two names map to one stem."""
+    stems: dict[str, str] = {}
+    used: set[str] = set()
+    for name in names:
+        stem = series_file_stem(name)
+        candidate, n = stem, 1
+        while candidate in used:
+            n += 1
+            candidate = f"{stem}-{n}"
+        used.add(candidate)
+        stems[name] = candidate
+    return stems
+
+
+# Rows shown either side of an alert in its close-up: at least this many, or 4 alert lengths.
+ALERT_CONTEXT_ROWS = 60
+
+
+def _alert_figures(
+    results, alerts: pd.DataFrame, windows, threshold, out: Path, limit: int, stems
+) -> list[PageFigure]:
+    """Close-ups of the ``limit`` highest-peaking alerts, one PNG each, in time order."""
+    if alerts.empty or limit <= 0:
+        return []
+    (out / "alerts").mkdir(exist_ok=True)
+    chosen = alerts.sort_values("peak_score", ascending=False, kind="mergesort").head(limit)
+    figures = []
+    numbers: dict[str, int] = {}
+    for _, alert in alerts.loc[sorted(chosen.index)].iterrows():
+        frame = results[alert["series"]]
+        times = pd.to_datetime(frame["timestamp"])
+        first = int(np.searchsorted(times, alert["start"]))
+        last = int(np.searchsorted(times, alert["end"]))
+        pad = max(ALERT_CONTEXT_ROWS, 4 * (last - first))
+        part = frame.iloc[max(first - pad, 0) : last + pad].reset_index(drop=True)
+        title = (
+            f"{alert['series']}: alert {alert['start']:%Y-%m-%d %H:%M:%S}, "
+            f"peak {alert['peak_score']:.3f}"
+        )
+        fig = plots.plot_series(part, title, windows.get(alert["series"]), threshold, height_px=420)
+        numbers[alert["series"]] = numbers.get(alert["series"], 0) + 1
+        stem = f"{stems[alert['series']]}-{numbers[alert['series']]}"
+        figures.append(_save(fig, out / "alerts" / f"{stem}.png", title))
+    return figures
+
+
+def _forecast_figure(results, forecast_series, out: Path, notes) -> PageFigure | None:
     if forecast_series is not None:
         names = [forecast_series]
     else:
@@ -370,7 +423,7 @@ def _standardized(frame: pd.DataFrame) -> pd.DataFrame:
     return scaled
 
 
-def _label_figures(results, windows, threshold, out: Path, notes) -> list[_Figure]:
+def _label_figures(results, windows, threshold, out: Path, notes) -> list[PageFigure]:
     labels = _pool_labels(results, windows)
     classes = np.unique(labels.y_true)
     if labels.n_series == 0:
@@ -386,10 +439,15 @@ def _label_figures(results, windows, threshold, out: Path, notes) -> list[_Figur
         )
         return []
     scored = np.isfinite(labels.scores)
+    ranking = {
+        "combined_score": "the combined score before the onset rule (continuous)",
+        "anomaly_score": "the anomaly score (zero between onsets: the curves are a few steps)",
+    }[labels.score_name]
     notes["labels"] = (
         f"Per point, pooled over {labels.n_series} labeled series "
         f"({len(labels.y_true)} points, {int(labels.y_true.sum())} inside incident windows). "
-        f"ROC and PR use the {int(scored.sum())} points with a score."
+        f"The confusion matrix counts the alert column; ROC and PR rank the "
+        f"{int(scored.sum())} scored points by {ranking}."
     )
     figures = [
         _save(
@@ -402,162 +460,19 @@ def _label_figures(results, windows, threshold, out: Path, notes) -> list[_Figur
     if len(np.unique(y_scored)) < 2:
         notes["labels"] += " ROC and PR skipped: the scored points hold only one class."
         return figures
+    score_label = labels.score_name.replace("_", " ")
     figures.append(
         _save(
-            plots.plot_roc_curve(y_scored, s_scored, threshold), out / "roc_curve.png", "ROC curve"
+            plots.plot_roc_curve(y_scored, s_scored, threshold, score_label=score_label),
+            out / "roc_curve.png",
+            "ROC curve",
         )
     )
     figures.append(
         _save(
-            plots.plot_pr_curve(y_scored, s_scored, threshold),
+            plots.plot_pr_curve(y_scored, s_scored, threshold, score_label=score_label),
             out / "pr_curve.png",
             "Precision-recall curve",
         )
     )
     return figures
-
-
-# --- HTML -------------------------------------------------------------------------------------
-
-
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        text = {True: "true", False: "false", None: "&mdash;"}[value]
-        return f"<td>{text}</td>"
-    if isinstance(value, int | np.integer):
-        return f'<td class="num">{int(value)}</td>'
-    if isinstance(value, float | np.floating):
-        return f'<td class="num">{"NaN" if math.isnan(value) else f"{value:.4g}"}</td>'
-    if isinstance(value, str):
-        return f"<td>{_esc(value)}</td>"
-    return f"<td><code>{_esc(_to_json(value).decode().replace(chr(10), ' '))}</code></td>"
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>\n" for row in rows)
-    return f"<table>\n<tr>{head}</tr>\n{body}</table>"
-
-
-def _mapping_table(mapping: Mapping[str, Any]) -> str:
-    """Key/value rows, or a grid when every value is itself a mapping (e.g. metrics per series).
-
-    A grid with more columns than rows is transposed, so that a few wide records (alert and
-    score metrics, 20+ fields each) read down the page instead of across it.
-    """
-    if mapping and all(isinstance(v, Mapping) for v in mapping.values()):
-        columns = list(dict.fromkeys(k for inner in mapping.values() for k in inner))
-        if len(columns) > len(mapping):
-            rows = ([c, *(inner.get(c) for inner in mapping.values())] for c in columns)
-            return _table(["", *mapping.keys()], rows)
-        rows = ([key, *(inner.get(c) for c in columns)] for key, inner in mapping.items())
-        return _table(["", *columns], rows)
-    if not mapping:
-        return '<p class="note">None.</p>'
-    return _table(["name", "value"], mapping.items())
-
-
-def _metrics_html(metrics: Mapping[str, Any] | None) -> str:
-    if not metrics:
-        return '<p class="note">No metrics were given.</p>'
-    scalars = {k: v for k, v in metrics.items() if not isinstance(v, Mapping | list)}
-    parts = [_mapping_table(scalars)] if scalars else []
-    for key, value in metrics.items():
-        if isinstance(value, Mapping):
-            parts.append(f"<h3>{_esc(key)}</h3>\n{_mapping_table(value)}")
-        elif isinstance(value, list):
-            if value and all(isinstance(v, Mapping) for v in value):
-                columns = list(dict.fromkeys(k for row in value for k in row))
-                table = _table(columns, ([row.get(c) for c in columns] for row in value))
-            else:
-                table = _table([key], ([v] for v in value))
-            parts.append(f"<h3>{_esc(key)}</h3>\n{table}")
-    return "\n".join(parts)
-
-
-def _img(figure: _Figure) -> str:
-    data = base64.b64encode(figure.png).decode("ascii")
-    return (
-        f'<img src="data:image/png;base64,{data}" alt="{_esc(figure.title)}" '
-        f'title="{_esc(figure.path.name)}">'
-    )
-
-
-def _top_table(table: pd.DataFrame) -> str:
-    if table.empty:
-        return '<p class="note">No scored points.</p>'
-    rows = (
-        [
-            rank,
-            row.series,
-            str(row.timestamp),
-            row.value,
-            row.anomaly_score,
-            row.alert,
-            None if pd.isna(row.expected) else row.expected,
-        ]
-        for rank, row in enumerate(table.itertuples(index=False), start=1)
-    )
-    return _table(["#", *TOP_ANOMALY_COLUMNS], rows)
-
-
-def _render_page(
-    *,
-    title,
-    n_series,
-    n_labeled,
-    threshold,
-    metrics,
-    label_figures,
-    forecast_figure,
-    series_figures,
-    table,
-    notes,
-    written,
-) -> str:
-    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    threshold_text = "none given" if threshold is None else f"{threshold:g}"
-    sections = [
-        f"<h1>{_esc(title)}</h1>",
-        f'<p class="meta">Generated {generated} &middot; {n_series} series '
-        f"({n_labeled} labeled) &middot; threshold: {_esc(threshold_text)}</p>",
-        "<h2>Summary</h2>",
-        _metrics_html(metrics),
-        "<h2>Labels vs alerts</h2>",
-        f'<p class="note">{_esc(notes["labels"])}</p>',
-    ]
-    if label_figures:
-        sections.append('<div class="row">' + "".join(map(_img, label_figures)) + "</div>")
-    sections.append("<h2>Forecast vs actual</h2>")
-    if forecast_figure is None:
-        sections.append(f'<p class="note">{_esc(notes["forecast"])}</p>')
-    else:
-        if "forecast" in notes:
-            sections.append(f'<p class="note">{_esc(notes["forecast"])}</p>')
-        sections.append(_img(forecast_figure))
-    sections += [
-        f"<h2>Top {len(table)} anomalies</h2>",
-        _top_table(table),
-        "<h2>Series</h2>",
-        f'<p class="note">{_esc(notes["series"])}</p>',
-    ]
-    for figure in series_figures:
-        sections += [f"<h3>{_esc(figure.title)}</h3>", _img(figure)]
-    files = ["index.html", *written, *(f.path.name for f in label_figures)]
-    if forecast_figure is not None:
-        files.append(forecast_figure.path.name)
-    files.append(f"series/ ({len(series_figures)} PNG files)")
-    sections += [
-        "<h2>Files</h2>",
-        "<ul>" + "".join(f"<li><code>{_esc(name)}</code></li>" for name in files) + "</ul>",
-    ]
-    body = "\n".join(sections)
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{_esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        f"{body}\n</body>\n</html>\n"
-    )

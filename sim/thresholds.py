@@ -86,7 +86,10 @@ class MaxFalseAlertsPerDay:
 
     False alerts per day are not monotone in the threshold: near the bottom of the score range
     alerts merge into a few that never resolve, which page rarely while being useless. So the
-    choice is the lowest candidate such that it and every higher candidate meet the bound.
+    choice is the lowest candidate such that it and every higher candidate meet the bound, and
+    thresholds that alert on every scored point (one endless alert) or on none are never chosen.
+    When no threshold that alerts meets the bound, the strictest one that alerts is chosen and
+    the :class:`ThresholdChoice` says the objective is not met.
     """
 
     alerts_per_day: float
@@ -104,13 +107,16 @@ class ThresholdChoice:
     """A chosen threshold, the objective it serves and the metrics it gives.
 
     ``curve`` holds the metrics at every candidate (see
-    :func:`sim.classification.metrics_at_thresholds`), handy to plot the trade-off.
+    :func:`sim.classification.metrics_at_thresholds`), handy to plot the trade-off. ``met`` is
+    False when no threshold meets the objective and the closest one was taken instead
+    (:class:`MaxFalseAlertsPerDay` only; the others raise).
     """
 
     threshold: float
     objective: Objective
     report: ClassificationReport
     curve: pd.DataFrame
+    met: bool = True
 
 
 def _scores(series_list: Sequence[ScoredSeries]) -> np.ndarray:
@@ -161,12 +167,17 @@ def _defined(curve: pd.DataFrame, column: str) -> pd.Series:
     return values
 
 
-def _choose_max_f1(objective: MaxF1, series_list, curve: pd.DataFrame) -> float:
+# Each chooser returns the threshold and whether it meets the objective.
+
+
+def _choose_max_f1(objective: MaxF1, series_list, curve: pd.DataFrame) -> tuple[float, bool]:
     f1 = _defined(curve, _column("f1", objective.kind))
-    return float(curve["threshold"][f1 == f1.max()].max())
+    return float(curve["threshold"][f1 == f1.max()].max()), True
 
 
-def _choose_min_recall(objective: MinRecall, series_list, curve: pd.DataFrame) -> float:
+def _choose_min_recall(
+    objective: MinRecall, series_list, curve: pd.DataFrame
+) -> tuple[float, bool]:
     column = _column("recall", objective.kind)
     recall = _defined(curve, column)
     feasible = curve["threshold"][recall >= objective.recall]
@@ -177,7 +188,7 @@ def _choose_min_recall(objective: MinRecall, series_list, curve: pd.DataFrame) -
     best = float(feasible.max())
     above = curve["threshold"][curve["threshold"] > best]
     if above.empty:
-        return best
+        return best, True
     # Candidates are thinned, so the true answer may lie between ``best`` and the next one.
     # Recall only falls as the threshold rises, which makes bisection over the distinct
     # scores in between exact.
@@ -189,20 +200,30 @@ def _choose_min_recall(objective: MinRecall, series_list, curve: pd.DataFrame) -
         return not curve_at[column].iloc[0] >= objective.recall
 
     first_failing = bisect.bisect_left(between, True, key=fails)
-    return between[first_failing - 1] if first_failing else best
+    return (between[first_failing - 1] if first_failing else best), True
 
 
 def _choose_max_false_alerts(
     objective: MaxFalseAlertsPerDay, series_list, curve: pd.DataFrame
-) -> float:
+) -> tuple[float, bool]:
     per_day = curve["false_alerts_per_day"]
     if per_day.isna().all():
         raise ValueError("false alerts per day are undefined: the series span no time")
-    violating = curve["threshold"][~(per_day <= objective.alerts_per_day)]
+    # Only thresholds that alert on some points and not on all of them: the lowest score
+    # alerts everywhere (one alert that never resolves pages once and says nothing), the
+    # last candidate ("never alert") pages nobody.
+    lowest = float(_scores(series_list).min())
+    thresholds = curve["threshold"]
+    alerting = (thresholds > lowest) & (curve["alert_events"] > 0)
+    if not alerting.any():
+        raise ValueError("every threshold alerts on all scored points or on none")
+    candidates = thresholds[alerting]
+    violating = candidates[~(per_day[alerting] <= objective.alerts_per_day)]
     if violating.empty:
-        return float(curve["threshold"].min())
-    # The last candidate ("never alert") has no false alerts, so one above always exists.
-    return float(curve["threshold"][curve["threshold"] > violating.max()].min())
+        return float(candidates.min()), True
+    if violating.max() == candidates.max():
+        return float(candidates.max()), False  # none meets the bound: the strictest that alerts
+    return float(candidates[candidates > violating.max()].min()), True
 
 
 _CHOOSERS = {
@@ -251,10 +272,11 @@ def tune_threshold(
 
     """
     curve = metrics_at_thresholds(series_list, candidate_thresholds(series_list, max_candidates))
-    threshold = _CHOOSERS[type(objective)](objective, series_list, curve)
+    threshold, met = _CHOOSERS[type(objective)](objective, series_list, curve)
     return ThresholdChoice(
         threshold=threshold,
         objective=objective,
         report=evaluate(series_list, threshold),
         curve=curve,
+        met=met,
     )

@@ -6,17 +6,28 @@ import sys
 import tempfile
 from pathlib import Path
 
-from stream.cli_options import DEMO_DATA, DEMO_WINDOWS
+from detectors import DetectorStack
+from stream.cli_options import DEMO_WINDOWS
 from stream.cli_replay import INPUT_OPTIONS, read_options
 from stream.config import Option, Settings
 
 __all__ = ["register", "EVALUATION_OPTIONS", "evaluate_from_settings", "write_report_from_settings"]
 
 
-def default_windows(data_dir: Path) -> Path:
-    """``<data>/../labels/combined_windows.json`` (NAB's layout) if it exists, else the demo's."""
-    beside = data_dir.parent / "labels" / "combined_windows.json"
-    return beside if beside.is_file() else DEMO_WINDOWS
+def default_windows(data_dir: Path | None, results_dir: Path) -> Path | None:
+    """The label file used when ``--windows`` is not given, or None (no labels).
+
+    With ``--data``: ``<data>/../labels/combined_windows.json`` (NAB's layout) if it exists.
+    Without: the bundled demo's labels when the results are a replay of the bundled demo.
+    """
+    if data_dir is not None:
+        beside = data_dir.parent / "labels" / "combined_windows.json"
+        return beside if beside.is_file() else None
+    from sim.nab_corpus import load_windows
+
+    demo_files = load_windows(DEMO_WINDOWS)
+    replayed_demo = all((results_dir / relpath).is_file() for relpath in demo_files)
+    return DEMO_WINDOWS if replayed_demo else None
 
 
 def readable_data(data: Path, options, folder: Path) -> Path:
@@ -60,17 +71,22 @@ EVALUATION_OPTIONS = (
     ),
     Option(
         "data",
-        str(DEMO_DATA),
+        None,
         "the data that was replayed: a NAB-style folder, or any files or folders "
         "'lookout replay' reads (CSV layouts, Prometheus and CloudWatch JSON exports), read "
-        "with the same input options (default: the bundled demo data)",
+        "with the same input options; result files are paired with its files and checked "
+        "against them. None: the result files are read on their own (replay results carry "
+        "their values)",
         metavar="DIR",
     ),
     Option(
         "windows",
         None,
-        "NAB label file combined_windows.json (none: DATA/../labels/combined_windows.json if it "
-        "exists, else the bundled demo labels)",
+        "label file (NAB's combined_windows.json format, see docs/evaluation.md): "
+        '{"<file>": [["start", "end"], ...]}, keys relative to the results (or to a subfolder). '
+        "Series it does not name are unlabeled: they page, but get no scores. None: "
+        "DATA/../labels/combined_windows.json if it exists; without --data, the bundled demo "
+        "labels for a replay of the bundled demo; else no labels (alerts and pages only)",
         metavar="FILE",
     ),
     Option(
@@ -110,6 +126,14 @@ EVALUATION_OPTIONS = (
         exclusive="mode",
     ),
     Option(
+        "paging_threshold",
+        DetectorStack().threshold,
+        "the anomaly score from which the replay's alerts opened (its --threshold), drawn "
+        "on the report's score panels (default: replay's default)",
+        type=float,
+        metavar="T",
+    ),
+    Option(
         "objective",
         None,
         "choose the score metrics' threshold by business context: max-f1 (event F1), "
@@ -126,7 +150,8 @@ EVALUATE_OUTPUT_OPTIONS = (
         "json",
         False,
         "print a JSON document instead: {nab: {<profile>: {score, raw_score, threshold, "
-        "mode}}, classification: {alert: {...}, score: {threshold, ...}}, ...}",
+        "mode}}, classification: {alert: {...}, score: {threshold, ...}}, pages: [...], "
+        "alerts: [...], ...} (nab empty and classification null without labels)",
         boolean=True,
     ),
     Option("report", None, "also write the report into DIR", metavar="DIR"),
@@ -136,34 +161,38 @@ EVALUATE_OUTPUT_OPTIONS = (
 def evaluate_from_settings(settings: Settings):
     """Load and evaluate as the options say; returns ``(result_set, evaluation)``.
 
-    Raises :class:`sim.evaluation.EvaluationError` or ``ValueError`` with a message for the user.
+    Raises :class:`sim.results.EvaluationError` or ``ValueError`` with a message for the user.
     """
-    from sim.evaluation import (
-        BUNDLED_PROFILES,
-        evaluate_results,
-        load_profiles,
-        load_result_set,
-        parse_objective,
-    )
+    from sim.evaluation import BUNDLED_PROFILES, evaluate_results, load_profiles, parse_objective
+    from sim.results import load_result_set
 
     if settings.threshold is not None and settings.objective:
         raise ValueError("--threshold and --objective both set the score threshold; give one")
     objective = parse_objective(settings.objective) if settings.objective else None
-    data = Path(settings.data)
-    windows = Path(settings.windows) if settings.windows else default_windows(data)
+    data = Path(settings.data) if settings.data else None
+    windows = (
+        Path(settings.windows)
+        if settings.windows
+        else default_windows(data, Path(settings.results))
+    )
     profiles_path = Path(settings.profiles) if settings.profiles else BUNDLED_PROFILES
     try:
         profiles = load_profiles(profiles_path)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{profiles_path}: not a NAB profiles file ({exc!r})") from exc
-    with tempfile.TemporaryDirectory(prefix="lookout-data-") as folder:
-        readable = readable_data(data, read_options(settings), Path(folder))
-        try:
-            result_set = load_result_set(
-                settings.results, readable, windows, allow_missing=settings.allow_missing
-            )
-        except ValueError as exc:  # name the user's data, not the copy
-            raise type(exc)(str(exc).replace(str(readable), str(data))) from exc
+    if data is None:
+        result_set = load_result_set(
+            settings.results, None, windows, allow_missing=settings.allow_missing
+        )
+    else:
+        with tempfile.TemporaryDirectory(prefix="lookout-data-") as folder:
+            readable = readable_data(data, read_options(settings), Path(folder))
+            try:
+                result_set = load_result_set(
+                    settings.results, readable, windows, allow_missing=settings.allow_missing
+                )
+            except ValueError as exc:  # name the user's data, not the copy
+                raise type(exc)(str(exc).replace(str(readable), str(data))) from exc
     evaluation = evaluate_results(
         result_set,
         profiles,
@@ -174,17 +203,36 @@ def evaluate_from_settings(settings: Settings):
     return result_set, evaluation
 
 
+def paging_threshold(settings: Settings, result_set, evaluation) -> tuple[float, str]:
+    """The anomaly score from which alerts opened, and where that number comes from.
+
+    The alert column is what paged: it opened at ``--paging-threshold`` (the replay's
+    ``--threshold``). Results without one (NAB's reference results) page where the evaluation
+    thresholds their scores.
+    """
+    if result_set.has_alerts or evaluation.score_threshold is None:
+        if settings.paging_threshold != DetectorStack().threshold:
+            return settings.paging_threshold, "the replay's --threshold, as --paging-threshold says"
+        return settings.paging_threshold, (
+            "the replay's default --threshold; pass --paging-threshold if it ran with another"
+        )
+    return evaluation.score_threshold, evaluation.threshold_source
+
+
 def write_report_from_settings(settings: Settings, result_set, evaluation, out: Path) -> Path:
     """The postmortem report of an evaluation; the results' state snapshot joins it if found."""
-    from sim.evaluation import find_state_snapshot, report_frames
+    from sim.evaluation import report_frames
     from sim.report import write_report
+    from sim.results import find_state_snapshot
 
+    threshold, source = paging_threshold(settings, result_set, evaluation)
     return write_report(
         report_frames(result_set, evaluation.score_threshold),
         out,
         windows=result_set.windows,
         metrics=evaluation.to_dict(),
-        threshold=evaluation.score_threshold,
+        threshold=threshold,
+        threshold_note=source,
         state_snapshot=find_state_snapshot(settings.results),
         title=f"Lookout report: {settings.results}",
     )
@@ -231,13 +279,18 @@ def register(commands) -> None:
         "evaluate",
         cmd_evaluate,
         {None: EVALUATION_OPTIONS + EVALUATE_OUTPUT_OPTIONS, "input files": INPUT_OPTIONS},
-        help="score replay results against labeled windows (NAB score, precision/recall, ...)",
-        description="Compare a detector's results with the labeled anomaly windows of the data "
-        "it scored. Prints the NAB normalized score for each cost profile (standard, "
-        "reward_low_FP_rate, reward_low_FN_rate) with the threshold mode used, then point-wise "
-        "and event-wise precision, recall, F1, accuracy beside the always-healthy accuracy, the "
-        "confusion matrix, ROC-AUC, PR-AUC, detection delay and false alerts per day: once for "
-        "the alert column (what pages people) and once for anomaly_score >= threshold. Every "
+        help="what replay results paged, and with labels how good that was (NAB score, "
+        "precision/recall, ...)",
+        description="Read replay results and print what paged: every alert (series, start, "
+        "end, duration, peak score, actual vs expected value) and the alerts per day of every "
+        "series; no labels needed. A long-format result file holds several series, named "
+        "<file>::<series>. With labeled windows (--windows), on the labelled series: the NAB "
+        "normalized score for each cost profile (standard, reward_low_FP_rate, "
+        "reward_low_FN_rate) with the threshold mode used, then point-wise and event-wise "
+        "precision, recall, F1, accuracy beside the always-healthy accuracy, the confusion "
+        "matrix, ROC-AUC, PR-AUC, detection delay and false alerts per day: once for the alert "
+        "column (what pages people) and once for anomaly_score >= threshold. With --data, every "
         "data file needs a result file, or the command fails listing the missing ones "
-        "(--allow-missing evaluates the matched files only). Exit status 2 on bad input.",
+        "(--allow-missing evaluates the matched files only). The label file format is in "
+        "docs/evaluation.md. Exit status 2 on bad input.",
     )

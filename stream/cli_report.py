@@ -25,9 +25,11 @@ def cmd_report(settings: Settings) -> int:
     except (ValueError, OSError) as exc:  # EvaluationError is a ValueError
         print(f"lookout report: error: {exc}", file=sys.stderr)
         return 2
-    standard = next(iter(evaluation.nab.items()))
     print(f"files     {evaluation.n_files}")
-    print(f"NAB       {standard[0]} {standard[1]['score']:.2f} ({standard[1]['mode']})")
+    print(f"series    {evaluation.n_series} ({evaluation.n_labeled} labeled)")
+    print(f"alerts    {len(evaluation.alerts)}")
+    for name, entry in list(evaluation.nab.items())[:1]:
+        print(f"NAB       {name} {entry['score']:.2f} ({entry['mode']})")
     print(f"report    {index}")
     return 0
 
@@ -40,11 +42,16 @@ def register(commands) -> None:
         "report",
         cmd_report,
         {None: EVALUATION_OPTIONS + REPORT_OPTIONS, "input files": INPUT_OPTIONS},
-        help="write a postmortem report (HTML page, plots, top anomalies, metrics) of results",
-        description="Evaluate replay results as 'lookout evaluate' does and write into OUT: "
-        "index.html (self-contained: plots embedded, no external assets), series/<file>.png "
-        "(value, forecast band, labeled windows, alerts and score), confusion_matrix.png, "
-        "roc_curve.png, pr_curve.png, forecast_vs_actual.png, top_anomalies.csv, metrics.json "
-        "(the 'lookout evaluate --json' document), and the detector state snapshot when "
-        "RESULTS holds state_snapshot.json or state_snapshot.bin.",
+        help="write a postmortem report (HTML page, alerts, pages per day, plots) of results",
+        description="Evaluate replay results as 'lookout evaluate' does (labels optional) and "
+        "write into OUT: index.html (self-contained: plots embedded, no external assets; what "
+        "paged, alerts per series per day, the alerts, and with labels the scores), alerts.csv "
+        "(series, start, end, duration, peak score, actual vs expected), pages.csv, "
+        "alerts/<series>-<n>.png (close-ups of the 30 highest-peaking alerts), "
+        "series/<file>.png (value, expected value and band, labeled windows, alerts, and the "
+        "score with the paging threshold), forecast_vs_actual.png, top_anomalies.csv, "
+        "metrics.json (the 'lookout evaluate --json' document); with labels "
+        "confusion_matrix.png, roc_curve.png and pr_curve.png (on the continuous combined_score "
+        "when the results carry it); and the detector state snapshot when RESULTS holds "
+        "state_snapshot.json or state_snapshot.bin. See docs/evaluation.md.",
     )

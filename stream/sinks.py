@@ -25,6 +25,7 @@ RESULT_COLUMNS = (
     "expected",
     "lower",
     "upper",
+    "combined_score",
 )
 
 
@@ -109,6 +110,7 @@ class ResultCsvWriter:
             _float_fields(results.expected, missing=""),
             _float_fields(results.lower, missing=""),
             _float_fields(results.upper, missing=""),
+            _float_fields(results.combined),
         ]
         if self.long_format:
             columns.insert(0, _text_fields(series))

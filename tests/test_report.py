@@ -88,6 +88,8 @@ def test_writes_every_artifact(report):
     assert index == out / "index.html"
     expected = {
         "index.html",
+        "alerts.csv",
+        "pages.csv",
         "top_anomalies.csv",
         "metrics.json",
         "state_snapshot.json",
@@ -97,6 +99,7 @@ def test_writes_every_artifact(report):
         "pr_curve.png",
         f"series/{series_file_stem(LABELED)}.png",
         f"series/{series_file_stem(UNLABELED)}.png",
+        f"alerts/{series_file_stem(LABELED)}-1.png",  # the one alert, close up
     }
     written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     assert written == expected
@@ -107,7 +110,7 @@ def test_index_embeds_every_png_and_references_nothing_external(report):
     page = index.read_text(encoding="utf-8")
     embedded = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     on_disk = {p.read_bytes() for p in out.rglob("*.png")}
-    assert len(embedded) == len(on_disk) == 6
+    assert len(embedded) == len(on_disk) == 7
     assert {base64.b64decode(data) for data in embedded} == on_disk
     assert not re.search(r"https?:", page)
     assert not re.search(r"<(link|script)\b", page)

@@ -57,9 +57,11 @@ def test_higher_recall_targets_need_lower_thresholds():
 def test_max_false_alerts_per_day_respects_the_bound_from_the_threshold_up(alerts_per_day):
     series_list = _corpus(seed=3)
     choice = tune_threshold(series_list, MaxFalseAlertsPerDay(alerts_per_day))
+    assert choice.met
     assert choice.report.false_alerts_per_day <= alerts_per_day
+    assert choice.report.n_alert_events > 0
     curve = choice.curve
-    from_here_up = curve[curve["threshold"] >= choice.threshold]
+    from_here_up = curve[(curve["threshold"] >= choice.threshold) & (curve["alert_events"] > 0)]
     assert (from_here_up["false_alerts_per_day"] <= alerts_per_day).all()
     below = curve[curve["threshold"] < choice.threshold]
     if not below.empty:
@@ -123,9 +125,45 @@ def test_recall_objectives_need_incidents():
         tune_threshold([healthy], MinRecall(0.5))
     with pytest.raises(ValueError, match="no incident"):
         tune_threshold([healthy], MaxF1())
-    # Without incidents every alert is false: only "never alert" keeps the budget at zero.
+    # Without incidents every alert is false: no threshold that alerts keeps the budget at
+    # zero, so the strictest one that alerts is taken and the choice says it misses the bound.
     choice = tune_threshold([healthy], MaxFalseAlertsPerDay(0))
-    assert choice.report.n_alert_events == 0
+    assert not choice.met
+    assert choice.threshold == 1.0 and choice.report.n_alert_events == 1
+
+
+def _onset_scores(n_points=2880, onsets=((400, 0.5), (1500, 0.8), (2500, 0.4))):
+    """Scores as lookout writes them: zero except at a few onsets; one labelled incident."""
+    timestamps = pd.date_range("2024-01-01", periods=n_points, freq="5min")
+    scores = np.zeros(n_points)
+    for row, score in onsets:
+        scores[row] = score
+    labels = np.zeros(n_points, dtype=bool)
+    labels[1490:1530] = True
+    return [ScoredSeries(timestamps, labels, scores=scores)]
+
+
+@pytest.mark.parametrize("alerts_per_day", [1.0, 100.0])
+def test_fp_per_day_never_alerts_on_every_point(alerts_per_day):
+    # At threshold 0 every point alerts: one endless alert that overlaps the incident and so
+    # counts no false page. The objective used to pick it; it must not.
+    series_list = _onset_scores()
+    choice = tune_threshold(series_list, MaxFalseAlertsPerDay(alerts_per_day))
+    assert choice.met
+    assert choice.threshold > 0.0
+    assert choice.report.false_alerts_per_day <= alerts_per_day
+    assert choice.threshold == 0.4  # 10 days, 2 false onsets: 0.2 a day, within either budget
+    assert choice.report.n_alert_events == 3
+
+
+def test_fp_per_day_that_no_threshold_meets_takes_the_strictest_and_says_so():
+    # Both false onsets score above the incident's: any threshold that catches something pages
+    # falsely; the strictest that alerts (0.9) is taken, not the loosest.
+    series_list = _onset_scores(onsets=((400, 0.9), (1500, 0.3), (2500, 0.6)))
+    choice = tune_threshold(series_list, MaxFalseAlertsPerDay(0.0))
+    assert not choice.met
+    assert choice.threshold == 0.9
+    assert choice.report.n_alert_events == 1 and choice.report.false_alerts_per_day > 0
 
 
 def test_unreachable_recall_is_reported():
