@@ -43,6 +43,7 @@ from detectors.bank import OPENED, RESOLVED, BankResults, StackBank
 from detectors.state import SnapshotError, restore, snapshot
 from stream.alerts import AlertEvent
 from stream.ordering import ADMITTED, OUT_OF_ORDER, OrderGuard
+from stream.paging import Pager
 from stream.point import InvalidPoint, MetricPoint
 
 __all__ = [
@@ -74,7 +75,7 @@ class Scored:
     point: MetricPoint
     labels: Mapping[str, str]
     assessment: Assessment
-    event: AlertEvent | None
+    event: AlertEvent | None  # the alert event (after policy) at this point
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +89,8 @@ class ScoredBatch:
     labels: list[Mapping[str, str] | None] | None  # None: no labels at all
     results: BankResults
     detector_names: tuple[str, ...]  # of the bits of results.agreeing
+    # row -> the alert event there, after the pipeline's policy (stream.paging)
+    events: Mapping[int, AlertEvent] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.series)
@@ -98,6 +101,10 @@ class ScoredBatch:
             **{f.name: getattr(self.results, f.name)[rows] for f in dataclasses.fields(BankResults)}
         )
         labels = self.labels[rows] if self.labels is not None else None
+        first, stop, step = rows.indices(len(self))
+        if step != 1:
+            raise ValueError("a batch is sliced in steps of 1")
+        events = {i - first: e for i, e in self.events.items() if first <= i < stop}
         return ScoredBatch(
             self.series[rows],
             self.timestamps[rows],
@@ -105,6 +112,7 @@ class ScoredBatch:
             labels,
             results,
             self.detector_names,
+            events,
         )
 
     def scored(self) -> list[Scored]:
@@ -118,18 +126,17 @@ class ScoredBatch:
         assessment = assessment_at(
             self.results, index, point.timestamp, point.value, self.detector_names
         )
-        event = None
-        if assessment.transition is not None:
-            event = AlertEvent.from_assessment(point.series, assessment)
+        event = self.events.get(index)
         return Scored(point, labels if labels is not None else _NO_LABELS, assessment, event)
 
     def transitions(self) -> list[Scored]:
-        """The points where an alert opened or resolved (``event`` set), in order."""
+        """The points where an alert paged or resolved (``event`` set), in order: the
+        detectors' incidents as the policy lets them through (:mod:`stream.paging`)."""
         return self._transitions
 
     @functools.cached_property
-    def _transitions(self) -> list[Scored]:  # the pipeline and the runner both read them
-        return [self.scored_at(i) for i in np.flatnonzero(self.results.transition).tolist()]
+    def _transitions(self) -> list[Scored]:  # replay and the runner both read them
+        return [self.scored_at(i) for i in sorted(self.events)]
 
 
 class Pipeline:
@@ -155,6 +162,9 @@ class Pipeline:
         Monotonic seconds, read once per accepted point to know when each series was last seen.
     threads
         1 or 2: threads that score a batch (:meth:`StackBank.process`); the results are the same.
+    pager
+        Decides which of the detectors' incidents page (policy, budget, alert text); default:
+        every incident pages (:class:`~stream.paging.Pager`).
 
     Examples
     --------
@@ -189,6 +199,7 @@ class Pipeline:
         reorder_window: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         threads: int = 1,
+        pager: Pager | None = None,
     ):
         if max_series is not None and max_series < 1:
             raise ValueError(f"max_series must be at least 1 (or None), got {max_series}")
@@ -210,8 +221,7 @@ class Pipeline:
         self._seen: collections.OrderedDict[str, float] = collections.OrderedDict()
         self.evicted_total = 0
         self.dropped_new_series_total = 0
-        # series -> the event that opened its firing alert, and its point's labels
-        self._open_alerts: dict[str, tuple[AlertEvent, Mapping[str, str]]] = {}
+        self.pager = pager if pager is not None else Pager(base_threshold=self.bank.threshold)
 
     @property
     def series_count(self) -> int:
@@ -345,16 +355,7 @@ class Pipeline:
                 labels = [labels[i] for i in rows.tolist()]
             codes, timestamps, values = codes[rows], timestamps[rows], values[rows]
         results = self.bank.process(slot_of[codes], timestamps, values, self.threads)
-        batch = ScoredBatch(
-            list(series),
-            timestamps,
-            values,
-            None if labels is None else list(labels),
-            results,
-            self.bank.detector_names,
-        )
-        self._note_alerts(batch)
-        return batch, refused
+        return self._batch(list(series), timestamps, values, labels, results), refused
 
     def _refusal(self, decision: int, series: str, timestamp: float) -> InvalidPoint:
         if decision == _REFUSED_SERIES:
@@ -384,27 +385,20 @@ class Pipeline:
             self.threads,
         )
         labels = [labels for _, (_, labels) in items]
-        batch = ScoredBatch(
-            [p.series for p in points],
-            timestamps,
-            values,
-            labels,
-            results,
-            self.bank.detector_names,
-        )
-        self._note_alerts(batch)
-        return batch
+        return self._batch([p.series for p in points], timestamps, values, labels, results)
 
-    def _note_alerts(self, batch: ScoredBatch) -> None:
-        for scored in batch.transitions():
-            if scored.event.firing:
-                self._open_alerts[scored.point.series] = (scored.event, scored.labels)
-            else:
-                self._open_alerts.pop(scored.point.series, None)
+    def _batch(self, series, timestamps, values, labels, results: BankResults) -> ScoredBatch:
+        """The scored batch, with the alert events its pager lets through."""
+        labels = None if labels is None else list(labels)
+        names = self.bank.detector_names
+        events = self.pager.process(
+            series, timestamps, values, labels, results, names, len(self.slots)
+        )
+        return ScoredBatch(series, timestamps, values, labels, results, names, events)
 
     def open_alert(self, series: str) -> tuple[AlertEvent, Mapping[str, str]] | None:
-        """The event that opened ``series``' alert and its point's labels, while it fires."""
-        return self._open_alerts.get(series)
+        """The firing event of ``series``' paged incident and its labels, while it lasts."""
+        return self.pager.open_alert(series)
 
     def process(self, point: MetricPoint) -> tuple[Assessment, AlertEvent | None]:
         """Score and learn one point at once (no reorder window); raises ``InvalidPoint``."""
@@ -449,7 +443,7 @@ class Pipeline:
             self.bank.remove_series(slot)
         self.order.forget(series)
         self._seen.pop(series, None)
-        self._open_alerts.pop(series, None)
+        self.pager.forget(series)
 
     # --- state -------------------------------------------------------------------------------
 
@@ -482,9 +476,12 @@ class Pipeline:
                 for timestamp, (point, labels) in order["held"]
             ],
         }
-        opened = self._open_alerts.get(series)
+        opened = self.pager.open_alert(series)
         if opened is not None:  # so that a restart can tell Alertmanager it still fires
             header["alert"] = _alert_entry(*opened)
+        incident = self.pager.state(series, self.bank.detector_names)
+        if incident is not None:  # paged or held back by the policy
+            header["incident"] = incident
         # orjson never writes a raw newline, so the first one ends the header.
         return orjson.dumps(header) + b"\n" + snapshot(self.bank.export_slot(slot))
 
@@ -517,6 +514,12 @@ class Pipeline:
         )
         held = [_held_point(series, item) for item in _list(header.get("held"))]
         opened = _opened_alert(series, header["alert"]) if "alert" in header else None
+        try:
+            incident = self.pager.restored(
+                series, header.get("incident"), opened, self.bank.detector_names
+            )
+        except ValueError as exc:
+            raise SnapshotError(f"malformed series state: its incident ({exc})") from exc
         state = restore(body)
         if not isinstance(state, dict):
             raise SnapshotError(f"series state holds a {type(state).__name__}, not a slot state")
@@ -531,8 +534,7 @@ class Pipeline:
         self.order.load(series, last, latest, held)
         self._seen[series] = self.clock()
         self._seen.move_to_end(series)
-        if opened is not None:
-            self._open_alerts[series] = opened
+        self.pager.put(series, incident)
 
 
 def assessment_at(
