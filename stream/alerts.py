@@ -277,8 +277,13 @@ def explain(event: AlertEvent) -> tuple[str, str]:
     >>> summary, description = explain(firing)
     >>> summary
     'api_latency_seconds 840 ms, expected 210 ms (160-260), since 02:14 UTC, 4.0x'
-    >>> print(description)
-    api_latency_seconds is above the value expected since 2024-05-01T02:14:00Z (6 min): 840 ms at 02:20 UTC, expected 210 ms (band 160-260 ms), +630 ms (4.0x). Peak so far 910 ms at 02:18 UTC; anomaly score peak 0.93. Detectors that agreed: forecast, hst. Severity page (policy: default).
+    >>> print(description.replace(". ", ".\n").replace(": ", ":\n").replace(", e", ",\ne"))
+    api_latency_seconds is above the value expected since 2024-05-01T02:14:00Z (6 min):
+    840 ms at 02:20 UTC,
+    expected 210 ms (band 160-260 ms), +630 ms (4.0x).
+    Peak so far 910 ms at 02:18 UTC; anomaly score peak 0.93.
+    Detectors that agreed: forecast, hst.
+    Severity page (policy: default).
     """
     unit = unit_of(event.series)
     expected = event.expected
@@ -296,7 +301,8 @@ def explain(event: AlertEvent) -> tuple[str, str]:
         expectation = "no expected value yet (warming up)"
     if event.firing:
         now = event.value
-        summary = f"{event.series} {unit.format(now)}, {expectation}, since {_clock(event.start, event.at)}"
+        since = _clock(event.start, event.at)
+        summary = f"{event.series} {unit.format(now)}, {expectation}, since {since}"
         ratio = _ratio(now, expected) if known else ""
         summary += f", {ratio}" if ratio else ""
         head = (
@@ -322,9 +328,7 @@ def explain(event: AlertEvent) -> tuple[str, str]:
         f"{_clock(peak_at, event.start)}, {expectation}, {_clock(event.start)}-"
         f"{_clock(end, event.start)}"
     )
-    head = (
-        f"{event.series} was {side} the value expected" if known else f"{event.series} was anomalous"
-    )
+    head = f"{event.series} was " + (f"{side} the value expected" if known else "anomalous")
     description = (
         f"{head} from {format_timestamp(event.start)} to {format_timestamp(end)} ({lasted}). "
         f"Peak {unit.format(peak)} at {_clock(peak_at, event.start)}, "

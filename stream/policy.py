@@ -66,7 +66,7 @@ DIRECTIONS = ("above", "below", "both")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SETTINGS = ("direction", "min_deviation", "min_relative_deviation", "severity", "threshold")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-_MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$', re.S)
+_MATCHER = re.compile(r"\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$", re.S)
 _CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -419,6 +419,5 @@ class Policy:
     def describe(self) -> list[str]:
         """One line per rule, for logs and ``--print-config``."""
         return [
-            f"{rule.name}: {{{', '.join(str(m) for m in rule.matchers)}}}"
-            for rule in self.rules
+            f"{rule.name}: {{{', '.join(str(m) for m in rule.matchers)}}}" for rule in self.rules
         ]
