@@ -263,7 +263,7 @@ def _deviation(unit: Unit, value: float, expected: float) -> str:
 
 
 def explain(event: AlertEvent) -> tuple[str, str]:
-    """The ``summary`` and ``description`` of an event.
+    r"""The ``summary`` and ``description`` of an event.
 
     Firing: the point now against what was expected before the incident began; resolved: the
     incident as a whole (its start, end, peak and the detectors that agreed during it), not the
