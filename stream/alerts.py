@@ -282,8 +282,10 @@ def explain(event: AlertEvent) -> tuple[str, str]:
     840 ms at 02:20 UTC,
     expected 210 ms (band 160-260 ms), +630 ms (4.0x).
     Peak so far 910 ms at 02:18 UTC; anomaly score peak 0.93.
-    Detectors that agreed: forecast, hst.
-    Severity page (policy: default).
+    Detectors that agreed:
+    forecast, hst.
+    Severity page (policy:
+    default).
     """
     unit = unit_of(event.series)
     expected = event.expected
