@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from stream.cli_options import add_stack_arguments, stack_factory_from_args
+from stream.cli_options import add_stack_arguments, pager_from_settings, stack_factory_from_args
 from stream.config import (
+    ALERT_OPTIONS,
     CONNECTION_OPTIONS,
     PRODUCE_OPTIONS,
     RUN_OPTIONS,
@@ -27,6 +28,7 @@ from stream.config import (
     add_options,
     defer_defaults,
     describe,
+    load_section,
     non_negative_float,
     resolve,
 )
@@ -73,7 +75,7 @@ STATE_OPTIONS = (
         metavar="SECONDS",
     ),
 )
-RUN_LAYERED = CONNECTION_OPTIONS + RUN_OPTIONS + STATE_OPTIONS
+RUN_LAYERED = CONNECTION_OPTIONS + RUN_OPTIONS + ALERT_OPTIONS + STATE_OPTIONS
 PRODUCE_LAYERED = CONNECTION_OPTIONS + PRODUCE_OPTIONS
 
 
@@ -114,6 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         factory = stack_factory_from_args(settings)
         factory()  # validate the detector options before connecting to anything
+        pager = pager_from_settings(settings, load_section(args, os.environ, "rules"), factory)
         auth = _http_auth(settings)
     except (ConfigError, ValueError) as exc:
         print(f"lookout run: error: {exc}", file=sys.stderr)
@@ -141,6 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         idle_ttl=settings.series_ttl or None,
         reorder_window=settings.reorder_window,
         threads=settings.scoring_threads,
+        pager=pager,
     )
     metrics.watch_pipeline(pipeline)
     runner: Runner | None = None
@@ -360,7 +364,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
             args,
             PRODUCE_LAYERED,
             (),
-            known_elsewhere=[option.name for option in RUN_OPTIONS + STATE_OPTIONS]
+            known_elsewhere=[option.name for option in RUN_OPTIONS + ALERT_OPTIONS + STATE_OPTIONS]
             + list(STACK_OPTION_NAMES),
         )
         if args.print_config:
@@ -481,6 +485,12 @@ def register(commands) -> None:
     )
     _add_common(run)
     add_options(run.add_argument_group("live scoring"), RUN_OPTIONS)
+    add_options(
+        run.add_argument_group(
+            "alerts (the policy per series: [[rules]] in --config, see docs/alerting.md)"
+        ),
+        ALERT_OPTIONS,
+    )
     add_options(run.add_argument_group("state, checkpoints and recovery"), STATE_OPTIONS)
     add_stack_arguments(run)
     defer_defaults(run, STACK_OPTION_NAMES)

@@ -9,7 +9,13 @@ from pathlib import Path
 
 from detectors import DETECTOR_NAMES, DetectorStack
 
-__all__ = ["DEMO_DATA", "DEMO_WINDOWS", "add_stack_arguments", "stack_factory_from_args"]
+__all__ = [
+    "DEMO_DATA",
+    "DEMO_WINDOWS",
+    "add_stack_arguments",
+    "pager_from_settings",
+    "stack_factory_from_args",
+]
 
 DEMO_ROOT = Path(str(resources.files("sim") / "data" / "demo"))
 DEMO_DATA = DEMO_ROOT / "data"
@@ -106,3 +112,20 @@ def stack_factory_from_args(args: argparse.Namespace):
         return_is_surprise=args.return_is_surprise,
         seed=args.seed,
     )
+
+
+def pager_from_settings(settings: argparse.Namespace, rules, stack_factory):
+    """The :class:`~stream.paging.Pager` of the alert settings (``ALERT_OPTIONS``) and the
+    config file's ``rules`` section; raises ``ValueError`` (naming the rule or setting)."""
+    from stream.alert_budget import AlertBudget
+    from stream.alerts import LinkTemplates
+    from stream.paging import Pager
+    from stream.policy import Policy
+
+    stack = stack_factory()
+    policy = Policy.from_config(rules, severity=settings.alert_severity)
+    links = LinkTemplates(settings.runbook_url, settings.dashboard_url)
+    budget = None
+    if settings.alert_budget:
+        budget = AlertBudget(settings.alert_budget, stack.threshold, stack.score_decades)
+    return Pager(policy, links, budget, base_threshold=stack.threshold)

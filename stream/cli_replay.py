@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from stream.cli_options import DEMO_DATA, add_stack_arguments, stack_factory_from_args
+from stream.cli_options import (
+    DEMO_DATA,
+    add_stack_arguments,
+    pager_from_settings,
+    stack_factory_from_args,
+)
+from stream.config import ALERT_OPTIONS, ConfigError, add_options, load_section, resolve
 
 __all__ = ["register"]
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from stream.cli_live import RUN_LAYERED, STACK_OPTION_NAMES
     from stream.csv_source import SourceError
     from stream.replay import ReplayError, replay
     from stream.state_store import StateStoreError
@@ -20,6 +28,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         factory = stack_factory_from_args(args)
         factory()  # validate the options before reading any file
+        # The alert settings and rules of a `lookout run` config file apply here the same way;
+        # its other settings are the live command's.
+        live_only = [option.name for option in RUN_LAYERED if option not in ALERT_OPTIONS]
+        settings, _ = resolve(
+            args, os.environ, ALERT_OPTIONS, (), live_only + list(STACK_OPTION_NAMES)
+        )
+        pager = pager_from_settings(settings, load_section(args, os.environ, "rules"), factory)
         summary = replay(
             [Path(p) for p in paths],
             Path(args.out),
@@ -29,8 +44,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
             progress=not args.no_progress and sys.stderr.isatty(),
             resume=Path(args.resume) if args.resume else None,
             checkpoint_rows=args.checkpoint_rows,
+            pager=pager,
         )
-    except (ReplayError, SourceError, StateStoreError, ValueError) as exc:
+    except (ReplayError, SourceError, StateStoreError, ConfigError, ValueError) as exc:
         print(f"lookout replay: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -95,5 +111,16 @@ def register(commands) -> None:
         "(default: %(default)s)",
     )
     replay.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    replay.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML (or .json) file of lookout run settings (env LOOKOUT_CONFIG): its alert "
+        "settings below and its [[rules]] (the alerting policy per series, docs/alerting.md) "
+        "apply to the replay's alerts; precedence: flag > env > file > default",
+    )
+    add_options(
+        replay.add_argument_group("alerts (the policy per series: [[rules]] in --config)"),
+        ALERT_OPTIONS,
+    )
     add_stack_arguments(replay)
     replay.set_defaults(handler=cmd_replay)

@@ -112,6 +112,17 @@ class Pager:
         )
         self.pages = 0  # firing events sent
 
+    def settings(self) -> str:
+        """Text of everything that decides the pages (for a replay's fingerprint)."""
+        budget = self.budget
+        budget_settings = (
+            None
+            if budget is None
+            else (budget.pages_per_week, budget.base_threshold, budget.score_decades,
+                  budget.window, budget.gain, budget.max_raise)
+        )  # fmt: skip
+        return repr((self.policy.rules, self.policy.default, self.links, budget_settings))
+
     @property
     def threshold(self) -> float:
         """The anomaly score an incident must reach to page now (before per-rule thresholds)."""
