@@ -16,7 +16,10 @@ per message), ``lookout_consumer_lag_messages{topic,partition}``,
 time (:meth:`LookoutMetrics.watch_pipeline`): ``lookout_series_evicted_total`` (series forgotten
 after ``--series-ttl``), ``lookout_series_dropped_total`` (points of new series refused at
 ``--max-series``), ``lookout_reorder_held_points`` (points waiting in reorder windows) and
-``lookout_series_sampled_fast`` (series sampled faster than once a minute, which page more).
+``lookout_series_sampled_fast`` (series sampled faster than once a minute, which page more),
+``lookout_effective_threshold`` (the anomaly score an incident must reach to page: the alert
+budget's, else the detector's) and ``lookout_alerts_held_back_total`` (incidents that ended
+without paging, by ``reason``: policy, mute window or budget; see :mod:`stream.paging`).
 
 :class:`ExpositionServer` serves ``/metrics`` beside ``/-/healthy`` and ``/-/ready``.
 """
@@ -37,6 +40,7 @@ from prometheus_client.exposition import choose_encoder
 
 from detectors import Assessment
 from stream.messages import REASONS
+from stream.policy import HELD_BACK_REASONS
 
 __all__ = [
     "SERIES_GAUGES",
@@ -110,6 +114,18 @@ class PipelineCounts(Protocol):
     @property
     def fast_series_count(self) -> int: ...
 
+    @property
+    def pager(self) -> PagerCounts: ...
+
+
+class PagerCounts(Protocol):
+    """What the metrics read of :class:`stream.paging.Pager`."""
+
+    held_back: Mapping[str, int]
+
+    @property
+    def threshold(self) -> float: ...
+
 
 class _PipelineCollector:
     """The pipeline's own counters, read at scrape time (0 until a pipeline is watched)."""
@@ -146,6 +162,22 @@ class _PipelineCollector:
             "on 1- to 5-minute data, so they page more often on them; downsample them first.",
             value=float(pipeline.fast_series_count) if pipeline is not None else 0.0,
         )
+        yield GaugeMetricFamily(
+            "lookout_effective_threshold",
+            "Anomaly score an incident must reach to page: the alert budget's threshold, "
+            "else the detector's (rules may ask more of their series).",
+            value=pipeline.pager.threshold if pipeline is not None else float("nan"),
+        )
+        held_back = CounterMetricFamily(
+            "lookout_alerts_held_back",
+            "Incidents that ended without paging, by reason (muted, direction, min_deviation, "
+            "min_relative_deviation, threshold, budget).",
+            labels=["reason"],
+        )
+        for reason in HELD_BACK_REASONS:
+            count = pipeline.pager.held_back.get(reason, 0) if pipeline is not None else 0
+            held_back.add_metric([reason], float(count))
+        yield held_back
 
 
 def lookout_version() -> str:

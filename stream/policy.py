@@ -53,6 +53,7 @@ from typing import Any
 __all__ = [
     "BUILTIN_RULES",
     "DIRECTIONS",
+    "HELD_BACK_REASONS",
     "Decision",
     "Matcher",
     "MuteWindow",
