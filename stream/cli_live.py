@@ -122,6 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"lookout run: error: {exc}", file=sys.stderr)
         return 2
     if args.print_config:
+        print("\n".join(f"rule {line}" for line in pager.policy.describe()))
         return 0
     _configure_logging(settings.log_level)
 
