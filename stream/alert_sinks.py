@@ -292,7 +292,7 @@ def alertmanager_alert(
     --------
     >>> from stream.alerts import AlertEvent
     >>> event = AlertEvent("id", "api.latency", "firing", 60.0, None, 0.9, 60.0, 60.0,
-    ...                    250.0, 100.0, 80.0, 120.0, 0.9, ("zscore", "forecast")).explained()
+    ...                    250.0, 100.0, 80.0, 120.0, 0.9, ("zscore", "forecast"))
     >>> item = alertmanager_alert(Alert(event, {"team": "web"}), "page", now=120.0, lease=240)
     >>> item["labels"]
     {'team': 'web', 'alertname': 'LookoutAnomaly', 'series': 'api.latency', 'severity': 'page'}
@@ -302,6 +302,8 @@ def alertmanager_alert(
     'api.latency 250, expected 100 (80-120), since 00:01 UTC, 2.5x'
     """
     event = alert.event
+    if not event.summary:  # built without the pager (tests, old states): write its text now
+        event = event.explained()
     if labels is None:
         labels = alert_labels(alert, event.severity or severity)
     starts = min(event.start, now)

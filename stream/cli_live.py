@@ -122,7 +122,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"lookout run: error: {exc}", file=sys.stderr)
         return 2
     if args.print_config:
-        print("\n".join(f"rule {line}" for line in pager.policy.describe()))
+        for line in pager.policy.describe():
+            print(f"rule {line}")
         return 0
     _configure_logging(settings.log_level)
 

@@ -443,7 +443,7 @@ def test_alertmanager_alert_of_a_warming_up_band_is_still_valid():
     nan = math.nan
     warm = dataclasses.replace(alert_event("firing"), lower=nan, upper=nan, expected=nan)
     item = alertmanager_alert(Alert(warm), "page", now=100.0, lease=60.0)
-    assert "unknown" in item["annotations"]["description"]
+    assert "no expected value yet (warming up)" in item["annotations"]["description"]
     assert item["annotations"]["expected"] == "NaN"
 
 
