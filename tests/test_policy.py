@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
+import re
+from pathlib import Path
 
 import pytest
 
@@ -207,3 +209,24 @@ def test_rules_must_be_a_list_of_tables():
         Policy.from_config({"matchers": []})
     with pytest.raises(PolicyError, match="not a table"):
         Policy.from_config(["severity=ticket"])
+
+
+def test_the_example_rules_of_the_docs_do_what_the_docs_say(tmp_path):
+    text = (Path(__file__).resolve().parents[1] / "docs" / "alerting.md").read_text()
+    example = re.search(r"```toml\n# lookout.toml\n(.*?)```", text, re.S).group(1)
+    config = tmp_path / "lookout.toml"
+    config.write_text(example)
+    policy = Policy.from_config(load_section(config_args(config), {}, "rules"))
+
+    assert policy.decide("api_requests", {"env": "staging"}).severity == "ticket"
+    cpu = policy.decide("node_cpu_busy_percent", {})
+    assert (cpu.direction, cpu.min_deviation) == ("above", 10.0)
+    assert cpu.holds_back(5.0, 3.0, 0.9, 0.0) == "min_deviation"  # a CPU at 3% moving 2 points
+    latency = policy.decide('checkout_api_latency_seconds{region="eu"}', {"region": "eu"})
+    assert latency.min_relative_deviation == 0.5
+    assert latency.muted(epoch("2024-05-01T23:00:00+00:00"))  # the maintenance
+    assert latency.muted(epoch("2024-05-02T16:30:00+00:00"))  # Thursday 18:30 in Berlin
+    assert not latency.muted(epoch("2024-05-03T16:30:00+00:00"))  # a Friday
+    assert not policy.decide("checkout_api_latency_seconds", {"region": "test"}).mute
+    assert policy.decide("orders_queue_depth").threshold == 0.6
+    assert policy.decide("queue_depth") == Decision(rule="default")
