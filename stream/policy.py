@@ -37,7 +37,7 @@ Examples
 0.05
 >>> decision = policy.decide("http_errors_total", {"env": "staging"})
 >>> decision.severity, decision.direction, decision.rule
-('ticket', 'above', 'rule 2')
+('ticket', 'above', 'rule 2 + builtin: errors')
 """
 
 from __future__ import annotations
