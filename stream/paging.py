@@ -179,6 +179,10 @@ class Pager:
                 events[row] = self._event(
                     name, incident, "resolved", at, value, score, detector_names, end
                 )
+        if self.budget is not None and len(timestamps):
+            # after the rows (each candidate saw the threshold of its own time): the gauge
+            # follows event time even while no incident is open
+            self.budget.advance(float(np.max(timestamps)), series_count)
         return events
 
     def _holds_back(self, incident: Incident, at: float, value: float, series_count: int) -> str:

@@ -357,3 +357,18 @@ def test_ratio_and_warming_up_texts():
     summary, description = explain(warming)
     assert summary == "jobs 42, no expected value yet (warming up), since 02:00 UTC"
     assert description.startswith("jobs is anomalous since 2024-05-01T02:00:00Z: 42 at 02:00")
+
+
+def test_the_alerts_topic_document_carries_the_same_text_and_links():
+    from stream.alert_sinks import Alert, alert_document
+
+    pager = Pager(links=LinkTemplates(dashboard="https://grafana.example/d/x?s={series}"))
+    events = run(pager, "api_latency_seconds", LATENCY, 0.21, [(3, 8)], labels={"team": "web"})
+    for event in events.values():
+        document = alert_document(Alert(event, {"team": "web"}))
+        assert orjson.loads(orjson.dumps(document)) == document  # JSON-ready
+        for field in ("summary", "description", "runbook_url", "dashboard_url", "severity"):
+            assert document[field] == getattr(event, field)
+        assert document["dashboard_url"] == "https://grafana.example/d/x?s=api_latency_seconds"
+        assert document["labels"] == {"team": "web"}
+        assert document["peak_value"] == 0.91 or event.firing
