@@ -230,3 +230,13 @@ def test_the_example_rules_of_the_docs_do_what_the_docs_say(tmp_path):
     assert not policy.decide("checkout_api_latency_seconds", {"region": "test"}).mute
     assert policy.decide("orders_queue_depth").threshold == 0.6
     assert policy.decide("queue_depth") == Decision(rule="default")
+
+
+def test_lookout_run_refuses_a_bad_rule_by_name_before_connecting(tmp_path, capsys, monkeypatch):
+    from stream.cli import main
+
+    monkeypatch.delenv("LOOKOUT_CONFIG", raising=False)
+    config = tmp_path / "lookout.toml"
+    config.write_text("[[rules]]\nname = 'cpu'\nmatchers = ['series=\"cpu\"']\ndirection = 'up'\n")
+    assert main(["run", "--config", str(config), "--print-config"]) == 2
+    assert "rule 'cpu': direction must be one of" in capsys.readouterr().err
