@@ -146,6 +146,8 @@ class Pager:
             at, value = timestamps.item(row), values.item(row)
             code = results.transition.item(row)
             incident = self.incidents.get(name)
+            if incident is None and code == RESOLVED:
+                continue  # an incident this pager never saw open (a state from before it)
             if code == OPENED or incident is None:
                 point_labels = labels[row] if labels is not None else None
                 point_labels = point_labels if point_labels is not None else _NO_LABELS
@@ -173,7 +175,7 @@ class Pager:
             if code == RESOLVED:
                 del self.incidents[name]
                 if incident.page is None:
-                    self.held_back[incident.held_back or "direction"] += 1
+                    self.held_back[incident.held_back] += 1
                     continue
                 end = results.alert_end.item(row)
                 events[row] = self._event(
