@@ -641,7 +641,9 @@ def replay_results(live) -> dict[str, pd.DataFrame]:
 
 
 def replay_alerts(live) -> list[dict]:
-    return [json.loads(line) for line in (live.replay_dir / "alerts.jsonl").read_text().split()]
+    return [
+        json.loads(line) for line in (live.replay_dir / "alerts.jsonl").read_text().splitlines()
+    ]
 
 
 def live_scores(live) -> list[dict]:
