@@ -403,6 +403,8 @@ def test_dashboard_shows_the_lookout_metrics_from_the_provisioned_source():
         "lookout_anomaly_score",
         "lookout_anomalous",
         "ALERTS",
+        "lookout_alerts_held_back_total",
+        "lookout_effective_threshold",
     ):
         assert re.search(rf"\b{metric}\b", exprs), f"no panel queries {metric}"
 
