@@ -590,12 +590,15 @@ def _timestamp_or_none(value: Any) -> float | None:
 
 # AlertEvent fields that are floats, NaN when unknown (JSON: null).
 _ALERT_FLOATS = ("peak_score", "value", "expected", "lower", "upper", "anomaly_score")
+# Fields added with the pager (stream/paging.py): absent from older states, then defaults.
+_ALERT_LATER_FLOATS = ("peak_value",)
+_ALERT_LATER_TEXTS = ("severity", "rule", "summary", "description", "runbook_url", "dashboard_url")
 
 
 def _alert_entry(event: AlertEvent, labels: Mapping[str, str]) -> dict:
     """The series state's record of its firing alert: the opening event, its point's labels."""
     fields = dataclasses.asdict(event)
-    for name in _ALERT_FLOATS:
+    for name in _ALERT_FLOATS + _ALERT_LATER_FLOATS:
         if math.isnan(fields[name]):
             fields[name] = None
     fields["detectors"] = list(event.detectors)
@@ -608,9 +611,16 @@ def _opened_alert(series: str, entry: Any) -> tuple[AlertEvent, Mapping[str, str
         fields, labels = dict(entry["event"]), entry["labels"]
         for name in _ALERT_FLOATS:
             fields[name] = math.nan if fields[name] is None else float(fields[name])
+        for name in _ALERT_LATER_FLOATS:
+            value = fields.get(name)
+            fields[name] = math.nan if value is None else float(value)
+        for name in _ALERT_LATER_TEXTS:
+            if not isinstance(fields.get(name, ""), str):
+                raise ValueError(f"{name} is not a string")
         fields["detectors"] = tuple(str(name) for name in fields["detectors"])
         for name in ("start", "peak_at", "at"):
             fields[name] = _timestamp_or_none(fields[name])
+        fields["peak_value_at"] = _timestamp_or_none(fields.get("peak_value_at"))
         event = AlertEvent(**fields)
     except (TypeError, KeyError, ValueError) as exc:
         raise SnapshotError(f"malformed series state: its alert ({exc})") from exc
