@@ -313,6 +313,16 @@ def test_a_replay_applies_the_rules_of_its_config_file(tmp_path, capsys):
     assert firing["severity"] == "page" and firing["description"]
     assert "held back" in printed and "muted: " in printed
 
+    # with an alert budget the summary says where the threshold ended
+    assert main(["replay", str(data), "--out", str(tmp_path / "budget"), "--grace-period", "50",
+                 "--no-progress", "--alert-budget", "2"]) == 0  # fmt: skip
+    assert re.search(
+        r"^budget    2 pages per series per week: paging threshold 0\.\d{3}, realised "
+        r"\d+\.\d\d over the last week$",
+        capsys.readouterr().out,
+        re.M,
+    )
+
     # the same replay without the rules pages both series
     assert main(["replay", str(data), "--out", str(tmp_path / "all"), "--grace-period", "50",
                  "--no-progress"]) == 0  # fmt: skip
