@@ -365,7 +365,8 @@ class AlertmanagerSink:
     url
         Alertmanager's base URL (``http://host:9093``); user info becomes basic auth.
     severity
-        The ``severity`` label.
+        The ``severity`` label of an event without one (the pager gives each event its
+        rule's severity, see :mod:`stream.policy`).
     resend_interval
         Seconds between re-sends of firing alerts.
     timeout
