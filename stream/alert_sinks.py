@@ -249,16 +249,16 @@ _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _RESERVED = ("alertname", "series", "severity")
 
 
-def alert_labels(alert: Alert, severity: str | None = None) -> dict[str, str]:
+def alert_labels(alert: Alert, default_severity: str) -> dict[str, str]:
     """The Alertmanager labels of ``alert``: the series' own labels (those with a valid
     Prometheus name, not reserved ``__*``, string values), then ``alertname``, ``series`` and
-    ``severity`` (the event's, from the policy; ``severity`` overrides it), which win over
-    labels of the same names.
+    ``severity`` (the event's, from the policy; ``default_severity`` for an event without
+    one), which win over labels of the same names.
 
     >>> from stream.alerts import AlertEvent
     >>> event = AlertEvent("id", "api", "firing", 0.0, None, 0.9, 0.0, 0.0, 1.0, 0.5, 0.4, 0.6,
     ...                    0.9, (), severity="ticket")
-    >>> alert_labels(Alert(event, {"team": "web", "severity": "x", "bad-name": "y"}))
+    >>> alert_labels(Alert(event, {"team": "web", "severity": "x", "bad-name": "y"}), "page")
     {'team': 'web', 'alertname': 'LookoutAnomaly', 'series': 'api', 'severity': 'ticket'}
     """
     labels = {
@@ -273,7 +273,7 @@ def alert_labels(alert: Alert, severity: str | None = None) -> dict[str, str]:
     labels.update(
         alertname=ALERTNAME,
         series=alert.event.series,
-        severity=severity if severity is not None else alert.event.severity,
+        severity=alert.event.severity or default_severity,
     )
     return labels
 
@@ -305,7 +305,7 @@ def alertmanager_alert(
     if not event.summary:  # built without the pager (tests, old states): write its text now
         event = event.explained()
     if labels is None:
-        labels = alert_labels(alert, event.severity or severity)
+        labels = alert_labels(alert, severity)
     starts = min(event.start, now)
     if event.firing:
         ends = now + lease
@@ -413,7 +413,7 @@ class AlertmanagerSink:
             previous = self._firing.pop(series, None)
             labels = previous[1] if previous is not None else None
             if labels is None:
-                labels = alert_labels(alert, alert.event.severity or self.severity)
+                labels = alert_labels(alert, self.severity)
             if alert.event.firing:
                 self._firing[series] = (alert, labels)
                 self._resolved.pop(series, None)

@@ -66,7 +66,7 @@ class AlertEvent:
     upper: float
     anomaly_score: float
     detectors: tuple[str, ...]
-    severity: str = "page"
+    severity: str = ""  # "": not given by a policy (an alert sink then sets its own)
     rule: str = "default"
     peak_value: float = math.nan
     peak_value_at: float | None = None
@@ -273,7 +273,7 @@ def explain(event: AlertEvent) -> tuple[str, str]:
     --------
     >>> firing = AlertEvent("id", "api_latency_seconds", "firing", 1714529640.0, None, 0.93,
     ...     1714529640.0, 1714530000.0, 0.84, 0.21, 0.16, 0.26, 0.0, ("forecast", "hst"),
-    ...     peak_value=0.91, peak_value_at=1714529880.0)
+    ...     severity="page", peak_value=0.91, peak_value_at=1714529880.0)
     >>> summary, description = explain(firing)
     >>> summary
     'api_latency_seconds 840 ms, expected 210 ms (160-260), since 02:14 UTC, 4.0x'
@@ -320,7 +320,7 @@ def explain(event: AlertEvent) -> tuple[str, str]:
         description += (
             f". Peak so far {unit.format(peak)} at {_clock(peak_at, event.start)}; anomaly "
             f"score peak {event.peak_score:.2f}. Detectors that agreed: {detectors}. "
-            f"Severity {event.severity} (policy: {event.rule})."
+            f"{_policy_text(event)}."
         )
         return summary, description
     end = event.end if event.end is not None else event.at
@@ -338,9 +338,15 @@ def explain(event: AlertEvent) -> tuple[str, str]:
         + (f", {_deviation(unit, peak, expected)}" if known else "")
         + f"; anomaly score peak {event.peak_score:.2f}. Detectors that agreed during it: "
         f"{detectors}. Back at {unit.format(event.value)} at {_clock(event.at, event.start)}. "
-        f"Severity {event.severity} (policy: {event.rule})."
+        f"{_policy_text(event)}."
     )
     return summary, description
+
+
+def _policy_text(event: AlertEvent) -> str:
+    if event.severity:
+        return f"Severity {event.severity} (policy: {event.rule})"
+    return f"Policy: {event.rule}"
 
 
 def _band_text(unit: Unit, expected: float, lower: float, upper: float, known: bool, band: str):
