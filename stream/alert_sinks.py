@@ -7,10 +7,12 @@ backoff, and report each failure to ``on_failure``. The Kafka sink only queues i
 producer, whose flush before the offset commit is what makes its delivery at-least-once.
 
 Alertmanager (``POST /api/v2/alerts``) gets one alert per series with stable labels
-``alertname``, ``series``, ``severity`` (plus the point's own labels), the value, band and score
-in annotations, and ``startsAt`` at the incident's start. Like Prometheus, Lookout re-sends a
-firing alert every ``resend_interval`` with ``endsAt`` four intervals ahead, so an alert whose
-sender died resolves by itself; a resolved alert is sent once more with its ``endsAt``.
+``alertname``, ``series``, ``severity`` (the policy's, :mod:`stream.policy`) plus the point's
+own labels (:func:`alert_labels`), the event's ``summary``, ``description``, ``runbook_url``,
+``dashboard_url`` and numbers in annotations, and ``startsAt`` at the incident's start. Like
+Prometheus, Lookout re-sends a firing alert every ``resend_interval`` with ``endsAt`` four
+intervals ahead, so an alert whose sender died resolves by itself; a resolved alert is sent once
+more with its ``endsAt``.
 
 Both HTTP sinks authenticate with :class:`HttpAuth` (basic auth or a bearer token; user info in
 the URL also becomes basic auth). Credentials never appear in log lines or error messages, and
@@ -23,6 +25,7 @@ import base64
 import dataclasses
 import logging
 import math
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -45,6 +48,7 @@ __all__ = [
     "AlertmanagerSink",
     "WebhookSink",
     "alert_document",
+    "alert_labels",
     "alertmanager_alert",
     "post_json",
 ]
@@ -241,6 +245,39 @@ def _number(x: float) -> str:
     return "NaN" if math.isnan(x) else f"{x:.6g}"
 
 
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_RESERVED = ("alertname", "series", "severity")
+
+
+def alert_labels(alert: Alert, default_severity: str) -> dict[str, str]:
+    """The Alertmanager labels of ``alert``: the series' own labels (those with a valid
+    Prometheus name, not reserved ``__*``, string values), then ``alertname``, ``series`` and
+    ``severity`` (the event's, from the policy; ``default_severity`` for an event without
+    one), which win over labels of the same names.
+
+    >>> from stream.alerts import AlertEvent
+    >>> event = AlertEvent("id", "api", "firing", 0.0, None, 0.9, 0.0, 0.0, 1.0, 0.5, 0.4, 0.6,
+    ...                    0.9, (), severity="ticket")
+    >>> alert_labels(Alert(event, {"team": "web", "severity": "x", "bad-name": "y"}), "page")
+    {'team': 'web', 'alertname': 'LookoutAnomaly', 'series': 'api', 'severity': 'ticket'}
+    """
+    labels = {
+        name: value
+        for name, value in alert.labels.items()
+        if isinstance(name, str)
+        and isinstance(value, str)
+        and _LABEL_NAME.fullmatch(name)
+        and not name.startswith("__")
+        and name not in _RESERVED
+    }
+    labels.update(
+        alertname=ALERTNAME,
+        series=alert.event.series,
+        severity=alert.event.severity or default_severity,
+    )
+    return labels
+
+
 def alertmanager_alert(
     alert: Alert, severity: str, now: float, lease: float, labels: Mapping[str, str] | None = None
 ) -> dict:
@@ -248,7 +285,8 @@ def alertmanager_alert(
 
     A firing alert ends ``lease`` seconds from now unless re-sent; a resolved one ends at the
     incident's end (never later than now, so that it is resolved at once). ``labels`` overrides
-    the label set, so a resolution matches the labels its firing was sent with.
+    the label set, so a resolution matches the labels its firing was sent with; without it the
+    labels are :func:`alert_labels` (``severity``: the event's, else the sink's).
 
     Examples
     --------
@@ -260,16 +298,14 @@ def alertmanager_alert(
     {'team': 'web', 'alertname': 'LookoutAnomaly', 'series': 'api.latency', 'severity': 'page'}
     >>> item["startsAt"], item["endsAt"], item["annotations"]["value"]
     ('1970-01-01T00:01:00Z', '1970-01-01T00:06:00Z', '250')
+    >>> item["annotations"]["summary"]
+    'api.latency 250, expected 100 (80-120), since 00:01 UTC, 2.5x'
     """
     event = alert.event
+    if not event.summary:  # built without the pager (tests, old states): write its text now
+        event = event.explained()
     if labels is None:
-        labels = {**alert.labels, "alertname": ALERTNAME, "series": event.series}
-        labels["severity"] = severity
-    band = (
-        f"[{_number(event.lower)}, {_number(event.upper)}]"
-        if not math.isnan(event.lower)
-        else "unknown (warming up)"
-    )
+        labels = alert_labels(alert, severity)
     starts = min(event.start, now)
     if event.firing:
         ends = now + lease
@@ -278,19 +314,23 @@ def alertmanager_alert(
     return {
         "labels": dict(labels),
         "annotations": {
-            "summary": f"{event.series} is anomalous",
-            "description": (
-                f"value {_number(event.value)} at {format_timestamp(event.at)}, expected "
-                f"{_number(event.expected)} in {band}; anomaly score "
-                f"{_number(event.anomaly_score)} (peak {_number(event.peak_score)}), "
-                f"flagged by {', '.join(event.detectors) or 'the combined score'}"
-            ),
+            "summary": event.summary,
+            "description": event.description,
+            **{
+                name: url
+                for name, url in (
+                    ("runbook_url", event.runbook_url),
+                    ("dashboard_url", event.dashboard_url),
+                )
+                if url
+            },
             "value": _number(event.value),
             "expected": _number(event.expected),
             "lower": _number(event.lower),
             "upper": _number(event.upper),
             "anomaly_score": _number(event.anomaly_score),
             "peak_score": _number(event.peak_score),
+            "peak_value": _number(event.peak_value),
             "detectors": ",".join(event.detectors),
             "alert_id": event.alert_id,
             "incident_start": format_timestamp(event.start),
@@ -325,7 +365,8 @@ class AlertmanagerSink:
     url
         Alertmanager's base URL (``http://host:9093``); user info becomes basic auth.
     severity
-        The ``severity`` label.
+        The ``severity`` label of an event without one (the pager gives each event its
+        rule's severity, see :mod:`stream.policy`).
     resend_interval
         Seconds between re-sends of firing alerts.
     timeout
@@ -372,8 +413,7 @@ class AlertmanagerSink:
             previous = self._firing.pop(series, None)
             labels = previous[1] if previous is not None else None
             if labels is None:
-                labels = {**alert.labels, "alertname": ALERTNAME, "series": series}
-                labels["severity"] = self.severity
+                labels = alert_labels(alert, self.severity)
             if alert.event.firing:
                 self._firing[series] = (alert, labels)
                 self._resolved.pop(series, None)

@@ -32,11 +32,14 @@ __all__ = ["main", "build_parser", "register_command"]
 COMMAND_MODULES = [cli_replay, cli_simulate, cli_evaluate, cli_report, cli_live, cli_backfill]
 
 
-def register_command(commands, name: str, handler, groups, validate=None, **parser_options):
+def register_command(
+    commands, name: str, handler, groups, validate=None, describe_more=None, **parser_options
+):
     """Add command ``name``: its options in argument groups (``{title: options}``; title None:
     no group), ``--config`` and ``--print-config``, and the ``handler(settings)`` it runs.
     ``validate(settings)`` raises ``ValueError`` for settings that contradict each other; it runs
-    before ``--print-config`` prints them, so that a printed configuration is a usable one."""
+    before ``--print-config`` prints them, so that a printed configuration is a usable one.
+    ``describe_more(settings)`` gives lines ``--print-config`` adds (such as the alert rules)."""
     parser = commands.add_parser(name, **parser_options)
     options: list[Option] = []
     for title, declared in groups.items():
@@ -53,7 +56,13 @@ def register_command(commands, name: str, handler, groups, validate=None, **pars
         action="store_true",
         help="print the effective settings and where each came from (secrets masked), then exit",
     )
-    parser.set_defaults(handler=handler, validate=validate, options=tuple(options), command=name)
+    parser.set_defaults(
+        handler=handler,
+        validate=validate,
+        describe_more=describe_more,
+        options=tuple(options),
+        command=name,
+    )
     return parser
 
 
@@ -108,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if settings.print_config:
         print(describe(settings, args.options))
+        for line in args.describe_more(settings) if args.describe_more else ():
+            print(line)
         return 0
     try:
         code = args.handler(settings)

@@ -9,6 +9,7 @@ commands, so ``lookout --help`` and ``lookout replay`` never load the Kafka clie
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import time
@@ -16,14 +17,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from stream.cli_backfill import HISTORY_OPTIONS, open_history
-from stream.cli_options import STACK_OPTIONS, stack_factory
+from stream.cli_options import STACK_OPTIONS, pager_from_settings, stack_factory
 from stream.config import (
+    ALERT_OPTIONS,
     CONNECTION_OPTIONS,
     PRODUCE_OPTIONS,
     RUN_OPTIONS,
     ConfigError,
     Option,
     Settings,
+    load_section,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -105,16 +108,28 @@ GAUGE_LABEL_OPTIONS = (
 # --- lookout run ---------------------------------------------------------------------------------
 
 
+def _pager(settings: Settings):
+    """The pager of the alert settings and the config file's ``[[rules]]`` (docs/alerting.md)."""
+    return pager_from_settings(
+        settings, load_section(settings, os.environ, "rules"), stack_factory(settings)
+    )
+
+
 def _validate_run(settings: Settings) -> None:
-    stack_factory(settings)
+    _pager(settings)
     _http_auth(settings)
     _label_policy(settings)
     if settings.history_url:
         open_history(settings)  # the query and credentials are there and agree
 
 
+def _describe_rules(settings: Settings) -> list[str]:
+    return [f"rule {line}" for line in _pager(settings).policy.describe()]
+
+
 def cmd_run(settings: Settings) -> int:
     factory = stack_factory(settings)  # main() validated the settings
+    pager = _pager(settings)
     auth = _http_auth(settings)
     label_policy = _label_policy(settings)
     _configure_logging(settings.log_level)
@@ -140,6 +155,7 @@ def cmd_run(settings: Settings) -> int:
         idle_ttl=settings.series_ttl or None,
         reorder_window=settings.reorder_window,
         threads=settings.scoring_threads,
+        pager=pager,
     )
     metrics.watch_pipeline(pipeline)
     runner: Runner | None = None
@@ -554,9 +570,13 @@ def register(commands) -> None:
         "run",
         cmd_run,
         validate=_validate_run,
+        describe_more=_describe_rules,
         groups={
             "Kafka connection": CONNECTION_OPTIONS,
             "live scoring": RUN_OPTIONS,
+            "alerts (the policy per series: [[rules]] in --config, see docs/alerting.md)": (
+                ALERT_OPTIONS
+            ),
             "state, checkpoints and recovery": STATE_OPTIONS,
             "labels on the per-series gauges": GAUGE_LABEL_OPTIONS,
             "warm start from Prometheus history (also lookout backfill; docs/prometheus.md)": (

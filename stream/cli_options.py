@@ -11,7 +11,7 @@ from typing import Any
 from detectors import DETECTOR_NAMES, DetectorStack
 from stream.config import Option
 
-__all__ = ["DEMO_DATA", "DEMO_WINDOWS", "STACK_OPTIONS", "stack_factory"]
+__all__ = ["DEMO_DATA", "DEMO_WINDOWS", "STACK_OPTIONS", "pager_from_settings", "stack_factory"]
 
 DEMO_ROOT = Path(str(resources.files("sim") / "data" / "demo"))
 DEMO_DATA = DEMO_ROOT / "data"
@@ -113,3 +113,20 @@ def stack_factory(settings: Mapping[str, Any]):
     )
     factory()  # validate before anything is read
     return factory
+
+
+def pager_from_settings(settings: Mapping[str, Any], rules, stack_factory):
+    """The :class:`~stream.paging.Pager` of the alert settings (``ALERT_OPTIONS``) and the
+    config file's ``rules`` section; raises ``ValueError`` (naming the rule or setting)."""
+    from stream.alert_budget import AlertBudget
+    from stream.alerts import LinkTemplates
+    from stream.paging import Pager
+    from stream.policy import Policy
+
+    stack = stack_factory()
+    policy = Policy.from_config(rules, severity=settings.alert_severity)
+    links = LinkTemplates(settings.runbook_url, settings.dashboard_url)
+    budget = None
+    if settings.alert_budget:
+        budget = AlertBudget(settings.alert_budget, stack.threshold, stack.score_decades)
+    return Pager(policy, links, budget, base_threshold=stack.threshold)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-from stream.cli_options import DEMO_DATA, STACK_OPTIONS, stack_factory
-from stream.config import Option, Settings, positive_int
+from stream.cli_options import DEMO_DATA, STACK_OPTIONS, pager_from_settings, stack_factory
+from stream.config import ALERT_OPTIONS, Option, Settings, load_section, positive_int
 
 __all__ = ["register", "REPLAY_OPTIONS", "INPUT_OPTIONS", "read_options"]
 
@@ -132,6 +133,16 @@ def read_options(settings: Settings):
     )
 
 
+def _pager(settings: Settings):
+    """The pager of the alert settings and the config file's rules (as ``lookout run``'s)."""
+    rules = load_section(settings, os.environ, "rules")
+    return pager_from_settings(settings, rules, stack_factory(settings))
+
+
+def _validate_replay(settings: Settings) -> None:
+    _pager(settings)
+
+
 def cmd_replay(settings: Settings) -> int:
     from stream.csv_source import SourceError
     from stream.replay import ReplayError, replay
@@ -143,6 +154,7 @@ def cmd_replay(settings: Settings) -> int:
             [Path(p) for p in paths],
             Path(settings.out),
             stack_factory=stack_factory(settings),
+            pager=_pager(settings),
             on_invalid=settings.on_invalid,
             duplicates=settings.duplicates,
             progress=settings.progress and sys.stderr.isatty(),
@@ -182,8 +194,16 @@ def register(commands) -> None:
         commands,
         "replay",
         cmd_replay,
-        {None: REPLAY_OPTIONS, "input files": INPUT_OPTIONS, "detector stack": STACK_OPTIONS},
-        validate=stack_factory,
+        {
+            None: REPLAY_OPTIONS,
+            "input files": INPUT_OPTIONS,
+            "alerts (as lookout run's; rules in the config file: docs/alerting.md)": ALERT_OPTIONS,
+            "detector stack": STACK_OPTIONS,
+        },
+        validate=_validate_replay,
+        describe_more=lambda settings: [
+            f"rule {line}" for line in _pager(settings).policy.describe()
+        ],
         help="score historical CSVs (NAB or long format) or Prometheus/CloudWatch exports",
         description="Replay metric files through the detectors, point by point, as if they "
         "arrived live. For every input file, writes OUT/<path relative to the given folder> (a "

@@ -14,6 +14,10 @@ where every value came from. A command's handler receives that object, never a N
 
 Secrets (:attr:`Option.secret`, and passwords inside URLs) never appear in :func:`describe`,
 logs or error messages.
+
+Besides settings, the config file may hold **sections** that are not options (:data:`SECTIONS`):
+``[[rules]]``, the alerting policy per series (``docs/alerting.md``), read by
+:func:`load_section` for ``lookout run`` and ``lookout replay`` alike.
 """
 
 from __future__ import annotations
@@ -35,11 +39,14 @@ __all__ = [
     "Settings",
     "CONNECTION_OPTIONS",
     "RUN_OPTIONS",
+    "ALERT_OPTIONS",
     "PRODUCE_OPTIONS",
+    "SECTIONS",
     "add_options",
     "resolve",
     "describe",
     "load_config_file",
+    "load_section",
     "mask_url",
     "parse_bool",
 ]
@@ -300,12 +307,6 @@ RUN_OPTIONS = (
         metavar="URL",
     ),
     Option(
-        "alert_severity",
-        "page",
-        "value of the severity label of alerts sent to Alertmanager",
-        metavar="LEVEL",
-    ),
-    Option(
         "alert_resend_interval",
         60.0,
         "seconds between re-sends of firing alerts to Alertmanager",
@@ -455,7 +456,43 @@ RUN_OPTIONS = (
     Option("log_level", "INFO", "logging level", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
 )
 
+#: How alerts read and how many page: shared by ``lookout run`` and ``lookout replay`` (the
+#: policy per series is the config file's ``[[rules]]`` section, see docs/alerting.md).
+ALERT_OPTIONS = (
+    Option(
+        "alert_severity",
+        "page",
+        "severity of alerts no rule gives one (the Alertmanager label; page or ticket)",
+        metavar="LEVEL",
+    ),
+    Option(
+        "runbook_url",
+        "",
+        "template of the runbook_url of alerts, with {series} and {label_name} fields "
+        "(URL-encoded; a missing label is empty), e.g. https://runbooks.example/{team}/{series}",
+        metavar="TEMPLATE",
+    ),
+    Option(
+        "dashboard_url",
+        "",
+        "template of the dashboard_url of alerts, fields as --runbook-url",
+        metavar="TEMPLATE",
+    ),
+    Option(
+        "alert_budget",
+        0.0,
+        "fleet alert budget: at most this many pages per series per week, held by raising "
+        "the paging threshold from the fleet's page rate of the last week (event time); "
+        "0: off",
+        type=non_negative_float,
+        metavar="PAGES",
+    ),
+)
+
 PRODUCE_OPTIONS = (Option("topic", "metrics", "topic to publish the points to", metavar="TOPIC"),)
+
+#: Config-file keys that are sections, not options.
+SECTIONS = ("rules",)
 
 
 def add_options(parser: argparse.ArgumentParser | Any, options: Iterable[Option]) -> None:
@@ -522,6 +559,24 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return {str(key).replace("-", "_"): value for key, value in document.items()}
 
 
+def load_section(args: argparse.Namespace, environ: Mapping[str, str], name: str) -> Any:
+    """Section ``name`` (of :data:`SECTIONS`) of the config file of ``args.config`` or
+    ``LOOKOUT_CONFIG``; None without a file or without the section.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+    ...     _ = f.write('[[rules]]\\nmatchers = [\\'env="staging"\\']\\nseverity = "ticket"\\n')
+    >>> load_section(argparse.Namespace(config=f.name), {}, "rules")
+    [{'matchers': ['env="staging"'], 'severity': 'ticket'}]
+    """
+    config_path = getattr(args, "config", None) or environ.get(env_name("config"))
+    if not config_path:
+        return None
+    return load_config_file(config_path).get(name)
+
+
 def resolve(
     args: argparse.Namespace | Mapping[str, Any],
     environ: Mapping[str, str],
@@ -557,7 +612,7 @@ def resolve(
     by_name = {option.name: option for option in options if option.layered}
     config_path = given.get("config") or environ.get(env_name("config"))
     file_values = load_config_file(config_path) if config_path else {}
-    unknown = sorted(set(file_values) - set(by_name) - set(known_elsewhere))
+    unknown = sorted(set(file_values) - set(by_name) - set(known_elsewhere) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"config file {config_path}: unknown setting(s) {unknown}")
 

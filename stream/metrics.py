@@ -20,8 +20,11 @@ per message), ``lookout_consumer_lag_messages{topic,partition}``,
 time (:meth:`LookoutMetrics.watch_pipeline`): ``lookout_series_evicted_total`` (series forgotten
 after ``--series-ttl``), ``lookout_series_dropped_total`` (points of new series refused at
 ``--max-series``), ``lookout_reorder_held_points`` (points waiting in reorder windows),
-``lookout_series_sampled_fast`` (series sampled faster than once a minute, which page more) and
-``lookout_series_tracked_warming`` (series that cannot page yet, exposed or not).
+``lookout_series_sampled_fast`` (series sampled faster than once a minute, which page more),
+``lookout_series_tracked_warming`` (series that cannot page yet, exposed or not),
+``lookout_effective_threshold`` (the anomaly score an incident must reach to page: the alert
+budget's, else the detector's) and ``lookout_alerts_held_back_total`` (incidents that ended
+without paging, by ``reason``: policy, mute window or budget; see :mod:`stream.paging`).
 
 :class:`ExpositionServer` serves ``/metrics`` beside ``/-/healthy`` and ``/-/ready``.
 """
@@ -44,6 +47,7 @@ from prometheus_client.exposition import choose_encoder
 from detectors import Assessment
 from stream.labels import DROP_REASONS, LabelPolicy, LabelValues
 from stream.messages import REASONS
+from stream.policy import HELD_BACK_REASONS
 
 __all__ = [
     "SERIES_GAUGES",
@@ -128,6 +132,18 @@ class PipelineCounts(Protocol):
 
     @property
     def warming_count(self) -> int: ...
+
+    @property
+    def pager(self) -> PagerCounts: ...
+
+
+class PagerCounts(Protocol):
+    """What the metrics read of :class:`stream.paging.Pager`."""
+
+    held_back: Mapping[str, int]
+
+    @property
+    def threshold(self) -> float: ...
 
 
 class _SeriesGauges:
@@ -217,6 +233,22 @@ class _PipelineCollector:
             "warm-up), exposed or not.",
             value=float(pipeline.warming_count) if pipeline is not None else 0.0,
         )
+        yield GaugeMetricFamily(
+            "lookout_effective_threshold",
+            "Anomaly score an incident must reach to page: the alert budget's threshold, "
+            "else the detector's (rules may ask more of their series).",
+            value=pipeline.pager.threshold if pipeline is not None else float("nan"),
+        )
+        held_back = CounterMetricFamily(
+            "lookout_alerts_held_back",
+            "Incidents that ended without paging, by reason (muted, direction, min_deviation, "
+            "min_relative_deviation, threshold, budget).",
+            labels=["reason"],
+        )
+        for reason in HELD_BACK_REASONS:
+            count = pipeline.pager.held_back.get(reason, 0) if pipeline is not None else 0
+            held_back.add_metric([reason], float(count))
+        yield held_back
 
 
 def lookout_version() -> str:

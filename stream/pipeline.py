@@ -43,6 +43,7 @@ from detectors.stack import assessment_at
 from detectors.state import SnapshotError, restore, snapshot
 from stream.alerts import AlertEvent
 from stream.ordering import ADMITTED, OUT_OF_ORDER, OrderGuard
+from stream.paging import Pager
 from stream.point import InvalidPoint, MetricPoint
 
 __all__ = [
@@ -73,7 +74,7 @@ class Scored:
     point: MetricPoint
     labels: Mapping[str, str]
     assessment: Assessment
-    event: AlertEvent | None
+    event: AlertEvent | None  # the alert event (after policy) at this point
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +88,8 @@ class ScoredBatch:
     labels: list[Mapping[str, str] | None] | None  # None: no labels at all
     results: BankResults
     detector_names: tuple[str, ...]  # of the bits of results.agreeing
+    # row -> the alert event there, after the pipeline's policy (stream.paging)
+    events: Mapping[int, AlertEvent] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.series)
@@ -97,6 +100,10 @@ class ScoredBatch:
             **{f.name: getattr(self.results, f.name)[rows] for f in dataclasses.fields(BankResults)}
         )
         labels = self.labels[rows] if self.labels is not None else None
+        first, stop, step = rows.indices(len(self))
+        if step != 1:
+            raise ValueError("a batch is sliced in steps of 1")
+        events = {i - first: e for i, e in self.events.items() if first <= i < stop}
         return ScoredBatch(
             self.series[rows],
             self.timestamps[rows],
@@ -104,6 +111,7 @@ class ScoredBatch:
             labels,
             results,
             self.detector_names,
+            events,
         )
 
     def scored(self) -> list[Scored]:
@@ -117,18 +125,17 @@ class ScoredBatch:
         assessment = assessment_at(
             self.results, index, point.timestamp, point.value, self.detector_names
         )
-        event = None
-        if assessment.transition is not None:
-            event = AlertEvent.from_assessment(point.series, assessment)
+        event = self.events.get(index)
         return Scored(point, labels if labels is not None else _NO_LABELS, assessment, event)
 
     def transitions(self) -> list[Scored]:
-        """The points where an alert opened or resolved (``event`` set), in order."""
+        """The points where an alert paged or resolved (``event`` set), in order: the
+        detectors' incidents as the policy lets them through (:mod:`stream.paging`)."""
         return self._transitions
 
     @functools.cached_property
-    def _transitions(self) -> list[Scored]:  # the pipeline and the runner both read them
-        return [self.scored_at(i) for i in np.flatnonzero(self.results.transition).tolist()]
+    def _transitions(self) -> list[Scored]:  # replay and the runner both read them
+        return [self.scored_at(i) for i in sorted(self.events)]
 
 
 class Pipeline:
@@ -154,6 +161,9 @@ class Pipeline:
         Monotonic seconds, read once per accepted point to know when each series was last seen.
     threads
         1 or 2: threads that score a batch (:meth:`StackBank.process`); the results are the same.
+    pager
+        Decides which of the detectors' incidents page (policy, budget, alert text); default:
+        every incident pages (:class:`~stream.paging.Pager`).
 
     Examples
     --------
@@ -188,6 +198,7 @@ class Pipeline:
         reorder_window: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         threads: int = 1,
+        pager: Pager | None = None,
     ):
         if max_series is not None and max_series < 1:
             raise ValueError(f"max_series must be at least 1 (or None), got {max_series}")
@@ -209,8 +220,7 @@ class Pipeline:
         self._seen: collections.OrderedDict[str, float] = collections.OrderedDict()
         self.evicted_total = 0
         self.dropped_new_series_total = 0
-        # series -> the event that opened its firing alert, and its point's labels
-        self._open_alerts: dict[str, tuple[AlertEvent, Mapping[str, str]]] = {}
+        self.pager = pager if pager is not None else Pager(base_threshold=self.bank.threshold)
 
     @property
     def series_count(self) -> int:
@@ -382,16 +392,7 @@ class Pipeline:
                 labels = [labels[i] for i in rows.tolist()]
             codes, timestamps, values = codes[rows], timestamps[rows], values[rows]
         results = self.bank.process(slot_of[codes], timestamps, values, self.threads)
-        batch = ScoredBatch(
-            list(series),
-            timestamps,
-            values,
-            None if labels is None else list(labels),
-            results,
-            self.bank.detector_names,
-        )
-        self._note_alerts(batch)
-        return batch, refused
+        return self._batch(list(series), timestamps, values, labels, results), refused
 
     def _refusal(self, decision: int, series: str, timestamp: float) -> InvalidPoint:
         if decision == _REFUSED_SERIES:
@@ -421,32 +422,26 @@ class Pipeline:
             self.threads,
         )
         labels = [labels for _, (_, labels) in items]
-        batch = ScoredBatch(
-            [p.series for p in points],
-            timestamps,
-            values,
-            labels,
-            results,
-            self.bank.detector_names,
-        )
-        self._note_alerts(batch)
-        return batch
+        return self._batch([p.series for p in points], timestamps, values, labels, results)
 
-    def _note_alerts(self, batch: ScoredBatch) -> None:
-        for scored in batch.transitions():
-            if scored.event.firing:
-                self._open_alerts[scored.point.series] = (scored.event, scored.labels)
-            else:
-                self._open_alerts.pop(scored.point.series, None)
+    def _batch(self, series, timestamps, values, labels, results: BankResults) -> ScoredBatch:
+        """The scored batch, with the alert events its pager lets through."""
+        labels = None if labels is None else list(labels)
+        names = self.bank.detector_names
+        events = self.pager.process(
+            series, timestamps, values, labels, results, names, len(self.slots)
+        )
+        return ScoredBatch(series, timestamps, values, labels, results, names, events)
 
     def open_alert(self, series: str) -> tuple[AlertEvent, Mapping[str, str]] | None:
-        """The event that opened ``series``' alert and its point's labels, while it fires."""
-        return self._open_alerts.get(series)
+        """The firing event of ``series``' paged incident and its labels, while it lasts."""
+        return self.pager.open_alert(series)
 
     def mute_open_alert(self, series: str) -> None:
         """Forget that ``series``' alert is open (it opened on history, which never pages):
-        its state is then stored without it, so no restart takes it over and sends it."""
-        self._open_alerts.pop(series, None)
+        its state is then stored without it, so no restart takes it over and sends it, and its
+        resolve is not sent either (the pager skips the end of an incident it never saw open)."""
+        self.pager.forget(series)
 
     def process(self, point: MetricPoint) -> tuple[Assessment, AlertEvent | None]:
         """Score and learn one point at once (no reorder window); raises ``InvalidPoint``."""
@@ -491,7 +486,7 @@ class Pipeline:
             self.bank.remove_series(slot)
         self.order.forget(series)
         self._seen.pop(series, None)
-        self._open_alerts.pop(series, None)
+        self.pager.forget(series)
 
     # --- state -------------------------------------------------------------------------------
 
@@ -524,9 +519,12 @@ class Pipeline:
                 for timestamp, (point, labels) in order["held"]
             ],
         }
-        opened = self._open_alerts.get(series)
+        opened = self.pager.open_alert(series)
         if opened is not None:  # so that a restart can tell Alertmanager it still fires
             header["alert"] = _alert_entry(*opened)
+        incident = self.pager.state(series, self.bank.detector_names)
+        if incident is not None:  # paged or held back by the policy
+            header["incident"] = incident
         # orjson never writes a raw newline, so the first one ends the header.
         return orjson.dumps(header) + b"\n" + snapshot(self.bank.export_slot(slot))
 
@@ -560,6 +558,12 @@ class Pipeline:
         )
         held = [_held_point(series, item) for item in _list(header.get("held"))]
         opened = _opened_alert(series, header["alert"]) if "alert" in header else None
+        try:
+            incident = self.pager.restored(
+                series, header.get("incident"), opened, self.bank.detector_names
+            )
+        except ValueError as exc:
+            raise SnapshotError(f"malformed series state: its incident ({exc})") from exc
         state = restore(body)
         if not isinstance(state, dict):
             raise SnapshotError(f"series state holds a {type(state).__name__}, not a slot state")
@@ -575,8 +579,7 @@ class Pipeline:
         self.order.load(series, last, latest, held)
         self._seen[series] = self.clock()
         self._seen.move_to_end(series)
-        if opened is not None:
-            self._open_alerts[series] = opened
+        self.pager.put(series, incident)
 
 
 def _list(value: Any) -> list:
@@ -595,12 +598,15 @@ def _timestamp_or_none(value: Any) -> float | None:
 
 # AlertEvent fields that are floats, NaN when unknown (JSON: null).
 _ALERT_FLOATS = ("peak_score", "value", "expected", "lower", "upper", "anomaly_score")
+# Fields added with the pager (stream/paging.py): absent from older states, then defaults.
+_ALERT_LATER_FLOATS = ("peak_value",)
+_ALERT_LATER_TEXTS = ("severity", "rule", "summary", "description", "runbook_url", "dashboard_url")
 
 
 def _alert_entry(event: AlertEvent, labels: Mapping[str, str]) -> dict:
     """The series state's record of its firing alert: the opening event, its point's labels."""
     fields = dataclasses.asdict(event)
-    for name in _ALERT_FLOATS:
+    for name in _ALERT_FLOATS + _ALERT_LATER_FLOATS:
         if math.isnan(fields[name]):
             fields[name] = None
     fields["detectors"] = list(event.detectors)
@@ -613,9 +619,16 @@ def _opened_alert(series: str, entry: Any) -> tuple[AlertEvent, Mapping[str, str
         fields, labels = dict(entry["event"]), entry["labels"]
         for name in _ALERT_FLOATS:
             fields[name] = math.nan if fields[name] is None else float(fields[name])
+        for name in _ALERT_LATER_FLOATS:
+            value = fields.get(name)
+            fields[name] = math.nan if value is None else float(value)
+        for name in _ALERT_LATER_TEXTS:
+            if not isinstance(fields.get(name, ""), str):
+                raise ValueError(f"{name} is not a string")
         fields["detectors"] = tuple(str(name) for name in fields["detectors"])
         for name in ("start", "peak_at", "at"):
             fields[name] = _timestamp_or_none(fields[name])
+        fields["peak_value_at"] = _timestamp_or_none(fields.get("peak_value_at"))
         event = AlertEvent(**fields)
     except (TypeError, KeyError, ValueError) as exc:
         raise SnapshotError(f"malformed series state: its alert ({exc})") from exc

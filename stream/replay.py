@@ -41,6 +41,7 @@ from stream.csv_source import (
     in_time_order,
     read_input_file,
 )
+from stream.paging import Pager
 from stream.pipeline import FAST_STEP, Pipeline, ScoredBatch
 from stream.point import InvalidPoint
 from stream.sinks import JsonLinesWriter, ResultCsvWriter
@@ -83,6 +84,11 @@ class ReplaySummary:
     skipped_files: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     #: Files (or series of an export) of which no row was scored.
     empty_files: list[str] = dataclasses.field(default_factory=list)
+    # incidents that ended without paging, by reason (policy, mute windows, budget)
+    held_back: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    threshold: float | None = None  # the alert budget's paging threshold at the end
+    budget: float = 0.0  # the alert budget (pages per series per week), 0: off
+    budget_rate: float = 0.0  # its realised pages per series per week at the end
 
     @property
     def points_per_second(self) -> float:
@@ -107,6 +113,12 @@ class ReplaySummary:
                 if self.rejected
                 else ""
             ),
+            f"held back {sum(self.held_back.values())} incidents that ended without paging"
+            + (
+                f" ({', '.join(f'{k}: {v}' for k, v in sorted(self.held_back.items()) if v)})"
+                if any(self.held_back.values())
+                else ""
+            ),
             f"duplicate timestamps scored in file order: {self.kept_duplicates}",
             f"elapsed   {self.seconds:.1f} s ({self.points_per_second:,.0f} points/s)",
         ]
@@ -120,6 +132,11 @@ class ReplaySummary:
             )
         for error in self.errors:
             lines.append(f"error     {error}")
+        if self.budget:
+            lines.append(
+                f"budget    {self.budget:g} pages per series per week: paging threshold "
+                f"{self.threshold:.3f}, realised {self.budget_rate:.2f} over the last week"
+            )
         if self.fast_series:
             lines.append(
                 f"warning   {self.fast_series} series sampled faster than every {FAST_STEP:g} s: "
@@ -158,14 +175,16 @@ def _fingerprint(
     on_invalid: str,
     duplicates: str,
     reading: str,
+    pager: Pager,
 ) -> str:
     """Identifies a replay: its inputs, output folder and settings (a fresh stack's snapshot
-    holds every detector parameter)."""
+    holds every detector parameter; the pager's settings are its policy, links and budget)."""
     digest = hashlib.sha256()
     for path, relpath in files:
         digest.update(f"{path.resolve()}\0{relpath}\0{path.stat().st_size}\0".encode())
     digest.update(f"{out_dir.resolve()}\0{on_invalid}\0{duplicates}\0{reading}\0".encode())
     digest.update(snapshot(stack_factory()))
+    digest.update(pager.settings().encode())
     return digest.hexdigest()
 
 
@@ -181,6 +200,7 @@ def replay(
     threads: int = 2,
     options: ReadOptions | None = None,
     strict_order: bool = False,
+    pager: Pager | None = None,
 ) -> ReplaySummary:
     """Score every data file under ``paths``; write ``out_dir/<relative path>`` per input file
     (with ``.csv`` for its suffix; an export: ``<relative path without suffix>/<series>.csv``).
@@ -205,6 +225,9 @@ def replay(
     rejected as ``out_of_order``. A file that cannot be read at all is reported in the summary
     and skipped (``on_invalid="fail"``: :class:`ReplayError`); files under ``out_dir`` are never
     read as input.
+    ``pager`` decides which incidents page (policy per series, links, alert budget; see
+    :mod:`stream.paging`); default: every incident pages. A resumed replay keeps the counts of
+    incidents held back, but its alert budget starts again from the detector's threshold.
     """
     if on_invalid not in ("skip", "fail"):
         raise ValueError(f"on_invalid must be 'skip' or 'fail', got {on_invalid!r}")
@@ -220,14 +243,18 @@ def replay(
     summary = ReplaySummary()
     # Two threads score a batch's many series: a chunk of a long-format file, or small files
     # scored together (one series: one thread).
-    pipeline = Pipeline(stack_factory, keep_duplicates=duplicates == "keep", threads=threads)
+    pipeline = Pipeline(
+        stack_factory, keep_duplicates=duplicates == "keep", threads=threads, pager=pager
+    )
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     store = state = None
     if resume is not None:
         store = SqliteStateStore(resume)
         reading = f"{options}\0{strict_order}"
-        fingerprint = _fingerprint(files, out_dir, stack_factory, on_invalid, duplicates, reading)
+        fingerprint = _fingerprint(
+            files, out_dir, stack_factory, on_invalid, duplicates, reading, pipeline.pager
+        )
         state = _resume(store, pipeline, summary, fingerprint, out_dir)
     try:
         _run(
@@ -247,6 +274,11 @@ def replay(
             store.close()
     summary.series = pipeline.series_count
     summary.fast_series = pipeline.fast_series_count
+    summary.held_back = collections.Counter(pipeline.pager.held_back)
+    budget = pipeline.pager.budget
+    if budget is not None:
+        summary.threshold, summary.budget = budget.threshold, budget.pages_per_week
+        summary.budget_rate = budget.rate
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -280,6 +312,7 @@ def _resume(
     summary.alerts = counts.get("alerts", 0)
     summary.rejected.update(counts.get("rejected", {}))
     pipeline.order.kept_duplicates = counts.get("kept_duplicates", 0)
+    pipeline.pager.held_back.update(counts.get("held_back", {}))
     summary.resumed_files = sum(1 for entry in state.files.values() if entry["done"])
     summary.resumed_rows = sum(entry["rows"] for entry in state.files.values() if not entry["done"])
     return state
@@ -456,6 +489,7 @@ def _run(
                 "alerts": summary.alerts,
                 "rejected": dict(summary.rejected),
                 "kept_duplicates": pipeline.order.kept_duplicates,
+                "held_back": dict(pipeline.pager.held_back),
             }
             changes = StateChanges(
                 puts={s: (_PARTITION, pipeline.snapshot_series(s)) for s in sorted(touched)}

@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path, PurePosixPath
 
@@ -27,6 +28,7 @@ DASHBOARD = DEPLOY / "grafana" / "dashboards" / "lookout.json"
 LOOKOUT_COMMAND = [
     "lookout", "run", "--bootstrap-servers", "kafka:9092", "--topic", "metrics",
     "--metrics-address", "0.0.0.0:9108", "--alertmanager-url", "http://alertmanager:9093",
+    "--config", "/etc/lookout/lookout.toml",
 ]  # fmt: skip
 PRODUCER_COMMAND = [
     "lookout", "produce", "/app/sim/data/demo", "--topic", "metrics",
@@ -209,52 +211,85 @@ def test_alert_rules_pass_promtool():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_alerts_fire_only_after_their_for_duration(tmp_path):
-    # Every 15 s: lookout_anomalous is 1 from 30 s to 120 s; lookout is down from 30 s on; two
-    # series sampled too fast from 15 s on.
+def samples(duration: float, interval: float) -> int:
+    return round(duration / interval)
+
+
+@pytest.mark.parametrize("interval", [15, 60], ids=["15s", "1m"])
+def test_health_tickets_fire_after_their_for_duration_at_15s_and_1m_sampling(tmp_path, interval):
+    # Scraped (and evaluated) every `interval` seconds: lookout is down from 5 min on; from 5 min
+    # on its alert deliveries fail once a minute; two series are sampled too fast from the
+    # first scrape on. Each rule must fire at both intervals, and not before its `for`.
+    labels = 'job="lookout", instance="lookout:9108"'
+    up_before, down = samples(300, interval), samples(1200, interval)
+    step = interval / 60  # one failure a minute
     ticket = {"severity": "ticket", "job": "lookout", "instance": "lookout:9108"}
+    interval_text = f"{interval}s"
+
+    def at(seconds: int) -> str:
+        return f"{seconds}s"
+
     unit_test = {
         "rule_files": [str(DEPLOY / "rules" / "lookout.yml")],
-        "evaluation_interval": "15s",
+        "evaluation_interval": interval_text,
         "tests": [
             {
-                "interval": "15s",
+                "interval": interval_text,
                 "input_series": [
                     {
-                        "series": 'lookout_anomalous{series="api.latency", job="lookout"}',
-                        "values": "0 0 1 1 1 1 1 1 1 0 0 0",
+                        "series": f"up{{{labels}}}",
+                        "values": f"1x{up_before - 1} 0x{down}",
                     },
-                    {"series": 'up{job="lookout", instance="lookout:9108"}', "values": "1 1 0x10"},
                     {
-                        "series": 'lookout_series_sampled_fast{job="lookout", '
-                        'instance="lookout:9108"}',
-                        "values": "0 2x80",
+                        "series": "lookout_alert_delivery_failures_total"
+                        f'{{sink="alertmanager", {labels}}}',
+                        "values": f"0x{up_before - 1} {step}+{step}x{down}",
+                    },
+                    {
+                        "series": f"lookout_series_sampled_fast{{{labels}}}",
+                        "values": f"0 2x{samples(1500, interval)}",
                     },
                 ],
                 "alert_rule_test": [
-                    {"eval_time": "45s", "alertname": "LookoutAnomalous", "exp_alerts": []},
+                    {"eval_time": at(390), "alertname": "LookoutDown", "exp_alerts": []},
                     {
-                        "eval_time": "105s",
-                        "alertname": "LookoutAnomalous",
+                        "eval_time": at(420 + interval),
+                        "alertname": "LookoutDown",
                         "exp_alerts": [
                             {
-                                "exp_labels": {
-                                    "severity": "page",
-                                    "series": "api.latency",
-                                    "job": "lookout",
-                                },
+                                "exp_labels": ticket,
                                 "exp_annotations": {
-                                    "summary": "api.latency is anomalous",
-                                    "description": "lookout has flagged series api.latency as "
-                                    "anomalous for over a minute.",
+                                    "summary": "lookout is not being scraped",
+                                    "description": "Prometheus could not scrape lookout:9108 "
+                                    "for two minutes.",
                                 },
                             }
                         ],
                     },
-                    {"eval_time": "150s", "alertname": "LookoutAnomalous", "exp_alerts": []},
+                    {
+                        "eval_time": at(840),
+                        "alertname": "LookoutAlertDeliveryFailing",
+                        "exp_alerts": [],
+                    },
+                    {
+                        "eval_time": at(900 + interval),
+                        "alertname": "LookoutAlertDeliveryFailing",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {**ticket, "sink": "alertmanager"},
+                                "exp_annotations": {
+                                    "summary": "lookout cannot deliver alerts to alertmanager",
+                                    "description": "lookout on lookout:9108 has failed to "
+                                    "deliver alerts to alertmanager for over ten minutes: its "
+                                    "pages are not reaching anyone. Check the sink's URL, "
+                                    "credentials and lookout_alert_delivery_failures_total.",
+                                },
+                            }
+                        ],
+                    },
                     {"eval_time": "10m", "alertname": "LookoutSeriesSampledFast", "exp_alerts": []},
                     {
-                        "eval_time": "16m",
+                        "eval_time": at(900 + 2 * interval),
                         "alertname": "LookoutSeriesSampledFast",
                         "exp_alerts": [
                             {
@@ -270,21 +305,6 @@ def test_alerts_fire_only_after_their_for_duration(tmp_path):
                             }
                         ],
                     },
-                    {"eval_time": "135s", "alertname": "LookoutDown", "exp_alerts": []},
-                    {
-                        "eval_time": "165s",
-                        "alertname": "LookoutDown",
-                        "exp_alerts": [
-                            {
-                                "exp_labels": ticket,
-                                "exp_annotations": {
-                                    "summary": "lookout is not being scraped",
-                                    "description": "Prometheus could not scrape lookout:9108 "
-                                    "for two minutes.",
-                                },
-                            }
-                        ],
-                    },
                 ],
             }
         ],
@@ -293,6 +313,75 @@ def test_alerts_fire_only_after_their_for_duration(tmp_path):
     spec.write_text(json.dumps(unit_test))  # JSON is YAML
     done = run(tool("promtool"), "test", "rules", spec)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_promtool_test_fails_on_a_rule_that_never_fires(tmp_path):
+    # Guards the test above: a `for` longer than the outage must make promtool fail.
+    rules = (DEPLOY / "rules" / "lookout.yml").read_text().replace("for: 2m", "for: 30m")
+    (tmp_path / "rules.yml").write_text(rules)
+    unit_test = {
+        "rule_files": [str(tmp_path / "rules.yml")],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": 'up{job="lookout", instance="lookout:9108"}', "values": "0x20"}
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "10m",
+                        "alertname": "LookoutDown",
+                        "exp_alerts": [{"exp_labels": {"severity": "ticket", "job": "lookout",
+                                                       "instance": "lookout:9108"}}],
+                    }
+                ],
+            }
+        ],
+    }  # fmt: skip
+    spec = tmp_path / "lookout_test.yml"
+    spec.write_text(json.dumps(unit_test))
+    assert run(tool("promtool"), "test", "rules", spec).returncode != 0
+
+
+def test_one_page_per_incident_lookout_pages_and_no_rule_does():
+    # lookout posts every incident to Alertmanager itself; a Prometheus rule on its gauges
+    # (lookout_anomalous, lookout_anomaly_score) would page each incident a second time.
+    names = []
+    for path in sorted((DEPLOY / "rules").glob("*.yml")):
+        done = run(tool("promtool"), "check", "rules", "--lint=none", path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        text = path.read_text()
+        names += re.findall(r"^\s*- alert: (\S+)", text, re.M)
+        for expr in re.findall(r"^\s*expr: (.*)$", text, re.M):
+            assert not re.search(r"lookout_(anomalous|anomaly_score|value|expected)", expr), expr
+        severities = re.findall(r"^\s*severity: (\S+)", text, re.M)
+        assert severities and set(severities) == {"ticket"}, f"{path} pages: {severities}"
+    assert "LookoutAnomalous" not in names
+    assert {"LookoutDown", "LookoutAlertDeliveryFailing"} <= set(names)
+
+
+def test_lookout_in_compose_reads_its_config_with_the_alerting_rules(services):
+    lookout = services["lookout"]["command"]
+    config = host_path(services["lookout"], lookout[lookout.index("--config") + 1])
+    assert config == DEPLOY / "lookout.toml"
+    done = run(sys.executable, "-m", "stream.cli", "run", "--config", config, "--print-config")
+    assert done.returncode == 0, done.stderr
+    assert "dashboard_url = 'http://localhost:3000/d/lookout/lookout?var-series={series}'" in (
+        done.stdout
+    )
+    assert re.search(r"^rule ad exchange: tickets: ", done.stdout, re.M)
+
+
+def test_alertmanager_routes_pages_and_tickets_apart():
+    for severity, receiver in (("page", "pages"), ("ticket", "tickets")):
+        done = run(
+            tool("amtool"), "config", "routes", "test",
+            f"--config.file={DEPLOY / 'alertmanager.yml'}",
+            "alertname=LookoutAnomaly", "series=api", f"severity={severity}",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout.strip() == receiver
 
 
 def test_alertmanager_config_passes_amtool():
@@ -314,6 +403,8 @@ def test_dashboard_shows_the_lookout_metrics_from_the_provisioned_source():
         "lookout_anomaly_score",
         "lookout_anomalous",
         "ALERTS",
+        "lookout_alerts_held_back_total",
+        "lookout_effective_threshold",
     ):
         assert re.search(rf"\b{metric}\b", exprs), f"no panel queries {metric}"
 

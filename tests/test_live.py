@@ -62,6 +62,13 @@ SINGLE = DEMO_DATA / "artificialWithAnomaly" / "art_daily_jumpsup.csv"
 BATCHED = DEMO_DATA / "realAdExchange" / "exchange-2_cpc_results.csv"
 
 services = [pytest.mark.integration, pytest.mark.xdist_group("services")]
+ALERTING_CONFIG = """
+runbook_url = "https://runbooks.example/{series}"
+[[rules]]
+name = "ads"
+matchers = ['series=~"exchange-.*"']
+severity = "ticket"
+"""
 
 
 # --- in-memory ports for the runner (no broker) ---------------------------------------------
@@ -443,7 +450,7 @@ def test_alertmanager_alert_of_a_warming_up_band_is_still_valid():
     nan = math.nan
     warm = dataclasses.replace(alert_event("firing"), lower=nan, upper=nan, expected=nan)
     item = alertmanager_alert(Alert(warm), "page", now=100.0, lease=60.0)
-    assert "unknown" in item["annotations"]["description"]
+    assert "no expected value yet (warming up)" in item["annotations"]["description"]
     assert item["annotations"]["expected"] == "NaN"
 
 
@@ -550,8 +557,19 @@ def live(tmp_path_factory, kafka_bootstrap, prometheus_factory, alertmanager):
     produce_raw(kafka_bootstrap, topics.metrics, [(k, v) for k, v, _ in BAD_AFTER])
     total_messages = len(read_topic(kafka_bootstrap, topics.metrics))
 
+    # The same alerting policy for both: the ad exchange is a ticket, every alert links a runbook.
+    config = work / "lookout.toml"
+    config.write_text(ALERTING_CONFIG)
     replay_dir = work / "replay"
-    replay = ["replay", str(data), "--out", str(replay_dir), "--no-progress"]
+    replay = [
+        "replay",
+        str(data),
+        "--out",
+        str(replay_dir),
+        "--no-progress",
+        "--config",
+        str(config),
+    ]
     assert main([*replay, "--duplicates", "reject", *STACK_OPTIONS]) == 0
 
     receiver = AlertWebhookReceiver().start()
@@ -570,6 +588,7 @@ def live(tmp_path_factory, kafka_bootstrap, prometheus_factory, alertmanager):
         "--alert-resend-interval", "1",
         "--session-timeout", "6",
         "--poll-timeout", "0.2",
+        "--config", str(config),
         *STACK_OPTIONS,
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=REPO, stdout=stdout, stderr=stderr)
@@ -622,7 +641,9 @@ def replay_results(live) -> dict[str, pd.DataFrame]:
 
 
 def replay_alerts(live) -> list[dict]:
-    return [json.loads(line) for line in (live.replay_dir / "alerts.jsonl").read_text().split()]
+    return [
+        json.loads(line) for line in (live.replay_dir / "alerts.jsonl").read_text().splitlines()
+    ]
 
 
 def live_scores(live) -> list[dict]:
@@ -736,6 +757,24 @@ def test_e_alerts_topic_and_webhook_hold_the_firing_and_resolved_events(live):
         time.sleep(0.1)
     received = sorted((n["alert_id"], n["status"]) for n in live.receiver.notifications)
     assert received == sorted((a["alert_id"], a["status"]) for a in expected)
+
+
+@pytest.mark.integration
+@pytest.mark.xdist_group("services")
+def test_e_run_and_replay_apply_the_same_alerting_policy(live):
+    # test_e compares every document; here: the policy of the config file did apply
+    documents = [orjson.loads(value) for _, value in read_topic(live.bootstrap, live.topics.alerts)]
+    ads = [d for d in documents if d["series"].startswith("exchange-")]
+    assert ads and {d["severity"] for d in ads} == {"ticket"}
+    assert {d["rule"] for d in ads} == {"ads"}
+    assert {d["severity"] for d in documents if d not in ads} == {"page"}
+    for document in documents:
+        assert document["runbook_url"] == f"https://runbooks.example/{document['series']}"
+        assert document["summary"].startswith(document["series"] + " ")
+        assert document["description"]
+    text = scraped(live.metrics_url)
+    assert metric(text, "lookout_effective_threshold") == DetectorStack().threshold
+    assert metric(text, 'lookout_alerts_held_back_total{reason="muted"}') == 0
 
 
 @pytest.mark.integration
