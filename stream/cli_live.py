@@ -73,7 +73,19 @@ STATE_OPTIONS = (
         metavar="SECONDS",
     ),
 )
-RUN_LAYERED = CONNECTION_OPTIONS + RUN_OPTIONS + STATE_OPTIONS
+#: What ``lookout run`` accepts of a point's time.
+INPUT_OPTIONS = (
+    Option(
+        "max_future_skew",
+        3600.0,
+        "seconds a point's timestamp may be ahead of this machine's clock; a later point is "
+        "dead-lettered as future_timestamp (scored, it would make its series refuse every "
+        "earlier point as out_of_order); 0: none ahead at all",
+        type=non_negative_float,
+        metavar="SECONDS",
+    ),
+)
+RUN_LAYERED = CONNECTION_OPTIONS + RUN_OPTIONS + STATE_OPTIONS + INPUT_OPTIONS
 PRODUCE_LAYERED = CONNECTION_OPTIONS + PRODUCE_OPTIONS
 
 
@@ -212,6 +224,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         state_store=store,
         checkpoint_interval=settings.checkpoint_interval,
         flush_wait=1.0,
+        max_future_skew=settings.max_future_skew,
+        # Alertmanager lets an alert expire four re-send intervals after it was last sent: a
+        # restored alert waits for its replay at most one of them.
+        adopt_wait=settings.alert_resend_interval,
     )
     log.info(
         "consuming %s from %s as group %s, state in %s",
@@ -360,7 +376,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
             args,
             PRODUCE_LAYERED,
             (),
-            known_elsewhere=[option.name for option in RUN_OPTIONS + STATE_OPTIONS]
+            known_elsewhere=[option.name for option in RUN_OPTIONS + STATE_OPTIONS + INPUT_OPTIONS]
             + list(STACK_OPTION_NAMES),
         )
         if args.print_config:
@@ -482,6 +498,7 @@ def register(commands) -> None:
     _add_common(run)
     add_options(run.add_argument_group("live scoring"), RUN_OPTIONS)
     add_options(run.add_argument_group("state, checkpoints and recovery"), STATE_OPTIONS)
+    add_options(run.add_argument_group("input"), INPUT_OPTIONS)
     add_stack_arguments(run)
     defer_defaults(run, STACK_OPTION_NAMES)
     run.set_defaults(handler=cmd_run)

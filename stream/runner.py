@@ -43,7 +43,7 @@ import numpy as np
 
 from detectors.state import SnapshotError
 from stream.alert_sinks import Alert, AlertSink
-from stream.kafka_io import FlushTimeout, Record
+from stream.kafka_io import FlushTimeout, KafkaIOError, Record
 from stream.messages import (
     MAX_BATCH_POINTS,
     MAX_MESSAGE_BYTES,
@@ -58,7 +58,7 @@ from stream.messages import (
 from stream.metrics import LookoutMetrics
 from stream.pipeline import Pipeline, ScoredBatch
 from stream.point import MetricPoint
-from stream.state_store import StateChanges, StateStore, StoredState
+from stream.state_store import StateChanges, StateStore, StateStoreError, StoredState
 
 __all__ = ["Source", "Sender", "Checkpoint", "Runner", "RunSummary"]
 
@@ -68,12 +68,20 @@ Partition = tuple[str, int]
 
 LAG_INTERVAL = 1.0  # seconds between consumer-lag updates
 IDLE_SWEEP_INTERVAL = 10.0  # seconds between sweeps for idle series
+#: What stops the process: the broker or the state store failing, or no memory left. Any other
+#: exception while one record is decoded, scored or written is that record's fault.
+INFRASTRUCTURE_ERRORS = (KafkaIOError, StateStoreError, MemoryError)
+
+Decoded = tuple[Record, list[LabeledPoint], list[Columns]]
 
 
 class Source(Protocol):
     """What the runner needs from a consumer (:class:`stream.kafka_io.Consumer`).
 
-    ``connected()`` is optional: a source without it counts as always connected.
+    Optional: ``connected()`` (the group coordinator is known; without it: always),
+    ``answering()`` (the broker answered within a few seconds; without it: always) and
+    ``end_offsets(partitions)`` (the next offset of each partition; without it restored alerts
+    are taken over at once, see :meth:`Runner.restore_assigned`).
     """
 
     on_revoked: Callable[[list[Partition]], None] | None
@@ -451,6 +459,14 @@ class Runner:
     flush_wait
         Seconds per attempt when waiting for the broker to acknowledge outputs or state; between
         attempts :meth:`ready` turns False and the wait is logged. None: plain ``flush()``.
+    max_future_skew
+        Seconds a point's timestamp may be ahead of ``wall_clock``; a later one is dead-lettered
+        as ``future_timestamp`` (scored, it would make its series refuse every earlier point).
+        None: no limit.
+    adopt_wait
+        Seconds at most that an alert restored as firing waits for its partition to be replayed
+        up to where it ended at the restore before the sinks take it over (see
+        :meth:`restore_assigned`).
     """
 
     def __init__(
@@ -470,6 +486,8 @@ class Runner:
         state_store: StateStore | None = None,
         checkpoint_interval: float = 0.0,
         flush_wait: float | None = None,
+        max_future_skew: float | None = 3600.0,
+        adopt_wait: float = 60.0,
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ):
@@ -485,6 +503,8 @@ class Runner:
         self.max_message_bytes = max_message_bytes
         self.max_batch_points = max_batch_points
         self.stall_timeout = stall_timeout
+        self.max_future_skew = max_future_skew
+        self.adopt_wait = adopt_wait
         self.state_store = state_store
         self.wall_clock = wall_clock
         self.monotonic = monotonic
@@ -513,6 +533,10 @@ class Runner:
         self._series_floor: dict[str, tuple[Partition, int]] = {}
         self._released: set[Partition] = set()
         self._to_restore: set[Partition] = set()
+        # Alerts restored as firing, not yet taken over by the sinks: series -> (the alert,
+        # its partition, the partition's end offset at the restore or None, deadline).
+        self._adopting: dict[str, tuple[Alert, Partition, int | None, float]] = {}
+        self._position: dict[Partition, int] = {}  # next offset to process, per partition
         self._assignment_changed = False
         self._started = monotonic()
         self._first_point_logged = False
@@ -531,8 +555,16 @@ class Runner:
         return self.monotonic() - self._last_loop < self.stall_timeout
 
     def ready(self) -> bool:
-        """Running, connected to the brokers, with partitions assigned."""
-        return self._running and self._assigned and self._connected and not self._stop.is_set()
+        """Running, connected to the brokers and answered by them within a few seconds, with
+        partitions assigned."""
+        answering = getattr(self.consumer, "answering", None)
+        return (
+            self._running
+            and self._assigned
+            and self._connected
+            and not self._stop.is_set()
+            and (answering is None or answering())
+        )
 
     # --- rebalance callbacks (kafka-python's thread, while the loop waits in poll) -----------
 
@@ -568,15 +600,10 @@ class Runner:
         self._assignment_changed = False
         stored = self.checkpoint.restore(partitions)
         self.summary.restored_series += len(stored.states)
-        still_firing = [
-            Alert(*opened)
-            for series in stored.states
-            if (opened := self.pipeline.open_alert(series)) is not None
-        ]
-        if still_firing:
-            now = self.wall_clock()
-            for sink in self.sinks:
-                sink.adopt(still_firing, now)
+        for partition in partitions:
+            self._position.pop(partition, None)
+        self._position.update(stored.offsets)
+        self._await_replay(stored)
         self._skip_below.update(stored.offsets)
         for series, offset in stored.series_offsets.items():
             self._series_floor[series] = (stored.partitions[series], offset)
@@ -588,10 +615,65 @@ class Runner:
                 self.monotonic() - started,
             )
 
+    def _await_replay(self, stored: StoredState) -> None:
+        """Hold back the alerts that ``stored`` has firing until their partition is replayed.
+
+        The stored state is that of the last checkpoint, and the records after it are consumed
+        again: if one of them resolved the alert before a crash, Alertmanager was told so, and
+        re-sending the alert as firing now would page again for a resolved incident. So the
+        sinks take over (:meth:`AlertSink.adopt`) only the alerts still firing once the
+        partition is processed up to its end offset at the restore (or after ``adopt_wait``
+        seconds, so that Alertmanager does not let a long-firing alert expire meanwhile).
+        """
+        firing = {
+            series: Alert(*opened)
+            for series in stored.states
+            if (opened := self.pipeline.open_alert(series)) is not None
+        }
+        if not firing:
+            return
+        owned = {stored.partitions[series] for series in firing}
+        end_offsets = getattr(self.consumer, "end_offsets", None)
+        ends: Mapping[Partition, int] = {}
+        if end_offsets is not None:
+            try:
+                ends = end_offsets(sorted(owned))
+            except KafkaIOError as exc:  # not known now: wait for adopt_wait
+                log.warning("end offsets unknown (%s): restored alerts wait %.0f s", exc,
+                            self.adopt_wait)
+                ends = {partition: None for partition in owned}
+        deadline = self.monotonic() + self.adopt_wait
+        for series, alert in firing.items():
+            partition = stored.partitions[series]
+            self._adopting[series] = (alert, partition, ends.get(partition, -1), deadline)
+        self._adopt_replayed()
+
+    def _adopt_replayed(self) -> None:
+        """Give the sinks the restored alerts whose partitions are replayed (see
+        :meth:`_await_replay`) and that are still firing."""
+        if not self._adopting:
+            return
+        now = self.monotonic()
+        due = []
+        for series, (alert, partition, end, deadline) in list(self._adopting.items()):
+            replayed = end is not None and self._position.get(partition, 0) >= end
+            if not (replayed or now >= deadline):
+                continue
+            del self._adopting[series]
+            if self.pipeline.open_alert(series) is not None:  # not resolved by the replay
+                due.append(alert)
+        if due:
+            wall = self.wall_clock()
+            for sink in self.sinks:
+                self._deliver(sink, "adopt", due, wall)
+
     def _forget_floors(self, partitions: Iterable[Partition]) -> None:
         partitions = set(partitions)
         for partition in partitions:
             self._skip_below.pop(partition, None)
+            self._position.pop(partition, None)
+        for series in [s for s, entry in self._adopting.items() if entry[1] in partitions]:
+            del self._adopting[series]
         for series in [s for s, (p, _) in self._series_floor.items() if p in partitions]:
             del self._series_floor[series]
 
@@ -649,14 +731,24 @@ class Runner:
         call of the pipeline's compiled bank: as columns when every message of the batch is a
         column message (and there is no reorder window), else point by point in message order.
         Gauges are set once per series, to its latest point.
+
+        No record stops the loop: one that fails to decode is dead-lettered as
+        ``processing_error``; when scoring a batch fails, its admissions are undone and it is
+        scored again in halves, down to the failing record(s), which are dead-lettered (the
+        others are scored); a point whose outputs fail to be written, and an alert a sink
+        fails on, are dead-lettered the same way. Only :data:`INFRASTRUCTURE_ERRORS` propagate.
         """
         self.restore_assigned()
         started = time.perf_counter()
-        decoded: list[tuple[Record, list[LabeledPoint], list[Columns]]] = []
+        latest = (
+            self.wall_clock() + self.max_future_skew if self.max_future_skew is not None else None
+        )
+        decoded: list[Decoded] = []
         for record in records:
             partition = (record.topic, record.partition)
             if partition in self._released:
                 continue  # fetched before a revocation: its new owner processes it
+            self._position[partition] = record.offset + 1
             floor = self._skip_below.get(partition)
             if floor is not None:
                 if record.offset < floor:
@@ -664,29 +756,40 @@ class Runner:
                     self.checkpoint.advance_to(partition, floor)
                     continue
                 del self._skip_below[partition]
-            decoded.append((record, *self.decode_record(record)))
+            decoded.append((record, *self._decode_safely(record, latest)))
             self.checkpoint.advance(record)
-        if any(points for _, points, _ in decoded) or self.pipeline.reorder_window:
-            batch = self.score_points(decoded)
-        else:
-            batch = self.score_columns(decoded)
-        alerts = self.emit(batch, self.monotonic())
+        alerts = self._score_and_emit(decoded)
         if decoded:
             self.summary.messages += len(decoded)
             self.metrics.messages.inc(len(decoded))
             per_message = (time.perf_counter() - started) / len(decoded)
             for _ in decoded:
                 self.metrics.latency.observe(per_message)
+        alerts = self._held_labels(alerts)
         wall = self.wall_clock()
         for sink in self.sinks:
-            sink.send(alerts, wall)
+            self._deliver(sink, "send", alerts, wall, decoded)
+        self._adopt_replayed()
         self.summary.batches += 1
 
-    def decode_record(self, record: Record) -> tuple[list[LabeledPoint], list[Columns]]:
-        """The valid points of ``record``, rejecting what is invalid and leaving out what
-        restored state holds already."""
+    def _decode_safely(
+        self, record: Record, latest: float | None
+    ) -> tuple[list[LabeledPoint], list[Columns]]:
+        try:
+            return self.decode_record(record, latest)
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:
+            self._failed(record, "decoding", exc)
+            return [], []
+
+    def decode_record(
+        self, record: Record, latest: float | None = None
+    ) -> tuple[list[LabeledPoint], list[Columns]]:
+        """The valid points of ``record``, rejecting what is invalid (or later than ``latest``)
+        and leaving out what restored state holds already."""
         decoded = decode_message(
-            record.key, record.value, self.max_message_bytes, self.max_batch_points
+            record.key, record.value, self.max_message_bytes, self.max_batch_points, latest
         )
         for rejection in decoded.rejections:
             self.reject(record, rejection)
@@ -703,9 +806,48 @@ class Runner:
             del self._series_floor[series]
         return True
 
-    def score_points(
-        self, decoded: list[tuple[Record, list[LabeledPoint], list[Columns]]]
-    ) -> ScoredBatch:
+    def _score_and_emit(self, decoded: list[Decoded]) -> list[Alert]:
+        """Score ``decoded`` and write its outputs; on a scoring failure undo the admissions
+        and try each half (bisection), so that only the failing record is dead-lettered."""
+        if not any(points or columns for _, points, columns in decoded):
+            return []
+        admission = self._admission_state(decoded)
+        try:
+            if any(points for _, points, _ in decoded) or self.pipeline.reorder_window:
+                batch = self.score_points(decoded)
+            else:
+                batch = self.score_columns(decoded)
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:
+            self._undo_admission(admission)
+            if len(decoded) == 1:
+                self._failed(decoded[0][0], "scoring", exc)
+                return []
+            log.warning("scoring a batch of %d records failed (%r): bisecting", len(decoded), exc)
+            middle = len(decoded) // 2
+            return self._score_and_emit(decoded[:middle]) + self._score_and_emit(decoded[middle:])
+        return self.emit(batch, self.monotonic(), decoded)
+
+    def _admission_state(self, decoded: list[Decoded]) -> dict[str, dict | None]:
+        """The order state of the batch's series (None: new), to undo a failed scoring.
+
+        A failure is undone by restoring it: the detector bank checks its input before it
+        changes anything, so a failed scoring has admitted points but learnt none."""
+        series = {p.point.series for _, points, _ in decoded for p in points}
+        series.update(c.series for _, _, columns in decoded for c in columns)
+        order = self.pipeline.order
+        return {s: order.state(s) if s in self.pipeline.slots else None for s in series}
+
+    def _undo_admission(self, admission: Mapping[str, dict | None]) -> None:
+        for series, state in admission.items():
+            if state is None:
+                self.pipeline.drop_series(series)
+            else:
+                held = [(timestamp, item) for timestamp, item in state["held"]]
+                self.pipeline.order.load(series, state["last"], state["latest"], held)
+
+    def score_points(self, decoded: list[Decoded]) -> ScoredBatch:
         """Score every point in message order (the general path)."""
         origins = [
             (record, labeled)
@@ -725,9 +867,7 @@ class Runner:
                 self.reject(record, Rejection(exc.reason, exc.detail, document, labeled.index))
         return batch
 
-    def score_columns(
-        self, decoded: list[tuple[Record, list[LabeledPoint], list[Columns]]]
-    ) -> ScoredBatch:
+    def score_columns(self, decoded: list[Decoded]) -> ScoredBatch:
         """Score column messages as whole arrays (no Python object per point)."""
         parts = [(record, c) for record, _, columns in decoded for c in columns]
         sizes = [len(c.values) for _, c in parts]
@@ -754,8 +894,13 @@ class Runner:
                 self.checkpoint.touch(columns.series, (record.topic, record.partition))
         return batch
 
-    def emit(self, batch: ScoredBatch, now: float) -> list[Alert]:
-        """Gauges, the scores topic and alerts for the scored points; returns the alerts."""
+    def emit(
+        self, batch: ScoredBatch, now: float, decoded: Sequence[Decoded] = ()
+    ) -> list[Alert]:
+        """Gauges, the scores topic and alerts for the scored points; returns the alerts.
+
+        A point whose score document or alert cannot be made is dead-lettered against its
+        record in ``decoded`` as ``processing_error`` (it was scored and learnt all the same)."""
         if not len(batch):
             return []
         self.summary.points += len(batch)
@@ -765,33 +910,107 @@ class Runner:
         latest: dict[str, int] = {}
         for index, series in enumerate(batch.series):
             latest[series] = index
-        self.metrics.observe_many(
-            {series: batch.scored_at(index).assessment for series, index in latest.items()},
-            len(batch),
-            now,
-        )
+        try:
+            self.metrics.observe_many(
+                {series: batch.scored_at(index).assessment for series, index in latest.items()},
+                len(batch),
+                now,
+            )
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:  # the gauges only: the points' outputs are still written
+            log.error("updating the gauges of %d series failed: %r", len(latest), exc)
         if self.scores_topic is not None:
             for scored in batch.scored():
-                self.producer.send(
-                    self.scores_topic,
-                    scored.point.series.encode(),
-                    score_document(scored.point, scored.assessment),
-                )
+                try:
+                    document = score_document(scored.point, scored.assessment)
+                except Exception as exc:
+                    self._point_failed(decoded, scored.point, "writing its score", exc)
+                    continue
+                self.producer.send(self.scores_topic, scored.point.series.encode(), document)
         alerts = []
         for scored in batch.transitions():
-            event = scored.event
-            alerts.append(Alert(event, scored.labels))
+            try:
+                event = scored.event
+                alerts.append(Alert(event, scored.labels))
+                log.info(
+                    "alert %s: %s (score %.3f, value %g)",
+                    event.status,
+                    event.series,
+                    event.anomaly_score,
+                    event.value,
+                )
+            except Exception as exc:
+                self._point_failed(decoded, scored.point, "making its alert", exc)
+                continue
             if event.firing:
                 self.summary.alerts += 1
                 self.metrics.alerts.inc()
-            log.info(
-                "alert %s: %s (score %.3f, value %g)",
-                event.status,
-                event.series,
-                event.anomaly_score,
-                event.value,
-            )
         return alerts
+
+    def _held_labels(self, alerts: list[Alert]) -> list[Alert]:
+        """A transition of a series whose restored alert is held back (:meth:`_await_replay`)
+        ends the hold; a resolution then goes out with the labels the alert fired with."""
+        out = []
+        for alert in alerts:
+            held = self._adopting.pop(alert.event.series, None)
+            if held is not None and not alert.event.firing:
+                alert = Alert(alert.event, held[0].labels)
+            out.append(alert)
+        return out
+
+    def _deliver(
+        self,
+        sink: AlertSink,
+        method: str,
+        alerts: Sequence[Alert],
+        wall: float,
+        decoded: Sequence[Decoded] = (),
+    ) -> None:
+        """``sink.send`` or ``sink.adopt``; when it fails, one alert at a time, dead-lettering
+        the record of each alert it fails on."""
+        if not alerts:
+            return
+        deliver = getattr(sink, method)
+        try:
+            deliver(alerts, wall)
+            return
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:
+            if len(alerts) == 1:
+                self._point_failed(
+                    decoded,
+                    MetricPoint(alerts[0].event.series, alerts[0].event.at, alerts[0].event.value),
+                    f"{sink.name} delivering its alert",
+                    exc,
+                )
+                return
+        for alert in alerts:
+            self._deliver(sink, method, [alert], wall, decoded)
+
+    def _point_failed(
+        self, decoded: Sequence[Decoded], point: MetricPoint, stage: str, exc: Exception
+    ) -> None:
+        """Dead-letter the record of ``decoded`` that held ``point`` (``processing_error``)."""
+        for record, points, columns in decoded:
+            if any(p.point.series == point.series and p.point.timestamp == point.timestamp
+                   for p in points) or any(
+                c.series == point.series and (c.timestamps == point.timestamp).any()
+                for c in columns
+            ):
+                self._failed(record, stage, exc, point_document(point))
+                return
+        log.error("point %s failed %s: %r", point_document(point), stage, exc)
+        self.summary.invalid["processing_error"] += 1
+        self.metrics.count_invalid("processing_error")
+
+    def _failed(
+        self, record: Record, stage: str, exc: Exception, item: object = None
+    ) -> None:
+        log.error("record %s/%d/%d failed %s: %r", record.topic, record.partition,
+                  record.offset, stage, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+        self.reject(record, Rejection("processing_error", f"{stage} failed: {exc!r}"[:1000], item))
 
     def reject(self, record: Record, rejection: Rejection) -> None:
         self.summary.invalid[rejection.reason] += 1
@@ -806,9 +1025,11 @@ class Runner:
             "key": record.key.decode(errors="replace") if record.key is not None else None,
             "timestamp_ms": record.timestamp_ms,
         }
-        self.producer.send(
-            self.dead_letter_topic, record.key, dead_letter(rejection, source, record.value)
-        )
+        try:
+            document = dead_letter(rejection, source, record.value)
+        except Exception:  # e.g. an item orjson cannot write: the message excerpt instead
+            document = dead_letter(Rejection(rejection.reason, rejection.detail), source, record.value)
+        self.producer.send(self.dead_letter_topic, record.key, document)
 
     def housekeeping(self) -> None:
         """Between batches: idle series, alert re-sends and retries, lag, the connection."""
@@ -816,9 +1037,15 @@ class Runner:
             self.checkpoint.forget(series)
             self._series_floor.pop(series, None)
             self.summary.evicted += 1
+        self._adopt_replayed()
         wall = self.wall_clock()
         for sink in self.sinks:
-            sink.tick(wall)
+            try:
+                sink.tick(wall)
+            except INFRASTRUCTURE_ERRORS:
+                raise
+            except Exception as exc:  # its alerts stay queued in the sink for the next tick
+                log.error("%s: re-sending alerts failed: %r", sink.name, exc)
         now = self.monotonic()
         self._watch_connection(now)
         if now >= self._next_lag:
@@ -835,7 +1062,8 @@ class Runner:
         connected = getattr(self.consumer, "connected", None)
         if connected is None:
             return
-        if connected():
+        answering = getattr(self.consumer, "answering", lambda: True)
+        if connected() and answering():
             if not self._connected:
                 log.warning(
                     "Kafka reachable again after %.1f s: resuming", now - self._disconnected_since
@@ -844,7 +1072,10 @@ class Runner:
         elif self._connected:
             self._connected = False
             self._disconnected_since = now
-            log.warning("Kafka unreachable (lost the group coordinator): not ready, retrying")
+            log.warning(
+                "Kafka unreachable (lost the group coordinator, or no answer for a few "
+                "seconds): not ready, retrying"
+            )
 
     def _waiting_for_broker(self, seconds: float) -> None:
         if self._connected:
