@@ -188,7 +188,9 @@ class Consumer:
                 auto_offset_reset=auto_offset_reset,
                 max_poll_records=max_poll_records,
                 session_timeout_ms=session_ms,
-                heartbeat_interval_ms=max(min(session_ms // 6, int(HEARTBEAT_INTERVAL * 1000)), 100),
+                heartbeat_interval_ms=max(
+                    min(session_ms // 6, int(HEARTBEAT_INTERVAL * 1000)), 100
+                ),
                 bootstrap_timeout_ms=int(connect_timeout * 1000),
                 reconnect_backoff_max_ms=int(reconnect_backoff_max * 1000),
                 group_instance_id=group_instance_id,
@@ -274,7 +276,9 @@ class Consumer:
         answered = max(heartbeat.last_receive, heartbeat.last_reset)
         return time.monotonic() - answered <= ANSWER_DEADLINE
 
-    def end_offsets(self, partitions: Iterable[Partition], timeout: float = 5.0) -> dict[Partition, int]:
+    def end_offsets(
+        self, partitions: Iterable[Partition], timeout: float = 5.0
+    ) -> dict[Partition, int]:
         """The offset after the last record of each partition; ``KafkaIOError`` when the
         broker does not tell within ``timeout`` seconds."""
         try:

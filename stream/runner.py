@@ -639,8 +639,9 @@ class Runner:
             try:
                 ends = end_offsets(sorted(owned))
             except KafkaIOError as exc:  # not known now: wait for adopt_wait
-                log.warning("end offsets unknown (%s): restored alerts wait %.0f s", exc,
-                            self.adopt_wait)
+                log.warning(
+                    "end offsets unknown (%s): restored alerts wait %.0f s", exc, self.adopt_wait
+                )
                 ends = {partition: None for partition in owned}
         deadline = self.monotonic() + self.adopt_wait
         for series, alert in firing.items():
@@ -894,9 +895,7 @@ class Runner:
                 self.checkpoint.touch(columns.series, (record.topic, record.partition))
         return batch
 
-    def emit(
-        self, batch: ScoredBatch, now: float, decoded: Sequence[Decoded] = ()
-    ) -> list[Alert]:
+    def emit(self, batch: ScoredBatch, now: float, decoded: Sequence[Decoded] = ()) -> list[Alert]:
         """Gauges, the scores topic and alerts for the scored points; returns the alerts.
 
         A point whose score document or alert cannot be made is dead-lettered against its
@@ -994,8 +993,10 @@ class Runner:
     ) -> None:
         """Dead-letter the record of ``decoded`` that held ``point`` (``processing_error``)."""
         for record, points, columns in decoded:
-            if any(p.point.series == point.series and p.point.timestamp == point.timestamp
-                   for p in points) or any(
+            if any(
+                p.point.series == point.series and p.point.timestamp == point.timestamp
+                for p in points
+            ) or any(
                 c.series == point.series and (c.timestamps == point.timestamp).any()
                 for c in columns
             ):
@@ -1005,11 +1006,16 @@ class Runner:
         self.summary.invalid["processing_error"] += 1
         self.metrics.count_invalid("processing_error")
 
-    def _failed(
-        self, record: Record, stage: str, exc: Exception, item: object = None
-    ) -> None:
-        log.error("record %s/%d/%d failed %s: %r", record.topic, record.partition,
-                  record.offset, stage, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+    def _failed(self, record: Record, stage: str, exc: Exception, item: object = None) -> None:
+        log.error(
+            "record %s/%d/%d failed %s: %r",
+            record.topic,
+            record.partition,
+            record.offset,
+            stage,
+            exc,
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )
         self.reject(record, Rejection("processing_error", f"{stage} failed: {exc!r}"[:1000], item))
 
     def reject(self, record: Record, rejection: Rejection) -> None:
@@ -1028,7 +1034,9 @@ class Runner:
         try:
             document = dead_letter(rejection, source, record.value)
         except Exception:  # e.g. an item orjson cannot write: the message excerpt instead
-            document = dead_letter(Rejection(rejection.reason, rejection.detail), source, record.value)
+            document = dead_letter(
+                Rejection(rejection.reason, rejection.detail), source, record.value
+            )
         self.producer.send(self.dead_letter_topic, record.key, document)
 
     def housekeeping(self) -> None:
