@@ -598,7 +598,7 @@ class Runner:
         partitions = sorted(self._to_restore)
         self._to_restore.clear()
         self._assignment_changed = False
-        stored = self.checkpoint.restore(partitions)
+        stored = self._restore_retrying(partitions)
         self.summary.restored_series += len(stored.states)
         for partition in partitions:
             self._position.pop(partition, None)
@@ -614,6 +614,29 @@ class Runner:
                 partitions,
                 self.monotonic() - started,
             )
+
+    def _restore_retrying(self, partitions: list[Partition]) -> StoredState:
+        """:meth:`Checkpoint.restore`, retried (1 s, doubling up to 10 s) while the broker does
+        not answer: a restore that hits a frozen or restarting broker waits for it, not ready,
+        instead of stopping the process. Nothing of these partitions is processed meanwhile.
+        A stop while waiting raises the last error (nothing is committed)."""
+        started = self.monotonic()
+        delay = 1.0
+        while True:
+            try:
+                return self.checkpoint.restore(partitions)
+            except KafkaIOError as exc:
+                if self._stop.is_set():
+                    raise
+                self._waiting_for_broker(self.monotonic() - started)
+                log.warning(
+                    "restoring partitions %s failed (%s): retrying in %.0f s",
+                    partitions,
+                    exc,
+                    delay,
+                )
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
 
     def _await_replay(self, stored: StoredState) -> None:
         """Hold back the alerts that ``stored`` has firing until their partition is replayed.
