@@ -71,6 +71,10 @@ class Alert:
 
 
 class AlertSink(Protocol):
+    """``keeps_state`` (optional, default False): the receiver keeps a state per alert (as
+    Alertmanager does) rather than a stream of events; after a restore such a sink gets each
+    series' net state once the replay is over (see ``Runner._start_replay``)."""
+
     name: str
 
     def send(self, alerts: Sequence[Alert], now: float) -> None: ...
@@ -348,6 +352,7 @@ class AlertmanagerSink:
     """
 
     name = "alertmanager"
+    keeps_state = True
 
     def __init__(
         self,

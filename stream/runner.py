@@ -80,8 +80,8 @@ class Source(Protocol):
 
     Optional: ``connected()`` (the group coordinator is known; without it: always),
     ``answering()`` (the broker answered within a few seconds; without it: always) and
-    ``end_offsets(partitions)`` (the next offset of each partition; without it restored alerts
-    are taken over at once, see :meth:`Runner.restore_assigned`).
+    ``end_offsets(partitions)`` (the next offset of each partition; without it there is no replay
+    window, see :meth:`Runner._start_replay`).
     """
 
     on_revoked: Callable[[list[Partition]], None] | None
@@ -464,9 +464,8 @@ class Runner:
         as ``future_timestamp`` (scored, it would make its series refuse every earlier point).
         None: no limit.
     adopt_wait
-        Seconds at most that an alert restored as firing waits for its partition to be replayed
-        up to where it ended at the restore before the sinks take it over (see
-        :meth:`restore_assigned`).
+        Seconds at most that the replay window of a restored partition lasts (see
+        :meth:`_start_replay`): Alertmanager gets its series' alerts after it.
     """
 
     def __init__(
@@ -533,9 +532,11 @@ class Runner:
         self._series_floor: dict[str, tuple[Partition, int]] = {}
         self._released: set[Partition] = set()
         self._to_restore: set[Partition] = set()
-        # Alerts restored as firing, not yet taken over by the sinks: series -> (the alert,
-        # its partition, the partition's end offset at the restore or None, deadline).
-        self._adopting: dict[str, tuple[Alert, Partition, int | None, float]] = {}
+        # Replay windows (see _start_replay): partition -> (its end offset at the restore, or
+        # None when unknown; deadline), and per series of those partitions the alert held back
+        # from state-keeping sinks (and whether it is the restored one).
+        self._replaying: dict[Partition, tuple[int | None, float]] = {}
+        self._held: dict[str, tuple[Alert, bool]] = {}
         self._position: dict[Partition, int] = {}  # next offset to process, per partition
         self._assignment_changed = False
         self._started = monotonic()
@@ -603,7 +604,7 @@ class Runner:
         for partition in partitions:
             self._position.pop(partition, None)
         self._position.update(stored.offsets)
-        self._await_replay(stored)
+        self._start_replay(partitions, stored)
         self._skip_below.update(stored.offsets)
         for series, offset in stored.series_offsets.items():
             self._series_floor[series] = (stored.partitions[series], offset)
@@ -638,66 +639,104 @@ class Runner:
                 self._stop.wait(delay)
                 delay = min(delay * 2, 10.0)
 
-    def _await_replay(self, stored: StoredState) -> None:
-        """Hold back the alerts that ``stored`` has firing until their partition is replayed.
+    def _start_replay(self, partitions: list[Partition], stored: StoredState) -> None:
+        """Open the replay window of the restored ``partitions`` that have records after their
+        stored offset (up to their end offset now), for the sinks that keep a receiver's state
+        (Alertmanager).
 
-        The stored state is that of the last checkpoint, and the records after it are consumed
-        again: if one of them resolved the alert before a crash, Alertmanager was told so, and
-        re-sending the alert as firing now would page again for a resolved incident. So the
-        sinks take over (:meth:`AlertSink.adopt`) only the alerts still firing once the
-        partition is processed up to its end offset at the restore (or after ``adopt_wait``
-        seconds, so that Alertmanager does not let a long-firing alert expire meanwhile).
+        The stored state is that of the last checkpoint; the records after it are consumed
+        again, and the process that died may have told Alertmanager what they caused already
+        (an alert that fired, or resolved). Sending the replayed events as they come could tell
+        Alertmanager that a resolved alert fires again, which pages twice. So, until a partition
+        is processed up to its end offset at the restore (at most ``adopt_wait`` seconds),
+        those sinks get nothing about its series; then each series' net state: its last event,
+        or the alert restored as firing if the replay did not change it (taken over with
+        :meth:`AlertSink.adopt`). Event streams (topic, webhook) get every event as it comes.
         """
-        firing = {
-            series: Alert(*opened)
-            for series in stored.states
-            if (opened := self.pipeline.open_alert(series)) is not None
-        }
-        if not firing:
+        if not any(getattr(sink, "keeps_state", False) for sink in self.sinks):
             return
-        owned = {stored.partitions[series] for series in firing}
+        for series in stored.states:
+            opened = self.pipeline.open_alert(series)
+            if opened is not None:
+                self._held[series] = (Alert(*opened), True)
+        replayed = [p for p in partitions if p in stored.offsets]
         end_offsets = getattr(self.consumer, "end_offsets", None)
-        ends: Mapping[Partition, int] = {}
-        if end_offsets is not None:
+        ends: Mapping[Partition, int | None] = {}
+        if end_offsets is not None and replayed:
             try:
-                ends = end_offsets(sorted(owned))
-            except KafkaIOError as exc:  # not known now: wait for adopt_wait
-                log.warning(
-                    "end offsets unknown (%s): restored alerts wait %.0f s", exc, self.adopt_wait
-                )
-                ends = {partition: None for partition in owned}
+                ends = end_offsets(replayed)
+            except KafkaIOError as exc:  # not known now: the window lasts adopt_wait
+                log.warning("end offsets unknown (%s): replay window of %.0f s", exc,
+                            self.adopt_wait)  # fmt: skip
+                ends = dict.fromkeys(replayed)
         deadline = self.monotonic() + self.adopt_wait
-        for series, alert in firing.items():
-            partition = stored.partitions[series]
-            self._adopting[series] = (alert, partition, ends.get(partition, -1), deadline)
-        self._adopt_replayed()
+        for partition in replayed:
+            end = ends.get(partition, -1)  # -1: a source that cannot tell, no window
+            if end is None or stored.offsets[partition] < end:
+                self._replaying[partition] = (end, deadline)
+        self._end_replays()
 
-    def _adopt_replayed(self) -> None:
-        """Give the sinks the restored alerts whose partitions are replayed (see
-        :meth:`_await_replay`) and that are still firing."""
-        if not self._adopting:
+    def _hold_replayed(self, alerts: list[Alert]) -> list[Alert]:
+        """The alerts that state-keeping sinks get now; those of series in a replay window
+        (:meth:`_start_replay`) are held back, the last one per series kept."""
+        if not self._replaying:
+            return alerts
+        now = []
+        for alert in alerts:
+            series = alert.event.series
+            if self.checkpoint.owner.get(series) not in self._replaying:
+                now.append(alert)
+                continue
+            held = self._held.get(series)
+            if held is not None and not alert.event.firing:
+                # resolved with the labels it fired with, as the sink would have done
+                alert = dataclasses.replace(alert, labels=held[0].labels)
+            self._held[series] = (alert, False)
+        return now
+
+    def _end_replays(self) -> None:
+        """Close the replay windows that are over and give the state-keeping sinks the net
+        state of their series (see :meth:`_start_replay`)."""
+        if not self._replaying and not self._held:
             return
         now = self.monotonic()
-        due = []
-        for series, (alert, partition, end, deadline) in list(self._adopting.items()):
-            replayed = end is not None and self._position.get(partition, 0) >= end
-            if not (replayed or now >= deadline):
+        over = {
+            partition
+            for partition, (end, deadline) in self._replaying.items()
+            if (end is not None and self._position.get(partition, 0) >= end) or now >= deadline
+        }
+        for partition in over:
+            del self._replaying[partition]
+        adopt, send = [], []
+        for series, (alert, restored) in list(self._held.items()):
+            if self.checkpoint.owner.get(series) in self._replaying:
                 continue
-            del self._adopting[series]
-            if self.pipeline.open_alert(series) is not None:  # not resolved by the replay
-                due.append(alert)
-        if due:
-            wall = self.wall_clock()
-            for sink in self.sinks:
-                self._deliver(sink, "adopt", due, wall)
+            del self._held[series]
+            if not restored:
+                send.append(alert)
+            elif self.pipeline.open_alert(series) is not None:  # still firing
+                adopt.append(alert)
+        wall = self.wall_clock()
+        for sink in self.sinks:
+            if getattr(sink, "keeps_state", False):
+                self._deliver(sink, "adopt", adopt, wall)
+                self._deliver(sink, "send", send, wall)
+        if adopt or send:
+            log.info(
+                "replay done: %d restored alerts still firing taken over, %d replayed alert "
+                "states sent",
+                len(adopt),
+                len(send),
+            )
 
     def _forget_floors(self, partitions: Iterable[Partition]) -> None:
         partitions = set(partitions)
         for partition in partitions:
             self._skip_below.pop(partition, None)
             self._position.pop(partition, None)
-        for series in [s for s, entry in self._adopting.items() if entry[1] in partitions]:
-            del self._adopting[series]
+            self._replaying.pop(partition, None)
+        for series in [s for s in self._held if self.checkpoint.owner.get(s) in partitions]:
+            del self._held[series]
         for series in [s for s, (p, _) in self._series_floor.items() if p in partitions]:
             del self._series_floor[series]
 
@@ -789,11 +828,12 @@ class Runner:
             per_message = (time.perf_counter() - started) / len(decoded)
             for _ in decoded:
                 self.metrics.latency.observe(per_message)
-        alerts = self._held_labels(alerts)
+        stateful = self._hold_replayed(alerts)
         wall = self.wall_clock()
         for sink in self.sinks:
-            self._deliver(sink, "send", alerts, wall, decoded)
-        self._adopt_replayed()
+            now = stateful if getattr(sink, "keeps_state", False) else alerts
+            self._deliver(sink, "send", now, wall, decoded)
+        self._end_replays()
         self.summary.batches += 1
 
     def _decode_safely(
@@ -970,17 +1010,6 @@ class Runner:
                 self.metrics.alerts.inc()
         return alerts
 
-    def _held_labels(self, alerts: list[Alert]) -> list[Alert]:
-        """A transition of a series whose restored alert is held back (:meth:`_await_replay`)
-        ends the hold; a resolution then goes out with the labels the alert fired with."""
-        out = []
-        for alert in alerts:
-            held = self._adopting.pop(alert.event.series, None)
-            if held is not None and not alert.event.firing:
-                alert = Alert(alert.event, held[0].labels)
-            out.append(alert)
-        return out
-
     def _deliver(
         self,
         sink: AlertSink,
@@ -1064,11 +1093,11 @@ class Runner:
 
     def housekeeping(self) -> None:
         """Between batches: idle series, alert re-sends and retries, lag, the connection."""
+        self._end_replays()
         for series in self.pipeline.evict_idle():
             self.checkpoint.forget(series)
             self._series_floor.pop(series, None)
             self.summary.evicted += 1
-        self._adopt_replayed()
         wall = self.wall_clock()
         for sink in self.sinks:
             try:

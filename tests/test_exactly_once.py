@@ -156,3 +156,52 @@ def test_an_alert_still_firing_after_the_replay_is_taken_over(tmp_path):
         )
         taken_over = firing_items(second_am)
         assert taken_over and taken_over[0]["startsAt"] == firing_items(first_am)[0]["startsAt"]
+
+
+class ClockedSource(ReplayingSource):
+    """Moves the runner's clock past the checkpoint interval once, at poll ``tick_at``: one
+    checkpoint there, none after it (as with a long --checkpoint-interval)."""
+
+    def __init__(self, records, clock, tick_at, **options):
+        super().__init__(records, **options)
+        self.clock, self.tick_at = clock, tick_at
+
+    def poll(self, timeout, max_records=None):
+        if self.polls + 1 == self.tick_at:
+            self.clock[0] += 1000.0
+        return super().poll(timeout, max_records)
+
+
+def test_an_incident_replayed_whole_after_a_crash_is_not_sent_as_firing_again(tmp_path):
+    """The checkpoint is from before the incident, and the dead process delivered its firing
+    and its resolve: the replay opens and resolves it again, and Alertmanager must get only
+    the resolve (a firing would page again for a resolved incident)."""
+    path = tmp_path / "state.db"
+    with AlertWebhookReceiver() as first_am, AlertWebhookReceiver() as second_am:
+        clock = [0.0]
+        first = ClockedSource(records(), clock, tick_at=61, crash_after_polls=83)
+        first_runner = Runner(
+            first,
+            MemorySender(),
+            Pipeline(lambda: DetectorStack(grace_period=5)),
+            LookoutMetrics(),
+            sinks=[AlertmanagerSink(first_am.url)],
+            batch_size=1,
+            state_store=SqliteStateStore(path),
+            checkpoint_interval=100.0,
+            monotonic=lambda: clock[0],
+        )
+        with pytest.raises(KeyboardInterrupt):
+            first_runner.run()
+        assert first.committed == {(TOPIC, 0): 61}
+        posts = [item for post in first_am.notifications for item in post]
+        assert len(posts) >= 2 and pd.Timestamp(posts[-1]["endsAt"]) < pd.Timestamp.now(tz="UTC")
+
+        second = ReplayingSource(records(), committed=first.committed)
+        sender = MemorySender()
+        runner(second, sender, SqliteStateStore(path), second_am).run(
+            max_messages=len(second.records)
+        )
+        assert [e["status"] for e in sender.on("alerts")] == ["firing", "resolved"]  # events
+        assert firing_items(second_am) == [], "Alertmanager was told a resolved alert fires"
+        assert [item for post in second_am.notifications for item in post]  # the resolve
