@@ -205,3 +205,59 @@ def test_the_future_skew_is_configurable_and_epoch_ms_of_now_is_scored():
     runner, _, sender = runner_over(records, max_future_skew=60.0)
     runner.run(max_messages=3)
     assert scored(sender) == [] and len(sender.on("dead")) == 4
+
+
+def test_a_restore_that_meets_an_unanswering_broker_is_retried_not_fatal(tmp_path):
+    """Only infrastructure failures stop the process, and a broker that does not answer for a
+    while is waited for: the restore is retried (not ready meanwhile), then scoring goes on."""
+    from stream.kafka_io import KafkaIOError
+    from stream.state_store import SqliteStateStore
+    from tests.test_state_store import MemorySender as StoreSender
+    from tests.test_state_store import MemorySource as AssigningSource
+
+    class FlakyStore(SqliteStateStore):
+        failures = 2
+
+        def load_partitions(self, partitions):
+            if self.failures:
+                self.failures -= 1
+                raise KafkaIOError("reading the state topic took more than 120 s")
+            return super().load_partitions(partitions)
+
+    records = [record(i, point(NOW - 6000 + 60 * i, 1.0 + i % 3)) for i in range(20)]
+    source = AssigningSource(records)
+    store = FlakyStore(tmp_path / "state.db")
+    runner = Runner(
+        source,
+        StoreSender(),
+        Pipeline(lambda: DetectorStack(grace_period=5)),
+        LookoutMetrics(),
+        state_store=store,
+        wall_clock=lambda: NOW,
+    )
+    states = []
+    runner._waiting_for_broker = lambda seconds: states.append(runner.ready())
+
+    summary = runner.run(max_messages=20)
+
+    assert store.failures == 0 and len(states) == 2
+    assert summary.points == 20 and source.committed == {("metrics", 0): 20}
+
+
+class Unanswering(MemorySource):
+    answers = True
+
+    def answering(self):
+        return self.answers
+
+
+def test_ready_turns_false_while_the_broker_answers_nothing():
+    log = []
+    source = Unanswering([], log)
+    runner = Runner(source, MemorySender(log), Pipeline(), LookoutMetrics())
+    runner._running = runner._assigned = True
+    assert runner.ready()
+    source.answers = False
+    assert not runner.ready()
+    source.answers = True
+    assert runner.ready()
