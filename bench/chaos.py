@@ -382,6 +382,7 @@ class Settings:
     partitions: int = 6
     seed: int = 7
     static: int = 1  # 1: the scoring process has a --group-instance-id; 0: dynamic membership
+    work: str = ""  # keep the processes' logs in this folder (default: a temporary one)
 
 
 @dataclasses.dataclass
@@ -394,6 +395,7 @@ class Result:
     incidents: int = 0
     notifications: dict = dataclasses.field(default_factory=dict)  # (series, start) -> Counter
     dead_letters: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    dead_letters_written: int = 0  # with the repeats of records consumed again after a crash
     bad_sent: int = 0
     bad_refused_by_broker: collections.Counter = dataclasses.field(
         default_factory=collections.Counter
@@ -401,6 +403,7 @@ class Result:
     restarts: int = 0
     crashes: list = dataclasses.field(default_factory=list)
     recovery: list = dataclasses.field(default_factory=list)
+    good_notified: int = 0  # incidents of the good series notified (junk series alert too)
     planned: int = 0  # incidents of INCIDENTS in the reference
     planned_notified: int = 0
     alert_event_ids: int = 0
@@ -434,12 +437,13 @@ class Result:
                 f"{self.planned_notified} of them notified); notifications per notified "
                 "incident: "
                 + (", ".join(f"{n} x {k}" for k, v in per_incident.items() for n in [v]) or "-")
-                + f"; not notified: {self.incidents - len(self.notifications)}",
+                + f"; incidents not notified: {self.incidents - self.good_notified}",
                 f"alert events         {self.alert_event_ids} distinct event_ids "
                 f"(replay: {self.expected_alert_events})",
                 f"bad messages         {self.bad_sent} sent"
                 + (f", refused by the broker: {refused}" if refused else ""),
-                f"dead letters         {sum(self.dead_letters.values())}: {reasons}",
+                f"dead letters         {sum(self.dead_letters.values())} distinct "
+                f"({self.dead_letters_written} written): {reasons}",
                 f"restarts             {self.restarts} (kill -9), crashes {len(self.crashes)}",
                 f"recovery (s)         {recovery}"
                 + (f" (max {max(self.recovery):.1f})" if self.recovery else ""),
@@ -604,9 +608,12 @@ def run(broker, alertmanager_url: str, receiver, work: Path, settings: Settings)
         1 for key in good & set(counted) if first_score[key] != expected_scores[key]
     )
     result.recovery = [first_scored_at(log) - killed for killed, log in kills]
-    result.dead_letters = collections.Counter(
-        d["reason"] for _, d in read_topic(bootstrap, topics.dead)
-    )
+    letters = [d for _, d in read_topic(bootstrap, topics.dead)]
+    result.dead_letters_written = len(letters)
+    distinct = {
+        (d["source"]["partition"], d["source"]["offset"], d.get("index")): d for d in letters
+    }
+    result.dead_letters = collections.Counter(d["reason"] for d in distinct.values())
     events = [doc for _, doc in read_topic(bootstrap, topics.alerts)]
     events = [e for e in events if e["series"] in names(settings.series)]  # not junk series
     result.alert_event_ids = len({e["event_id"] for e in events})
@@ -623,6 +630,8 @@ def run(broker, alertmanager_url: str, receiver, work: Path, settings: Settings)
         for a in map(orjson.loads, (work / "reference" / "alerts.jsonl").read_bytes().splitlines())
         if pd.Timestamp(a["start"]) in starts
     }
+    good_series = set(names(settings.series))
+    result.good_notified = sum(1 for series, _ in notifications if series in good_series)
     result.planned = len(planned)
     result.planned_notified = len(planned & set(notifications))
     result.seconds = time.monotonic() - started
@@ -642,7 +651,8 @@ def main() -> int:
     from scripts.lookout_services.kafka_broker import KafkaBroker
 
     with tempfile.TemporaryDirectory(prefix="lookout-chaos-") as folder:
-        work = Path(folder)
+        work = Path(settings.work or folder)
+        work.mkdir(parents=True, exist_ok=True)
         receiver = AlertWebhookReceiver().start()
         broker = KafkaBroker(work / "kafka", partitions=3).start()
         manager = Alertmanager(work / "alertmanager", receiver.url).start()
