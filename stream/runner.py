@@ -201,6 +201,7 @@ class Checkpoint:
         self.on_wait = on_wait
         self.monotonic = monotonic
         self._pending: dict[Partition, int] = {}
+        self._processed: dict[Partition, int] = {}  # next offset, committed or not
         self._dirty: dict[str, Partition] = {}  # series -> partition, changed since the commit
         self.owner: dict[str, Partition] = {}  # series in memory -> the partition it came from
         # Without a store: partitions revoked but whose series are kept, in case the rebalance
@@ -232,6 +233,8 @@ class Checkpoint:
         with self._lock:
             if offset > self._pending.get(partition, -1):
                 self._pending[partition] = offset
+            if offset > self._processed.get(partition, -1):
+                self._processed[partition] = offset
 
     def touch(self, series: str, partition: Partition) -> None:
         """``series`` (from ``partition``) changed: write its state at the next commit."""
@@ -262,19 +265,26 @@ class Checkpoint:
     def expired(self) -> bool:
         return self.monotonic() - self._started >= self.interval
 
-    def commit(self) -> bool:
+    def commit(self, handover: bool = False) -> bool:
         """Outputs, state, offsets; False when the group refused the offsets (kept for the
-        next commit: the state already holds them)."""
+        next commit: the state already holds them). ``handover``: the last commit before the
+        partitions are given up (a stop): their offsets are stored as handed over."""
         self._started = self.monotonic()
         partitions = self._pending_partitions()
+        if handover and self.store is not None:  # nothing pending: the mark goes all the same
+            with self._lock:
+                partitions |= set(self._processed)
         if not partitions:
             return True
         try:
-            self._deliver(partitions)
+            self._deliver(partitions, handover)
         except BaseException:
             self.abandon()
             raise
         offsets = self.pending
+        if handover and self.store is not None:  # the offsets the state vouches for, again
+            with self._lock:
+                offsets = {p: self._processed[p] for p in partitions if p in self._processed}
         if not offsets:
             return True
         if not self.consumer.commit(offsets):
@@ -291,10 +301,16 @@ class Checkpoint:
         with self._lock:
             return set(self._pending) | set(self._dirty.values())
 
-    def _deliver(self, partitions: set[Partition]) -> None:
-        """Steps 1 and 2 for ``partitions``: flush the outputs, then write and flush the state."""
+    def _deliver(self, partitions: set[Partition], handover: bool = False) -> None:
+        """Steps 1 and 2 for ``partitions``: flush the outputs, then write and flush the state
+        (its offsets marked handed over with ``handover``)."""
         _wait_for(self.producer.flush, self.flush_wait, self.on_wait)
         changes = self._changes(partitions)
+        if handover and self.store is not None:
+            with self._lock:
+                for partition in partitions & set(self._processed):
+                    changes.offsets.setdefault(partition, self._processed[partition])
+            changes.handed_over = set(changes.offsets)
         if self.store is not None and changes:
             self.store.write(changes)
             _wait_for(self.store.flush, self.flush_wait, self.on_wait)
@@ -327,7 +343,7 @@ class Checkpoint:
             self.lose(partitions)
             return
         revoked = set(partitions)
-        self._deliver(revoked)
+        self._deliver(revoked, handover=True)
         with self._lock:
             offsets = {p: self._pending.pop(p) for p in revoked if p in self._pending}
         if offsets:
@@ -358,6 +374,9 @@ class Checkpoint:
 
     def _drop(self, partitions: set[Partition]) -> int:
         self._retained -= partitions
+        with self._lock:
+            for partition in partitions:
+                self._processed.pop(partition, None)
         series = [s for s, p in self.owner.items() if p in partitions]
         for name in series:
             del self.owner[name]
@@ -644,8 +663,9 @@ class Runner:
         stored offset (up to their end offset now), for the sinks that keep a receiver's state
         (Alertmanager).
 
-        The stored state is that of the last checkpoint; the records after it are consumed
-        again, and the process that died may have told Alertmanager what they caused already
+        The stored state is that of the last checkpoint; unless its owner handed the partition
+        over (a revocation or a stop), the records after it are consumed again, and the process
+        that died may have told Alertmanager what they caused already
         (an alert that fired, or resolved). Sending the replayed events as they come could tell
         Alertmanager that a resolved alert fires again, which pages twice. So, until a partition
         is processed up to its end offset at the restore (at most ``adopt_wait`` seconds),
@@ -659,7 +679,8 @@ class Runner:
             opened = self.pipeline.open_alert(series)
             if opened is not None:
                 self._held[series] = (Alert(*opened), True)
-        replayed = [p for p in partitions if p in stored.offsets]
+        # A partition handed over cleanly has nothing to replay: its owner stopped at its offset.
+        replayed = [p for p in partitions if p in stored.offsets and p not in stored.handed_over]
         end_offsets = getattr(self.consumer, "end_offsets", None)
         ends: Mapping[Partition, int | None] = {}
         if end_offsets is not None and replayed:
@@ -772,7 +793,7 @@ class Runner:
                     self.commit()
             else:
                 self.summary.stopped_by = "signal"
-            self.commit()
+            self.commit(handover=True)
         except BaseException:
             self.checkpoint.abandon()
             raise
@@ -782,8 +803,8 @@ class Runner:
             self.close()
         return self.summary
 
-    def commit(self) -> None:
-        if not self.checkpoint.commit():
+    def commit(self, handover: bool = False) -> None:
+        if not self.checkpoint.commit(handover):
             self.summary.commit_failures += 1
             self.metrics.commit_failures.inc()
 

@@ -205,3 +205,20 @@ def test_an_incident_replayed_whole_after_a_crash_is_not_sent_as_firing_again(tm
         assert [e["status"] for e in sender.on("alerts")] == ["firing", "resolved"]  # events
         assert firing_items(second_am) == [], "Alertmanager was told a resolved alert fires"
         assert [item for post in second_am.notifications for item in post]  # the resolve
+
+
+def test_after_a_clean_handover_an_incident_in_the_catch_up_pages(tmp_path):
+    """A partition handed over cleanly (a stop, a revocation) has nothing to replay: an
+    incident in the records its next owner catches up on reaches Alertmanager as it comes
+    (firing, then resolved), not collapsed to a resolve as after a crash."""
+    path = tmp_path / "state.db"
+    with AlertWebhookReceiver() as first_am, AlertWebhookReceiver() as second_am:
+        first = ReplayingSource(records()[:60])
+        runner(first, MemorySender(), SqliteStateStore(path), first_am).run(max_messages=60)
+        assert SqliteStateStore(path).load_partitions([(TOPIC, 0)]).handed_over == {(TOPIC, 0)}
+
+        second = ReplayingSource(records(), committed=first.committed)
+        runner(second, MemorySender(), SqliteStateStore(path), second_am).run(
+            max_messages=len(second.records)
+        )
+        assert firing_items(second_am), "the incident never reached Alertmanager as firing"
