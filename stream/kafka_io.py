@@ -222,7 +222,12 @@ class Consumer:
         """Up to ``max_records`` records, waiting at most ``timeout`` seconds for the first."""
         try:
             batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
-        except KafkaError as exc:  # e.g. a rebalance callback failed: its error is the cause
+        except KafkaError as exc:
+            if exc.retriable:  # the broker went away (a restart): reconnecting is retried
+                log.warning("poll: %r (retrying)", exc)
+                time.sleep(min(timeout, 1.0))
+                return []
+            # e.g. a rebalance callback failed: its error is the cause
             raise KafkaIOError(f"poll failed: {exc}") from exc
         records = []
         for partition, messages in batches.items():

@@ -11,6 +11,7 @@ alert fires before it has replayed the partition; every event it repeats carries
 from __future__ import annotations
 
 import math
+import uuid
 
 import numpy as np
 import orjson
@@ -222,3 +223,32 @@ def test_after_a_clean_handover_an_incident_in_the_catch_up_pages(tmp_path):
             max_messages=len(second.records)
         )
         assert firing_items(second_am), "the incident never reached Alertmanager as firing"
+
+
+@pytest.mark.integration
+@pytest.mark.xdist_group("services")
+@pytest.mark.parametrize("kind", ["kafka", "sqlite"])
+def test_stores_keep_the_handover_mark_until_the_next_checkpoint(kind, tmp_path, request):
+    from stream.kafka_io import TopicAdmin
+    from stream.state_store import KafkaStateStore, StateChanges
+
+    if kind == "kafka":
+        bootstrap = request.getfixturevalue("kafka_bootstrap")
+        topic = f"handover-{uuid.uuid4().hex[:8]}"
+        admin = TopicAdmin(bootstrap)
+        admin.create_topic(topic, 2)
+        admin.close()
+        store = KafkaStateStore(bootstrap, f"{topic}-state", topic)
+    else:
+        topic, store = TOPIC, SqliteStateStore(tmp_path / "state.db")
+    p0, p1 = (topic, 0), (topic, 1)
+    try:
+        store.write(StateChanges(offsets={p0: 5, p1: 3}, handed_over={p0, p1}))
+        store.flush()
+        assert store.load_partitions([p0, p1]).handed_over == {p0, p1}
+        store.write(StateChanges(offsets={p1: 9}))  # a periodic checkpoint of p1
+        store.flush()
+        stored = store.load_partitions([p0, p1])
+        assert stored.handed_over == {p0} and stored.offsets == {p0: 5, p1: 9}
+    finally:
+        store.close()
