@@ -75,6 +75,10 @@ class Alert:
 
 
 class AlertSink(Protocol):
+    """``keeps_state`` (optional, default False): the receiver keeps a state per alert (as
+    Alertmanager does) rather than a stream of events; after a restore such a sink gets each
+    series' net state once the replay is over (see ``Runner._start_replay``)."""
+
     name: str
 
     def send(self, alerts: Sequence[Alert], now: float) -> None: ...
@@ -91,7 +95,8 @@ class AlertSink(Protocol):
 
 def alert_document(alert: Alert) -> dict:
     """The JSON document of an alert on the alerts topic and the webhook: the event's fields
-    (RFC 3339 times) and the point's ``labels``."""
+    (RFC 3339 times; ``event_id``, the idempotency key, and ``sequence``) and the point's
+    ``labels``."""
     document = alert.event.to_dict()
     document["labels"] = dict(alert.labels)
     return document
@@ -206,8 +211,15 @@ def _warn_if_cleartext(sink: str, url: str, auth: HttpAuth | None) -> None:
         log.warning("%s: credentials are sent over plain http to %s", sink, parts.hostname)
 
 
-def post_json(url: str, document: object, timeout: float, auth: HttpAuth | None = None) -> None:
-    """POST ``document`` as JSON; ``auth``, or user info in ``url``, authenticates the request.
+def post_json(
+    url: str,
+    document: object,
+    timeout: float,
+    auth: HttpAuth | None = None,
+    idempotency_key: str | None = None,
+) -> None:
+    """POST ``document`` as JSON; ``auth``, or user info in ``url``, authenticates the request;
+    ``idempotency_key`` goes in an ``Idempotency-Key`` header.
 
     Redirects are not followed (a 3xx answer is an error).
 
@@ -219,6 +231,8 @@ def post_json(url: str, document: object, timeout: float, auth: HttpAuth | None 
     """
     parts = urllib.parse.urlsplit(url)
     headers = {"Content-Type": "application/json", "User-Agent": "lookout"}
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key
     if parts.username is not None:
         auth = HttpAuth(
             urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or "")
@@ -333,6 +347,7 @@ def alertmanager_alert(
             "peak_value": _number(event.peak_value),
             "detectors": ",".join(event.detectors),
             "alert_id": event.alert_id,
+            "event_id": event.event_id,
             "incident_start": format_timestamp(event.start),
         },
         "startsAt": format_timestamp(starts),
@@ -378,6 +393,7 @@ class AlertmanagerSink:
     """
 
     name = "alertmanager"
+    keeps_state = True
 
     def __init__(
         self,
@@ -465,7 +481,8 @@ class AlertmanagerSink:
 
 
 class WebhookSink:
-    """POSTs each alert event (the :func:`alert_document`) to ``url``, in order.
+    """POSTs each alert event (the :func:`alert_document`) to ``url``, in order, with its
+    ``event_id`` also in an ``Idempotency-Key`` header.
 
     Events that could not be delivered wait in a queue of at most ``max_pending`` (the oldest
     are dropped beyond it, each drop counted as a failure) and are retried with backoff.
@@ -517,7 +534,8 @@ class WebhookSink:
     def _deliver(self, now: float) -> None:
         while self._pending:
             try:
-                post_json(self.url, self._pending[0], self.timeout, self.auth)
+                event = self._pending[0]
+                post_json(self.url, event, self.timeout, self.auth, event.get("event_id"))
             except AlertDeliveryError as exc:
                 self._retry.failed(now)
                 log.warning("webhook: %s (retry in %.0f s)", exc, self._retry.delay)

@@ -25,10 +25,15 @@ __all__ = [
     "LinkTemplates",
     "Unit",
     "alert_id",
+    "event_id",
+    "EVENT_SEQUENCE",
     "explain",
     "format_duration",
     "unit_of",
 ]
+
+#: The place of each event in its incident: it opens (1), then resolves (2).
+EVENT_SEQUENCE = {AlertStatus.FIRING.value: 1, AlertStatus.RESOLVED.value: 2}
 
 
 def alert_id(series: str, start: float) -> str:
@@ -39,6 +44,17 @@ def alert_id(series: str, start: float) -> str:
     True
     """
     return hashlib.sha1(f"{series}\x00{start!r}".encode()).hexdigest()[:16]
+
+
+def event_id(alert_id: str, status: str) -> str:
+    """The idempotency key of an alert event: its incident, its place in the incident and its
+    status. A re-delivered event (at-least-once outputs, a crash's replay) has the same key, so
+    a consumer keeps the first event of each key and drops the repeats (docs/live.md).
+
+    >>> event_id("0123456789abcdef", "resolved")
+    '0123456789abcdef-2-resolved'
+    """
+    return f"{alert_id}-{EVENT_SEQUENCE[status]}-{status}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -107,6 +123,14 @@ class AlertEvent:
         summary, description = explain(self)
         return dataclasses.replace(self, summary=summary, description=description)
 
+    @property
+    def event_id(self) -> str:
+        return event_id(self.alert_id, self.status)
+
+    @property
+    def sequence(self) -> int:
+        return EVENT_SEQUENCE[self.status]
+
     def to_dict(self) -> dict:
         """JSON-ready form with RFC 3339 times; NaN becomes null."""
         out = dataclasses.asdict(self)
@@ -119,6 +143,8 @@ class AlertEvent:
             if out[key] != out[key]:
                 out[key] = None
         out["detectors"] = list(self.detectors)
+        out["event_id"] = self.event_id
+        out["sequence"] = self.sequence
         return out
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -104,6 +105,18 @@ GAUGE_LABEL_OPTIONS = (
         metavar="N",
     ),
 )
+#: What ``lookout run`` accepts of a point's time.
+POINT_TIME_OPTIONS = (
+    Option(
+        "max_future_skew",
+        3600.0,
+        "seconds a point's timestamp may be ahead of this machine's clock; a later point is "
+        "dead-lettered as future_timestamp (scored, it would make its series refuse every "
+        "earlier point as out_of_order); 0: none ahead at all",
+        type=non_negative_float,
+        metavar="SECONDS",
+    ),
+)
 
 # --- lookout run ---------------------------------------------------------------------------------
 
@@ -134,6 +147,7 @@ def cmd_run(settings: Settings) -> int:
     label_policy = _label_policy(settings)
     _configure_logging(settings.log_level)
 
+    from detectors.bank import warm_up
     from stream.kafka_io import Consumer, KafkaIOError, Producer
     from stream.metrics import ExpositionServer, LookoutMetrics
     from stream.pipeline import Pipeline
@@ -158,6 +172,10 @@ def cmd_run(settings: Settings) -> int:
         pager=pager,
     )
     metrics.watch_pipeline(pipeline)
+    # Load the compiled kernels (about a second) while the Kafka clients connect, rather than
+    # at the first point: it shortens the recovery after a restart.
+    warm = threading.Thread(target=warm_up, name="lookout-warm-up", daemon=True)
+    warm.start()
     runner: Runner | None = None
     try:
         server = ExpositionServer(
@@ -236,6 +254,10 @@ def cmd_run(settings: Settings) -> int:
         checkpoint_interval=settings.checkpoint_interval,
         flush_wait=1.0,
         history=history,
+        max_future_skew=settings.max_future_skew,
+        # Alertmanager lets an alert expire four re-send intervals after it was last sent: a
+        # restored alert waits for its replay at most one of them.
+        adopt_wait=settings.alert_resend_interval,
     )
     log.info(
         "consuming %s from %s as group %s, state in %s",
@@ -245,6 +267,7 @@ def cmd_run(settings: Settings) -> int:
         settings.state_store,
     )
     try:
+        warm.join()
         with _stop_on_signals(runner.stop):
             summary = runner.run(settings.max_messages, settings.max_seconds)
     except (KafkaIOError, StateStoreError) as exc:
@@ -578,6 +601,7 @@ def register(commands) -> None:
                 ALERT_OPTIONS
             ),
             "state, checkpoints and recovery": STATE_OPTIONS,
+            "point times": POINT_TIME_OPTIONS,
             "labels on the per-series gauges": GAUGE_LABEL_OPTIONS,
             "warm start from Prometheus history (also lookout backfill; docs/prometheus.md)": (
                 HISTORY_OPTIONS

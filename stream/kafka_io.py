@@ -43,6 +43,11 @@ __all__ = [
 
 #: Seconds a new consumer waits for its topics' metadata before joining its group.
 METADATA_WAIT = 5.0
+#: Seconds between heartbeats at most, and seconds without an answer to one after which the
+#: broker counts as not answering (:meth:`Consumer.answering`): a frozen broker keeps its TCP
+#: connections open, so only missing answers tell.
+HEARTBEAT_INTERVAL = 1.0
+ANSWER_DEADLINE = 3.0
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +188,9 @@ class Consumer:
                 auto_offset_reset=auto_offset_reset,
                 max_poll_records=max_poll_records,
                 session_timeout_ms=session_ms,
-                heartbeat_interval_ms=max(session_ms // 6, 100),
+                heartbeat_interval_ms=max(
+                    min(session_ms // 6, int(HEARTBEAT_INTERVAL * 1000)), 100
+                ),
                 bootstrap_timeout_ms=int(connect_timeout * 1000),
                 reconnect_backoff_max_ms=int(reconnect_backoff_max * 1000),
                 group_instance_id=group_instance_id,
@@ -215,7 +222,12 @@ class Consumer:
         """Up to ``max_records`` records, waiting at most ``timeout`` seconds for the first."""
         try:
             batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
-        except KafkaError as exc:  # e.g. a rebalance callback failed: its error is the cause
+        except KafkaError as exc:
+            if exc.retriable:  # the broker went away (a restart): reconnecting is retried
+                log.warning("poll: %r (retrying)", exc)
+                time.sleep(min(timeout, 1.0))
+                return []
+            # e.g. a rebalance callback failed: its error is the cause
             raise KafkaIOError(f"poll failed: {exc}") from exc
         records = []
         for partition, messages in batches.items():
@@ -261,6 +273,27 @@ class Consumer:
     def connected(self) -> bool:
         """The group coordinator is known and reachable (False while the brokers are away)."""
         return not self._consumer._coordinator.coordinator_unknown()
+
+    def answering(self) -> bool:
+        """The group coordinator answered a heartbeat (or the group was joined) within the last
+        :data:`ANSWER_DEADLINE` seconds. Cheap and thread-safe: it reads two timestamps."""
+        heartbeat = self._consumer._coordinator.heartbeat
+        answered = max(heartbeat.last_receive, heartbeat.last_reset)
+        return time.monotonic() - answered <= ANSWER_DEADLINE
+
+    def end_offsets(
+        self, partitions: Iterable[Partition], timeout: float = 5.0
+    ) -> dict[Partition, int]:
+        """The offset after the last record of each partition; ``KafkaIOError`` when the
+        broker does not tell within ``timeout`` seconds."""
+        try:
+            ends = self._consumer.end_offsets(
+                [TopicPartition(topic, number) for topic, number in partitions],
+                timeout_ms=int(timeout * 1000),
+            )
+        except KafkaError as exc:
+            raise KafkaIOError(f"end offsets: {exc}") from exc
+        return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
 
     def lags(self) -> dict[Partition, int]:
         """Messages behind the high watermark, for assigned partitions fetched at least once."""

@@ -70,13 +70,15 @@ REASONS = (
     "too_large",  # more bytes than max_bytes, or more points than max_points
     "missing_field",  # no timestamp, no value, or no series and no key
     "bad_series",  # series not a non-empty string of at most MAX_SERIES_LENGTH characters
-    "bad_timestamp",  # neither RFC 3339 nor epoch seconds
+    "bad_timestamp",  # neither RFC 3339 nor epoch s/ms/us/ns from 1970 to the year 9999
+    "future_timestamp",  # later than the clock plus the allowed skew (--max-future-skew)
     "bad_value",  # not a number
     "non_finite_value",  # NaN or infinite
     "bad_labels",  # labels not an object of Prometheus-style names to strings
     "duplicate_timestamp",  # the series already had a point at this time (re-delivery)
     "out_of_order",  # earlier than the series' last scored point (beyond the reorder window)
     "series_limit",  # a new series while --max-series series are tracked
+    "processing_error",  # decoding, scoring or writing the outputs of this record failed
     "other",
 )
 
@@ -148,11 +150,14 @@ def decode_message(
     value: bytes | None,
     max_bytes: int = MAX_MESSAGE_BYTES,
     max_points: int = MAX_BATCH_POINTS,
+    latest: float | None = None,
 ) -> Decoded:
     """Decode one message into valid points and rejections; never raises on bad input.
 
     In a batched message each point stands alone: the valid ones are kept, each invalid one is
-    rejected with its index.
+    rejected with its index. A point later than ``latest`` (epoch seconds: the clock plus the
+    allowed skew) is a ``future_timestamp``: scored, it would make its series refuse every
+    point before it as ``out_of_order``.
 
     Examples
     --------
@@ -171,7 +176,20 @@ def decode_message(
     >>> (columns,) = decoded.columns
     >>> columns.values.tolist(), columns.indices.tolist(), decoded.rejections[0].reason
     ([1.0, 2.0], [0, 2], 'bad_value')
+
+    A point from the future:
+
+    >>> decoded = decode_message(b"cpu", b'{"timestamp": 7200, "value": 1}', latest=3600.0)
+    >>> decoded.points, decoded.rejections[0].reason, decoded.rejections[0].detail
+    ([], 'future_timestamp', 'timestamp 7200.0 is 3600 s past the latest allowed')
     """
+    decoded = _decode(key, value, max_bytes, max_points)
+    if latest is not None:
+        _reject_future(decoded, latest)
+    return decoded
+
+
+def _decode(key: bytes | None, value: bytes | None, max_bytes: int, max_points: int) -> Decoded:
     if value is None:
         return Decoded([], [Rejection("empty_message", "the message has no value")])
     if len(value) > max_bytes:
@@ -208,6 +226,44 @@ def decode_message(
                 Rejection(exc.reason, exc.detail, item if batched else None, index)
             )
     return decoded
+
+
+def _reject_future(decoded: Decoded, latest: float) -> None:
+    """Move the points of ``decoded`` later than ``latest`` to its rejections."""
+    kept = []
+    for labeled in decoded.points:
+        if labeled.point.timestamp > latest:
+            item = point_document(labeled.point)
+            decoded.rejections.append(_future(labeled.point.timestamp, latest, item, labeled.index))
+        else:
+            kept.append(labeled)
+    decoded.points = kept
+    for number, columns in enumerate(decoded.columns):
+        late = columns.timestamps > latest
+        if not late.any():
+            continue
+        for t, v, i in zip(
+            columns.timestamps[late].tolist(),
+            columns.values[late].tolist(),
+            columns.indices[late].tolist(),
+            strict=True,
+        ):
+            item = point_document(MetricPoint(columns.series, t, v))
+            decoded.rejections.append(_future(t, latest, item, i))
+        keep = ~late
+        decoded.columns[number] = dataclasses.replace(
+            columns,
+            timestamps=columns.timestamps[keep],
+            values=columns.values[keep],
+            indices=columns.indices[keep],
+        )
+    decoded.columns = [c for c in decoded.columns if len(c.values)]
+    decoded.rejections.sort(key=_index)
+
+
+def _future(timestamp: float, latest: float, item: object, index: int) -> Rejection:
+    detail = f"timestamp {timestamp!r} is {timestamp - latest:.0f} s past the latest allowed"
+    return Rejection("future_timestamp", detail, item, index)
 
 
 def _decode_columns(document: dict, default_series: str | None, max_points: int) -> Decoded:

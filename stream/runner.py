@@ -43,7 +43,7 @@ import numpy as np
 
 from detectors.state import SnapshotError
 from stream.alert_sinks import Alert, AlertSink
-from stream.kafka_io import FlushTimeout, Record
+from stream.kafka_io import FlushTimeout, KafkaIOError, Record
 from stream.messages import (
     MAX_BATCH_POINTS,
     MAX_MESSAGE_BYTES,
@@ -58,7 +58,7 @@ from stream.messages import (
 from stream.metrics import LookoutMetrics
 from stream.pipeline import Pipeline, ScoredBatch
 from stream.point import MetricPoint
-from stream.state_store import StateChanges, StateStore, StoredState
+from stream.state_store import StateChanges, StateStore, StateStoreError, StoredState
 
 if TYPE_CHECKING:
     from stream.warm_start import HistoryBoundary
@@ -71,12 +71,20 @@ Partition = tuple[str, int]
 
 LAG_INTERVAL = 1.0  # seconds between consumer-lag updates
 IDLE_SWEEP_INTERVAL = 10.0  # seconds between sweeps for idle series
+#: What stops the process: the broker or the state store failing, or no memory left. Any other
+#: exception while one record is decoded, scored or written is that record's fault.
+INFRASTRUCTURE_ERRORS = (KafkaIOError, StateStoreError, MemoryError)
+
+Decoded = tuple[Record, list[LabeledPoint], list[Columns]]
 
 
 class Source(Protocol):
     """What the runner needs from a consumer (:class:`stream.kafka_io.Consumer`).
 
-    ``connected()`` is optional: a source without it counts as always connected.
+    Optional: ``connected()`` (the group coordinator is known; without it: always),
+    ``answering()`` (the broker answered within a few seconds; without it: always) and
+    ``end_offsets(partitions)`` (the next offset of each partition; without it there is no replay
+    window, see :meth:`Runner._start_replay`).
     """
 
     on_revoked: Callable[[list[Partition]], None] | None
@@ -196,6 +204,7 @@ class Checkpoint:
         self.on_wait = on_wait
         self.monotonic = monotonic
         self._pending: dict[Partition, int] = {}
+        self._processed: dict[Partition, int] = {}  # next offset, committed or not
         self._dirty: dict[str, Partition] = {}  # series -> partition, changed since the commit
         self.owner: dict[str, Partition] = {}  # series in memory -> the partition it came from
         # Without a store: partitions revoked but whose series are kept, in case the rebalance
@@ -227,6 +236,8 @@ class Checkpoint:
         with self._lock:
             if offset > self._pending.get(partition, -1):
                 self._pending[partition] = offset
+            if offset > self._processed.get(partition, -1):
+                self._processed[partition] = offset
 
     def touch(self, series: str, partition: Partition) -> None:
         """``series`` (from ``partition``) changed: write its state at the next commit."""
@@ -257,19 +268,26 @@ class Checkpoint:
     def expired(self) -> bool:
         return self.monotonic() - self._started >= self.interval
 
-    def commit(self) -> bool:
+    def commit(self, handover: bool = False) -> bool:
         """Outputs, state, offsets; False when the group refused the offsets (kept for the
-        next commit: the state already holds them)."""
+        next commit: the state already holds them). ``handover``: the last commit before the
+        partitions are given up (a stop): their offsets are stored as handed over."""
         self._started = self.monotonic()
         partitions = self._pending_partitions()
+        if handover and self.store is not None:  # nothing pending: the mark goes all the same
+            with self._lock:
+                partitions |= set(self._processed)
         if not partitions:
             return True
         try:
-            self._deliver(partitions)
+            self._deliver(partitions, handover)
         except BaseException:
             self.abandon()
             raise
         offsets = self.pending
+        if handover and self.store is not None:  # the offsets the state vouches for, again
+            with self._lock:
+                offsets = {p: self._processed[p] for p in partitions if p in self._processed}
         if not offsets:
             return True
         if not self.consumer.commit(offsets):
@@ -286,10 +304,16 @@ class Checkpoint:
         with self._lock:
             return set(self._pending) | set(self._dirty.values())
 
-    def _deliver(self, partitions: set[Partition]) -> None:
-        """Steps 1 and 2 for ``partitions``: flush the outputs, then write and flush the state."""
+    def _deliver(self, partitions: set[Partition], handover: bool = False) -> None:
+        """Steps 1 and 2 for ``partitions``: flush the outputs, then write and flush the state
+        (its offsets marked handed over with ``handover``)."""
         _wait_for(self.producer.flush, self.flush_wait, self.on_wait)
         changes = self._changes(partitions)
+        if handover and self.store is not None:
+            with self._lock:
+                for partition in partitions & set(self._processed):
+                    changes.offsets.setdefault(partition, self._processed[partition])
+            changes.handed_over = set(changes.offsets)
         if self.store is not None and changes:
             self.store.write(changes)
             _wait_for(self.store.flush, self.flush_wait, self.on_wait)
@@ -322,7 +346,7 @@ class Checkpoint:
             self.lose(partitions)
             return
         revoked = set(partitions)
-        self._deliver(revoked)
+        self._deliver(revoked, handover=True)
         with self._lock:
             offsets = {p: self._pending.pop(p) for p in revoked if p in self._pending}
         if offsets:
@@ -353,6 +377,9 @@ class Checkpoint:
 
     def _drop(self, partitions: set[Partition]) -> int:
         self._retained -= partitions
+        with self._lock:
+            for partition in partitions:
+                self._processed.pop(partition, None)
         series = [s for s, p in self.owner.items() if p in partitions]
         for name in series:
             del self.owner[name]
@@ -457,6 +484,13 @@ class Runner:
     history
         Where the warm start's history of each series ends (:mod:`stream.warm_start`): live
         points up to it are skipped, incidents that began in it never page.
+    max_future_skew
+        Seconds a point's timestamp may be ahead of ``wall_clock``; a later one is dead-lettered
+        as ``future_timestamp`` (scored, it would make its series refuse every earlier point).
+        None: no limit.
+    adopt_wait
+        Seconds at most that the replay window of a restored partition lasts (see
+        :meth:`_start_replay`): Alertmanager gets its series' alerts after it.
     """
 
     def __init__(
@@ -476,6 +510,8 @@ class Runner:
         state_store: StateStore | None = None,
         checkpoint_interval: float = 0.0,
         flush_wait: float | None = None,
+        max_future_skew: float | None = 3600.0,
+        adopt_wait: float = 60.0,
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         history: HistoryBoundary | None = None,
@@ -493,6 +529,8 @@ class Runner:
         self.max_message_bytes = max_message_bytes
         self.max_batch_points = max_batch_points
         self.stall_timeout = stall_timeout
+        self.max_future_skew = max_future_skew
+        self.adopt_wait = adopt_wait
         self.state_store = state_store
         self.wall_clock = wall_clock
         self.monotonic = monotonic
@@ -521,6 +559,12 @@ class Runner:
         self._series_floor: dict[str, tuple[Partition, int]] = {}
         self._released: set[Partition] = set()
         self._to_restore: set[Partition] = set()
+        # Replay windows (see _start_replay): partition -> (its end offset at the restore, or
+        # None when unknown; deadline), and per series of those partitions the alert held back
+        # from state-keeping sinks (and whether it is the restored one).
+        self._replaying: dict[Partition, tuple[int | None, float]] = {}
+        self._held: dict[str, tuple[Alert, bool]] = {}
+        self._position: dict[Partition, int] = {}  # next offset to process, per partition
         self._assignment_changed = False
         self._started = monotonic()
         self._first_point_logged = False
@@ -539,8 +583,16 @@ class Runner:
         return self.monotonic() - self._last_loop < self.stall_timeout
 
     def ready(self) -> bool:
-        """Running, connected to the brokers, with partitions assigned."""
-        return self._running and self._assigned and self._connected and not self._stop.is_set()
+        """Running, connected to the brokers and answered by them within a few seconds, with
+        partitions assigned."""
+        answering = getattr(self.consumer, "answering", None)
+        return (
+            self._running
+            and self._assigned
+            and self._connected
+            and not self._stop.is_set()
+            and (answering is None or answering())
+        )
 
     # --- rebalance callbacks (kafka-python's thread, while the loop waits in poll) -----------
 
@@ -574,17 +626,12 @@ class Runner:
         partitions = sorted(self._to_restore)
         self._to_restore.clear()
         self._assignment_changed = False
-        stored = self.checkpoint.restore(partitions)
+        stored = self._restore_retrying(partitions)
         self.summary.restored_series += len(stored.states)
-        still_firing = [
-            Alert(*opened)
-            for series in stored.states
-            if (opened := self.pipeline.open_alert(series)) is not None
-        ]
-        if still_firing:
-            now = self.wall_clock()
-            for sink in self.sinks:
-                sink.adopt(still_firing, now)
+        for partition in partitions:
+            self._position.pop(partition, None)
+        self._position.update(stored.offsets)
+        self._start_replay(partitions, stored)
         self._skip_below.update(stored.offsets)
         for series in stored.states if self.history is not None else ():
             self.history.forget(series)  # the stored state is newer than the history
@@ -598,10 +645,129 @@ class Runner:
                 self.monotonic() - started,
             )
 
+    def _restore_retrying(self, partitions: list[Partition]) -> StoredState:
+        """:meth:`Checkpoint.restore`, retried (1 s, doubling up to 10 s) while the broker does
+        not answer: a restore that hits a frozen or restarting broker waits for it, not ready,
+        instead of stopping the process. Nothing of these partitions is processed meanwhile.
+        A stop while waiting raises the last error (nothing is committed)."""
+        started = self.monotonic()
+        delay = 1.0
+        while True:
+            try:
+                return self.checkpoint.restore(partitions)
+            except KafkaIOError as exc:
+                if self._stop.is_set():
+                    raise
+                self._waiting_for_broker(self.monotonic() - started)
+                log.warning(
+                    "restoring partitions %s failed (%s): retrying in %.0f s",
+                    partitions,
+                    exc,
+                    delay,
+                )
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _start_replay(self, partitions: list[Partition], stored: StoredState) -> None:
+        """Open the replay window of the restored ``partitions`` that have records after their
+        stored offset (up to their end offset now), for the sinks that keep a receiver's state
+        (Alertmanager).
+
+        The stored state is that of the last checkpoint; unless its owner handed the partition
+        over (a revocation or a stop), the records after it are consumed again, and the process
+        that died may have told Alertmanager what they caused already
+        (an alert that fired, or resolved). Sending the replayed events as they come could tell
+        Alertmanager that a resolved alert fires again, which pages twice. So, until a partition
+        is processed up to its end offset at the restore (at most ``adopt_wait`` seconds),
+        those sinks get nothing about its series; then each series' net state: its last event,
+        or the alert restored as firing if the replay did not change it (taken over with
+        :meth:`AlertSink.adopt`). Event streams (topic, webhook) get every event as it comes.
+        """
+        if not any(getattr(sink, "keeps_state", False) for sink in self.sinks):
+            return
+        for series in stored.states:
+            opened = self.pipeline.open_alert(series)
+            if opened is not None:
+                self._held[series] = (Alert(*opened), True)
+        # A partition handed over cleanly has nothing to replay: its owner stopped at its offset.
+        replayed = [p for p in partitions if p in stored.offsets and p not in stored.handed_over]
+        end_offsets = getattr(self.consumer, "end_offsets", None)
+        ends: Mapping[Partition, int | None] = {}
+        if end_offsets is not None and replayed:
+            try:
+                ends = end_offsets(replayed)
+            except KafkaIOError as exc:  # not known now: the window lasts adopt_wait
+                log.warning("end offsets unknown (%s): replay window of %.0f s", exc,
+                            self.adopt_wait)  # fmt: skip
+                ends = dict.fromkeys(replayed)
+        deadline = self.monotonic() + self.adopt_wait
+        for partition in replayed:
+            end = ends.get(partition, -1)  # -1: a source that cannot tell, no window
+            if end is None or stored.offsets[partition] < end:
+                self._replaying[partition] = (end, deadline)
+        self._end_replays()
+
+    def _hold_replayed(self, alerts: list[Alert]) -> list[Alert]:
+        """The alerts that state-keeping sinks get now; those of series in a replay window
+        (:meth:`_start_replay`) are held back, the last one per series kept."""
+        if not self._replaying:
+            return alerts
+        now = []
+        for alert in alerts:
+            series = alert.event.series
+            if self.checkpoint.owner.get(series) not in self._replaying:
+                now.append(alert)
+                continue
+            held = self._held.get(series)
+            if held is not None and not alert.event.firing:
+                # resolved with the labels it fired with, as the sink would have done
+                alert = dataclasses.replace(alert, labels=held[0].labels)
+            self._held[series] = (alert, False)
+        return now
+
+    def _end_replays(self) -> None:
+        """Close the replay windows that are over and give the state-keeping sinks the net
+        state of their series (see :meth:`_start_replay`)."""
+        if not self._replaying and not self._held:
+            return
+        now = self.monotonic()
+        over = {
+            partition
+            for partition, (end, deadline) in self._replaying.items()
+            if (end is not None and self._position.get(partition, 0) >= end) or now >= deadline
+        }
+        for partition in over:
+            del self._replaying[partition]
+        adopt, send = [], []
+        for series, (alert, restored) in list(self._held.items()):
+            if self.checkpoint.owner.get(series) in self._replaying:
+                continue
+            del self._held[series]
+            if not restored:
+                send.append(alert)
+            elif self.pipeline.open_alert(series) is not None:  # still firing
+                adopt.append(alert)
+        wall = self.wall_clock()
+        for sink in self.sinks:
+            if getattr(sink, "keeps_state", False):
+                self._deliver(sink, "adopt", adopt, wall)
+                self._deliver(sink, "send", send, wall)
+        if adopt or send:
+            log.info(
+                "replay done: %d restored alerts still firing taken over, %d replayed alert "
+                "states sent",
+                len(adopt),
+                len(send),
+            )
+
     def _forget_floors(self, partitions: Iterable[Partition]) -> None:
         partitions = set(partitions)
         for partition in partitions:
             self._skip_below.pop(partition, None)
+            self._position.pop(partition, None)
+            self._replaying.pop(partition, None)
+        for series in [s for s in self._held if self.checkpoint.owner.get(s) in partitions]:
+            del self._held[series]
         for series in [s for s, (p, _) in self._series_floor.items() if p in partitions]:
             del self._series_floor[series]
 
@@ -637,7 +803,7 @@ class Runner:
                     self.commit()
             else:
                 self.summary.stopped_by = "signal"
-            self.commit()
+            self.commit(handover=True)
         except BaseException:
             self.checkpoint.abandon()
             raise
@@ -647,8 +813,8 @@ class Runner:
             self.close()
         return self.summary
 
-    def commit(self) -> None:
-        if not self.checkpoint.commit():
+    def commit(self, handover: bool = False) -> None:
+        if not self.checkpoint.commit(handover):
             self.summary.commit_failures += 1
             self.metrics.commit_failures.inc()
 
@@ -659,14 +825,24 @@ class Runner:
         call of the pipeline's compiled bank: as columns when every message of the batch is a
         column message (and there is no reorder window), else point by point in message order.
         Gauges are set once per series, to its latest point.
+
+        No record stops the loop: one that fails to decode is dead-lettered as
+        ``processing_error``; when scoring a batch fails, its admissions are undone and it is
+        scored again in halves, down to the failing record(s), which are dead-lettered (the
+        others are scored); a point whose outputs fail to be written, and an alert a sink
+        fails on, are dead-lettered the same way. Only :data:`INFRASTRUCTURE_ERRORS` propagate.
         """
         self.restore_assigned()
         started = time.perf_counter()
-        decoded: list[tuple[Record, list[LabeledPoint], list[Columns]]] = []
+        latest = (
+            self.wall_clock() + self.max_future_skew if self.max_future_skew is not None else None
+        )
+        decoded: list[Decoded] = []
         for record in records:
             partition = (record.topic, record.partition)
             if partition in self._released:
                 continue  # fetched before a revocation: its new owner processes it
+            self._position[partition] = record.offset + 1
             floor = self._skip_below.get(partition)
             if floor is not None:
                 if record.offset < floor:
@@ -674,29 +850,41 @@ class Runner:
                     self.checkpoint.advance_to(partition, floor)
                     continue
                 del self._skip_below[partition]
-            decoded.append((record, *self.decode_record(record)))
+            decoded.append((record, *self._decode_safely(record, latest)))
             self.checkpoint.advance(record)
-        if any(points for _, points, _ in decoded) or self.pipeline.reorder_window:
-            batch = self.score_points(decoded)
-        else:
-            batch = self.score_columns(decoded)
-        alerts = self.emit(batch, self.monotonic())
+        alerts = self._score_and_emit(decoded)
         if decoded:
             self.summary.messages += len(decoded)
             self.metrics.messages.inc(len(decoded))
             per_message = (time.perf_counter() - started) / len(decoded)
             for _ in decoded:
                 self.metrics.latency.observe(per_message)
+        stateful = self._hold_replayed(alerts)
         wall = self.wall_clock()
         for sink in self.sinks:
-            sink.send(alerts, wall)
+            now = stateful if getattr(sink, "keeps_state", False) else alerts
+            self._deliver(sink, "send", now, wall, decoded)
+        self._end_replays()
         self.summary.batches += 1
 
-    def decode_record(self, record: Record) -> tuple[list[LabeledPoint], list[Columns]]:
-        """The valid points of ``record``, rejecting what is invalid and leaving out what
-        restored state holds already."""
+    def _decode_safely(
+        self, record: Record, latest: float | None
+    ) -> tuple[list[LabeledPoint], list[Columns]]:
+        try:
+            return self.decode_record(record, latest)
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:
+            self._failed(record, "decoding", exc)
+            return [], []
+
+    def decode_record(
+        self, record: Record, latest: float | None = None
+    ) -> tuple[list[LabeledPoint], list[Columns]]:
+        """The valid points of ``record``, rejecting what is invalid (or later than ``latest``)
+        and leaving out what restored state holds already."""
         decoded = decode_message(
-            record.key, record.value, self.max_message_bytes, self.max_batch_points
+            record.key, record.value, self.max_message_bytes, self.max_batch_points, latest
         )
         for rejection in decoded.rejections:
             self.reject(record, rejection)
@@ -716,9 +904,48 @@ class Runner:
             del self._series_floor[series]
         return True
 
-    def score_points(
-        self, decoded: list[tuple[Record, list[LabeledPoint], list[Columns]]]
-    ) -> ScoredBatch:
+    def _score_and_emit(self, decoded: list[Decoded]) -> list[Alert]:
+        """Score ``decoded`` and write its outputs; on a scoring failure undo the admissions
+        and try each half (bisection), so that only the failing record is dead-lettered."""
+        if not any(points or columns for _, points, columns in decoded):
+            return []
+        admission = self._admission_state(decoded)
+        try:
+            if any(points for _, points, _ in decoded) or self.pipeline.reorder_window:
+                batch = self.score_points(decoded)
+            else:
+                batch = self.score_columns(decoded)
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:
+            self._undo_admission(admission)
+            if len(decoded) == 1:
+                self._failed(decoded[0][0], "scoring", exc)
+                return []
+            log.warning("scoring a batch of %d records failed (%r): bisecting", len(decoded), exc)
+            middle = len(decoded) // 2
+            return self._score_and_emit(decoded[:middle]) + self._score_and_emit(decoded[middle:])
+        return self.emit(batch, self.monotonic(), decoded)
+
+    def _admission_state(self, decoded: list[Decoded]) -> dict[str, dict | None]:
+        """The order state of the batch's series (None: new), to undo a failed scoring.
+
+        A failure is undone by restoring it: the detector bank checks its input before it
+        changes anything, so a failed scoring has admitted points but learnt none."""
+        series = {p.point.series for _, points, _ in decoded for p in points}
+        series.update(c.series for _, _, columns in decoded for c in columns)
+        order = self.pipeline.order
+        return {s: order.state(s) if s in self.pipeline.slots else None for s in series}
+
+    def _undo_admission(self, admission: Mapping[str, dict | None]) -> None:
+        for series, state in admission.items():
+            if state is None:
+                self.pipeline.drop_series(series)
+            else:
+                held = [(timestamp, item) for timestamp, item in state["held"]]
+                self.pipeline.order.load(series, state["last"], state["latest"], held)
+
+    def score_points(self, decoded: list[Decoded]) -> ScoredBatch:
         """Score every point in message order (the general path)."""
         origins = [
             (record, labeled)
@@ -738,9 +965,7 @@ class Runner:
                 self.reject(record, Rejection(exc.reason, exc.detail, document, labeled.index))
         return batch
 
-    def score_columns(
-        self, decoded: list[tuple[Record, list[LabeledPoint], list[Columns]]]
-    ) -> ScoredBatch:
+    def score_columns(self, decoded: list[Decoded]) -> ScoredBatch:
         """Score column messages as whole arrays (no Python object per point)."""
         parts = [(record, c) for record, _, columns in decoded for c in columns]
         sizes = [len(c.values) for _, c in parts]
@@ -767,8 +992,11 @@ class Runner:
                 self.checkpoint.touch(columns.series, (record.topic, record.partition))
         return batch
 
-    def emit(self, batch: ScoredBatch, now: float) -> list[Alert]:
-        """Gauges, the scores topic and alerts for the scored points; returns the alerts."""
+    def emit(self, batch: ScoredBatch, now: float, decoded: Sequence[Decoded] = ()) -> list[Alert]:
+        """Gauges, the scores topic and alerts for the scored points; returns the alerts.
+
+        A point whose score document or alert cannot be made is dead-lettered against its
+        record in ``decoded`` as ``processing_error`` (it was scored and learnt all the same)."""
         if not len(batch):
             return []
         self.summary.points += len(batch)
@@ -778,37 +1006,107 @@ class Runner:
         latest: dict[str, int] = {}
         for index, series in enumerate(batch.series):
             latest[series] = index
-        last = {series: batch.scored_at(index) for series, index in latest.items()}
-        self.metrics.observe_many(
-            {series: scored.assessment for series, scored in last.items()},
-            len(batch),
-            now,
-            {series: scored.labels for series, scored in last.items()},
-        )
+        try:
+            last = {series: batch.scored_at(index) for series, index in latest.items()}
+            self.metrics.observe_many(
+                {series: scored.assessment for series, scored in last.items()},
+                len(batch),
+                now,
+                {series: scored.labels for series, scored in last.items()},
+            )
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:  # the gauges only: the points' outputs are still written
+            log.error("updating the gauges of %d series failed: %r", len(latest), exc)
         if self.scores_topic is not None:
             for scored in batch.scored():
-                self.producer.send(
-                    self.scores_topic,
-                    scored.point.series.encode(),
-                    score_document(scored.point, scored.assessment),
-                )
+                try:
+                    document = score_document(scored.point, scored.assessment)
+                except Exception as exc:
+                    self._point_failed(decoded, scored.point, "writing its score", exc)
+                    continue
+                self.producer.send(self.scores_topic, scored.point.series.encode(), document)
         alerts = []
         for scored in batch.transitions():
-            event = scored.event
-            if self.history is not None and self.history.began_in_history(event):
-                continue  # history never pages
-            alerts.append(Alert(event, scored.labels))
+            try:
+                event = scored.event
+                if self.history is not None and self.history.began_in_history(event):
+                    continue  # history never pages
+                alerts.append(Alert(event, scored.labels))
+                log.info(
+                    "alert %s: %s (score %.3f, value %g)",
+                    event.status,
+                    event.series,
+                    event.anomaly_score,
+                    event.value,
+                )
+            except Exception as exc:
+                self._point_failed(decoded, scored.point, "making its alert", exc)
+                continue
             if event.firing:
                 self.summary.alerts += 1
                 self.metrics.alerts.inc()
-            log.info(
-                "alert %s: %s (score %.3f, value %g)",
-                event.status,
-                event.series,
-                event.anomaly_score,
-                event.value,
-            )
         return alerts
+
+    def _deliver(
+        self,
+        sink: AlertSink,
+        method: str,
+        alerts: Sequence[Alert],
+        wall: float,
+        decoded: Sequence[Decoded] = (),
+    ) -> None:
+        """``sink.send`` or ``sink.adopt``; when it fails, one alert at a time, dead-lettering
+        the record of each alert it fails on."""
+        if not alerts:
+            return
+        deliver = getattr(sink, method)
+        try:
+            deliver(alerts, wall)
+            return
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:
+            if len(alerts) == 1:
+                self._point_failed(
+                    decoded,
+                    MetricPoint(alerts[0].event.series, alerts[0].event.at, alerts[0].event.value),
+                    f"{sink.name} delivering its alert",
+                    exc,
+                )
+                return
+        for alert in alerts:
+            self._deliver(sink, method, [alert], wall, decoded)
+
+    def _point_failed(
+        self, decoded: Sequence[Decoded], point: MetricPoint, stage: str, exc: Exception
+    ) -> None:
+        """Dead-letter the record of ``decoded`` that held ``point`` (``processing_error``)."""
+        for record, points, columns in decoded:
+            if any(
+                p.point.series == point.series and p.point.timestamp == point.timestamp
+                for p in points
+            ) or any(
+                c.series == point.series and (c.timestamps == point.timestamp).any()
+                for c in columns
+            ):
+                self._failed(record, stage, exc, point_document(point))
+                return
+        log.error("point %s failed %s: %r", point_document(point), stage, exc)
+        self.summary.invalid["processing_error"] += 1
+        self.metrics.count_invalid("processing_error")
+
+    def _failed(self, record: Record, stage: str, exc: Exception, item: object = None) -> None:
+        log.error(
+            "record %s/%d/%d failed %s: %r",
+            record.topic,
+            record.partition,
+            record.offset,
+            stage,
+            exc,
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )
+        self.reject(record, Rejection("processing_error", f"{stage} failed: {exc!r}"[:1000], item))
 
     def reject(self, record: Record, rejection: Rejection) -> None:
         self.summary.invalid[rejection.reason] += 1
@@ -823,19 +1121,29 @@ class Runner:
             "key": record.key.decode(errors="replace") if record.key is not None else None,
             "timestamp_ms": record.timestamp_ms,
         }
-        self.producer.send(
-            self.dead_letter_topic, record.key, dead_letter(rejection, source, record.value)
-        )
+        try:
+            document = dead_letter(rejection, source, record.value)
+        except Exception:  # e.g. an item orjson cannot write: the message excerpt instead
+            document = dead_letter(
+                Rejection(rejection.reason, rejection.detail), source, record.value
+            )
+        self.producer.send(self.dead_letter_topic, record.key, document)
 
     def housekeeping(self) -> None:
         """Between batches: idle series, alert re-sends and retries, lag, the connection."""
+        self._end_replays()
         for series in self.pipeline.evict_idle():
             self.checkpoint.forget(series)
             self._series_floor.pop(series, None)
             self.summary.evicted += 1
         wall = self.wall_clock()
         for sink in self.sinks:
-            sink.tick(wall)
+            try:
+                sink.tick(wall)
+            except INFRASTRUCTURE_ERRORS:
+                raise
+            except Exception as exc:  # its alerts stay queued in the sink for the next tick
+                log.error("%s: re-sending alerts failed: %r", sink.name, exc)
         now = self.monotonic()
         self._watch_connection(now)
         if now >= self._next_lag:
@@ -852,7 +1160,8 @@ class Runner:
         connected = getattr(self.consumer, "connected", None)
         if connected is None:
             return
-        if connected():
+        answering = getattr(self.consumer, "answering", lambda: True)
+        if connected() and answering():
             if not self._connected:
                 log.warning(
                     "Kafka reachable again after %.1f s: resuming", now - self._disconnected_since
@@ -861,7 +1170,10 @@ class Runner:
         elif self._connected:
             self._connected = False
             self._disconnected_since = now
-            log.warning("Kafka unreachable (lost the group coordinator): not ready, retrying")
+            log.warning(
+                "Kafka unreachable (lost the group coordinator, or no answer for a few "
+                "seconds): not ready, retrying"
+            )
 
     def _waiting_for_broker(self, seconds: float) -> None:
         if self._connected:

@@ -98,12 +98,15 @@ class StateChanges:
 
     ``puts``: series -> (its input partition, snapshot bytes); ``deletes``: series -> its input
     partition (a forgotten series); ``offsets``: input partition -> next offset to process (also
-    stored with each put of that partition: the offset its snapshot reflects).
+    stored with each put of that partition: the offset its snapshot reflects);
+    ``handed_over``: partitions whose offsets are written as they are given up (a revocation or
+    a stop), so that nothing after them was processed; any other offset write clears the mark.
     """
 
     puts: dict[str, tuple[Partition, bytes]] = dataclasses.field(default_factory=dict)
     deletes: dict[str, Partition] = dataclasses.field(default_factory=dict)
     offsets: dict[Partition, int] = dataclasses.field(default_factory=dict)
+    handed_over: set[Partition] = dataclasses.field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self.puts or self.deletes or self.offsets)
@@ -112,12 +115,15 @@ class StateChanges:
 @dataclasses.dataclass
 class StoredState:
     """What a store holds for some input partitions: per series its snapshot, partition and
-    the offset the snapshot reflects (when known); per partition the offset all states reflect."""
+    the offset the snapshot reflects (when known); per partition the offset all states reflect,
+    and whether it was handed over (its owner processed nothing after it) rather than written
+    by a periodic checkpoint (its owner may have gone on, then died)."""
 
     states: dict[str, bytes] = dataclasses.field(default_factory=dict)
     partitions: dict[str, Partition] = dataclasses.field(default_factory=dict)
     series_offsets: dict[str, int] = dataclasses.field(default_factory=dict)
     offsets: dict[Partition, int] = dataclasses.field(default_factory=dict)
+    handed_over: set[Partition] = dataclasses.field(default_factory=set)
 
     def add(self, series: str, partition: Partition, value: bytes) -> None:
         snapshot, offset = _unpack(value)
@@ -260,6 +266,8 @@ class SqliteStateStore(StateStore):
                 "INSERT OR REPLACE INTO partition_offset VALUES (?, ?, ?)",
                 [(t, p, offset) for (t, p), offset in changes.offsets.items()],
             )
+            marks = {_handover_key(p): str(int(p in changes.handed_over)) for p in changes.offsets}
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(marks.items()))
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list((meta or {}).items()))
 
     def load_partitions(self, partitions: Iterable[Partition]) -> StoredState:
@@ -278,6 +286,11 @@ class SqliteStateStore(StateStore):
                 ).fetchone()
                 if row is not None:
                     stored.offsets[(topic, partition)] = row[0]
+                mark = self._db.execute(
+                    "SELECT value FROM meta WHERE key = ?", (_handover_key((topic, partition)),)
+                ).fetchone()
+                if mark is not None and mark[0] == "1":
+                    stored.handed_over.add((topic, partition))
         return stored
 
     def get_many(self, series: Iterable[str]) -> dict[str, bytes]:
@@ -312,6 +325,10 @@ class SqliteStateStore(StateStore):
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+def _handover_key(partition: Partition) -> str:
+    return f"handed_over {partition[0]} {partition[1]}"
 
 
 class _Transaction:
@@ -443,8 +460,10 @@ class KafkaStateStore(StateStore):
         # The producer is idempotent and keeps a partition's order: a partition's offset record
         # is only ever stored after the states it vouches for.
         for partition, offset in changes.offsets.items():
-            value = orjson.dumps({"offset": offset})
-            send(self.topic, self._offset_key, value, self._partition(partition))
+            document = {"offset": offset}
+            if partition in changes.handed_over:
+                document["handed_over"] = True
+            send(self.topic, self._offset_key, orjson.dumps(document), self._partition(partition))
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait for the queued writes (``FlushTimeout``: still queued, call again)."""
@@ -455,14 +474,20 @@ class KafkaStateStore(StateStore):
         numbers = {self._partition(partition) for partition in partitions}
         latest: dict[str, tuple[Partition, bytes | None]] = {}
         offsets: dict[Partition, int] = {}
+        handed_over: set[Partition] = set()
         for record in self._reader.read(self.topic, numbers):
             partition = (self.input_topic, record.partition)
             key = record.key or b""
             if key.startswith(_SERIES_KEY):
                 latest[key[len(_SERIES_KEY) :].decode(errors="replace")] = (partition, record.value)
             elif key == self._offset_key and record.value is not None:
-                offsets[partition] = int(orjson.loads(record.value)["offset"])
-        stored = StoredState(offsets=offsets)
+                document = orjson.loads(record.value)
+                offsets[partition] = int(document["offset"])
+                if document.get("handed_over"):
+                    handed_over.add(partition)
+                else:
+                    handed_over.discard(partition)
+        stored = StoredState(offsets=offsets, handed_over=handed_over)
         for series, (partition, value) in latest.items():
             if value is not None:  # a tombstone: deleted
                 stored.add(series, partition, value)

@@ -440,3 +440,87 @@ def test_broker_outage_is_reported_and_survived(kafka_broker, topics, lookouts, 
     assert set(scored.values()) == {1}, "a point was scored twice"
     assert summary_value(summary, "points") == total
     print(f"\noutage: ready again {back_in:.1f} s after the broker; {total} points once each")
+
+
+def test_kill_9_mid_incident_and_after_its_resolve_pages_once_per_incident(
+    kafka_bootstrap, topics, lookouts, tmp_path, alertmanager_factory
+):
+    """Alertmanager's receiver gets exactly one firing and one resolved notification per
+    incident although ``lookout run`` is killed while the incidents fire and again right after
+    they resolved (with the default 10 s checkpoints, so that the restored state has them
+    open); the alerts topic repeats events only with their ``event_id``."""
+    from scripts.lookout_services import AlertWebhookReceiver
+
+    n_series, steps, tick = 6, 200, 0.25  # incidents in svc00 and svc03, steps 150-158
+    create_topic(kafka_bootstrap, topics.metrics, 2)
+    expected_scores, expected_alerts = reference(tmp_path, n_series, steps)
+    with AlertWebhookReceiver() as receiver:
+        manager = alertmanager_factory(receiver.url)
+        options = ["--alertmanager-url", manager.url, "--group-instance-id", "pager"]
+        options += ["--checkpoint-interval", "10"]
+        lookout = Lookout(tmp_path, "pager", kafka_bootstrap, topics, topics.group, *options)
+        lookouts.append(lookout.start())
+        lookout.wait_ready()
+        producer = PointProducer(kafka_bootstrap, topics.metrics, n_series, steps, tick)
+        producer.start()
+
+        for status in ("firing", "resolved"):
+            receiver.wait_for(lambda note, status=status: note["status"] == status, timeout=120)
+            assert lookout.alive(), lookout.logs()
+            lookout.kill()
+            lookout.start()
+            lookout.wait_ready()
+
+        producer.finish()
+        wait_until_consumed(kafka_bootstrap, topics.metrics, topics.group, [lookout])
+        time.sleep(4)  # Alertmanager's group interval is 1 s: a repeat would be in by now
+        lookout.stop()
+        notes = receiver.notifications
+
+    incidents = {alert_id for alert_id, status in expected_alerts if status == "firing"}
+    per_series = collections.Counter((n["groupLabels"]["series"], n["status"]) for n in notes)
+    print(f"\nnotifications per (series, status): {dict(per_series)}")
+    assert sum(1 for n in notes if n["status"] == "firing") == len(incidents)
+    assert sum(1 for n in notes if n["status"] == "resolved") == len(incidents)
+    assert set(per_series.values()) == {1}
+    check_outputs(kafka_bootstrap, topics, expected_scores, expected_alerts)
+    events = [doc for _, doc in read_topic(kafka_bootstrap, topics.alerts)]
+    keys = {(e["alert_id"], e["status"]): e["event_id"] for e in events}
+    assert len({e["event_id"] for e in events}) == len(expected_alerts)  # repeats share a key
+    assert all(key == f"{a}-{1 if s == 'firing' else 2}-{s}" for (a, s), key in keys.items())
+
+
+def test_a_frozen_broker_makes_the_process_unready_within_seconds(
+    kafka_broker, topics, lookouts, tmp_path
+):
+    """SIGSTOP keeps the broker's connections open but answers nothing: /-/ready turns 503
+    within a few seconds (no heartbeat answered for 3 s), and 200 again soon after SIGCONT."""
+    import os
+
+    bootstrap = kafka_broker.bootstrap_servers
+    create_topic(bootstrap, topics.metrics, 2)
+    lookout = Lookout(tmp_path, "frozen", bootstrap, topics, topics.group).start()
+    lookouts.append(lookout)
+    lookout.wait_ready()
+    pid = kafka_broker._process.pid
+    os.kill(pid, signal.SIGSTOP)
+    frozen_at = time.monotonic()
+    statuses = []
+    try:
+        while time.monotonic() - frozen_at < 12:
+            statuses.append((time.monotonic() - frozen_at, lookout.probe()))
+            assert lookout.alive(), lookout.logs()
+            time.sleep(0.2)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    thawed_at = time.monotonic()
+    back_in = lookout.wait_ready(timeout=60)
+    unready_after = min(t for t, status in statuses if status != 200)
+    print(
+        f"\nfrozen broker: unready after {unready_after:.1f} s, ready {back_in:.1f} s after SIGCONT"
+    )
+    assert unready_after < 6.0, statuses
+    assert all(status == 503 for t, status in statuses if t > unready_after + 1), statuses
+    assert time.monotonic() - thawed_at < 30
+    assert lookout.alive()
+    lookout.stop()

@@ -515,6 +515,16 @@ BAD_BEFORE = [
     (b"broken", b"{not json", "malformed_json"),
     (b"broken", b'{"series": "broken", "timestamp": "yesterday", "value": 1}', "bad_timestamp"),
     (b"broken", None, "empty_message"),
+    # Poison for the series whose good points follow: scored, any of these would make the
+    # series refuse every later point as out_of_order (or stop the process, as they did).
+    (b"art_daily_jumpsup", b'{"timestamp": 1e308, "value": 1}', "bad_timestamp"),
+    (b"art_daily_jumpsup", b'{"timestamp": 1.7e22, "value": 101}', "bad_timestamp"),
+    (
+        b"art_daily_jumpsup",
+        b'{"timestamp": "9999-12-31T00:00:00Z", "value": 1}',
+        "future_timestamp",
+    ),
+    (b"art_daily_jumpsup", b'{"timestamp": 4102444800000, "value": 101}', "future_timestamp"),
 ]
 BAD_AFTER = [
     (b"broken", b"[1]", "not_a_point"),
@@ -799,6 +809,15 @@ def test_f_bad_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on(liv
         assert metric(text, f'lookout_invalid_messages_total{{reason="{reason}"}}') == count
     # Good points came after the bad ones and were scored: the consumer went on.
     assert metric(text, "lookout_messages_total") == live.total_messages
+    # ...and committed every offset while it runs (the next checkpoint, at most 10 s away).
+    deadline = time.monotonic() + 30
+    while True:
+        assert live.process.poll() is None, live.logs()
+        committed, end = committed_and_end_offsets(live.bootstrap, live.topics.metrics, live.group)
+        if all(committed[p] == offset for p, offset in end.items() if offset):
+            break
+        assert time.monotonic() < deadline, (committed, end)
+        time.sleep(0.5)
 
 
 @pytest.mark.integration
