@@ -1,12 +1,14 @@
-"""Throughput of detectors.bank.StackBank against detectors.DetectorStack, on the same data.
+"""Throughput of detectors.bank.StackBank against its readable reference (tests/reference), on the
+same data.
 
 Three workloads, in one process:
 
 1. **One series.** The NAB sample (every CSV under ``--nab``, each file a slot, fed file after
    file), or a synthetic series of ``--points`` 5-minute points when the sample is missing:
-   ``DetectorStack.process`` point by point (on the first ``--reference-points`` points, it
-   is slow) against one ``StackBank.process`` call, then the same call with ``threads=2``
-   (the files split into two groups scored at once). The script checks that all agree.
+   the reference ``DetectorStack.process`` point by point (on the first
+   ``--reference-points`` points, it is slow) against one ``StackBank.process`` call, then the
+   same call with ``threads=2`` (the files split into two groups scored at once). The script
+   checks that all agree.
 2. **Many series.** ``--series`` slots times ``--points-per-series`` points, interleaved round
    robin (every series gets its next point in turn), 50,000 points per ``process`` call (as a
    consumer scores a poll batch), on one thread and on two.
@@ -30,8 +32,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detectors import DetectorStack  # noqa: E402
 from detectors.bank import StackBank  # noqa: E402
+from tests.reference.stack import DetectorStack  # noqa: E402
 
 NAB = Path("/work/shared/data/nab/data")
 
@@ -141,7 +143,7 @@ def main() -> None:
     reference, assessed = reference_rate(series, args.reference_points)
     bank, bank_state, per_series = bank_rate(series)
     print(f"{name}, {n_points} points")
-    print(f"  DetectorStack.process  {reference:>12,.0f} points/s")
+    print(f"  reference DetectorStack.process  {reference:>6,.0f} points/s")
     print(f"  StackBank.process      {bank:>12,.0f} points/s  ({bank / reference:.1f}x)")
     print(f"  largest anomaly_score difference: {check_agreement(assessed, per_series):.2e}")
     print(f"  memory_bytes_per_series: {bank_state.memory_bytes_per_series():,}")

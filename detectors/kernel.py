@@ -154,8 +154,7 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
     range_calibrator = n_detectors + 1
     size = len(size_marker)
     features = np.zeros(size)
-    factor = np.zeros(size * size)
-    work = np.zeros(size)
+    work = np.zeros(2 * size)
     window = np.zeros(p.zscore.window_size + 1)
     partials = np.zeros(p.zscore.window_size + 2)
     v = np.zeros(4)
@@ -295,7 +294,6 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
                 ready,
                 features,
                 size,
-                factor,
                 work,
                 length,
                 history,

@@ -124,6 +124,12 @@ class DetectorStack:
         )
         return assessment_at(results, 0, timestamp, value, self._bank.detector_names)
 
+    def process_many(self, timestamps, values) -> BankResults:
+        """:meth:`process` of many points in one call (much faster), as arrays."""
+        values = np.asarray(values, dtype=float)
+        slots = np.full(len(values), self._slot)
+        return self._bank.process(slots, np.asarray(timestamps, dtype=float), values)
+
     @property
     def firing(self) -> bool:
         return bool(self._bank.export_slot(self._slot)["alert.firing"])

@@ -16,7 +16,8 @@ Versions:
 - 4: the bounded calibrators' histograms cut at their bound (and ``return_is_surprise``);
 - 5: the onset's maximum in blocks, float32 histograms and season;
 - 6: one array per declared field (format 5 numbered the columns of a float and an int matrix
-  by hand); the unused column of format 5 and the slot's ``active`` flag are gone.
+  by hand); the unused column of format 5 and the slot's ``active`` flag are gone;
+- 7: the forecaster keeps the inverse of its normal equations (recursive least squares).
 
 **Policy.** A state written by any version from :data:`OLDEST_READ` on is read: each upgrade is
 a pure function from one version's dict to the next one's, and they run in a chain. An upgrade
@@ -38,7 +39,7 @@ True
 ...     upgrade(state, 1, bank)
 ... except UnreadableStateError as error:
 ...     print(error)
-series state version 1 is not read any more (versions 2 to 6 are)
+series state version 1 is not read any more (versions 2 to 7 are)
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from detectors.parts.range_break import BLOCKS as RANGE_BLOCKS
 
 __all__ = ["OLDEST_READ", "UPGRADES", "VERSION", "UnreadableStateError", "upgrade"]
 
-VERSION = 6
+VERSION = 7
 OLDEST_READ = 2
 
 
@@ -159,25 +160,40 @@ _FLOATS_3 = 23  # format 3's float columns: up to the alert's; format 4 added tw
 
 
 def _5_to_6(state: dict, bank) -> dict:
-    """Format 5's matrices as one array per field."""
-    layout = bank.state_layout()
-    fields = {name: np.zeros(shape, dtype) for name, (shape, dtype) in layout.items()}
+    """Format 5's matrices as one array per field (the dtypes of format 6: float64 and int64
+    but the season's, the histograms' and the masses', which keep theirs)."""
     floats, ints = np.asarray(state["floats"]), np.asarray(state["ints"])
     if len(floats) != len(FLOATS_5) or len(ints) != len(INTS_5):
         raise ValueError(f"format 5 has {len(FLOATS_5)} floats and {len(INTS_5)} ints")
+    fields: dict[str, np.ndarray] = {}
     for (name, index), value in zip(FLOATS_5, floats, strict=True):
         if index is None:
-            fields[name] = np.array(value, dtype=layout[name][1])
+            fields[name] = np.array(value, dtype=np.float64)
         else:
-            fields[name][index] = value
+            fields.setdefault(name, np.zeros(4))[index] = value
     for name, value in zip(INTS_5, ints, strict=True):
         if name is not None:
-            fields[name] = np.array(value, dtype=layout[name][1])
+            fields[name] = np.array(value, dtype=np.int64)
     for old, new in ARRAYS_5.items():
-        array = np.asarray(state[old])
-        expected = layout[new][1] if new in layout else array.dtype
-        fields[new] = array.astype(expected)
+        fields[new] = np.asarray(state[old])
     return fields
+
+
+def _6_to_7(state: dict, bank) -> dict:
+    """Format 7's forecaster keeps the inverse ``P`` of its normal equations' matrix ``A`` (and
+    ``A``'s diagonal), updated by recursive least squares, where format 6 kept ``A`` and ``b`` and
+    solved them at every point: ``P`` is ``A``'s inverse, the weights stay."""
+    state = dict(state)
+    gram = np.asarray(state.pop("forecaster.gram"), dtype=np.float64)
+    state.pop("forecaster.moment")
+    size = int(round((math.sqrt(8 * len(gram) + 1) - 1) / 2))
+    upper = np.triu_indices(size)
+    matrix = np.zeros((size, size))
+    matrix[upper] = gram
+    matrix = matrix + np.triu(matrix, 1).T
+    state["forecaster.inverse"] = np.linalg.inv(matrix)[upper]
+    state["forecaster.diagonal"] = np.diag(matrix).copy()
+    return state
 
 
 # --- Formats 2 to 4, upgraded to format 5 (written at 7dc766e, moved from StackBank) --------
@@ -317,5 +333,11 @@ def _2_to_3(state: dict, bank) -> dict:
 
 
 #: ``UPGRADES[v - OLDEST_READ]`` turns a format-``v`` state into a format ``v + 1`` one.
-UPGRADES: tuple[Callable[[dict, object], dict], ...] = (_2_to_3, _3_to_4, _4_to_5, _5_to_6)
+UPGRADES: tuple[Callable[[dict, object], dict], ...] = (
+    _2_to_3,
+    _3_to_4,
+    _4_to_5,
+    _5_to_6,
+    _6_to_7,
+)
 assert len(UPGRADES) == VERSION - OLDEST_READ

@@ -15,4 +15,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 # Compile the detector kernels once (numba caches them beside the sources): the first replay
 # or test run then starts in a second instead of waiting half a minute for the compiler.
+# numba checks a cached function against its own file only: the stack's loop
+# (detectors/kernel.py) inlines the parts of detectors/, so drop caches older than any of them.
+newest="$(find detectors -name '*.py' -printf '%T@ %p\n' | sort -n | tail -1 | cut -d' ' -f2-)"
+find detectors -name '*.nbi' ! -newer "$newest" -delete
 .venv/bin/python -c "from detectors.bank import warm_up; warm_up()"

@@ -302,7 +302,7 @@ def test_series_state_is_a_versioned_header_then_the_stack_snapshot():
         "held": [[0.0, 1.0, {"team": "web"}]],
     }
     # the body is the series' row of the bank: named arrays, restorable by detectors.state
-    assert "hst.masses" in restore(body) and "forecaster.gram" in restore(body)
+    assert "hst.masses" in restore(body) and "forecaster.inverse" in restore(body)
     with pytest.raises(KeyError):
         pipeline.snapshot_series("unknown")
 

@@ -3,8 +3,10 @@
 Every part declares, once: its constants (``Constants``, computed from the stack's parameters by
 ``constants(params)``), its per-series state (``FIELDS``, from which ``State`` and the bank's
 arrays and exported state are derived, see :mod:`detectors.layout`) and its compiled code.
-:mod:`detectors.kernel` assembles them into the stack (its ``PARTS``); a new part is one new
-module here plus one line there.
+:mod:`detectors.kernel` assembles them into the stack: a new part is one new module here, its
+entry in ``kernel.PARTS`` (which gives the bank its state arrays, the exported state its fields
+and the compiled loop its ``st.<part>`` and ``p.<part>``), and the call of its code where its
+result enters the loop (``kernel.process_points``).
 
 =================  ============================================================================
 ``sampling``       the sampling interval from the first points, gaps

@@ -2,20 +2,26 @@
 values one season ago (and its two neighbours), with a band of ``band_width`` residual standard
 deviations.
 
-The model is ridge regression refitted after every point with exponential forgetting: the normal
-equations
+The model is ridge regression on exponentially forgotten points, kept by recursive least
+squares: the inverse ``P`` of the normal equations' matrix
 
-    A_t = forgetting_factor * A_{t-1} + x_t x_t' + (1 - forgetting_factor) * ridge * I
-    b_t = forgetting_factor * b_{t-1} + x_t y_t
+    A_t = forgetting_factor * A_{t-1} + x_t x_t' + refill_t
 
-keep ``A_t = sum_i forgetting_factor**(t-i) x_i x_i' + ridge * I`` exactly (the ridge never
-decays, so flatlines stay well conditioned), and are solved by Cholesky (:func:`solve_spd`).
+is updated by the Sherman-Morrison formula for each rank-one term, in O(size^2) per point
+(where solving ``A`` afresh by Cholesky took O(size^3)), and the weights by the RLS gain
+(:func:`learn`). Textbook RLS lets the ridge decay with the old points; here it is refilled,
+so that flatlines stay well conditioned: each point adds ``size * (1 - forgetting_factor) *
+ridge`` to one diagonal entry, in turn (a rank-one term too), which keeps every diagonal
+entry's ridge at about ``ridge`` (within 1.5 % at the defaults), as adding ``(1 -
+forgetting_factor) * ridge`` to the whole diagonal every point would (the solve before did
+that). With ``forgetting_factor=1`` there is no refill, and the weights equal batch ridge
+regression on the same lags.
 Values are divided by a scale frozen at the end of warm-up (the mean absolute value of the first
 ``n_lags`` values), which makes the ridge mean the same for CPU percentages and byte counts.
 A scale can turn out wrong by orders of magnitude (a gauge reads 0 until its service starts,
-then 8 GiB): once a diagonal entry of ``A`` exceeds ``RIDGE_HEADROOM`` times the ridge, or the
-factorisation fails (a NaN reached the fit), the forecaster learns a new scale from its last
-``n_lags`` values and starts its fit over.
+then 8 GiB): once a diagonal entry of ``A`` (kept beside ``P``) exceeds ``RIDGE_HEADROOM`` times
+the ridge, or the update stops being finite and positive (a NaN reached the fit), the
+forecaster learns a new scale from its last ``n_lags`` values and starts its fit over.
 
 The last season of values (for the season features) is kept in the series' segment of the
 season pool (see :mod:`detectors.parts.seasonal`), as float32 offsets from ``history_anchor``.
@@ -33,11 +39,11 @@ before it.
 >>> wave = 10 + np.sin(np.arange(300) / 3)
 >>> st.lags[0] = wave[:2]  # the first n_lags values, in order
 >>> start(st, 0, 0, 0, pool, c, np.zeros(2))
->>> features, factor, work = np.zeros(c.size), np.zeros(c.size ** 2), np.zeros(c.size)
+>>> features, work = np.zeros(c.size), np.zeros(2 * c.size)
 >>> for x in wave[2:]:
 ...     ready = features_of(st, 0, features, 0, 0, pool, c) and st.fitted[0] >= c.n_lags
 ...     expected = predict(st, 0, features, 0, c) if ready else np.nan
-...     learn(st, 0, x, expected, ready, features, c.size, factor, work, 0, 0, pool, c)
+...     learn(st, 0, x, expected, ready, features, c.size, work, 0, 0, pool, c)
 >>> _ = features_of(st, 0, features, 0, 0, pool, c)
 >>> bool(abs(predict(st, 0, features, 0, c) - (10 + np.sin(100))) < 0.2)  # the ridge biases it
 True
@@ -79,8 +85,8 @@ FIELDS = (
     Field("history_head", "i8", doc="ring position of the oldest value of the last season"),
     Field("history_anchor", "f8", initial=math.nan, doc="the history's float32 offsets' anchor"),
     Field("lags", "f8", lambda c: (c.n_lags,), doc="ring of the last values"),
-    Field("gram", "f8", _packed, doc="A, its upper triangle packed row by row"),
-    Field("moment", "f8", lambda c: (c.size,), doc="b"),
+    Field("inverse", "f8", _packed, doc="P, the inverse of A: upper triangle, row by row"),
+    Field("diagonal", "f8", lambda c: (c.size,), doc="A's diagonal"),
     Field("weights", "f8", lambda c: (c.size,)),
 )
 State = state_type("ForecasterState", FIELDS, __name__)
@@ -91,7 +97,7 @@ Constants = collections.namedtuple(
         "size",  # intercept, lags, season features
         "forgetting_factor",
         "ridge",
-        "ridge_refill",  # (1 - forgetting_factor) * ridge, added to the diagonal every fit
+        "ridge_refill",  # size * (1 - forgetting_factor) * ridge, added to one diagonal entry
         "ridge_limit",  # RIDGE_HEADROOM * ridge: a larger diagonal entry restarts the fit
         "band_width",
         "residual_alpha",
@@ -106,7 +112,7 @@ def constants(params) -> Constants:
         size=n_lags + 1 + N_SEASON_FEATURES,
         forgetting_factor=forgetting_factor,
         ridge=RIDGE,
-        ridge_refill=(1 - forgetting_factor) * RIDGE,
+        ridge_refill=(n_lags + 1 + N_SEASON_FEATURES) * (1 - forgetting_factor) * RIDGE,
         ridge_limit=RIDGE_HEADROOM * RIDGE,
         band_width=3.0,
         residual_alpha=0.02,
@@ -178,77 +184,39 @@ def remember(st, slot, x, length, history, floats, c):
 
 
 @part
-def solve_spd(gram, moment, weights, size, factor, work):
-    """``weights = solve(gram, moment)`` by Cholesky (``gram = U'U``, its upper triangle packed
-    row by row).
-
-    Written as an outer-product factorisation, so that the inner loops are independent
-    multiply-adds along contiguous rows; ``size`` should be a compile-time constant, which
-    makes it twice as fast. ``factor`` (``size * size``) and ``work`` (``size``) are scratch
-    space. Returns False if a pivot is not positive and finite (``gram`` not numerically positive
-    definite), leaving ``weights`` to the caller.
-
-    A series without a season solves the same ``size`` as one with: its three season
-    features are 0, so their rows and columns of ``gram`` hold only the ridge, and their
-    weights come out 0 while the others are computed exactly as in the smaller system (the
-    factorisation of a leading block does not depend on the rows after it, and the padded
-    rows add products of exact zeros).
-    """
+def _rank_one(inverse, factor, g, scale, size):
+    """``P = factor * P - scale * g g'`` on the packed upper triangle of ``P``."""
     packed = 0
     for i in range(size):
-        row = i * size
+        gi = scale * g[i]
         for j in range(i, size):
-            factor[row + j] = gram[packed]
+            inverse[packed] = factor * inverse[packed] - gi * g[j]
             packed += 1
-    for k in range(size):
-        row_k = k * size
-        pivot = factor[row_k + k]
-        if not 0.0 < pivot < math.inf:  # also NaN; numpy's factor would not be finite
-            return False
-        diagonal = math.sqrt(pivot)
-        factor[row_k + k] = diagonal
-        inverse = 1.0 / diagonal
-        for j in range(k + 1, size):
-            factor[row_k + j] *= inverse
-        # Subtract row k's outer product from the rows below, two rows per pass over row k
-        i = k + 1
-        while i + 1 < size:
-            u0 = factor[row_k + i]
-            u1 = factor[row_k + i + 1]
-            row_0 = i * size
-            row_1 = row_0 + size
-            factor[row_0 + i] -= u0 * u0
-            for j in range(i + 1, size):
-                above = factor[row_k + j]
-                factor[row_0 + j] -= u0 * above
-                factor[row_1 + j] -= u1 * above
-            i += 2
-        if i < size:
-            factor[i * size + i] -= factor[row_k + i] * factor[row_k + i]
-    # U' z = moment, then U weights = z, both as multiply-adds along rows and columns
-    for k in range(size):
-        work[k] = moment[k]
-    for k in range(size):
-        row_k = k * size
-        z = work[k] / factor[row_k + k]
-        work[k] = z
-        for j in range(k + 1, size):
-            work[j] -= factor[row_k + j] * z
-    for k in range(size):
-        weights[k] = work[k]
-    for k in range(size - 1, -1, -1):
-        weight = weights[k] / factor[k * size + k]
-        weights[k] = weight
-        for i in range(k):
-            weights[i] -= factor[i * size + k] * weight
-    return True
 
 
 @part
-def learn(st, slot, x, expected, ready, features, size, factor, work, length, history, floats, c):
+def _times(inverse, f, out, size):
+    """``out = P f`` for the symmetric ``P`` stored as its packed upper triangle."""
+    for i in range(size):
+        out[i] = 0.0
+    packed = 0
+    for i in range(size):
+        fi = f[i]
+        total = out[i] + inverse[packed] * fi
+        packed += 1
+        for j in range(i + 1, size):
+            p = inverse[packed]
+            total += p * f[j]
+            out[j] += p * fi
+            packed += 1
+        out[i] = total
+
+
+@part
+def learn(st, slot, x, expected, ready, features, size, work, length, history, floats, c):
     """Learn ``x``, whose ``features`` were computed (if the lags were full) and gave
     ``expected`` (if ``ready``). ``size`` is ``c.size``, passed as the length of a tuple where
-    numba can compile it in as a constant (which makes the solve twice as fast)."""
+    numba compiles it in as a constant; ``work`` is scratch space of ``2 * size`` floats."""
     if st.n_learned[slot] < c.n_lags:  # refilling the lags after a restart
         remember(st, slot, x, length, history, floats, c)
         return
@@ -261,24 +229,50 @@ def learn(st, slot, x, expected, ready, features, size, factor, work, length, hi
             st.abs_residual[slot] = mean + c.residual_alpha * (residual - mean)
     target = x / st.scale[slot]
     lam = c.forgetting_factor
-    gram = st.gram[slot]
-    moment = st.moment[slot]
-    # A = lam * A + f f' (+ (1 - lam) * ridge on the diagonal), in the reference's order.
-    packed = 0
-    ridge_counts = finite = True
+    inverse = st.inverse[slot]
+    weights = st.weights[slot]
+    diagonal = st.diagonal[slot]
+    gain = work[:size]
+    column = work[size:]
+    # A x x' term on A / lam: P / lam - u u' / d with u = P x / lam, d = 1 + x' u; the
+    # weights move by the gain u / d times the error of the prediction before the update.
+    _times(inverse, features, gain, size)
+    error = target
+    d = lam
     for i in range(size):
-        fi = features[i]
-        diagonal = packed
-        for j in range(i, size):
-            gram[packed] = gram[packed] * lam + fi * features[j]
-            packed += 1
-        if lam != 1.0:  # the padding too: it keeps its ridge
-            gram[diagonal] = gram[diagonal] + c.ridge_refill
-        ridge_counts = ridge_counts and (c.ridge == 0.0 or gram[diagonal] <= c.ridge_limit)
-        moment[i] = moment[i] * lam + fi * target
-        finite = finite and math.isfinite(moment[i])
-    solvable = ridge_counts and finite
-    if not (solvable and solve_spd(gram, moment, st.weights[slot], size, factor, work)):
+        error -= features[i] * weights[i]
+        d += features[i] * gain[i]
+    ok = d > 0.0 and math.isfinite(d) and math.isfinite(error)
+    ridge_counts = True
+    if ok:
+        for i in range(size):
+            gain[i] /= lam
+        d /= lam
+        _rank_one(inverse, 1.0 / lam, gain, 1.0 / d, size)
+        for i in range(size):
+            weights[i] += gain[i] * (error / d)
+            diagonal[i] = diagonal[i] * lam + features[i] * features[i]
+        # The ridge refill, on one diagonal entry in turn: P -= r g g' / (1 + r g_k) with g
+        # P's column k; the weights (P b, b unchanged) move by -g r w_k / (1 + r g_k).
+        if c.ridge_refill != 0.0:
+            k = st.fitted[slot] % size
+            packed = k  # column k: row i < k at packed(i, k), then row k from packed(k, k)
+            for i in range(k):
+                column[i] = inverse[packed]
+                packed += size - i - 1
+            for j in range(k, size):
+                column[j] = inverse[packed]
+                packed += 1
+            scale = c.ridge_refill / (1.0 + c.ridge_refill * column[k])
+            shift = scale * weights[k]
+            _rank_one(inverse, 1.0, column, scale, size)
+            for i in range(size):
+                weights[i] -= column[i] * shift
+            diagonal[k] += c.ridge_refill
+        for i in range(size):
+            ridge_counts = ridge_counts and (c.ridge == 0.0 or diagonal[i] <= c.ridge_limit)
+            ok = ok and math.isfinite(weights[i])
+    if not (ok and ridge_counts):
         # The scale is wrong by orders of magnitude, or a NaN came in: start over
         remember(st, slot, x, length, history, floats, c)
         learn_scale(st, slot, c, work)
@@ -303,15 +297,15 @@ def learn_scale(st, slot, c, scratch):
 
 @part
 def reset_fit(st, slot, c):
-    """A fit that learned nothing: the ridge alone on the diagonal, no weights."""
-    gram = st.gram[slot]
-    gram[:] = 0.0
+    """A fit that learned nothing: ``A`` the ridge alone (``P`` its inverse), no weights."""
+    inverse = st.inverse[slot]
+    inverse[:] = 0.0
     size = c.size
-    diagonal = 0
-    for i in range(size):  # the padding too, see solve_spd
-        gram[diagonal] = c.ridge
-        diagonal += size - i
-    st.moment[slot, :] = 0.0
+    at = 0
+    for i in range(size):
+        inverse[at] = 1.0 / c.ridge if c.ridge > 0 else 1e300
+        at += size - i
+    st.diagonal[slot, :] = c.ridge
     st.weights[slot, :] = 0.0
     st.fitted[slot] = 0
 

@@ -1,15 +1,10 @@
 """Online linear forecaster on lagged values, with a residual band.
 
-The model is ridge regression on the last ``n_lags`` values plus an intercept, refitted after
-every point with exponential forgetting: the normal equations
-
-    A_t = forgetting_factor * A_{t-1} + x_t x_t' + (1 - forgetting_factor) * alpha * I
-    b_t = forgetting_factor * b_{t-1} + x_t y_t
-
-keep ``A_t = sum_i forgetting_factor**(t-i) x_i x_i' + alpha * I`` exactly, so with
-``forgetting_factor=1`` the weights equal batch ``Ridge(alpha)`` on the same lags (a property test
-checks this). Unlike textbook recursive least squares, the ridge term never decays, so the system
-stays well conditioned on flatlines.
+The model is ridge regression on the last ``n_lags`` values plus an intercept, with
+exponential forgetting, kept by recursive least squares with a ridge refilled one diagonal entry
+at a time: the readable form of :mod:`detectors.parts.forecaster`, which says why. With
+``forgetting_factor=1`` the weights equal batch ``Ridge(alpha)`` on the same lags (a property
+test checks this).
 
 Values are divided by a scale frozen at the end of warm-up (mean absolute value of the first
 ``n_lags`` values), which makes ``alpha`` mean the same for CPU percentages and byte counts.
@@ -27,7 +22,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.linalg
 
 from tests.reference.compact import Float32Offsets
 from tests.reference.rolling import EWMean
@@ -107,8 +101,8 @@ class LagForecaster:
         self._history = Float32Offsets(season_length + 1 if season_length else 0)
         self._n_learned = 0
         self.scale = math.nan
-        self._a = alpha * np.eye(size)
-        self._b = np.zeros(size)
+        self._p = np.eye(size) / alpha if alpha else np.eye(size) * 1e300  # the inverse of A
+        self._diagonal = np.full(size, float(alpha))  # A's diagonal
         self.weights = np.zeros(size)
         self._fitted = 0
         self._abs_residual = EWMean(residual_alpha)
@@ -193,26 +187,43 @@ class LagForecaster:
         if self.ready:
             self._abs_residual.update(abs(x - self.predict_one()))
         features = self._next()
-        target = x / self.scale
-        lam = self.forgetting_factor
-        self._a *= lam
-        self._a += np.outer(features, features)
-        if lam != 1.0:
-            self._a.flat[:: len(features) + 1] += (1 - lam) * self.alpha  # the diagonal
-        self._b *= lam
-        self._b += features * target
-        weights = _solve_positive_definite(self._a, self._b) if self._ridge_counts() else None
-        if weights is None:
+        if not self._recursive_least_squares(features, x / self.scale):
             self._remember(x)
             self._restart_fit()
             return
-        self.weights = weights
         self._fitted += 1
         self._remember(x)
 
+    def _recursive_least_squares(self, features: np.ndarray, target: float) -> bool:
+        """One RLS step on ``P`` (the inverse of ``A``) and the weights, then the ridge refill
+        of one diagonal entry in turn; False if it failed (a NaN, or a scale far off)."""
+        lam = self.forgetting_factor
+        p = self._p
+        v = p @ features
+        error = target - features @ self.weights
+        d = lam + features @ v
+        if not (d > 0 and math.isfinite(d) and math.isfinite(error)):
+            return False
+        u, d = v / lam, d / lam
+        self._p = p / lam - np.outer(u, u) / d
+        self.weights = self.weights + u * (error / d)
+        self._diagonal = self._diagonal * lam + features * features
+        # The refill cycles over the compiled stack's system size, whose last three entries are
+        # padding (kept apart) when there is no season: a turn on one of them changes nothing.
+        cycle = self.n_lags + 4
+        refill = cycle * (1 - lam) * self.alpha
+        k = self._fitted % cycle
+        if refill and k < len(features):
+            g = self._p[:, k].copy()
+            scale = refill / (1 + refill * g[k])
+            self.weights = self.weights - g * (scale * self.weights[k])
+            self._p = self._p - scale * np.outer(g, g)
+            self._diagonal[k] += refill
+        return self._ridge_counts() and bool(np.isfinite(self.weights).all())
+
     def _ridge_counts(self) -> bool:
         """False once the scaled values outgrew the ridge (see the module docstring), or NaN."""
-        return not self.alpha or bool(np.max(np.diag(self._a)) <= RIDGE_HEADROOM * self.alpha)
+        return not self.alpha or bool(np.max(self._diagonal) <= RIDGE_HEADROOM * self.alpha)
 
     def _restart_fit(self) -> None:
         """Learn the scale again from the last ``n_lags`` values and forget the fit (not the
@@ -220,9 +231,10 @@ class LagForecaster:
         fitted points, as after warm-up."""
         scale = float(np.mean(np.abs(self._lags)))
         self.scale = scale if scale > 1e-9 else 1.0
-        self._a = self.alpha * np.eye(len(self.weights))
-        self._b = np.zeros(len(self.weights))
-        self.weights = np.zeros(len(self.weights))
+        size = len(self.weights)
+        self._p = np.eye(size) / self.alpha if self.alpha else np.eye(size) * 1e300
+        self._diagonal = np.full(size, float(self.alpha))
+        self.weights = np.zeros(size)
         self._fitted = 0
 
     def _remember(self, x: float) -> None:
@@ -246,18 +258,6 @@ class LagForecaster:
                 history.push(y)
             n_learned += 1
         return out
-
-
-def _solve_positive_definite(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
-    """``solve(a, b)`` by Cholesky; None if ``a`` is not numerically positive definite or
-    ``a`` or ``b`` is not finite."""
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        return None
-    try:
-        factor = scipy.linalg.cho_factor(a, check_finite=False)
-    except np.linalg.LinAlgError:
-        return None
-    return scipy.linalg.cho_solve(factor, b, check_finite=False)
 
 
 def _push(window: np.ndarray, x: float) -> None:

@@ -23,7 +23,10 @@ file's points in file order: exactly what ``lookout replay`` writes in its resul
 ``lower``, ``upper``), plus the score before the onset rule and the alert transitions.
 
 Usage: ``python tests/data/golden/make_golden.py [--nab ../shared/data/nab/data]``.
-Written first at commit 7dc766e (series state format 5).
+Written first at commit 7dc766e (series state format 5) and reproduced bit for bit by the
+restructure into parts (87776dd, b5262b9); written again for the forecaster's recursive least
+squares (7652aca: expected values moved by about 1e-6, alert openings unchanged on every NAB
+file and on all but one synthetic series).
 """
 
 from __future__ import annotations
