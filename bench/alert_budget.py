@@ -21,9 +21,9 @@ import pandas as pd
 
 from detectors import DetectorStack
 from sim.scenarios import quiet
-from stream.alert_budget import WEEK, AlertBudget
-from stream.paging import Pager
-from stream.pipeline import Pipeline
+from stream.outputs.alert_budget import WEEK, AlertBudget
+from stream.outputs.paging import Pager
+from stream.runtime.pipeline import Pipeline
 
 
 def fleet(seeds: int, weeks: int) -> tuple[list[str], np.ndarray, np.ndarray]:

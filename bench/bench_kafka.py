@@ -3,11 +3,11 @@
 Throughput: the same synthetic points are published three times: one point per message,
 ``--batch-size`` points per message (an array of point objects), and ``--column-size`` points
 per column message (one series' timestamps and values as two arrays, see
-:mod:`stream.messages`). For each topic, in the same run:
+:mod:`stream.sources.messages`). For each topic, in the same run:
 
 - **raw consume**: kafka-python reads every message (no decoding), the ceiling of any consumer;
-- **consume + decode**: the same, plus :func:`stream.messages.decode_message`;
-- **lookout**: :class:`stream.runner.Runner` as ``lookout run`` wires it (consumer group,
+- **consume + decode**: the same, plus :func:`stream.sources.messages.decode_message`;
+- **lookout**: :class:`stream.runtime.runner.Runner` as ``lookout run`` wires it (consumer group,
   decode, score on two threads, gauges, alert events and dead letters to Kafka, commit after
   every batch), timed from its first batch to its last commit (the group join is reported
   apart);
@@ -46,9 +46,9 @@ sys.path.insert(0, str(REPO))
 
 from detectors import DetectorStack  # noqa: E402
 from scripts.lookout_services import KafkaBroker, free_port  # noqa: E402
-from stream.messages import decode_message, plan_messages  # noqa: E402
-from stream.metrics import LookoutMetrics  # noqa: E402
-from stream.pipeline import Pipeline  # noqa: E402
+from stream.outputs.metrics import LookoutMetrics  # noqa: E402
+from stream.runtime.pipeline import Pipeline  # noqa: E402
+from stream.sources.messages import decode_message, plan_messages  # noqa: E402
 
 GRACE_PERIOD = 100
 
@@ -107,9 +107,9 @@ def raw_consume(bootstrap: str, topic: str, n_messages: int, decode: bool) -> tu
 
 def lookout_consume(bootstrap: str, topic: str, n_messages: int) -> dict:
     """Run the live runner over ``topic`` until it consumed ``n_messages``."""
-    from stream.alert_sinks import KafkaAlertSink
-    from stream.kafka_io import Consumer, Producer
-    from stream.runner import Runner
+    from stream.outputs.alert_sinks import KafkaAlertSink
+    from stream.runtime.kafka_io import Consumer, Producer
+    from stream.runtime.runner import Runner
 
     consumer = Consumer([topic], bootstrap, f"bench-{uuid.uuid4().hex[:8]}", max_poll_records=500)
     producer = Producer(bootstrap)

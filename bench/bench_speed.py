@@ -55,10 +55,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from detectors import DetectorStack  # noqa: E402
 from detectors.bank import StackBank  # noqa: E402
 from detectors.state import snapshot  # noqa: E402
-from stream.cli_options import DEMO_DATA, STACK_OPTIONS, stack_factory  # noqa: E402
-from stream.config import Settings  # noqa: E402
-from stream.csv_source import discover_csv_files, read_csv_file  # noqa: E402
-from stream.replay import replay  # noqa: E402
+from stream.cli.options import DEMO_DATA, STACK_OPTIONS, stack_factory  # noqa: E402
+from stream.cli.settings import Settings  # noqa: E402
+from stream.runtime.replay import replay  # noqa: E402
+from stream.sources.csv_files import discover_csv_files, read_csv_file  # noqa: E402
 from tests.reference.stack import DetectorStack as ReferenceStack  # noqa: E402
 
 NAB_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab" / "data"

@@ -502,7 +502,7 @@ def kill_broker(broker) -> None:
 def run(broker, alertmanager_url: str, receiver, work: Path, settings: Settings) -> Result:
     """One chaos run on ``broker`` (a :class:`KafkaBroker`), with Alertmanager at
     ``alertmanager_url`` notifying ``receiver``."""
-    from stream.kafka_io import TopicAdmin
+    from stream.runtime.kafka_io import TopicAdmin
 
     started = time.monotonic()
     rng = random.Random(settings.seed)

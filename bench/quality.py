@@ -9,7 +9,8 @@ Corpora (one column each in the first table):
 * **fleet-quiet** and **fleet-incidents**: ``--series`` series of :func:`sim.fleet.fleet` over
   ``--weeks`` weeks (seed ``--seed``), without and with their injected, labelled incidents.
 
-Detectors: **Lookout**, the default stack run through :class:`stream.pipeline.Pipeline` (what
+Detectors: **Lookout**, the default stack run through :class:`stream.runtime.pipeline.Pipeline`
+(what
 ``lookout replay`` and ``lookout run`` use: every series in one :class:`~detectors.bank.StackBank`,
 scored before it learns), and **baseline**, :class:`sim.baseline.WeeklyZScore` (``|z| > 3`` over
 the last week for 5 minutes, the Prometheus rule an SRE would write).
@@ -61,7 +62,7 @@ from sim.labeled import Window  # noqa: E402
 from sim.nab import NabCorpus, detection_scores, load_profiles, nab_scores  # noqa: E402
 from sim.paging import SeriesPaging, series_paging, summarize  # noqa: E402
 from sim.smd import DEFAULT_SMD_DIR, load_smd  # noqa: E402
-from stream.pipeline import Pipeline  # noqa: E402
+from stream.runtime.pipeline import Pipeline  # noqa: E402
 
 DEFAULT_NAB_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab"
 DETECTORS = ("Lookout", "baseline")
@@ -154,7 +155,7 @@ def _seconds(frame: pd.DataFrame) -> np.ndarray:
 
 
 def run_lookout(corpus: Corpus, threads: int = 1, **kwargs) -> dict[str, pd.DataFrame]:
-    """Every series through one :class:`~stream.pipeline.Pipeline` (the replay path), in
+    """Every series through one :class:`~stream.runtime.pipeline.Pipeline` (the replay path), in
     batches of about ``BATCH_POINTS``; returns ``timestamp, anomaly_score, alert`` per series."""
     pipeline = Pipeline(functools.partial(DetectorStack, **kwargs), threads=threads)
     results: dict[str, pd.DataFrame] = {}

@@ -1,7 +1,8 @@
 """Soak: memory per series over a long replay must stay flat once the detectors' windows are full.
 
 The NAB demo series (or any folder of NAB-style CSVs) are replayed ``--loops`` times through the
-live :class:`stream.pipeline.Pipeline`, each loop shifted in time to continue where the previous
+live :class:`stream.runtime.pipeline.Pipeline`, each loop shifted in time to continue where the
+previous
 one ended, with ``--copies`` differently named copies of every series, so the run looks like
 months of a few dozen series. Every ``--sample-every`` points it records the process's resident
 memory (RSS), the Python heap traced by ``tracemalloc`` when ``--trace`` is given (slower), and
@@ -30,10 +31,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from detectors import DetectorStack  # noqa: E402
-from stream.cli_options import DEMO_DATA  # noqa: E402
-from stream.csv_source import discover_csv_files, read_csv_file  # noqa: E402
-from stream.pipeline import Pipeline  # noqa: E402
+from stream.cli.options import DEMO_DATA  # noqa: E402
 from stream.point import MetricPoint  # noqa: E402
+from stream.runtime.pipeline import Pipeline  # noqa: E402
+from stream.sources.csv_files import discover_csv_files, read_csv_file  # noqa: E402
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 

@@ -1,4 +1,5 @@
-"""The fleet alert budget (stream/alert_budget.py): the paging threshold adapts online, in event
+"""The fleet alert budget (stream/outputs/alert_budget.py): the paging threshold adapts online, in
+event
 time, so that the fleet pages about the budget; without a budget nothing changes."""
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from prometheus_client import CollectorRegistry
 
 from detectors import DetectorStack
 from detectors.bank import OPENED, RESOLVED, BankResults
-from stream.alert_budget import WEEK, AlertBudget
-from stream.metrics import LookoutMetrics
-from stream.paging import Pager
-from stream.pipeline import Pipeline
+from stream.outputs.alert_budget import WEEK, AlertBudget
+from stream.outputs.metrics import LookoutMetrics
+from stream.outputs.paging import Pager
 from stream.point import MetricPoint
+from stream.runtime.pipeline import Pipeline
 
 BASE = 0.36
 DECADES = 6.0
@@ -147,7 +148,7 @@ def test_the_pager_holds_back_what_the_budget_does_not_allow_and_counts_it():
 
 
 def test_tickets_do_not_count_against_the_page_budget():
-    from stream.policy import Policy
+    from stream.outputs.policy import Policy
 
     rows = 24 * 7 * 4
     onsets = list(range(10, rows - 2, 6))

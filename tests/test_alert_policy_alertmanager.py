@@ -12,12 +12,12 @@ import pytest
 
 from detectors import DetectorStack
 from scripts.lookout_services import AlertWebhookReceiver
-from stream.alert_sinks import Alert, AlertmanagerSink
-from stream.alerts import LinkTemplates
-from stream.paging import Pager
-from stream.pipeline import Pipeline
+from stream.outputs.alert_sinks import Alert, AlertmanagerSink
+from stream.outputs.alerts import LinkTemplates
+from stream.outputs.paging import Pager
+from stream.outputs.policy import Policy
 from stream.point import MetricPoint
-from stream.policy import Policy
+from stream.runtime.pipeline import Pipeline
 
 LABELS = {
     "checkout_latency_seconds": {"team": "payments"},

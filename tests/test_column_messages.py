@@ -6,9 +6,9 @@ from __future__ import annotations
 import orjson
 
 from detectors import DetectorStack
-from stream.kafka_io import Record
-from stream.messages import encode_columns
-from stream.pipeline import Pipeline
+from stream.runtime.kafka_io import Record
+from stream.runtime.pipeline import Pipeline
+from stream.sources.messages import encode_columns
 from tests.test_state_store import (
     TOPIC,
     MemorySender,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stream.csv_source import read_csv_file
+from stream.sources.csv_files import read_csv_file
 
 ISO_2024 = 1704067200.0  # 2024-01-01T00:00:00Z
 

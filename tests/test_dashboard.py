@@ -1,7 +1,7 @@
 """The Grafana dashboard queries metrics Lookout exports, under their exported names.
 
 Every metric name in every PromQL query of ``deploy/grafana/dashboards/lookout.json`` must be
-a sample name of a fresh :class:`stream.metrics.LookoutMetrics` registry, Prometheus' own
+a sample name of a fresh :class:`stream.outputs.metrics.LookoutMetrics` registry, Prometheus' own
 or Prometheus' own ``ALERTS``.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from detectors import DetectorStack
-from stream.metrics import SERIES_GAUGES, LookoutMetrics
+from stream.outputs.metrics import SERIES_GAUGES, LookoutMetrics
 
 DASHBOARD = Path(__file__).resolve().parents[1] / "deploy/grafana/dashboards/lookout.json"
 

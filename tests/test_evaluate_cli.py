@@ -16,7 +16,7 @@ import pytest
 
 from sim.nab import labels_from_windows, load_windows
 from stream.cli import main
-from stream.cli_options import DEMO_DATA, DEMO_WINDOWS
+from stream.cli.options import DEMO_DATA, DEMO_WINDOWS
 
 NAB_DIR = Path(
     os.environ.get(

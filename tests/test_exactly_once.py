@@ -20,12 +20,12 @@ import pytest
 
 from detectors import DetectorStack
 from scripts.lookout_services import AlertWebhookReceiver
-from stream.alert_sinks import AlertmanagerSink, KafkaAlertSink
-from stream.kafka_io import Record
-from stream.metrics import LookoutMetrics
-from stream.pipeline import Pipeline
-from stream.runner import Runner
-from stream.state_store import SqliteStateStore
+from stream.outputs.alert_sinks import AlertmanagerSink, KafkaAlertSink
+from stream.outputs.metrics import LookoutMetrics
+from stream.runtime.kafka_io import Record
+from stream.runtime.pipeline import Pipeline
+from stream.runtime.runner import Runner
+from stream.runtime.state_store import SqliteStateStore
 from tests.test_state_store import MemorySender, MemorySource
 
 TOPIC = "metrics"
@@ -229,8 +229,8 @@ def test_after_a_clean_handover_an_incident_in_the_catch_up_pages(tmp_path):
 @pytest.mark.xdist_group("services")
 @pytest.mark.parametrize("kind", ["kafka", "sqlite"])
 def test_stores_keep_the_handover_mark_until_the_next_checkpoint(kind, tmp_path, request):
-    from stream.kafka_io import TopicAdmin
-    from stream.state_store import KafkaStateStore, StateChanges
+    from stream.runtime.kafka_io import TopicAdmin
+    from stream.runtime.state_store import KafkaStateStore, StateChanges
 
     if kind == "kafka":
         bootstrap = request.getfixturevalue("kafka_bootstrap")

@@ -136,7 +136,7 @@ def reference(tmp_path: Path, n_series: int, steps: int) -> tuple[dict, set]:
 
 
 def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
-    from stream.kafka_io import TopicAdmin
+    from stream.runtime.kafka_io import TopicAdmin
 
     admin = TopicAdmin(bootstrap)
     try:
@@ -298,7 +298,7 @@ def check_outputs(bootstrap, topics, expected_scores, expected_alerts) -> collec
 
 
 def _exists(bootstrap: str, topic: str) -> bool:
-    from stream.kafka_io import TopicAdmin
+    from stream.runtime.kafka_io import TopicAdmin
 
     admin = TopicAdmin(bootstrap)
     try:

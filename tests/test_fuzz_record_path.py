@@ -19,12 +19,12 @@ from hypothesis import strategies as st
 
 from detectors import DetectorStack
 from scripts.lookout_services import AlertWebhookReceiver
-from stream.alert_sinks import AlertmanagerSink, KafkaAlertSink, WebhookSink
-from stream.kafka_io import Record
-from stream.messages import REASONS
-from stream.metrics import LookoutMetrics
-from stream.pipeline import Pipeline
-from stream.runner import Runner
+from stream.outputs.alert_sinks import AlertmanagerSink, KafkaAlertSink, WebhookSink
+from stream.outputs.metrics import LookoutMetrics
+from stream.runtime.kafka_io import Record
+from stream.runtime.pipeline import Pipeline
+from stream.runtime.runner import Runner
+from stream.sources.messages import REASONS
 from tests.test_live import MemorySender, MemorySource
 
 NOW = 1_700_000_000.0

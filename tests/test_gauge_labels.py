@@ -9,13 +9,13 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from detectors import DetectorStack
-from stream.alert_sinks import KafkaAlertSink, alertmanager_alert
 from stream.cli import main
-from stream.labels import LabelPolicy
-from stream.metrics import SERIES_GAUGES, ExpositionServer, LookoutMetrics
-from stream.pipeline import Pipeline
+from stream.outputs.alert_sinks import KafkaAlertSink, alertmanager_alert
+from stream.outputs.labels import LabelPolicy
+from stream.outputs.metrics import SERIES_GAUGES, ExpositionServer, LookoutMetrics
 from stream.point import MetricPoint
-from stream.runner import Runner
+from stream.runtime.pipeline import Pipeline
+from stream.runtime.runner import Runner
 from tests.services_fixtures import service_unavailable
 from tests.test_live import MemorySender, MemorySource, record
 

@@ -16,7 +16,7 @@ import pytest
 from sim.nab_corpus import CostProfile, load_windows, read_timeseries
 from sim.nab_scoring import nab_scores, probation_length, scaled_sigmoid
 from stream.cli import main
-from stream.exports import series_from_query_range
+from stream.sources.exports import series_from_query_range
 
 INPUTS = Path(__file__).resolve().parent / "data" / "inputs"
 
@@ -384,7 +384,7 @@ def test_pages_of_an_export_saved_as_an_array_are_one_export(capsys, tmp_path):
 
 
 def test_a_resumable_replay_of_sorted_files_and_exports_writes_the_same(tmp_path):
-    from stream.replay import replay as run_replay
+    from stream.runtime.replay import replay as run_replay
 
     paths = [INPUTS / "history", INPUTS / "exports", INPUTS / "long"]
     plain = run_replay(paths, tmp_path / "plain")
@@ -403,7 +403,7 @@ def test_a_resumable_replay_of_sorted_files_and_exports_writes_the_same(tmp_path
 def test_produce_reads_exports_with_their_series_names():
     import argparse
 
-    from stream.cli_live import _load_series
+    from stream.cli.live import _load_series
 
     args = argparse.Namespace(scenario=None, paths=[str(INPUTS / "exports")])
     series, skipped = _load_series(args)

@@ -12,11 +12,11 @@ import orjson
 
 from bench.soak import DEMO_DATA, growth_after, load_series, looped, rss_bytes, soak
 from detectors import DetectorStack
-from stream.kafka_io import Record
-from stream.metrics import LookoutMetrics
-from stream.pipeline import Pipeline
+from stream.outputs.metrics import LookoutMetrics
 from stream.point import MetricPoint
-from stream.runner import Runner
+from stream.runtime.kafka_io import Record
+from stream.runtime.pipeline import Pipeline
+from stream.runtime.runner import Runner
 
 FLOOD = 300_000
 MAX_SERIES = 200

@@ -37,21 +37,21 @@ import pytest
 
 from detectors import DetectorStack
 from scripts.lookout_services import AlertWebhookReceiver, free_port
-from stream.alert_sinks import (
+from stream.cli import main
+from stream.cli.options import DEMO_DATA
+from stream.outputs.alert_sinks import (
     Alert,
     AlertmanagerSink,
     KafkaAlertSink,
     WebhookSink,
     alertmanager_alert,
 )
-from stream.alerts import AlertEvent
-from stream.cli import main
-from stream.cli_options import DEMO_DATA
-from stream.kafka_io import DeliveryError, Record
-from stream.messages import decode_message
-from stream.metrics import LookoutMetrics
-from stream.pipeline import Pipeline
-from stream.runner import Runner
+from stream.outputs.alerts import AlertEvent
+from stream.outputs.metrics import LookoutMetrics
+from stream.runtime.kafka_io import DeliveryError, Record
+from stream.runtime.pipeline import Pipeline
+from stream.runtime.runner import Runner
+from stream.sources.messages import decode_message
 from tests.kafka_topics import read_records
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream.messages import (
+from stream.point import MetricPoint
+from stream.sources.messages import (
     REASONS,
     Rejection,
     dead_letter,
@@ -15,7 +16,6 @@ from stream.messages import (
     encode_points,
     plan_messages,
 )
-from stream.point import MetricPoint
 
 
 def reasons(value: bytes | None, key: bytes | None = b"cpu", **limits) -> list[str]:

@@ -10,9 +10,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from detectors import Assessment, DetectorStack
-from stream.messages import REASONS
-from stream.metrics import SERIES_GAUGES, ExpositionServer, LookoutMetrics
+from stream.outputs.metrics import SERIES_GAUGES, ExpositionServer, LookoutMetrics
 from stream.point import MetricPoint
+from stream.sources.messages import REASONS
 from tests.services_fixtures import service_unavailable
 
 SERIES_METRICS = [name for name, _, _ in SERIES_GAUGES]
@@ -177,7 +177,7 @@ def test_promtool_accepts_the_exposition(registry):
 
 
 def test_series_sampled_faster_than_a_minute_are_counted(registry):
-    from stream.pipeline import Pipeline
+    from stream.runtime.pipeline import Pipeline
 
     metrics, pipeline = LookoutMetrics(registry=registry), Pipeline()
     metrics.watch_pipeline(pipeline)

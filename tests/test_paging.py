@@ -1,4 +1,5 @@
-"""From the detectors' incidents to pages (stream/paging.py): when an incident pages under its
+"""From the detectors' incidents to pages (stream/outputs/paging.py): when an incident pages under
+its
 series' policy, what its events say, what is counted when it does not page, and that the
 pager's view of a series survives a restart.
 
@@ -19,13 +20,13 @@ import pytest
 from detectors import DetectorStack
 from detectors.bank import OPENED, RESOLVED, BankResults
 from detectors.state import SnapshotError
-from stream.alert_sinks import Alert, alertmanager_alert
-from stream.alerts import AlertEvent, LinkTemplates, explain
 from stream.cli import main
-from stream.paging import Pager
-from stream.pipeline import Pipeline
+from stream.outputs.alert_sinks import Alert, alertmanager_alert
+from stream.outputs.alerts import AlertEvent, LinkTemplates, explain
+from stream.outputs.paging import Pager
+from stream.outputs.policy import Policy
 from stream.point import MetricPoint
-from stream.policy import Policy
+from stream.runtime.pipeline import Pipeline
 
 NAMES = ("forecast", "volatility", "hst")
 T0 = 1714528800.0  # 2024-05-01T02:00:00Z
@@ -373,7 +374,7 @@ def test_ratio_and_warming_up_texts():
 
 
 def test_the_alerts_topic_document_carries_the_same_text_and_links():
-    from stream.alert_sinks import Alert, alert_document
+    from stream.outputs.alert_sinks import Alert, alert_document
 
     pager = Pager(links=LinkTemplates(dashboard="https://grafana.example/d/x?s={series}"))
     events = run(pager, "api_latency_seconds", LATENCY, 0.21, [(3, 8)], labels={"team": "web"})

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from detectors import DetectorStack
 from detectors.state import SnapshotError, restore
-from stream.pipeline import SERIES_STATE_VERSION, Pipeline
 from stream.point import InvalidPoint, MetricPoint
+from stream.runtime.pipeline import SERIES_STATE_VERSION, Pipeline
 
 STEP = 60.0
 

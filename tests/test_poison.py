@@ -11,10 +11,10 @@ import orjson
 import pytest
 
 from detectors import DetectorStack
-from stream.alert_sinks import KafkaAlertSink
-from stream.metrics import LookoutMetrics
-from stream.pipeline import Pipeline
-from stream.runner import Runner
+from stream.outputs.alert_sinks import KafkaAlertSink
+from stream.outputs.metrics import LookoutMetrics
+from stream.runtime.pipeline import Pipeline
+from stream.runtime.runner import Runner
 from tests.test_live import MemorySender, MemorySource, point, record
 
 NOW = 1_700_000_000.0  # the runner's wall clock in these tests
@@ -137,16 +137,16 @@ def test_a_sink_that_fails_on_one_alert_dead_letters_its_record_and_delivers_the
 
 
 def test_a_record_that_breaks_decoding_is_dead_lettered(monkeypatch):
-    import stream.runner
+    import stream.runtime.runner
 
-    real = stream.runner.decode_message
+    real = stream.runtime.runner.decode_message
 
     def decode(key, value, *args):
         if value == b'{"boom": 1}':
             raise RecursionError("a decoder defect")
         return real(key, value, *args)
 
-    monkeypatch.setattr(stream.runner, "decode_message", decode)
+    monkeypatch.setattr(stream.runtime.runner, "decode_message", decode)
     records = [
         record(0, point(NOW - 120, 1.0)),
         record(1, b'{"boom": 1}'),
@@ -210,8 +210,8 @@ def test_the_future_skew_is_configurable_and_epoch_ms_of_now_is_scored():
 def test_a_restore_that_meets_an_unanswering_broker_is_retried_not_fatal(tmp_path):
     """Only infrastructure failures stop the process, and a broker that does not answer for a
     while is waited for: the restore is retried (not ready meanwhile), then scoring goes on."""
-    from stream.kafka_io import KafkaIOError
-    from stream.state_store import SqliteStateStore
+    from stream.runtime.kafka_io import KafkaIOError
+    from stream.runtime.state_store import SqliteStateStore
     from tests.test_state_store import MemorySender as StoreSender
     from tests.test_state_store import MemorySource as AssigningSource
 

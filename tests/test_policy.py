@@ -1,4 +1,5 @@
-"""The alerting policy per series (stream/policy.py): matchers, resolution order, mute windows,
+"""The alerting policy per series (stream/outputs/policy.py): matchers, resolution order, mute
+windows,
 the conditions that hold an incident back, and the config file's [[rules]] section."""
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from stream.config import ConfigError, load_section, resolve
-from stream.policy import BUILTIN_RULES, Decision, Matcher, MuteWindow, Policy, PolicyError
+from stream.cli.settings import ConfigError, load_section, resolve
+from stream.outputs.policy import BUILTIN_RULES, Decision, Matcher, MuteWindow, Policy, PolicyError
 
 
 def epoch(text: str) -> float:

@@ -37,9 +37,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from detectors import DetectorStack
 from scripts.lookout_services import Prometheus, ServiceUnavailable, free_port
 from stream.cli import main
-from stream.pipeline import Pipeline
-from stream.prometheus_history import PrometheusHistory
-from stream.state_store import SqliteStateStore
+from stream.runtime.pipeline import Pipeline
+from stream.runtime.state_store import SqliteStateStore
+from stream.sources.prometheus_history import PrometheusHistory
 from tests.services_fixtures import service_unavailable
 from tests.test_live import produce_raw, read_topic, scraped
 

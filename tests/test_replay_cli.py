@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from stream.cli import build_parser, main
-from stream.cli_options import DEMO_DATA
-from stream.csv_source import ReadOptions
+from stream.cli.options import DEMO_DATA
+from stream.sources.csv_files import ReadOptions
 
 FIRST_COLUMNS = ["timestamp", "value", "anomaly_score", "alert"]
 
@@ -224,8 +224,8 @@ def test_small_files_scored_together_write_what_one_at_a_time_writes(tmp_path, m
     """Without checkpoints, small files are scored in one batch (two threads share their
     series); results, alerts and rejects are byte for byte those of a replay that scores one
     file at a time (as a checkpointing replay does), also where files share a series."""
-    from stream import replay as replay_module
-    from stream.pipeline import Pipeline
+    from stream.runtime import replay as replay_module
+    from stream.runtime.pipeline import Pipeline
 
     data = tmp_path / "in"
     for k in range(6):

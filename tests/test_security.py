@@ -20,11 +20,13 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-import stream.kafka_io as kafka_io
+import stream.runtime.kafka_io as kafka_io
 from scripts.lookout_services import ServiceUnavailable, free_port
 from scripts.lookout_services.alertmanager_server import routing_config
 from scripts.lookout_services.process import ServerProcess, find_program
-from stream.alert_sinks import (
+from stream.cli import main
+from stream.cli.settings import CONNECTION_OPTIONS, RUN_OPTIONS
+from stream.outputs.alert_sinks import (
     Alert,
     AlertDeliveryError,
     AlertmanagerSink,
@@ -32,14 +34,12 @@ from stream.alert_sinks import (
     WebhookSink,
     post_json,
 )
-from stream.alerts import AlertEvent
-from stream.cli import main
-from stream.config import CONNECTION_OPTIONS, RUN_OPTIONS
-from stream.kafka_io import SECURITY_OPTIONS, Record, security_options
-from stream.messages import decode_message
-from stream.metrics import LookoutMetrics
-from stream.pipeline import Pipeline
-from stream.runner import Runner
+from stream.outputs.alerts import AlertEvent
+from stream.outputs.metrics import LookoutMetrics
+from stream.runtime.kafka_io import SECURITY_OPTIONS, Record, security_options
+from stream.runtime.pipeline import Pipeline
+from stream.runtime.runner import Runner
+from stream.sources.messages import decode_message
 from tests.services_fixtures import service_unavailable
 from tests.test_live import MemorySender, MemorySource
 

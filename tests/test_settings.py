@@ -3,7 +3,7 @@
 import pytest
 
 from stream.cli import _all_option_names, build_parser, main
-from stream.config import ConfigError, Settings, resolve
+from stream.cli.settings import ConfigError, Settings, resolve
 
 COMMANDS = build_parser()._subparsers._group_actions[0].choices
 

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.bank import BankResults
-from stream.pipeline import ScoredBatch
-from stream.sinks import RESULT_COLUMNS, ResultCsvWriter
+from stream.outputs.sinks import RESULT_COLUMNS, ResultCsvWriter
+from stream.runtime.pipeline import ScoredBatch
 
 floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
 texts = st.text(alphabet=st.sampled_from('ab1:-, "\n\r\t\u00e9'), max_size=8)

@@ -26,12 +26,11 @@ import pytest
 
 from detectors import DetectorStack
 from stream.cli import main
-from stream.kafka_io import DeliveryError, Record
-from stream.messages import encode_columns
-from stream.metrics import LookoutMetrics
-from stream.pipeline import Pipeline
-from stream.runner import Runner
-from stream.state_store import (
+from stream.outputs.metrics import LookoutMetrics
+from stream.runtime.kafka_io import DeliveryError, Record
+from stream.runtime.pipeline import Pipeline
+from stream.runtime.runner import Runner
+from stream.runtime.state_store import (
     KafkaStateStore,
     SqliteStateStore,
     StateChanges,
@@ -39,6 +38,7 @@ from stream.state_store import (
     default_state_topic,
     open_state_store,
 )
+from stream.sources.messages import encode_columns
 
 REPO = Path(__file__).resolve().parents[1]
 TOPIC = "metrics"
@@ -251,7 +251,7 @@ def runner_for(source, sender, store, interval=0.0, pipeline=None):
 
 
 def alerts_topic_sink(sender):
-    from stream.alert_sinks import KafkaAlertSink
+    from stream.outputs.alert_sinks import KafkaAlertSink
 
     return [KafkaAlertSink(sender, "alerts")]
 
@@ -613,7 +613,7 @@ def _checkpoints(path: Path) -> int:
 
 @pytest.mark.integration
 def test_kafka_state_topic_is_compacted_and_follows_the_input_partitions(kafka_bootstrap):
-    from stream.kafka_io import Producer, TopicAdmin
+    from stream.runtime.kafka_io import Producer, TopicAdmin
 
     run_id = uuid.uuid4().hex[:8]
     input_topic, state_topic = f"input-{run_id}", f"state-{run_id}"
@@ -668,7 +668,7 @@ def test_an_alert_firing_at_a_crash_keeps_firing_in_alertmanager(tmp_path):
     Alertmanager with the same labels and start (so the same alert), instead of letting it
     resolve when its last lease ends; the alerts topic gets no second firing event."""
     from scripts.lookout_services import AlertWebhookReceiver
-    from stream.alert_sinks import AlertmanagerSink, KafkaAlertSink
+    from stream.outputs.alert_sinks import AlertmanagerSink, KafkaAlertSink
 
     rng = np.random.default_rng(4)
     values = 50 + rng.normal(0, 1, 300)

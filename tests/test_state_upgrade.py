@@ -21,7 +21,7 @@ import pytest
 
 from detectors import DetectorStack
 from detectors.state import SnapshotError
-from stream.pipeline import SERIES_STATE_VERSION, Pipeline
+from stream.runtime.pipeline import SERIES_STATE_VERSION, Pipeline
 
 FIXTURES = Path(__file__).with_name("data")
 # Computed before the onset rule: restored, they carry on as they would have.

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream.csv_source import parse_timestamp_column
-from stream.messages import decode_message
 from stream.point import InvalidPoint, format_timestamp, parse_timestamp
+from stream.sources.csv_files import parse_timestamp_column
+from stream.sources.messages import decode_message
 
 SECOND = 1_700_012_000  # 2023-11-15
 

@@ -11,10 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from detectors import DetectorStack
-from stream.alert_sinks import KafkaAlertSink
-from stream.metrics import LookoutMetrics
-from stream.pipeline import Pipeline
-from stream.prometheus_history import (
+from stream.outputs.alert_sinks import KafkaAlertSink
+from stream.outputs.metrics import LookoutMetrics
+from stream.runtime.pipeline import Pipeline
+from stream.runtime.runner import Runner
+from stream.runtime.warm_start import score_history
+from stream.sources.prometheus_history import (
     MAX_POINTS_PER_SERIES,
     PrometheusError,
     PromSeries,
@@ -22,8 +24,6 @@ from stream.prometheus_history import (
     matrix_series,
     series_name,
 )
-from stream.runner import Runner
-from stream.warm_start import score_history
 from tests.test_live import MemorySender, MemorySource, record
 
 DATA = Path(__file__).parent / "data"
@@ -134,7 +134,7 @@ def test_history_never_pages_overlapping_live_points_are_skipped_and_live_spikes
 
 
 def test_a_stored_state_wins_over_the_warm_history_of_its_series():
-    from stream.state_store import SqliteStateStore
+    from stream.runtime.state_store import SqliteStateStore
 
     def stack():
         return DetectorStack(grace_period=50)
@@ -171,7 +171,7 @@ def test_run_refuses_a_history_url_without_a_query_and_starts_cold_without_prome
     import logging
 
     from stream.cli import main
-    from stream.cli_live import _warm_start
+    from stream.cli.live import _warm_start
 
     assert main(["run", "--history-url", "http://127.0.0.1:9", "--bootstrap-servers", "x:1"]) == 2
     assert "--history-url needs --history-query" in capsys.readouterr().err

@@ -7,9 +7,9 @@ import tempfile
 from pathlib import Path
 
 from detectors import DetectorStack
-from stream.cli_options import DEMO_WINDOWS
-from stream.cli_replay import INPUT_OPTIONS, read_options
-from stream.config import Option, Settings
+from stream.cli.options import DEMO_WINDOWS
+from stream.cli.replay import INPUT_OPTIONS, read_options
+from stream.cli.settings import Option, Settings
 
 __all__ = ["register", "EVALUATION_OPTIONS", "evaluate_from_settings", "write_report_from_settings"]
 
@@ -38,7 +38,7 @@ def readable_data(data: Path, options, folder: Path) -> Path:
     and Prometheus or CloudWatch exports, exactly as replay scored them."""
     import pandas as pd
 
-    from stream.csv_source import SourceError, discover_input_files, read_input_file
+    from stream.sources.csv_files import SourceError, discover_input_files, read_input_file
 
     try:
         inputs = discover_input_files(data)

@@ -1,7 +1,8 @@
 """Where the detector state of every series is kept between checkpoints, restarts and owners.
 
 A store holds, per series, the snapshot bytes of its detectors (what
-:meth:`stream.pipeline.Pipeline.snapshot_series` returns), the input partition the series comes
+:meth:`stream.runtime.pipeline.Pipeline.snapshot_series` returns), the input partition the series
+comes
 from and the offset of that partition its snapshot reflects; and per input partition, the offset
 the stored states reflect as a whole. "Reflects offset ``n``": every record before ``n`` was
 scored and its outputs delivered, none after it. So a restore resumes each series exactly where
@@ -380,7 +381,7 @@ class KafkaStateStore(StateStore):
     input_topic
         The topic whose partitions the states follow.
     security
-        SASL/SSL settings (see :data:`stream.kafka_io.SECURITY_OPTIONS`).
+        SASL/SSL settings (see :data:`stream.runtime.kafka_io.SECURITY_OPTIONS`).
     connect_timeout
         Seconds to wait for a broker at start.
     replication_factor
@@ -399,7 +400,7 @@ class KafkaStateStore(StateStore):
         replication_factor: int = -1,
         send_timeout: float = 120.0,
     ):
-        from stream.kafka_io import Producer, TopicAdmin, TopicReader
+        from stream.runtime.kafka_io import Producer, TopicAdmin, TopicReader
 
         self.topic = topic
         self.input_topic = input_topic
@@ -527,7 +528,7 @@ def open_state_store(
     >>> open_state_store("sqlite:", topic="metrics", group_id="lookout", bootstrap_servers="")
     Traceback (most recent call last):
     ...
-    stream.state_store.StateStoreError: --state-store sqlite:PATH needs a file name
+    stream.runtime.state_store.StateStoreError: --state-store sqlite:PATH needs a file name
     """
     kind, _, argument = spec.partition(":")
     if kind == "none" and not argument:

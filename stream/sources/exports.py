@@ -19,7 +19,8 @@
 A JSON array of such documents (pages of one export) is read as one export: the pages of a
 series are joined. Each series becomes its own NAB-format input,
 ``<export path without .json>/<series file name>.csv``; its id, scoped to the export like a
-long-format series (:mod:`stream.csv_source`), is ``<export path without .json>/<name>{labels}``.
+long-format series (:mod:`stream.sources.csv_files`), is ``<export path without
+.json>/<name>{labels}``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from stream.csv_source import (
+from stream.point import epoch_seconds
+from stream.sources.csv_files import (
     CsvFile,
     ReadOptions,
     RejectedRow,
@@ -43,7 +45,6 @@ from stream.csv_source import (
     parse_timestamp_column,
     series_name,
 )
-from stream.point import epoch_seconds
 
 __all__ = [
     "ExportedSeries",

@@ -65,7 +65,7 @@ class AlertEvent:
     value expected when the incident began and its band; ``peak_value``/``peak_value_at`` the
     point furthest from it so far, ``peak_score``/``peak_at`` the highest anomaly score;
     ``detectors`` those that agreed at any point of the incident (so far). ``severity`` and
-    ``rule`` come from the policy (:mod:`stream.policy`).
+    ``rule`` come from the policy (:mod:`stream.outputs.policy`).
     """
 
     alert_id: str

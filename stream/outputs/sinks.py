@@ -9,7 +9,7 @@ from typing import IO
 import numpy as np
 import orjson
 
-from stream.pipeline import ScoredBatch
+from stream.runtime.pipeline import ScoredBatch
 
 __all__ = ["RESULT_COLUMNS", "ResultCsvWriter", "JsonLinesWriter"]
 

@@ -20,7 +20,7 @@ Settings (:class:`Decision`):
   metric's unit / as a fraction of ``|expected|``) below which an incident does not page: a
   2-point move of a CPU at 3% is not news;
 - ``severity``: ``page`` or ``ticket`` (the ``severity`` label); only pages count towards the
-  fleet budget (:mod:`stream.alert_budget`);
+  fleet budget (:mod:`stream.outputs.alert_budget`);
 - ``threshold``: the anomaly score an incident must reach to page; it can only raise the
   detector's own ``--threshold``, below which no incident opens;
 - ``mute``: windows (one-off ranges, or weekly recurring ones in a time zone) during which the

@@ -1,8 +1,9 @@
 """``lookout run`` (score a Kafka topic live) and ``lookout produce`` (publish points to one).
 
-This module wires the layers together: settings (:mod:`stream.config`), Kafka
-(:mod:`stream.kafka_io`), metrics (:mod:`stream.metrics`), alert sinks
-(:mod:`stream.alert_sinks`) and the loop (:mod:`stream.runner`). Heavy imports happen inside the
+This module wires the layers together: settings (:mod:`stream.cli.settings`), Kafka
+(:mod:`stream.runtime.kafka_io`), metrics (:mod:`stream.outputs.metrics`), alert sinks
+(:mod:`stream.outputs.alert_sinks`) and the loop (:mod:`stream.runtime.runner`). Heavy imports
+happen inside the
 commands, so ``lookout --help`` and ``lookout replay`` never load the Kafka client.
 """
 
@@ -17,9 +18,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from stream.cli_backfill import HISTORY_OPTIONS, open_history
-from stream.cli_options import STACK_OPTIONS, pager_from_settings, stack_factory
-from stream.config import (
+from stream.cli.backfill import HISTORY_OPTIONS, open_history
+from stream.cli.options import STACK_OPTIONS, pager_from_settings, stack_factory
+from stream.cli.settings import (
     ALERT_OPTIONS,
     CONNECTION_OPTIONS,
     PRODUCE_OPTIONS,
@@ -66,7 +67,7 @@ STATE_OPTIONS = (
         metavar="SECONDS",
     ),
 )
-#: Which of a point's labels go onto its series' gauges (see stream/labels.py).
+#: Which of a point's labels go onto its series' gauges (see stream/outputs/labels.py).
 GAUGE_LABEL_OPTIONS = (
     Option(
         "gauge_labels",
@@ -148,11 +149,11 @@ def cmd_run(settings: Settings) -> int:
     _configure_logging(settings.log_level)
 
     from detectors.bank import warm_up
-    from stream.kafka_io import Consumer, KafkaIOError, Producer
-    from stream.metrics import ExpositionServer, LookoutMetrics
-    from stream.pipeline import Pipeline
-    from stream.runner import Runner
-    from stream.state_store import StateStoreError, open_state_store
+    from stream.outputs.metrics import ExpositionServer, LookoutMetrics
+    from stream.runtime.kafka_io import Consumer, KafkaIOError, Producer
+    from stream.runtime.pipeline import Pipeline
+    from stream.runtime.runner import Runner
+    from stream.runtime.state_store import StateStoreError, open_state_store
 
     sinks = _alert_sinks_names(settings)
     metrics = LookoutMetrics(
@@ -284,7 +285,7 @@ def cmd_run(settings: Settings) -> int:
 
 
 def _label_policy(settings: Settings):
-    from stream.labels import LabelPolicy, parse_label_list
+    from stream.outputs.labels import LabelPolicy, parse_label_list
 
     return LabelPolicy(
         keep=parse_label_list(settings.gauge_labels),
@@ -296,11 +297,11 @@ def _label_policy(settings: Settings):
 
 def _warm_start(settings: Settings, pipeline, metrics):
     """Score and learn each series' history before the first live point (see
-    ``stream/warm_start.py``); the :class:`HistoryBoundary` for the runner, or None when
+    ``stream/runtime/warm_start.py``); the :class:`HistoryBoundary` for the runner, or None when
     Prometheus cannot be read (the run starts cold: better than not at all). A query that
     Prometheus refuses is a setting to fix: ``ConfigError``."""
-    from stream.cli_backfill import read_history
-    from stream.prometheus_history import PrometheusError
+    from stream.cli.backfill import read_history
+    from stream.sources.prometheus_history import PrometheusError
 
     try:
         boundary, summary, last = read_history(settings, pipeline)
@@ -333,13 +334,13 @@ def _alert_sinks_names(settings: Settings) -> list[str]:
 
 def _http_auth(settings: Settings) -> dict:
     """Credentials of each HTTP sink (``ValueError`` when they contradict each other)."""
-    from stream.alert_sinks import HttpAuth
+    from stream.outputs.alert_sinks import HttpAuth
 
     return {sink: HttpAuth.from_settings(settings, sink) for sink in ("alertmanager", "webhook")}
 
 
 def _alert_sinks(settings: Settings, producer, metrics, auth: dict) -> list:
-    from stream.alert_sinks import AlertmanagerSink, KafkaAlertSink, WebhookSink
+    from stream.outputs.alert_sinks import AlertmanagerSink, KafkaAlertSink, WebhookSink
 
     sinks: list = []
     if settings.alerts_topic:
@@ -448,8 +449,8 @@ def cmd_produce(settings: Settings) -> int:
         return 2
     _configure_logging("WARNING")
 
-    from stream.kafka_io import KafkaIOError, Producer
-    from stream.messages import plan_messages
+    from stream.runtime.kafka_io import KafkaIOError, Producer
+    from stream.sources.messages import plan_messages
 
     plan = plan_messages(series, settings.points_per_message, columns=settings.columns)
     points = sum(message.n_points for message in plan)
@@ -514,7 +515,7 @@ def _load_series(settings: Settings) -> tuple[list, int]:
             )
         return series, 0
 
-    from stream.csv_source import (
+    from stream.sources.csv_files import (
         ReadOptions,
         SourceError,
         discover_input_files,

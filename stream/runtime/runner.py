@@ -18,8 +18,8 @@ points that a crash left uncommitted *after* their state was stored are skipped 
 scored twice or refused as duplicates (see :class:`Checkpoint`).
 
 The runner sees the consumer and the producer through the small :class:`Source` and
-:class:`Sender` protocols (:mod:`stream.kafka_io` implements them), never a Kafka message, and
-the detector state through a :class:`~stream.state_store.StateStore`.
+:class:`Sender` protocols (:mod:`stream.runtime.kafka_io` implements them), never a Kafka message,
+and the detector state through a :class:`~stream.runtime.state_store.StateStore`.
 
 Threading: kafka-python runs the rebalance callbacks (:meth:`Runner.on_assigned`,
 :meth:`Runner.on_revoked`, :meth:`Runner.on_lost`) on its I/O thread, but only while the loop's
@@ -42,9 +42,13 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from detectors.state import SnapshotError
-from stream.alert_sinks import Alert, AlertSink
-from stream.kafka_io import FlushTimeout, KafkaIOError, Record
-from stream.messages import (
+from stream.outputs.alert_sinks import Alert, AlertSink
+from stream.outputs.metrics import LookoutMetrics
+from stream.point import MetricPoint
+from stream.runtime.kafka_io import FlushTimeout, KafkaIOError, Record
+from stream.runtime.pipeline import Pipeline, ScoredBatch
+from stream.runtime.state_store import StateChanges, StateStore, StateStoreError, StoredState
+from stream.sources.messages import (
     MAX_BATCH_POINTS,
     MAX_MESSAGE_BYTES,
     Columns,
@@ -55,13 +59,9 @@ from stream.messages import (
     point_document,
     score_document,
 )
-from stream.metrics import LookoutMetrics
-from stream.pipeline import Pipeline, ScoredBatch
-from stream.point import MetricPoint
-from stream.state_store import StateChanges, StateStore, StateStoreError, StoredState
 
 if TYPE_CHECKING:
-    from stream.warm_start import HistoryBoundary
+    from stream.runtime.warm_start import HistoryBoundary
 
 __all__ = ["Source", "Sender", "Checkpoint", "Runner", "RunSummary"]
 
@@ -79,7 +79,7 @@ Decoded = tuple[Record, list[LabeledPoint], list[Columns]]
 
 
 class Source(Protocol):
-    """What the runner needs from a consumer (:class:`stream.kafka_io.Consumer`).
+    """What the runner needs from a consumer (:class:`stream.runtime.kafka_io.Consumer`).
 
     Optional: ``connected()`` (the group coordinator is known; without it: always),
     ``answering()`` (the broker answered within a few seconds; without it: always) and
@@ -105,14 +105,14 @@ class Source(Protocol):
 
 
 class Sender(Protocol):
-    """What the runner needs from a producer (:class:`stream.kafka_io.Producer`)."""
+    """What the runner needs from a producer (:class:`stream.runtime.kafka_io.Producer`)."""
 
     def send(self, topic: str, key: bytes | None, value: bytes | None) -> None: ...
 
     def flush(self) -> int:
         """Wait until every message sent is acknowledged; ``DeliveryError`` if one is not.
 
-        :class:`stream.kafka_io.Producer` also takes ``timeout`` and then raises
+        :class:`stream.runtime.kafka_io.Producer` also takes ``timeout`` and then raises
         ``FlushTimeout`` with the messages still queued (see ``flush_wait`` of :class:`Runner`).
         """
 
@@ -471,7 +471,7 @@ class Runner:
     poll_timeout
         Seconds a poll waits; also how quickly :meth:`stop` takes effect when idle.
     max_message_bytes, max_batch_points
-        Input limits (see :func:`stream.messages.decode_message`).
+        Input limits (see :func:`stream.sources.messages.decode_message`).
     stall_timeout
         :meth:`healthy` is False when the loop has not come round for this many seconds.
     state_store
@@ -482,7 +482,7 @@ class Runner:
         Seconds per attempt when waiting for the broker to acknowledge outputs or state; between
         attempts :meth:`ready` turns False and the wait is logged. None: plain ``flush()``.
     history
-        Where the warm start's history of each series ends (:mod:`stream.warm_start`): live
+        Where the warm start's history of each series ends (:mod:`stream.runtime.warm_start`): live
         points up to it are skipped, incidents that began in it never page.
     max_future_skew
         Seconds a point's timestamp may be ahead of ``wall_clock``; a later one is dead-lettered

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from stream.config import Option, Settings
+from stream.cli.settings import Option, Settings
 
 __all__ = ["register"]
 

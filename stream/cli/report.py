@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from stream.cli_evaluate import (
+from stream.cli.evaluate import (
     EVALUATION_OPTIONS,
     evaluate_from_settings,
     write_report_from_settings,
 )
-from stream.cli_replay import INPUT_OPTIONS
-from stream.config import Option, Settings
+from stream.cli.replay import INPUT_OPTIONS
+from stream.cli.settings import Option, Settings
 
 __all__ = ["register"]
 

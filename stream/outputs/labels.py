@@ -1,6 +1,6 @@
 """Which of a point's labels go onto the per-series gauges, within bounds.
 
-A point may carry labels (``job``, ``instance``, ``team``, ...; see :mod:`stream.messages`).
+A point may carry labels (``job``, ``instance``, ``team``, ...; see :mod:`stream.sources.messages`).
 Copied onto Lookout's per-series gauges they let PromQL join Lookout's scores with the series
 they score (``lookout_anomaly_score * on(job, instance) group_left ...``), but every label is
 also cardinality in the Prometheus that scrapes Lookout. :class:`LabelPolicy` says which labels

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from detectors import DETECTOR_NAMES, DetectorStack
-from stream.config import Option
+from stream.cli.settings import Option
 
 __all__ = ["DEMO_DATA", "DEMO_WINDOWS", "STACK_OPTIONS", "pager_from_settings", "stack_factory"]
 
@@ -100,7 +100,7 @@ STACK_OPTIONS = (
 def stack_factory(settings: Mapping[str, Any]):
     """A factory of detector stacks as the settings say (``ValueError`` when they are invalid).
 
-    >>> from stream.config import Settings
+    >>> from stream.cli.settings import Settings
     >>> defaults = {option.name: option.default for option in STACK_OPTIONS}
     >>> stack = stack_factory(Settings({**defaults, "threshold": 0.5}))()
     >>> stack.threshold, stack.detectors == _DEFAULT.detectors
@@ -116,12 +116,12 @@ def stack_factory(settings: Mapping[str, Any]):
 
 
 def pager_from_settings(settings: Mapping[str, Any], rules, stack_factory):
-    """The :class:`~stream.paging.Pager` of the alert settings (``ALERT_OPTIONS``) and the
+    """The :class:`~stream.outputs.paging.Pager` of the alert settings (``ALERT_OPTIONS``) and the
     config file's ``rules`` section; raises ``ValueError`` (naming the rule or setting)."""
-    from stream.alert_budget import AlertBudget
-    from stream.alerts import LinkTemplates
-    from stream.paging import Pager
-    from stream.policy import Policy
+    from stream.outputs.alert_budget import AlertBudget
+    from stream.outputs.alerts import LinkTemplates
+    from stream.outputs.paging import Pager
+    from stream.outputs.policy import Policy
 
     stack = stack_factory()
     policy = Policy.from_config(rules, severity=settings.alert_severity)

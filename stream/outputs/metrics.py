@@ -3,7 +3,8 @@
 The only module that imports ``prometheus_client``. Every metric lives in the registry given to
 :class:`LookoutMetrics` (tests pass a fresh ``CollectorRegistry()``), never in a global one.
 
-Per series (label ``series`` plus the point's own labels as :class:`~stream.labels.LabelPolicy`
+Per series (label ``series`` plus the point's own labels as
+:class:`~stream.outputs.labels.LabelPolicy`
 selects them, at most ``max_series`` series, removed after ``idle_timeout`` seconds without a
 point): ``lookout_value``, ``lookout_expected``, ``lookout_expected_lower``,
 ``lookout_expected_upper``, ``lookout_anomaly_score``, ``lookout_zscore``, ``lookout_anomalous``,
@@ -24,7 +25,7 @@ after ``--series-ttl``), ``lookout_series_dropped_total`` (points of new series 
 ``lookout_series_tracked_warming`` (series that cannot page yet, exposed or not),
 ``lookout_effective_threshold`` (the anomaly score an incident must reach to page: the alert
 budget's, else the detector's) and ``lookout_alerts_held_back_total`` (incidents that ended
-without paging, by ``reason``: policy, mute window or budget; see :mod:`stream.paging`).
+without paging, by ``reason``: policy, mute window or budget; see :mod:`stream.outputs.paging`).
 
 :class:`ExpositionServer` serves ``/metrics`` beside ``/-/healthy`` and ``/-/ready``.
 """
@@ -45,9 +46,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 
 from detectors import Assessment
-from stream.labels import DROP_REASONS, LabelPolicy, LabelValues
-from stream.messages import REASONS
-from stream.policy import HELD_BACK_REASONS
+from stream.outputs.labels import DROP_REASONS, LabelPolicy, LabelValues
+from stream.outputs.policy import HELD_BACK_REASONS
+from stream.sources.messages import REASONS
 
 __all__ = [
     "SERIES_GAUGES",
@@ -114,7 +115,8 @@ LATENCY_BUCKETS = (
 
 
 class PipelineCounts(Protocol):
-    """What :meth:`LookoutMetrics.watch_pipeline` reads (:class:`stream.pipeline.Pipeline`)."""
+    """What :meth:`LookoutMetrics.watch_pipeline` reads
+    (:class:`stream.runtime.pipeline.Pipeline`)."""
 
     evicted_total: int
     dropped_new_series_total: int
@@ -138,7 +140,7 @@ class PipelineCounts(Protocol):
 
 
 class PagerCounts(Protocol):
-    """What the metrics read of :class:`stream.paging.Pager`."""
+    """What the metrics read of :class:`stream.outputs.paging.Pager`."""
 
     held_back: Mapping[str, int]
 
@@ -274,7 +276,7 @@ class LookoutMetrics:
         Alert sinks whose delivery failures are counted (their counters start at 0).
     label_policy
         Which of a point's labels go onto its series' gauges (default: all, within
-        :class:`~stream.labels.LabelPolicy`'s bounds).
+        :class:`~stream.outputs.labels.LabelPolicy`'s bounds).
     max_label_values
         Most distinct values of one label name over the exposed series; a series bringing
         one more value gets its gauges without that label (counted).
@@ -472,7 +474,7 @@ class LookoutMetrics:
 
         Examples
         --------
-        >>> from stream.pipeline import Pipeline
+        >>> from stream.runtime.pipeline import Pipeline
         >>> from stream.point import InvalidPoint, MetricPoint
         >>> metrics, pipeline = LookoutMetrics(), Pipeline(max_series=1)
         >>> metrics.watch_pipeline(pipeline)

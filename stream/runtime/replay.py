@@ -1,8 +1,8 @@
 """Replay of historical CSVs through the per-series pipeline, writing results beside alerts.
 
 With ``resume`` (``lookout replay --resume STATE.db``) the replay checkpoints into a SQLite
-state store (:class:`~stream.state_store.SqliteStateStore`) every ``checkpoint_rows`` rows and
-at the end of every file, and a later call with the same arguments continues from the last
+state store (:class:`~stream.runtime.state_store.SqliteStateStore`) every ``checkpoint_rows`` rows
+and at the end of every file, and a later call with the same arguments continues from the last
 checkpoint instead of starting over. A checkpoint is one transaction holding:
 
 - the snapshot of every series touched since the previous checkpoint;
@@ -32,7 +32,12 @@ from tqdm import tqdm
 
 from detectors import DetectorStack
 from detectors.state import snapshot
-from stream.csv_source import (
+from stream.outputs.paging import Pager
+from stream.outputs.sinks import JsonLinesWriter, ResultCsvWriter
+from stream.point import InvalidPoint
+from stream.runtime.pipeline import FAST_STEP, Pipeline, ScoredBatch
+from stream.runtime.state_store import SqliteStateStore, StateChanges
+from stream.sources.csv_files import (
     CsvFile,
     ReadOptions,
     RejectedRow,
@@ -41,11 +46,6 @@ from stream.csv_source import (
     in_time_order,
     read_input_file,
 )
-from stream.paging import Pager
-from stream.pipeline import FAST_STEP, Pipeline, ScoredBatch
-from stream.point import InvalidPoint
-from stream.sinks import JsonLinesWriter, ResultCsvWriter
-from stream.state_store import SqliteStateStore, StateChanges
 
 __all__ = ["ReplayError", "ReplaySummary", "replay", "CHECKPOINT_ROWS"]
 
@@ -219,15 +219,15 @@ def replay(
     ``threads`` (1 or 2) score a batch of several series (small files are scored together);
     the results are the same.
 
-    ``options`` say how to read the files (:class:`~stream.csv_source.ReadOptions`). A file is
-    a history: each of its series is scored in time order (a stable sort; counted in the
+    ``options`` say how to read the files (:class:`~stream.sources.csv_files.ReadOptions`). A file
+    is a history: each of its series is scored in time order (a stable sort; counted in the
     summary), unless ``strict_order``, where a row earlier than its series' previous one is
     rejected as ``out_of_order``. A file that cannot be read at all is reported in the summary
     and skipped (``on_invalid="fail"``: :class:`ReplayError`); files under ``out_dir`` are never
     read as input.
     ``pager`` decides which incidents page (policy per series, links, alert budget; see
-    :mod:`stream.paging`); default: every incident pages. A resumed replay keeps the counts of
-    incidents held back, but its alert budget starts again from the detector's threshold.
+    :mod:`stream.outputs.paging`); default: every incident pages. A resumed replay keeps the counts
+    of incidents held back, but its alert budget starts again from the detector's threshold.
     """
     if on_invalid not in ("skip", "fail"):
         raise ValueError(f"on_invalid must be 'skip' or 'fail', got {on_invalid!r}")

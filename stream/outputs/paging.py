@@ -5,23 +5,24 @@ The detector stack opens an incident at an onset and resolves it (:mod:`detector
 and when it pages:
 
 - it pages at the first point of the incident where the series' policy
-  (:class:`~stream.policy.Decision`: direction, minimum deviation from the value expected
+  (:class:`~stream.outputs.policy.Decision`: direction, minimum deviation from the value expected
   before the incident began, threshold, mute windows) and the fleet budget
-  (:class:`~stream.alert_budget.AlertBudget`, pages only) let it: an incident that opens during
-  a deploy window pages when the window ends if it is still going on;
+  (:class:`~stream.outputs.alert_budget.AlertBudget`, pages only) let it: an incident that opens
+  during a deploy window pages when the window ends if it is still going on;
 - a paged incident sends one ``resolved`` event when the detector resolves it, describing the
   incident as a whole (start, end, peak, the detectors that agreed during it);
 - an incident that ends without paging is counted in :attr:`Pager.held_back` by the reason of
   its last point (``muted``, ``direction``, ...): it is never silently lost.
 
-Both ``lookout replay`` and ``lookout run`` score through :class:`~stream.pipeline.Pipeline`,
+Both ``lookout replay`` and ``lookout run`` score through
+:class:`~stream.runtime.pipeline.Pipeline`,
 which passes every scored batch through its pager. The pager's view of a series (the open
 incident, paged or not) is part of the series' state (:meth:`Pager.state`), so a restart keeps
 it.
 
 Examples
 --------
->>> from stream.policy import Policy
+>>> from stream.outputs.policy import Policy
 >>> pager = Pager(Policy.from_config([{"matchers": ['series="cpu"'], "direction": "above"}]))
 >>> pager.policy.decide("cpu").direction
 'above'
@@ -38,9 +39,9 @@ from typing import Any
 import numpy as np
 
 from detectors.bank import OPENED, RESOLVED, BankResults
-from stream.alert_budget import AlertBudget
-from stream.alerts import AlertEvent, LinkTemplates, alert_id
-from stream.policy import HELD_BACK_REASONS, Decision, Policy
+from stream.outputs.alert_budget import AlertBudget
+from stream.outputs.alerts import AlertEvent, LinkTemplates, alert_id
+from stream.outputs.policy import HELD_BACK_REASONS, Decision, Policy
 
 __all__ = ["Incident", "Pager"]
 

@@ -1,7 +1,7 @@
-"""The ``lookout`` command line. Each command lives in its own ``stream/cli_*.py`` module.
+"""The ``lookout`` command line. Each command lives in its own module of ``stream/cli/``.
 
-A command module declares its options (:class:`stream.config.Option`) and registers a handler
-that receives the resolved, frozen :class:`stream.config.Settings`: every option of every
+A command module declares its options (:class:`stream.cli.settings.Option`) and registers a
+handler that receives the resolved, frozen :class:`stream.cli.settings.Settings`: every option of every
 command can be given as a flag, a ``LOOKOUT_*`` variable or a key of ``--config FILE``.
 """
 
@@ -17,19 +17,12 @@ from stream.compile_cache import prepare_compile_cache
 # without a home (the container image) must not fail at import for want of a cache folder.
 prepare_compile_cache()
 
-from stream import (  # noqa: E402
-    cli_backfill,
-    cli_evaluate,
-    cli_live,
-    cli_replay,
-    cli_report,
-    cli_simulate,
-)
-from stream.config import Option, add_options, describe, env_name, resolve  # noqa: E402
+from stream.cli import backfill, evaluate, live, replay, report, simulate  # noqa: E402
+from stream.cli.settings import Option, add_options, describe, env_name, resolve  # noqa: E402
 
 __all__ = ["main", "build_parser", "register_command"]
 
-COMMAND_MODULES = [cli_replay, cli_simulate, cli_evaluate, cli_report, cli_live, cli_backfill]
+COMMAND_MODULES = [replay, simulate, evaluate, report, live, backfill]
 
 
 def register_command(
@@ -77,7 +70,7 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from stream.metrics import lookout_version
+        from stream.outputs.metrics import lookout_version
 
         print(f"{parser.prog} {lookout_version()}")
         parser.exit()

@@ -7,7 +7,8 @@ backoff, and report each failure to ``on_failure``. The Kafka sink only queues i
 producer, whose flush before the offset commit is what makes its delivery at-least-once.
 
 Alertmanager (``POST /api/v2/alerts``) gets one alert per series with stable labels
-``alertname``, ``series``, ``severity`` (the policy's, :mod:`stream.policy`) plus the point's
+``alertname``, ``series``, ``severity`` (the policy's, :mod:`stream.outputs.policy`) plus the
+point's
 own labels (:func:`alert_labels`), the event's ``summary``, ``description``, ``runbook_url``,
 ``dashboard_url`` and numbers in annotations, and ``startsAt`` at the incident's start. Like
 Prometheus, Lookout re-sends a firing alert every ``resend_interval`` with ``endsAt`` four
@@ -34,9 +35,9 @@ from typing import Any, Protocol
 
 import orjson
 
-from stream.alerts import AlertEvent
-from stream.kafka_io import Producer
+from stream.outputs.alerts import AlertEvent
 from stream.point import format_timestamp
+from stream.runtime.kafka_io import Producer
 
 __all__ = [
     "ALERTNAME",
@@ -269,7 +270,7 @@ def alert_labels(alert: Alert, default_severity: str) -> dict[str, str]:
     ``severity`` (the event's, from the policy; ``default_severity`` for an event without
     one), which win over labels of the same names.
 
-    >>> from stream.alerts import AlertEvent
+    >>> from stream.outputs.alerts import AlertEvent
     >>> event = AlertEvent("id", "api", "firing", 0.0, None, 0.9, 0.0, 0.0, 1.0, 0.5, 0.4, 0.6,
     ...                    0.9, (), severity="ticket")
     >>> alert_labels(Alert(event, {"team": "web", "severity": "x", "bad-name": "y"}), "page")
@@ -304,7 +305,7 @@ def alertmanager_alert(
 
     Examples
     --------
-    >>> from stream.alerts import AlertEvent
+    >>> from stream.outputs.alerts import AlertEvent
     >>> event = AlertEvent("id", "api.latency", "firing", 60.0, None, 0.9, 60.0, 60.0,
     ...                    250.0, 100.0, 80.0, 120.0, 0.9, ("zscore", "forecast"))
     >>> item = alertmanager_alert(Alert(event, {"team": "web"}), "page", now=120.0, lease=240)
@@ -381,7 +382,7 @@ class AlertmanagerSink:
         Alertmanager's base URL (``http://host:9093``); user info becomes basic auth.
     severity
         The ``severity`` label of an event without one (the pager gives each event its
-        rule's severity, see :mod:`stream.policy`).
+        rule's severity, see :mod:`stream.outputs.policy`).
     resend_interval
         Seconds between re-sends of firing alerts.
     timeout

@@ -15,7 +15,7 @@ Bounds (see ``docs/live.md``, "Bounded resources and time"):
   after an outage carries old timestamps but is not idle, and one point from a wrong clock far
   in the future cannot make every other series look idle).
 - ``reorder_window``: seconds of event time a point waits for earlier points of its series
-  (see :mod:`stream.ordering`).
+  (see :mod:`stream.runtime.ordering`).
 
 A series' state (:meth:`Pipeline.snapshot_series`) is its detector state (the bank's
 :meth:`~detectors.bank.StackBank.export_slot` as a :mod:`detectors.state` snapshot), its last
@@ -41,10 +41,10 @@ from detectors import Assessment, DetectorStack, state_format
 from detectors.bank import BankResults, StackBank
 from detectors.stack import assessment_at
 from detectors.state import SnapshotError, restore, snapshot
-from stream.alerts import AlertEvent
-from stream.ordering import ADMITTED, OUT_OF_ORDER, OrderGuard
-from stream.paging import Pager
+from stream.outputs.alerts import AlertEvent
+from stream.outputs.paging import Pager
 from stream.point import InvalidPoint, MetricPoint
+from stream.runtime.ordering import ADMITTED, OUT_OF_ORDER, OrderGuard
 
 __all__ = [
     "Pipeline",
@@ -88,7 +88,7 @@ class ScoredBatch:
     labels: list[Mapping[str, str] | None] | None  # None: no labels at all
     results: BankResults
     detector_names: tuple[str, ...]  # of the bits of results.agreeing
-    # row -> the alert event there, after the pipeline's policy (stream.paging)
+    # row -> the alert event there, after the pipeline's policy (stream.outputs.paging)
     events: Mapping[int, AlertEvent] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -130,7 +130,7 @@ class ScoredBatch:
 
     def transitions(self) -> list[Scored]:
         """The points where an alert paged or resolved (``event`` set), in order: the
-        detectors' incidents as the policy lets them through (:mod:`stream.paging`)."""
+        detectors' incidents as the policy lets them through (:mod:`stream.outputs.paging`)."""
         return self._transitions
 
     @functools.cached_property
@@ -148,7 +148,7 @@ class Pipeline:
         ``functools.partial(DetectorStack, ...)``); called once.
     keep_duplicates
         Score repeated timestamps in arrival order instead of rejecting them (see
-        :class:`~stream.ordering.OrderGuard`).
+        :class:`~stream.runtime.ordering.OrderGuard`).
     max_series
         Most series with detector state; points of further new series raise
         ``InvalidPoint("series_limit")``. None: no limit.
@@ -163,7 +163,7 @@ class Pipeline:
         1 or 2: threads that score a batch (:meth:`StackBank.process`); the results are the same.
     pager
         Decides which of the detectors' incidents page (policy, budget, alert text); default:
-        every incident pages (:class:`~stream.paging.Pager`).
+        every incident pages (:class:`~stream.outputs.paging.Pager`).
 
     Examples
     --------
@@ -598,7 +598,7 @@ def _timestamp_or_none(value: Any) -> float | None:
 
 # AlertEvent fields that are floats, NaN when unknown (JSON: null).
 _ALERT_FLOATS = ("peak_score", "value", "expected", "lower", "upper", "anomaly_score")
-# Fields added with the pager (stream/paging.py): absent from older states, then defaults.
+# Fields added with the pager (stream/outputs/paging.py): absent from older states, then defaults.
 _ALERT_LATER_FLOATS = ("peak_value",)
 _ALERT_LATER_TEXTS = ("severity", "rule", "summary", "description", "runbook_url", "dashboard_url")
 

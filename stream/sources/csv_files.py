@@ -1,6 +1,6 @@
 """Reading metric files for replay: CSVs in NAB format (``timestamp,value``) or long format
 (``series,timestamp,value``), and the JSON exports SREs pull from Prometheus and CloudWatch
-(:mod:`stream.exports`); single files or folders searched recursively, ``.gz`` too.
+(:mod:`stream.sources.exports`); single files or folders searched recursively, ``.gz`` too.
 
 Rows are parsed in bulk; rows that cannot become points are kept as :class:`RejectedRow` with
 their line number and reason rather than dropped. A file that cannot be read at all (empty,
@@ -240,7 +240,7 @@ def read_input_file(
     encoding = _encoding_of(path, head, options.encoding)
     text_head = head.decode(encoding, errors="replace").lstrip("\ufeff").lstrip()
     if text_head[:1] in ("{", "["):
-        from stream.exports import read_export
+        from stream.sources.exports import read_export
 
         return read_export(path, relpath, encoding, options)
     return [read_csv_file(path, relpath, options, encoding=encoding, head=text_head)]

@@ -1,10 +1,10 @@
 """Warm start: each series' recent history, scored and learned before its first live point.
 
 A new series cannot page until its detectors have learned
-:attr:`~stream.pipeline.Pipeline.warm_up_points` points (250 by default: almost a day of
+:attr:`~stream.runtime.pipeline.Pipeline.warm_up_points` points (250 by default: almost a day of
 5-minute points). Its history in Prometheus has them already: :func:`score_history` feeds that
-history, chunk by chunk in time order, through the same :class:`~stream.pipeline.Pipeline` the
-live points go through, so the series' first live point is scored by a stack that knows it.
+history, chunk by chunk in time order, through the same :class:`~stream.runtime.pipeline.Pipeline`
+the live points go through, so the series' first live point is scored by a stack that knows it.
 
 History never pages. Alerts the history opens are counted, not sent; an incident that started
 in the history and is still open when the live points come is muted until it resolves (its
@@ -17,8 +17,8 @@ order.
 Examples
 --------
 >>> from detectors import DetectorStack
->>> from stream.pipeline import Pipeline
->>> from stream.prometheus_history import PromSeries
+>>> from stream.runtime.pipeline import Pipeline
+>>> from stream.sources.prometheus_history import PromSeries
 >>> history = [PromSeries({"__name__": "cpu", "job": "node"},
 ...                       60.0 * np.arange(400), np.sin(np.arange(400.0)))]
 >>> pipeline = Pipeline(lambda: DetectorStack(grace_period=100))
@@ -41,11 +41,11 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
-from stream.alerts import AlertEvent
-from stream.messages import MAX_SERIES_LENGTH, Columns, LabeledPoint
-from stream.pipeline import Pipeline, Scored, ScoredBatch
+from stream.outputs.alerts import AlertEvent
 from stream.point import format_timestamp
-from stream.prometheus_history import PromSeries, series_name
+from stream.runtime.pipeline import Pipeline, Scored, ScoredBatch
+from stream.sources.messages import MAX_SERIES_LENGTH, Columns, LabeledPoint
+from stream.sources.prometheus_history import PromSeries, series_name
 
 __all__ = ["HistoryBoundary", "HistorySummary", "score_history"]
 
@@ -148,7 +148,7 @@ def score_history(
     clock: Callable[[], float] = time.monotonic,
 ) -> tuple[HistoryBoundary, HistorySummary, dict[str, Scored]]:
     """Score and learn ``chunks`` of history (lists of series, oldest chunk first) in
-    ``pipeline``, the series named by :func:`~stream.prometheus_history.series_name` with
+    ``pipeline``, the series named by :func:`~stream.sources.prometheus_history.series_name` with
     ``template``; ``on_batch`` sees every scored chunk.
 
     Returns where each series' history ends, a summary, and each series' last scored point

@@ -1,9 +1,10 @@
 """``lookout backfill``: score the series' history in Prometheus, as ``lookout run`` would have.
 
 A dry run over the past: each series selected by ``--history-query`` is read from a
-Prometheus-compatible ``query_range`` API (:mod:`stream.prometheus_history`) for the last
+Prometheus-compatible ``query_range`` API (:mod:`stream.sources.prometheus_history`) for the last
 ``--history-lookback``, scored and learned by the same pipeline as the live points
-(:func:`stream.warm_start.score_history`), and written like ``lookout replay`` writes a file:
+(:func:`stream.runtime.warm_start.score_history`), and written like ``lookout replay`` writes a
+file:
 ``OUT/scores.csv`` (one row per point, series first) and ``OUT/alerts.jsonl`` (the incidents it
 would have paged for, with the series' labels). Nothing is sent anywhere: it answers "what would
 Lookout have paged for last week, on my own metrics, with these settings?" before paging is
@@ -21,8 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-from stream.cli_options import STACK_OPTIONS, stack_factory
-from stream.config import ConfigError, Option, Settings, positive_float
+from stream.cli.options import STACK_OPTIONS, stack_factory
+from stream.cli.settings import ConfigError, Option, Settings, positive_float
 
 __all__ = ["HISTORY_OPTIONS", "register", "open_history", "history_step"]
 
@@ -34,7 +35,7 @@ FALLBACK_STEP = 60.0
 
 
 def duration(text: str) -> str:
-    from stream.prometheus_history import parse_duration
+    from stream.sources.prometheus_history import parse_duration
 
     parse_duration(text)  # checked now, used as text (the defaults stay readable in --help)
     return text
@@ -111,15 +112,15 @@ HISTORY_OPTIONS = (
 
 
 def open_history(settings: Settings):
-    """The :class:`~stream.prometheus_history.PrometheusHistory` the settings name
+    """The :class:`~stream.sources.prometheus_history.PrometheusHistory` the settings name
     (``ValueError`` for contradicting credentials or a bad URL)."""
-    from stream.prometheus_history import PrometheusHistory
+    from stream.sources.prometheus_history import PrometheusHistory
 
     if not settings.history_query.strip():
         raise ConfigError("--history-url needs --history-query (the PromQL of the series)")
     authorization = None
     if settings.history_username or settings.history_password or settings.history_bearer_token:
-        from stream.alert_sinks import HttpAuth
+        from stream.outputs.alert_sinks import HttpAuth
 
         auth = HttpAuth.from_settings(settings, "history")
         authorization = auth.authorization() if auth is not None else None
@@ -129,7 +130,7 @@ def open_history(settings: Settings):
 def history_step(settings: Settings, history, start: float, end: float) -> float:
     """``--history-step`` in seconds; ``auto`` asks Prometheus for the series' interval (in
     the last hour of the range, else in its middle or its first hour)."""
-    from stream.prometheus_history import parse_duration
+    from stream.sources.prometheus_history import parse_duration
 
     if settings.history_step != "auto":
         return parse_duration(settings.history_step)
@@ -149,9 +150,9 @@ def history_step(settings: Settings, history, start: float, end: float) -> float
 
 def read_history(settings: Settings, pipeline, on_batch=None):
     """Read and score the history the settings name in ``pipeline``: what
-    :func:`stream.warm_start.score_history` returns. Raises ``PrometheusError``."""
-    from stream.prometheus_history import parse_duration
-    from stream.warm_start import score_history
+    :func:`stream.runtime.warm_start.score_history` returns. Raises ``PrometheusError``."""
+    from stream.runtime.warm_start import score_history
+    from stream.sources.prometheus_history import parse_duration
 
     history = open_history(settings)
     end = time.time()
@@ -183,11 +184,11 @@ def _validate_backfill(settings: Settings) -> None:
 
 
 def cmd_backfill(settings: Settings) -> int:
-    from stream.pipeline import Pipeline
+    from stream.outputs.sinks import JsonLinesWriter, ResultCsvWriter
     from stream.point import format_timestamp
-    from stream.prometheus_history import PrometheusError
-    from stream.replay import ALERTS_FILE
-    from stream.sinks import JsonLinesWriter, ResultCsvWriter
+    from stream.runtime.pipeline import Pipeline
+    from stream.runtime.replay import ALERTS_FILE
+    from stream.sources.prometheus_history import PrometheusError
 
     factory = stack_factory(settings)  # main() validated the settings
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)

@@ -6,8 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-from stream.cli_options import DEMO_DATA, STACK_OPTIONS, pager_from_settings, stack_factory
-from stream.config import ALERT_OPTIONS, Option, Settings, load_section, positive_int
+from stream.cli.options import DEMO_DATA, STACK_OPTIONS, pager_from_settings, stack_factory
+from stream.cli.settings import ALERT_OPTIONS, Option, Settings, load_section, positive_int
 
 __all__ = ["register", "REPLAY_OPTIONS", "INPUT_OPTIONS", "read_options"]
 
@@ -121,7 +121,7 @@ REPLAY_OPTIONS = (
 
 def read_options(settings: Settings):
     """How to read input files, as the :data:`INPUT_OPTIONS` say."""
-    from stream.csv_source import ReadOptions
+    from stream.sources.csv_files import ReadOptions
 
     return ReadOptions(
         encoding=settings.encoding,
@@ -144,9 +144,9 @@ def _validate_replay(settings: Settings) -> None:
 
 
 def cmd_replay(settings: Settings) -> int:
-    from stream.csv_source import SourceError
-    from stream.replay import ReplayError, replay
-    from stream.state_store import StateStoreError
+    from stream.runtime.replay import ReplayError, replay
+    from stream.runtime.state_store import StateStoreError
+    from stream.sources.csv_files import SourceError
 
     paths = settings.paths or [DEMO_DATA]
     try:

@@ -1,0 +1,1 @@
+"""What leaves Lookout: alert events and their sinks, score files, Prometheus gauges."""

@@ -1,0 +1,1 @@
+"""Where points come from: CSV files, exported JSON, Kafka messages, Prometheus history."""
