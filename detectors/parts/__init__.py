@@ -18,6 +18,7 @@ series-state version need an upgrade step adding the new fields (``detectors.sta
 ``seasonal``       the usual value at this time of day
 ``surprise``       the forecast residual in residual standard deviations, excused by the season
 ``spread``         the series' overall spread (the floor of every standard deviation)
+``forecast``       the surprise beyond ``min_surprise`` (the ``forecast`` detector, no state)
 ``volatility``     the surprise averaged over a few points (the ``volatility`` detector)
 ``zscore``         the rolling z-score (the ``zscore`` detector)
 ``hst``            Half-Space-Trees on the point's shape (the ``hst`` detector)
