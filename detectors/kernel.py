@@ -18,11 +18,13 @@ runs points through them in the stack's order, scoring each point before any par
 from __future__ import annotations
 
 import collections
+import importlib
 import math
 
 import numpy as np
+from numba import literal_unroll
 
-from detectors.compiled import decades, jit, py_max, py_min
+from detectors.compiled import decades, jit, part, py_max, py_min
 from detectors.parts import (
     alert,
     calibration,
@@ -35,9 +37,21 @@ from detectors.parts import (
     seasonal,
     spread,
     surprise,
-    volatility,
     zscore,
 )
+
+
+def _parts(*names: str) -> tuple:
+    return tuple(importlib.import_module(f"detectors.parts.{name}") for name in names)
+
+
+#: The detectors the combination can use (``--detectors``), each a module of
+#: :mod:`detectors.parts` with ``NAME``, ``BOUND`` (the raw score's bound, or None), its state
+#: (``FIELDS``, maybe none) and ``raw(st, slot, point, scratch, p)``: the raw score of the
+#: :class:`Point`. A new detector is one module and its name here.
+DETECTORS = _parts("zscore", "hst", "forecast", "volatility")
+DETECTOR_NAMES = tuple(m.NAME for m in DETECTORS)  # a detector's code is its index
+HST = DETECTOR_NAMES.index("hst")  # its raw score is a result column
 
 #: The parts of the stack: their state and constants are ``st.<name>`` and ``p.<name>``.
 PARTS = (
@@ -46,9 +60,8 @@ PARTS = (
     seasonal,
     surprise,
     spread,
-    volatility,
     zscore,
-    hst,
+    *(m for m in DETECTORS if m.FIELDS and m is not zscore),
     calibration,
     combination,
     range_break,
@@ -61,10 +74,13 @@ def part_name(module) -> str:
     return module.__name__.rpartition(".")[2]
 
 
-#: Detectors the combination can use; a code is the index of the name.
-DETECTOR_NAMES = ("zscore", "hst", "forecast", "volatility")
-ZSCORE, HST, FORECAST, VOLATILITY = range(4)
 NO_TRANSITION, OPENED, RESOLVED = alert.NO_TRANSITION, alert.OPENED, alert.RESOLVED
+#: What the stack knows about a point when the detectors score it.
+Point = collections.namedtuple(
+    "Point", ["t", "x", "surprise", "floor", "deseasonalized"], module=__name__
+)
+#: Scratch space of the detectors (the shape features' window).
+Scratch = collections.namedtuple("Scratch", ["window", "partials", "v"], module=__name__)
 
 #: Every part's state, then the season pool: float32 ``[history (L + 1) | mean (L) | abs_dev
 #: (L)]`` and uint16 counts (L) per series with a season of L points, and ``pool_room``:
@@ -74,8 +90,9 @@ State = collections.namedtuple(
     [part_name(m) for m in PARTS] + ["season_floats", "season_counts", "pool_room"],
     module=__name__,
 )
-#: Every part's constants.
-Params = collections.namedtuple("Params", [part_name(m) for m in PARTS], module=__name__)
+#: Every part's constants (the detectors' too, with or without state).
+_CONSTANT_PARTS = PARTS + tuple(m for m in DETECTORS if m not in PARTS)
+Params = collections.namedtuple("Params", [part_name(m) for m in _CONSTANT_PARTS], module=__name__)
 
 #: Per-point results, one array each.
 Outputs = collections.namedtuple(
@@ -103,7 +120,24 @@ Outputs = collections.namedtuple(
 
 def params_of(parameters: dict) -> Params:
     """Every part's constants from the stack's parameters."""
-    return Params(*(m.constants(parameters) for m in PARTS))
+    parameters = {**parameters, "bounds": {m.NAME: m.BOUND for m in DETECTORS}}
+    return Params(*(m.constants(parameters) for m in _CONSTANT_PARTS))
+
+
+_RAWS = tuple(m.raw for m in DETECTORS)
+
+
+@part
+def raw_score(code, st, slot, point, scratch, p):
+    """The raw score of the point by detector ``code`` of :data:`DETECTORS`: the loop is
+    unrolled at compile time, one branch per detector."""
+    result = math.nan
+    k = 0
+    for raw in literal_unroll(_RAWS):
+        if k == code:
+            result = raw(st, slot, point, scratch, p)
+        k += 1
+    return result
 
 
 @jit
@@ -155,9 +189,9 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
     size = len(size_marker)
     features = np.zeros(size)
     work = np.zeros(2 * size)
-    window = np.zeros(p.zscore.window_size + 1)
-    partials = np.zeros(p.zscore.window_size + 2)
-    v = np.zeros(4)
+    scratch = Scratch(
+        np.zeros(p.zscore.window_size + 1), np.zeros(p.zscore.window_size + 2), np.zeros(4)
+    )
     sorted_steps = np.zeros(max(p.sampling.n_lags, 1))
     raws = np.zeros(n_detectors)
     floats, counts = st.season_floats, st.season_counts
@@ -213,38 +247,28 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
                 surprised = surprise.excused(
                     st.surprise, slot, surprised, best, own, usual, x, p.surprise
                 )
-        raw_volatility = volatility.learn(st.volatility, slot, surprised, p.volatility)
-
-        # Rolling z-score, plain and floored
         z = zscore.score(st.zscore, slot, x, p.zscore)
-        floored_z = zscore.floored_score(st.zscore, slot, x, floor)
 
-        # Half-Space-Trees on the deseasonalised value: a nightly job is then not isolated. A
+        # The value less its usual level, once known: a nightly job is then not isolated. A
         # series that never varied has no daily shape to remove (a constant gauge would move
         # to 0 on the day its profile is known, and page).
-        raw_hst = math.nan
-        if p.hst.enabled:
-            deseasonalized = x
-            if length and spread_variance != 0.0:
-                usual = seasonal.predict(st.seasonal, slot, floats, counts, t, p.seasonal)
-                if not math.isnan(usual):
-                    deseasonalized = x - usual
-            raw_hst = hst.score_then_learn(st.hst, slot, deseasonalized, p.hst, window, partials, v)
+        deseasonalized = x
+        if length and spread_variance != 0.0:
+            usual = seasonal.predict(st.seasonal, slot, floats, counts, t, p.seasonal)
+            if not math.isnan(usual):
+                deseasonalized = x - usual
+        point = Point(t, x, surprised, floor, deseasonalized)
 
-        # Calibration, agreement, recalibration
+        # Detectors, calibration, agreement, recalibration
         best = 0.0
         total = 0.0
         agreeing = 0
+        raw_hst = math.nan
         for d in range(n_detectors):
             code = detectors[d]
-            if code == FORECAST:
-                raw = py_max(0.0, surprised - p.surprise.min_surprise)
-            elif code == VOLATILITY:
-                raw = raw_volatility
-            elif code == HST:
-                raw = raw_hst
-            else:
-                raw = py_max(0.0, floored_z - p.surprise.min_surprise)
+            raw = raw_score(code, st, slot, point, scratch, p)
+            if code == HST:
+                raw_hst = raw
             raws[d] = raw
             score = decades(
                 calibration.tail(st.calibration, slot, d, raw, p.calibration),

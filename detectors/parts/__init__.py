@@ -3,10 +3,14 @@
 Every part declares, once: its constants (``Constants``, computed from the stack's parameters by
 ``constants(params)``), its per-series state (``FIELDS``, from which ``State`` and the bank's
 arrays and exported state are derived, see :mod:`detectors.layout`) and its compiled code.
-:mod:`detectors.kernel` assembles them into the stack: a new part is one new module here, its
-entry in ``kernel.PARTS`` (which gives the bank its state arrays, the exported state its fields
-and the compiled loop its ``st.<part>`` and ``p.<part>``), and the call of its code where its
-result enters the loop (``kernel.process_points``).
+:mod:`detectors.kernel` assembles them into the stack. A new detector (one more raw score for
+the combination, selectable with ``--detectors``) is one new module here, with ``NAME``,
+``BOUND``, ``FIELDS``, ``Constants``/``constants`` and ``raw(st, slot, point, scratch, p)``, and
+its name in the one line ``kernel.DETECTORS``: its state arrays, exported fields, constants,
+calibrator and dispatch follow from there (``volatility`` is the smallest example). A part
+that is not a detector also needs its call in ``kernel.process_points``, where its result is
+used. A new parameter goes into ``StackBank``'s signature, and checkpoints of the previous
+series-state version need an upgrade step adding the new fields (``detectors.state_format``).
 
 =================  ============================================================================
 ``sampling``       the sampling interval from the first points, gaps
@@ -14,6 +18,7 @@ result enters the loop (``kernel.process_points``).
 ``seasonal``       the usual value at this time of day
 ``surprise``       the forecast residual in residual standard deviations, excused by the season
 ``spread``         the series' overall spread (the floor of every standard deviation)
+``forecast``       the surprise beyond ``min_surprise`` (the ``forecast`` detector, no state)
 ``volatility``     the surprise averaged over a few points (the ``volatility`` detector)
 ``zscore``         the rolling z-score (the ``zscore`` detector)
 ``hst``            Half-Space-Trees on the point's shape (the ``hst`` detector)

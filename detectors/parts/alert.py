@@ -36,9 +36,9 @@ FIELDS = (
     Field("peak", "f8"),
     Field("peak_at", "f8"),
 )
-State = state_type("AlertState", FIELDS, __name__)
+State = state_type("State", FIELDS, __name__)
 Constants = collections.namedtuple(
-    "AlertConstants", ["threshold", "exit_threshold", "min_duration", "cooldown"]
+    "Constants", ["threshold", "exit_threshold", "min_duration", "cooldown"]
 )
 
 

@@ -16,7 +16,8 @@ Examples
 >>> import numpy as np
 >>> from detectors.layout import allocate
 >>> c = constants({"detectors": ("forecast",), "range_break": False, "long_window": 1000,
-...                "record_gain": 4.0, "grace_period": 100, "recalibration_grace": 100})
+...                "record_gain": 4.0, "grace_period": 100, "recalibration_grace": 100,
+...                "bounds": {"forecast": None}})
 >>> c.bins  # the forecast's histogram, then the recalibrator's (bounded at 1)
 (128, 7)
 >>> st = allocate(State, FIELDS, c, capacity=1)
@@ -34,7 +35,6 @@ import math
 
 from detectors.compiled import part, py_max, py_min
 from detectors.layout import Field, state_type
-from detectors.parts.volatility import SURPRISE_CAP
 
 #: The weights of new scores grow; at this weight every count is scaled back (float32 counts
 #: hold up to 3.4e38, so a histogram of a long memory still fits below it).
@@ -49,9 +49,9 @@ FIELDS = (
     Field("n", "i8", lambda c: (len(c.bins),), doc="scores learned"),
     Field("top", "i8", lambda c: (len(c.bins),), initial=-1, doc="highest bin learned"),
 )
-State = state_type("CalibrationState", FIELDS, __name__)
+State = state_type("State", FIELDS, __name__)
 Constants = collections.namedtuple(
-    "CalibrationConstants",
+    "Constants",
     ["memory", "record_gain", "bin_width", "starts", "bins", "graces", "growth"],
 )
 
@@ -64,10 +64,11 @@ def calibrator_names(params) -> tuple[str, ...]:
 
 def constants(params) -> Constants:
     bin_width = math.log1p(MAX_SCORE) / N_BINS
-    bounds = {"volatility": SURPRISE_CAP, "recalibration": 1.0}
+    # the detectors' bounds (see detectors.kernel.DETECTORS), the combined score's
+    bounds = {**params.get("bounds", {}), "recalibration": 1.0}
     names = calibrator_names(params)
     bins = tuple(
-        math.ceil(math.log1p(bounds[n]) / bin_width) if n in bounds else N_BINS for n in names
+        math.ceil(math.log1p(bounds[n]) / bin_width) if bounds.get(n) else N_BINS for n in names
     )
     starts = tuple(sum(bins[:k]) for k in range(len(bins)))
     graces = tuple(

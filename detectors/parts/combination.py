@@ -29,9 +29,9 @@ from detectors.layout import Field, state_type
 COMBINATIONS = ("fisher", "max")
 
 FIELDS = (Field("n_seen", "i8", doc="points combined"),)
-State = state_type("CombinationState", FIELDS, __name__)
+State = state_type("State", FIELDS, __name__)
 Constants = collections.namedtuple(
-    "CombinationConstants",
+    "Constants",
     ["use_max", "bonferroni", "score_decades", "ln10", "recalibrate", "grace_period"],
 )
 

@@ -89,9 +89,9 @@ FIELDS = (
     Field("diagonal", "f8", lambda c: (c.size,), doc="A's diagonal"),
     Field("weights", "f8", lambda c: (c.size,)),
 )
-State = state_type("ForecasterState", FIELDS, __name__)
+State = state_type("State", FIELDS, __name__)
 Constants = collections.namedtuple(
-    "ForecasterConstants",
+    "Constants",
     [
         "n_lags",
         "size",  # intercept, lags, season features

@@ -36,6 +36,8 @@ from detectors.compiled import fsum, part, py_max, walk_forest
 from detectors.forest import shared_forest
 from detectors.layout import Field, state_type
 
+NAME = "hst"
+BOUND = None
 N_FEATURES = 4  # value, diff, rolling mean, rolling std
 
 FIELDS = (
@@ -55,9 +57,9 @@ FIELDS = (
         doc="left children's masses of the two windows",
     ),
 )
-State = state_type("HstState", FIELDS, __name__)
+State = state_type("State", FIELDS, __name__)
 Constants = collections.namedtuple(
-    "HstConstants",
+    "Constants",
     [
         "enabled",
         "window_size",
@@ -164,6 +166,14 @@ def score_then_learn(st, slot, x, c, window, partials, v):
     st.counter[slot] = counter
     score = 0.0 if first_window else 1 - total / c.max_score
     return 1.0 / py_max(1.0 - score, 1e-9) - 1.0
+
+
+@part
+def raw(st, slot, point, scratch, p):
+    """The raw ``hst`` score of the point's deseasonalised value."""
+    return score_then_learn(
+        st.hst, slot, point.deseasonalized, p.hst, scratch.window, scratch.partials, scratch.v
+    )
 
 
 @part

@@ -40,10 +40,8 @@ FIELDS = (
     Field("n", "i8", doc="scores learned"),
     Field("blocks", "f8", lambda c: (c.n_blocks,), initial=-math.inf, doc="block maxima"),
 )
-State = state_type("OnsetState", FIELDS, __name__)
-Constants = collections.namedtuple(
-    "OnsetConstants", ["refractory", "margin", "block_size", "n_blocks"]
-)
+State = state_type("State", FIELDS, __name__)
+Constants = collections.namedtuple("Constants", ["refractory", "margin", "block_size", "n_blocks"])
 
 
 def constants(params) -> Constants:

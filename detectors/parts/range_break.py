@@ -29,8 +29,8 @@ FIELDS = (
     Field("n", "i8", doc="values learned"),
     Field("bounds", "f8", (2, BLOCKS), initial=-math.inf, doc="blocks' negated lows, highs"),
 )
-State = state_type("RangeState", FIELDS, __name__)
-Constants = collections.namedtuple("RangeConstants", ["enabled", "block_size"])
+State = state_type("State", FIELDS, __name__)
+Constants = collections.namedtuple("Constants", ["enabled", "block_size"])
 
 
 def constants(params) -> Constants:

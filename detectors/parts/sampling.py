@@ -34,9 +34,9 @@ FIELDS = (
     Field("started", "i8", doc="1 once the step is known (the forecaster exists)"),
     Field("first_times", "f8", lambda c: (c.n_lags,), doc="timestamps of the first points"),
 )
-State = state_type("SamplingState", FIELDS, __name__)
+State = state_type("State", FIELDS, __name__)
 Constants = collections.namedtuple(
-    "SamplingConstants", ["n_lags", "gap_steps", "season", "max_season_length"]
+    "Constants", ["n_lags", "gap_steps", "season", "max_season_length"]
 )
 
 

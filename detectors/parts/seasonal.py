@@ -50,8 +50,8 @@ FIELDS = (
     Field("count_offset", "i8", doc="start of the series' segment in the count pool"),
     Field("anchor", "f8", initial=math.nan, doc="the means' float32 offsets are from it"),
 )
-State = state_type("SeasonalState", FIELDS, __name__)
-Constants = collections.namedtuple("SeasonalConstants", ["season", "alpha", "min_cycles"])
+State = state_type("State", FIELDS, __name__)
+Constants = collections.namedtuple("Constants", ["season", "alpha", "min_cycles"])
 
 
 def constants(params) -> Constants:

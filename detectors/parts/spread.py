@@ -27,8 +27,8 @@ FIELDS = (
     Field("var", "f8"),
     Field("n", "i8", doc="values learned"),
 )
-State = state_type("SpreadState", FIELDS, __name__)
-Constants = collections.namedtuple("SpreadConstants", ["alpha", "floor"])
+State = state_type("State", FIELDS, __name__)
+Constants = collections.namedtuple("Constants", ["alpha", "floor"])
 
 
 def constants(params) -> Constants:

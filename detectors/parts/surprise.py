@@ -35,8 +35,8 @@ FIELDS = (
     Field("previous_usual", "f8", initial=math.nan),
     Field("previous_deviation", "f8", doc="0 when the season explained the previous point"),
 )
-State = state_type("SurpriseState", FIELDS, __name__)
-Constants = collections.namedtuple("SurpriseConstants", ["min_surprise", "return_is_surprise"])
+State = state_type("State", FIELDS, __name__)
+Constants = collections.namedtuple("Constants", ["min_surprise", "return_is_surprise"])
 
 
 def constants(params) -> Constants:

@@ -22,11 +22,14 @@ import math
 from detectors.compiled import part, py_min
 from detectors.layout import Field, state_type
 
+NAME = "volatility"
 SURPRISE_CAP = 10.0
+#: The raw score is at most the cap (its calibration's histogram stops there).
+BOUND = SURPRISE_CAP
 
 FIELDS = (Field("mean", "f8", initial=math.nan, doc="EWMean of the capped surprise"),)
-State = state_type("VolatilityState", FIELDS, __name__)
-Constants = collections.namedtuple("VolatilityConstants", ["alpha", "cap"])
+State = state_type("State", FIELDS, __name__)
+Constants = collections.namedtuple("Constants", ["alpha", "cap"])
 
 
 def constants(params) -> Constants:
@@ -42,3 +45,9 @@ def learn(st, slot, surprise, c):
     else:
         st.mean[slot] += c.alpha * (capped - st.mean[slot])
     return st.mean[slot]
+
+
+@part
+def raw(st, slot, point, scratch, p):
+    """The raw ``volatility`` score of the point (see :data:`detectors.kernel.Point`)."""
+    return learn(st.volatility, slot, point.surprise, p.volatility)

@@ -27,12 +27,18 @@ FIELDS = (
     Field("head", "i8", doc="ring position of the oldest value"),
     Field("window", "f8", lambda c: (c.window_size,)),
 )
-State = state_type("ZScoreState", FIELDS, __name__)
-Constants = collections.namedtuple("ZScoreConstants", ["window_size", "min_std"])
+NAME = "zscore"
+BOUND = None
+State = state_type("State", FIELDS, __name__)
+Constants = collections.namedtuple("Constants", ["window_size", "min_std", "min_surprise"])
 
 
 def constants(params) -> Constants:
-    return Constants(window_size=params["window_size"], min_std=1e-6)
+    return Constants(
+        window_size=params["window_size"],
+        min_std=1e-6,
+        min_surprise=float(params.get("min_surprise", 3.0)),
+    )
 
 
 @part
@@ -68,6 +74,13 @@ def floored_score(st, slot, x, floor):
         return 0.0
     floored = py_max(s, floor)
     return abs(x - m) / floored if floored > 0 else 0.0
+
+
+@part
+def raw(st, slot, point, scratch, p):
+    """The raw ``zscore`` score: the floored z-score beyond ``min_surprise``."""
+    c = p.zscore
+    return py_max(0.0, floored_score(st.zscore, slot, point.x, point.floor) - c.min_surprise)
 
 
 @part
