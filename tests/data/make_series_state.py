@@ -21,7 +21,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from detectors import DetectorStack  # noqa: E402
-from stream.pipeline import SERIES_STATE_VERSION, Pipeline  # noqa: E402
+from stream.runtime.pipeline import SERIES_STATE_VERSION, Pipeline  # noqa: E402
 
 FIELDS = ("anomaly_score", "combined", "alert", "expected", "lower", "upper", "hst_score")
 
