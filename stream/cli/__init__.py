@@ -1,8 +1,8 @@
 """The ``lookout`` command line. Each command lives in its own module of ``stream/cli/``.
 
 A command module declares its options (:class:`stream.cli.settings.Option`) and registers a
-handler that receives the resolved, frozen :class:`stream.cli.settings.Settings`: every option of every
-command can be given as a flag, a ``LOOKOUT_*`` variable or a key of ``--config FILE``.
+handler that receives the resolved, frozen :class:`stream.cli.settings.Settings`: every option
+of every command can be given as a flag, a ``LOOKOUT_*`` variable or a key of ``--config FILE``.
 """
 
 from __future__ import annotations

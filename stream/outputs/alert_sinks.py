@@ -31,13 +31,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from stream.outputs.alerts import AlertEvent
 from stream.point import format_timestamp
-from stream.runtime.kafka_io import Producer
+
+if TYPE_CHECKING:  # for annotations only: outputs do not depend on the runtime
+    from stream.runtime.kafka_io import Producer
 
 __all__ = [
     "ALERTNAME",

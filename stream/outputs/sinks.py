@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 import orjson
 
-from stream.runtime.pipeline import ScoredBatch
+if TYPE_CHECKING:  # for annotations only: outputs do not depend on the runtime
+    from stream.runtime.pipeline import ScoredBatch
+
 
 __all__ = ["RESULT_COLUMNS", "ResultCsvWriter", "JsonLinesWriter"]
 
