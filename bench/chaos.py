@@ -227,6 +227,7 @@ def reference(work: Path, n_series: int, steps: int) -> tuple[dict, set]:
     )
     out = work / "reference"
     argv = ["replay", str(data), "--out", str(out), "--duplicates", "reject", "--no-progress"]
+    argv += ["--join-series"]  # the series are named as the live keys are
     assert main([*argv, *STACK_OPTIONS]) == 0
     frame = pd.read_csv(out / "points.csv")
     scores = {

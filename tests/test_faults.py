@@ -117,6 +117,7 @@ def reference(tmp_path: Path, n_series: int, steps: int) -> tuple[dict, set]:
     )
     out = tmp_path / "reference"
     argv = ["replay", str(data), "--out", str(out), "--duplicates", "reject", "--no-progress"]
+    argv += ["--join-series"]  # the series are named as the live keys are
     assert main([*argv, *STACK_OPTIONS]) == 0
     frame = pd.read_csv(out / "points.csv")
     scores = {
