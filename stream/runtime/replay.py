@@ -20,7 +20,6 @@ uninterrupted run. A different set of inputs, output folder or detector settings
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import dataclasses
 import hashlib
 import time
@@ -382,27 +381,20 @@ def _write_rows(
     summary.points += len(batch)
 
 
-def _score_files(
-    files: list[tuple[CsvFile, Path]], pipeline: Pipeline
-) -> tuple[ScoredBatch, list[tuple[int, InvalidPoint]]]:
-    """Score whole parsed files in one batch, so that two threads share their series."""
-    return pipeline.push_arrays(
-        np.concatenate([parsed.series for parsed, _ in files]).tolist(),
-        np.concatenate([parsed.timestamps for parsed, _ in files]),
-        np.concatenate([parsed.values for parsed, _ in files]),
-    )
-
-
-def _write_files(
+def _replay_files_at_once(
     files: list[tuple[CsvFile, Path]],
-    scored: tuple[ScoredBatch, list[tuple[int, InvalidPoint]]],
+    pipeline: Pipeline,
     alerts: JsonLinesWriter,
     reject: Callable[[RejectedRow], None],
     summary: ReplaySummary,
 ) -> None:
-    """Write each file's results, alerts and rejects of a batch :func:`_score_files` scored,
-    in file order, as one file at a time would."""
-    batch, refused = scored
+    """Score whole parsed files in one batch, so that two threads share their series; then
+    write each file's results, alerts and rejects in file order, as one at a time would."""
+    batch, refused = pipeline.push_arrays(
+        np.concatenate([parsed.series for parsed, _ in files]).tolist(),
+        np.concatenate([parsed.timestamps for parsed, _ in files]),
+        np.concatenate([parsed.values for parsed, _ in files]),
+    )
     first_row = first_kept = 0
     for parsed, out_path in files:
         rows = len(parsed.lines)
@@ -469,7 +461,6 @@ def _run(
     touched: set[str] = set()
 
     with (
-        concurrent.futures.ThreadPoolExecutor(1, "lookout-replay") as scorer,
         JsonLinesWriter(out_dir / ALERTS_FILE, outputs.get(ALERTS_FILE)) as alerts,
         JsonLinesWriter(out_dir / REJECTED_FILE, outputs.get(REJECTED_FILE)) as rejected_log,
     ):
@@ -511,32 +502,13 @@ def _run(
         waiting: list[tuple[CsvFile, Path]] = []
         waiting_rows = 0  # kept as files come: thousands of tiny files would make a sum quadratic
         grouped = store is None and on_invalid == "skip"
-        # A group is scored on a worker thread (the kernel releases the GIL) while this one
-        # reads the next files and writes the previous group's results: one group in flight,
-        # so the pipeline still sees the groups one after the other, in file order.
-        in_flight: tuple[concurrent.futures.Future, list] | None = None
 
         def score_waiting() -> None:
-            nonlocal waiting_rows, in_flight
-            if not waiting:
-                return
-            group = list(waiting)
-            waiting.clear()
-            waiting_rows = 0
-            previous = in_flight
-            scored = previous[0].result() if previous is not None else None
-            in_flight = (scorer.submit(_score_files, group, pipeline), group)
-            if previous is not None:
-                _write_files(previous[1], scored, alerts, reject, summary)
-
-        def finish_waiting() -> None:
-            """Score what waits and write every group out (before a file scored on its own)."""
-            nonlocal in_flight
-            score_waiting()
-            if in_flight is not None:
-                future, group = in_flight
-                in_flight = None
-                _write_files(group, future.result(), alerts, reject, summary)
+            nonlocal waiting_rows
+            if waiting:
+                _replay_files_at_once(waiting, pipeline, alerts, reject, summary)
+                waiting.clear()
+                waiting_rows = 0
 
         for path, relpath in tqdm(files, desc="replay", unit="file", disable=not progress):
             for parsed in read(path, relpath):
@@ -552,7 +524,7 @@ def _run(
                     if waiting_rows >= GROUP_ROWS:
                         score_waiting()
                     continue
-                finish_waiting()
+                score_waiting()
                 start = 0 if done is None else done["rows"]
                 if done is None:  # a resumed file logged these before its first checkpoint
                     for row in parsed.rejected:
@@ -576,5 +548,5 @@ def _run(
                     checkpoint(key, stop, True, out)
                 if summary.points == points_before and done is None:
                     summary.empty_files.append(key)
-        finish_waiting()
+        score_waiting()
     summary.kept_duplicates = pipeline.order.kept_duplicates
