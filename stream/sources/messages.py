@@ -218,9 +218,10 @@ def _decode(key: bytes | None, value: bytes | None, max_bytes: int, max_points: 
 
     default_series = _key_text(key)
     decoded = Decoded([], [])
+    seconds = _epoch_timestamps(items)
     for index, item in enumerate(items):
         try:
-            decoded.points.append(_parse_point(item, default_series, index))
+            decoded.points.append(_parse_point(item, default_series, index, seconds[index]))
         except InvalidPoint as exc:
             decoded.rejections.append(
                 Rejection(exc.reason, exc.detail, item if batched else None, index)
@@ -335,7 +336,29 @@ def _key_text(key: bytes | None) -> str | None:
         return None
 
 
-def _parse_point(item: object, default_series: str | None, index: int) -> LabeledPoint:
+def _epoch_timestamps(items: list) -> list[float]:
+    """The epoch seconds of the items' plain-number timestamps, converted in one numpy call
+    (a scalar call costs as much as thousands of points); NaN where a timestamp is anything
+    else or out of range, which :func:`_parse_point` then parses (and explains) one by one.
+
+    >>> _epoch_timestamps([{"timestamp": 60}, {"timestamp": "soon"}, 3, {"timestamp": 6e12}])
+    [60.0, nan, nan, 6000000000.0]
+    """
+    numbers = [
+        item.get("timestamp") if type(item) is dict else None  # bool is not a number here
+        for item in items
+    ]
+    numbers = [x if type(x) is float or type(x) is int else math.nan for x in numbers]
+    try:
+        return epoch_seconds(np.array(numbers, dtype=np.float64)).tolist()
+    except OverflowError:  # an int too large for a float: parsed (and refused) one by one
+        return [math.nan] * len(items)
+
+
+def _parse_point(
+    item: object, default_series: str | None, index: int, seconds: float = math.nan
+) -> LabeledPoint:
+    """``seconds``: the timestamp already converted (see :func:`_epoch_timestamps`), or NaN."""
     if not isinstance(item, dict):
         raise InvalidPoint("not_a_point", f"point {index} is a JSON {type(item).__name__}")
     for name in _REQUIRED:
@@ -345,7 +368,9 @@ def _parse_point(item: object, default_series: str | None, index: int) -> Labele
     if series is None:
         raise InvalidPoint("missing_field", f"point {index} has no 'series' and no message key")
     series = _checked_series(series)
-    point = MetricPoint(series, parse_timestamp(item["timestamp"]), parse_value(item["value"]))
+    if seconds != seconds:  # NaN: not a plain number in range, parsed (or refused) here
+        seconds = parse_timestamp(item["timestamp"])
+    point = MetricPoint(series, seconds, parse_value(item["value"]))
     return LabeledPoint(point, _parse_labels(item.get("labels")), index)
 
 
