@@ -4,6 +4,8 @@
 declared field with one row per series) and its constants (``p.<part>``). :func:`process_points`
 runs points through them in the stack's order, scoring each point before any part learns it:
 
+0. **Origin**: the value in the series' own origin and unit (its first value, its first
+   change), so that nothing depends on the metric's zero or unit.
 1. **Expectation**: the forecaster's expected value and band, the seasonal profile's usual value.
 2. **Surprise**: the forecast residual in residual standard deviations, floored at the spread,
    unless the season explains it.
@@ -30,6 +32,7 @@ from detectors.parts import (
     forecaster,
     hst,
     onset,
+    origin,
     range_break,
     sampling,
     seasonal,
@@ -41,6 +44,7 @@ from detectors.parts import (
 
 #: The parts of the stack: their state and constants are ``st.<name>`` and ``p.<name>``.
 PARTS = (
+    origin,
     sampling,
     forecaster,
     seasonal,
@@ -165,7 +169,7 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
     for i in range(start, n_points):
         slot = slots[i]
         t = timestamps[i]
-        x = values[i]
+        x = origin.center(st.origin, slot, values[i])  # every part below sees it centred
         length = sampling.season_at_start(st.sampling, slot, t, p.sampling, sorted_steps)
         if length and (
             st.pool_room[0] + 3 * length + 1 > st.pool_room[2]
@@ -326,8 +330,8 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
         out.zscore[i] = z
         out.hst_score[i] = raw_hst
         out.forecast_score[i] = surprised
-        out.expected[i] = expected
-        out.lower[i] = lower
-        out.upper[i] = upper
+        out.expected[i] = origin.uncenter(st.origin, slot, expected)
+        out.lower[i] = origin.uncenter(st.origin, slot, lower)
+        out.upper[i] = origin.uncenter(st.origin, slot, upper)
         out.agreeing[i] = agreeing
     return n_points

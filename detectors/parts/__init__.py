@@ -9,6 +9,7 @@ and the compiled loop its ``st.<part>`` and ``p.<part>``), and the call of its c
 result enters the loop (``kernel.process_points``).
 
 =================  ============================================================================
+``origin``         the series' first value and first change: every part sees it centred, scaled
 ``sampling``       the sampling interval from the first points, gaps
 ``forecaster``     the lag forecaster: expected value and band
 ``seasonal``       the usual value at this time of day

@@ -3,6 +3,7 @@ readable parts, point by point; the tests' oracle for the whole stack and for ea
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 
@@ -222,6 +223,9 @@ class DetectorStack:
         )
         self._range = BlockedRange(long_window)
         self._range_calibrator = TailProbability(long_window, grace_period, record_gain=record_gain)
+        # The series' origin and unit: its first value and its first change's size.
+        self._offset = math.nan
+        self._unit = math.nan
         self._n_seen = 0
         # The previous point's usual value and, if the season did not explain that point, how
         # far it was from it (else 0): what a return to the usual level undoes.
@@ -232,6 +236,33 @@ class DetectorStack:
 
     def process(self, timestamp: float, value: float) -> Assessment:
         """Score ``value`` at ``timestamp`` (epoch seconds), then learn it."""
+        assessed = self._process(timestamp, self._centered(value))
+        return dataclasses.replace(
+            assessed,
+            value=value,
+            expected=self._uncentered(assessed.expected),
+            lower=self._uncentered(assessed.lower),
+            upper=self._uncentered(assessed.upper),
+        )
+
+    def _centered(self, value: float) -> float:
+        """``value`` in the series' own origin and unit (learnt from the first values)."""
+        if not math.isfinite(value):
+            return value
+        if math.isnan(self._offset):
+            self._offset = value
+            return 0.0
+        if math.isnan(self._unit):
+            if value == self._offset:
+                return 0.0
+            self._unit = abs(value - self._offset)
+        return (value - self._offset) / self._unit
+
+    def _uncentered(self, centered: float) -> float:
+        offset = 0.0 if math.isnan(self._offset) else self._offset
+        return offset + centered * (1.0 if math.isnan(self._unit) else self._unit)
+
+    def _process(self, timestamp: float, value: float) -> Assessment:
         if self._step > 0 and timestamp - self._last_timestamp > self.gap_steps * self._step:
             self._restart_after_gap()
         self._last_timestamp = timestamp
@@ -445,7 +476,7 @@ class DetectorStack:
         """Expected values for the next ``horizon`` points (capacity planning)."""
         if self._forecaster is None:
             return [math.nan] * horizon
-        return self._forecaster.forecast(horizon)
+        return [self._uncentered(x) for x in self._forecaster.forecast(horizon)]
 
     @property
     def firing(self) -> bool:

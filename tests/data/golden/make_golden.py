@@ -26,7 +26,9 @@ Usage: ``python tests/data/golden/make_golden.py [--nab ../shared/data/nab/data]
 Written first at commit 7dc766e (series state format 5) and reproduced bit for bit by the
 restructure into parts (87776dd, b5262b9); written again for the forecaster's recursive least
 squares (7652aca: expected values moved by about 1e-6, alert openings unchanged on every NAB
-file and on all but one synthetic series).
+file and on all but one synthetic series); and again for the series' origin and unit
+(:mod:`detectors.parts.origin`: every part sees the values centred on the first one, in units
+of the first change; the forecaster's ridge then means the same at any level).
 """
 
 from __future__ import annotations
