@@ -123,6 +123,11 @@ class StackBank:
         restart their windows, so the first point after it is not mistaken for a jump.
     threshold, exit_threshold, min_duration, cooldown
         The alert policy (see :mod:`detectors.parts.alert`).
+    paging_interval
+        Seconds of the series' time over which a combined score's tail probability holds: a
+        series sampled faster must be ``paging_interval / step`` times rarer to score as much,
+        so that it does not page more often per week only because it has more points (0: per
+        point, as before).
     seed
         Seed of the Half-Space-Trees, shared by every series: it must be fixed.
 
@@ -187,6 +192,7 @@ class StackBank:
         seed: int | None = 42,
         range_break: bool = True,
         return_is_surprise: bool = True,
+        paging_interval: float = 300.0,
     ):
         params = {
             name: value for name, value in locals().items() if name not in ("self", "__class__")
@@ -582,6 +588,7 @@ def _check(params: dict) -> None:
         "grace_period": 0,
         "recalibration_grace": 0,
         "max_season_length": 0,
+        "paging_interval": 0,
     }
     for name, low in at_least.items():
         if params[name] < low:

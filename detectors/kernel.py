@@ -276,6 +276,7 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
             if range_score >= threshold:
                 agreeing |= 1 << n_detectors  # the bit after the detectors'
             combined = py_max(combined, range_score)
+        combined = combination.per_time(combined, st.sampling.step[slot], p.combination)
 
         # Onset and alert: quiet, only an onset may open an alert; firing, the combined score
         # keeps it open.

@@ -160,6 +160,7 @@ class DetectorStack:
         seed: int | None = 42,
         range_break: bool = True,
         return_is_surprise: bool = True,
+        paging_interval: float = 300.0,
     ):
         unknown = set(detectors) - set(DETECTOR_NAMES)
         if unknown or not detectors:
@@ -194,6 +195,7 @@ class DetectorStack:
         self.seed = seed
         self.range_break = range_break
         self.return_is_surprise = return_is_surprise
+        self.paging_interval = paging_interval
 
         self._zscore = ZScore(window_size=window_size)
         self._hst = HalfSpaceTreesDetector(
@@ -295,6 +297,10 @@ class DetectorStack:
         if self.range_break:
             scores["range"] = self._range_score(value)
             combined = max(combined, scores["range"])
+        if 0 < self._step < self.paging_interval:
+            # A tail probability per paging_interval of time, not per point
+            shift = math.log10(self.paging_interval / self._step) / self.score_decades
+            combined = max(0.0, combined - shift)
         is_onset = not (
             self.refractory and self._recent.n and combined <= self._recent.max + self.onset_margin
         )
