@@ -236,6 +236,7 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
             raw_hst = hst.score_then_learn(st.hst, slot, deseasonalized, p.hst, window, partials, v)
 
         # Calibration, agreement, recalibration
+        step = st.sampling.step[slot]
         best = 0.0
         total = 0.0
         agreeing = 0
@@ -251,7 +252,7 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
                 raw = py_max(0.0, floored_z - p.surprise.min_surprise)
             raws[d] = raw
             score = decades(
-                calibration.tail(st.calibration, slot, d, raw, p.calibration),
+                calibration.tail(st.calibration, slot, d, raw, step, p.calibration),
                 p.combination.score_decades,
             )
             if score >= threshold:
@@ -259,9 +260,9 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
             best = score if d == 0 else py_max(best, score)
             total += score
         combined = combination.combine(best, total, n_detectors, p.combination)
-        if combination.needs_recalibration(st.combination, slot, p.combination):
+        if combination.needs_recalibration(st.combination, slot, step, p.combination):
             unusual = decades(
-                calibration.tail(st.calibration, slot, recalibrator, combined, p.calibration),
+                calibration.tail(st.calibration, slot, recalibrator, combined, step, p.calibration),
                 p.combination.score_decades,
             )
             calibration.learn(st.calibration, slot, recalibrator, combined, p.calibration)
@@ -269,14 +270,14 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
         if p.range_break.enabled:
             raw = range_break.raw_score(st.range_break, slot, x, p.range_break)
             range_score = decades(
-                calibration.tail(st.calibration, slot, range_calibrator, raw, p.calibration),
+                calibration.tail(st.calibration, slot, range_calibrator, raw, step, p.calibration),
                 p.combination.score_decades,
             )
             calibration.learn(st.calibration, slot, range_calibrator, raw, p.calibration)
             if range_score >= threshold:
                 agreeing |= 1 << n_detectors  # the bit after the detectors'
             combined = py_max(combined, range_score)
-        combined = combination.per_time(combined, st.sampling.step[slot], p.combination)
+        combined = combination.per_time(combined, step, p.combination)
 
         # Onset and alert: quiet, only an onset may open an alert; firing, the combined score
         # keeps it open.

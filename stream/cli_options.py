@@ -101,6 +101,14 @@ STACK_OPTIONS = (
         type=float,
         metavar="SECONDS",
     ),
+    Option(
+        "warm_up_time",
+        _DEFAULT.warm_up_time,
+        "seconds of a series' time after which it may page, when that is fewer points than "
+        "--grace-period (at least 24 points; 0: points only)",
+        type=float,
+        metavar="SECONDS",
+    ),
     Option("seed", _DEFAULT.seed, "seed of the Half-Space-Trees", type=int, metavar="N"),
 )
 

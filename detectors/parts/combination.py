@@ -12,13 +12,14 @@ Examples
 --------
 >>> c = constants({"detectors": ("forecast", "hst"), "combination": "fisher",
 ...                "score_decades": 6.0, "recalibration_grace": 100, "grace_period": 250,
-...                "paging_interval": 300.0})
+...                "paging_interval": 300.0, "warm_up_time": 86400.0})
 >>> round(combine(0.5, 1.0, 2, c), 3)  # two detectors at 0.5 (one in 1,000 each)
 0.805
 >>> round(combine(0.5, 0.5, 2, c), 3)  # one at 0.5, the other not surprised
 0.35
 >>> c = constants({"detectors": ("forecast",), "combination": "fisher", "score_decades": 6.0,
-...                "recalibration_grace": 100, "grace_period": 250, "paging_interval": 300.0})
+...                "recalibration_grace": 100, "grace_period": 250, "paging_interval": 300.0,
+...                "warm_up_time": 86400.0})
 >>> round(per_time(0.5, 30.0, c), 3), per_time(0.5, 300.0, c)  # 1 in 1,000 points of 30 s
 (0.333, 0.5)
 """
@@ -30,6 +31,7 @@ import math
 
 from detectors.compiled import decades, part, py_max
 from detectors.layout import Field, state_type
+from detectors.parts.sampling import warm_up_points
 
 COMBINATIONS = ("fisher", "max")
 
@@ -45,6 +47,7 @@ Constants = collections.namedtuple(
         "recalibrate",
         "grace_period",
         "paging_interval",
+        "warm_up_time",
     ],
 )
 
@@ -60,6 +63,7 @@ def constants(params) -> Constants:
         recalibrate=bool(params["recalibration_grace"]),
         grace_period=params["grace_period"],
         paging_interval=float(params["paging_interval"]),
+        warm_up_time=float(params["warm_up_time"]),
     )
 
 
@@ -80,11 +84,11 @@ def combine(best, total, n_detectors, c):
 
 
 @part
-def needs_recalibration(st, slot, c):
+def needs_recalibration(st, slot, step, c):
     """Counts the point; whether its combined score is recalibrated (learning starts with the
     first calibrated scores: before them every score is 0)."""
     st.n_seen[slot] += 1
-    return c.recalibrate and st.n_seen[slot] > c.grace_period
+    return c.recalibrate and st.n_seen[slot] > warm_up_points(c.grace_period, step, c.warm_up_time)
 
 
 @part

@@ -161,6 +161,7 @@ class DetectorStack:
         range_break: bool = True,
         return_is_surprise: bool = True,
         paging_interval: float = 300.0,
+        warm_up_time: float = 0.0,
     ):
         unknown = set(detectors) - set(DETECTOR_NAMES)
         if unknown or not detectors:
@@ -196,6 +197,7 @@ class DetectorStack:
         self.range_break = range_break
         self.return_is_surprise = return_is_surprise
         self.paging_interval = paging_interval
+        self.warm_up_time = warm_up_time
 
         self._zscore = ZScore(window_size=window_size)
         self._hst = HalfSpaceTreesDetector(
@@ -413,6 +415,11 @@ class DetectorStack:
         if len(self._first_points) < self.n_lags:
             return
         self._step = self._median_step([t for t, _ in self._first_points])
+        # The calibrations' warm-up, cut to warm_up_time of the series' time
+        for calibrator in (*self._calibrators.values(), self._range_calibrator):
+            calibrator.grace_period = self._warm_up(self.grace_period)
+        if self._recalibrator is not None:
+            self._recalibrator.grace_period = self._warm_up(self.recalibration_grace)
         season_length = self._season_length(self._step)
         self._forecaster = LagForecaster(
             n_lags=self.n_lags,
@@ -458,12 +465,19 @@ class DetectorStack:
             tail += term
         return self._decades(math.exp(-evidence) * tail)
 
+    def _warm_up(self, points: int) -> int:
+        """``points`` of warm-up, or ``warm_up_time`` of the series' time if fewer (at least 24
+        points)."""
+        if self._step <= 0 or self.warm_up_time <= 0:
+            return points
+        return min(points, max(24, math.ceil(self.warm_up_time / self._step)))
+
     def _recalibrated(self, combined: float) -> float:
         """The smaller of ``combined`` and how unusual ``combined`` is on this series."""
         self._n_seen += 1
         recalibrator = self._recalibrator
         # Learning starts with the first calibrated scores: before them every score is 0.
-        if recalibrator is None or self._n_seen <= self.grace_period:
+        if recalibrator is None or self._n_seen <= self._warm_up(self.grace_period):
             return combined
         unusual = self._decades(recalibrator.score_one(combined))
         recalibrator.learn_one(combined)
