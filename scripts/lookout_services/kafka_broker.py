@@ -256,7 +256,9 @@ class KafkaBroker:
         return options
 
     def _format_storage(self, jvm: list[str], classpath: str, config: Path) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        # Kafka's own form (base64url of a UUID), but never starting with "-": the storage tool
+        # would read such an id as an option (about one run in 64 failed to format).
+        cluster_id = "L" + base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()[1:]
         command = [
             *[option for option in jvm if not option.startswith("-XX:ArchiveClassesAtExit")],
             "-Xmx256m",
