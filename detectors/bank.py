@@ -123,6 +123,16 @@ class StackBank:
         restart their windows, so the first point after it is not mistaken for a jump.
     threshold, exit_threshold, min_duration, cooldown
         The alert policy (see :mod:`detectors.parts.alert`).
+    paging_interval
+        Seconds of the series' time over which a combined score's tail probability holds: a
+        series sampled faster must be ``paging_interval / step`` times rarer to score as much,
+        so that it does not page more often per week only because it has more points (0: per
+        point, as before).
+    warm_up_time
+        Seconds of a series' time after which its calibrations may score, when that is fewer
+        points than ``grace_period`` (and ``recalibration_grace``), but at least 24 points: with
+        172800 an hourly series can page after two days, not after ten. 0 (the default): points
+        only (two days cost the NAB sample's hourly files 8 points of its score).
     seed
         Seed of the Half-Space-Trees, shared by every series: it must be fixed.
 
@@ -144,7 +154,7 @@ class StackBank:
     >>> int(np.argmax(results.anomaly_score[on_cpu])), bool(results.alert[on_cpu][700])
     (700, True)
     >>> bank.memory_bytes_per_series()  # a season of 1440 minutes takes 20 kB of it
-    31985
+    32001
 
     A series' state moves to another bank and carries on there:
 
@@ -187,6 +197,8 @@ class StackBank:
         seed: int | None = 42,
         range_break: bool = True,
         return_is_surprise: bool = True,
+        paging_interval: float = 300.0,
+        warm_up_time: float = 0.0,
     ):
         params = {
             name: value for name, value in locals().items() if name not in ("self", "__class__")
@@ -582,6 +594,8 @@ def _check(params: dict) -> None:
         "grace_period": 0,
         "recalibration_grace": 0,
         "max_season_length": 0,
+        "paging_interval": 0,
+        "warm_up_time": 0,
     }
     for name, low in at_least.items():
         if params[name] < low:

@@ -4,6 +4,8 @@
 declared field with one row per series) and its constants (``p.<part>``). :func:`process_points`
 runs points through them in the stack's order, scoring each point before any part learns it:
 
+0. **Origin**: the value in the series' own origin and unit (its first value, its first
+   change), so that nothing depends on the metric's zero or unit.
 1. **Expectation**: the forecaster's expected value and band, the seasonal profile's usual value.
 2. **Surprise**: the forecast residual in residual standard deviations, floored at the spread,
    unless the season explains it.
@@ -32,6 +34,7 @@ from detectors.parts import (
     forecaster,
     hst,
     onset,
+    origin,
     range_break,
     sampling,
     seasonal,
@@ -55,6 +58,7 @@ HST = DETECTOR_NAMES.index("hst")  # its raw score is a result column
 
 #: The parts of the stack: their state and constants are ``st.<name>`` and ``p.<name>``.
 PARTS = (
+    origin,
     sampling,
     forecaster,
     seasonal,
@@ -199,7 +203,7 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
     for i in range(start, n_points):
         slot = slots[i]
         t = timestamps[i]
-        x = values[i]
+        x = origin.center(st.origin, slot, values[i])  # every part below sees it centred
         length = sampling.season_at_start(st.sampling, slot, t, p.sampling, sorted_steps)
         if length and (
             st.pool_room[0] + 3 * length + 1 > st.pool_room[2]
@@ -260,6 +264,7 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
         point = Point(t, x, surprised, floor, deseasonalized)
 
         # Detectors, calibration, agreement, recalibration
+        step = st.sampling.step[slot]
         best = 0.0
         total = 0.0
         agreeing = 0
@@ -271,7 +276,7 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
                 raw_hst = raw
             raws[d] = raw
             score = decades(
-                calibration.tail(st.calibration, slot, d, raw, p.calibration),
+                calibration.tail(st.calibration, slot, d, raw, step, p.calibration),
                 p.combination.score_decades,
             )
             if score >= threshold:
@@ -279,9 +284,9 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
             best = score if d == 0 else py_max(best, score)
             total += score
         combined = combination.combine(best, total, n_detectors, p.combination)
-        if combination.needs_recalibration(st.combination, slot, p.combination):
+        if combination.needs_recalibration(st.combination, slot, step, p.combination):
             unusual = decades(
-                calibration.tail(st.calibration, slot, recalibrator, combined, p.calibration),
+                calibration.tail(st.calibration, slot, recalibrator, combined, step, p.calibration),
                 p.combination.score_decades,
             )
             calibration.learn(st.calibration, slot, recalibrator, combined, p.calibration)
@@ -289,13 +294,14 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
         if p.range_break.enabled:
             raw = range_break.raw_score(st.range_break, slot, x, p.range_break)
             range_score = decades(
-                calibration.tail(st.calibration, slot, range_calibrator, raw, p.calibration),
+                calibration.tail(st.calibration, slot, range_calibrator, raw, step, p.calibration),
                 p.combination.score_decades,
             )
             calibration.learn(st.calibration, slot, range_calibrator, raw, p.calibration)
             if range_score >= threshold:
                 agreeing |= 1 << n_detectors  # the bit after the detectors'
             combined = py_max(combined, range_score)
+        combined = combination.per_time(combined, step, p.combination)
 
         # Onset and alert: quiet, only an onset may open an alert; firing, the combined score
         # keeps it open.
@@ -350,8 +356,8 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
         out.zscore[i] = z
         out.hst_score[i] = raw_hst
         out.forecast_score[i] = surprised
-        out.expected[i] = expected
-        out.lower[i] = lower
-        out.upper[i] = upper
+        out.expected[i] = origin.uncenter(st.origin, slot, expected)
+        out.lower[i] = origin.uncenter(st.origin, slot, lower)
+        out.upper[i] = origin.uncenter(st.origin, slot, upper)
         out.agreeing[i] = agreeing
     return n_points

@@ -17,7 +17,9 @@ Versions:
 - 5: the onset's maximum in blocks, float32 histograms and season;
 - 6: one array per declared field (format 5 numbered the columns of a float and an int matrix
   by hand); the unused column of format 5 and the slot's ``active`` flag are gone;
-- 7: the forecaster keeps the inverse of its normal equations (recursive least squares).
+- 7: the forecaster keeps the inverse of its normal equations (recursive least squares);
+- 8: the series' origin and unit (``origin.offset``, ``origin.unit``): the parts see its values
+  centred and scaled.
 
 **Policy.** A state written by any version from :data:`OLDEST_READ` on is read: each upgrade is
 a pure function from one version's dict to the next one's, and they run in a chain. An upgrade
@@ -39,7 +41,7 @@ True
 ...     upgrade(state, 1, bank)
 ... except UnreadableStateError as error:
 ...     print(error)
-series state version 1 is not read any more (versions 2 to 7 are)
+series state version 1 is not read any more (versions 2 to 8 are)
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from detectors.parts.range_break import BLOCKS as RANGE_BLOCKS
 
 __all__ = ["OLDEST_READ", "UPGRADES", "VERSION", "UnreadableStateError", "upgrade"]
 
-VERSION = 7
+VERSION = 8
 OLDEST_READ = 2
 
 
@@ -193,6 +195,17 @@ def _6_to_7(state: dict, bank) -> dict:
     matrix = matrix + np.triu(matrix, 1).T
     state["forecaster.inverse"] = np.linalg.inv(matrix)[upper]
     state["forecaster.diagonal"] = np.diag(matrix).copy()
+    return state
+
+
+def _7_to_8(state: dict, bank) -> dict:
+    """Format 8 centres and scales a series' values by its origin (:mod:`detectors.parts.origin`):
+    a series that has seen values learned them in origin 0 and unit 1, and keeps them; a new one
+    learns its own."""
+    state = dict(state)
+    seen = int(np.asarray(state["spread.n"])) > 0
+    state["origin.offset"] = np.array(0.0 if seen else math.nan)
+    state["origin.unit"] = np.array(1.0 if seen else math.nan)
     return state
 
 
@@ -339,5 +352,6 @@ UPGRADES: tuple[Callable[[dict, object], dict], ...] = (
     _4_to_5,
     _5_to_6,
     _6_to_7,
+    _7_to_8,
 )
 assert len(UPGRADES) == VERSION - OLDEST_READ

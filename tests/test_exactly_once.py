@@ -139,7 +139,10 @@ def test_an_alert_still_firing_after_the_replay_is_taken_over(tmp_path):
         return Runner(
             source,
             sender,
-            Pipeline(lambda: DetectorStack(grace_period=50, exit_threshold=0.001)),
+            # paging_interval 0: the 1-minute alert must stay open on a per-point score
+            Pipeline(
+                lambda: DetectorStack(grace_period=50, exit_threshold=0.001, paging_interval=0.0)
+            ),
             LookoutMetrics(),
             sinks=[AlertmanagerSink(receiver.url)],
             batch_size=5,

@@ -212,7 +212,10 @@ CLOUDWATCH_SERIES = (
 
 def test_exports_replay_evaluate_and_report(capsys, tmp_path):
     exports = INPUTS / "exports"
-    code, out, err = replay(capsys, exports, "--out", tmp_path / "results")
+    # --paging-interval 0: the 1-minute exports page per point, so that an alert shows
+    code, out, err = replay(
+        capsys, exports, "--out", tmp_path / "results", "--paging-interval", "0"
+    )
     assert code == 0, err
     assert "files     4" in out and "series    4" in out
     assert "sorted    2 file(s)" in out  # CloudWatch writes the newest point first

@@ -43,7 +43,10 @@ def evaluate_json(capsys, *args) -> dict:
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("own_results")
-    assert main(["replay", str(OWN), "--out", str(out), "--no-progress"]) == 0
+    # These tests are about what a report shows of alerts: count every point, not every 5
+    # minutes of series time, so that the 1-minute server metrics page (--paging-interval 0).
+    argv = ["replay", str(OWN), "--out", str(out), "--no-progress", "--paging-interval", "0"]
+    assert main(argv) == 0
     return out
 
 
@@ -230,7 +233,8 @@ def test_series_names_survive_into_html_escaped(capsys, results, tmp_path):
 def test_labels_written_from_a_parent_folder_name_a_replayed_subfolder(capsys, tmp_path):
     # NAB-style labels keyed from the data root, while only one subfolder was replayed.
     results = tmp_path / "results"
-    assert main(["replay", str(OWN / "machine-1-6"), "--out", str(results), "--no-progress"]) == 0
+    argv = ["replay", str(OWN / "machine-1-6"), "--out", str(results), "--no-progress"]
+    assert main([*argv, "--paging-interval", "0"]) == 0  # as the results fixture
     capsys.readouterr()
     labels = json.loads(LABELS.read_text())
     parent_keys = {f"machine-1-6/{key}": windows for key, windows in labels.items()}

@@ -410,7 +410,7 @@ def test_a_series_state_from_before_the_pager_keeps_its_firing_alert():
     assert twin.pager.incidents["q"].expected == event.expected  # rebuilt from the alert
     item = alertmanager_alert(Alert(old), "ticket", now=old.at, lease=60.0)
     assert item["labels"]["severity"] == "ticket"  # as sent before: the sink's own severity
-    assert item["annotations"]["summary"].startswith("q 40, expected 1")  # written on the way
+    assert item["annotations"]["summary"].startswith("q 40, expected ")  # written on the way
     header["alert"]["event"]["summary"] = 3
     with pytest.raises(SnapshotError, match="summary"):
         twin.restore_series("q", orjson.dumps(header) + b"\n" + body)

@@ -435,14 +435,18 @@ def test_two_scoring_threads_give_the_same_batch():
 
 
 def test_a_firing_alert_and_its_labels_survive_a_snapshot():
-    pipeline = Pipeline(lambda: DetectorStack(grace_period=50, exit_threshold=0.001))
+    pipeline = Pipeline(
+        lambda: DetectorStack(grace_period=50, exit_threshold=0.001, paging_interval=0.0)
+    )
     values = 50 + np.random.default_rng(4).normal(0, 1, 230)
     values[200:] += 30  # an alert opens at point 200 and is still open at the end
     pipeline.push_arrays(["api"] * 230, 60.0 * np.arange(230), values, [{"team": "web"}] * 230)
     event, labels = pipeline.open_alert("api")
     assert event.firing and labels == {"team": "web"}
 
-    twin = Pipeline(lambda: DetectorStack(grace_period=50, exit_threshold=0.001))
+    twin = Pipeline(
+        lambda: DetectorStack(grace_period=50, exit_threshold=0.001, paging_interval=0.0)
+    )
     twin.restore_series("api", pipeline.snapshot_series("api"))
     assert twin.open_alert("api") == (event, labels)
     twin.drop_series("api")

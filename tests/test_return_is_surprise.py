@@ -21,20 +21,25 @@ def alerts(frame: pd.DataFrame, return_is_surprise: bool) -> np.ndarray:
     return results.transition == OPENED
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_every_leak_pages_at_the_latest_when_it_ends(seed):
+def _leaks_caught(seed: int, return_is_surprise: bool) -> int:
     (leaks,) = [series for series in sre(seed=seed) if series.kind == "drift"]
     timestamps = leaks.frame["timestamp"]
+    opened = alerts(leaks.frame, return_is_surprise)
+    return sum(
+        bool(opened[(timestamps >= start) & (timestamps <= end)].any())
+        for start, end in leaks.windows
+    )
 
-    def leaks_caught(return_is_surprise: bool) -> int:
-        opened = alerts(leaks.frame, return_is_surprise)
-        return sum(
-            bool(opened[(timestamps >= start) & (timestamps <= end)].any())
-            for start, end in leaks.windows
-        )
 
-    assert leaks_caught(True) == len(leaks.windows) == 3
-    assert leaks_caught(False) < 3
+@pytest.mark.parametrize("seed", [0, 1])
+def test_every_leak_pages_at_the_latest_when_it_ends(seed):
+    assert _leaks_caught(seed, True) == 3
+
+
+def test_without_it_a_leak_is_missed():
+    """Seed 0's leaks: one is caught only by its end (seed 1's are all caught either way since
+    the parts see the series centred, see :mod:`detectors.parts.origin`)."""
+    assert _leaks_caught(0, False) < 3
 
 
 def test_the_nightly_job_starting_is_not_a_return():

@@ -46,7 +46,7 @@ P0, P1 = (TOPIC, 0), (TOPIC, 1)
 
 
 def stack() -> DetectorStack:
-    return DetectorStack(grace_period=20, cooldown=0)
+    return DetectorStack(grace_period=20, cooldown=0, paging_interval=0.0)
 
 
 # --- SQLite store ---------------------------------------------------------------------------
@@ -691,7 +691,9 @@ def test_an_alert_firing_at_a_crash_keeps_firing_in_alertmanager(tmp_path):
         return Runner(
             source,
             sender,
-            Pipeline(lambda: DetectorStack(grace_period=50, exit_threshold=0.001)),
+            Pipeline(
+                lambda: DetectorStack(grace_period=50, exit_threshold=0.001, paging_interval=0.0)
+            ),
             LookoutMetrics(),
             sinks=[AlertmanagerSink(receiver.url), KafkaAlertSink(sender, "alerts")],
             batch_size=7,

@@ -126,7 +126,7 @@ def test_version_2_state_restores_into_the_default_stack(earlier):
 @pytest.mark.parametrize(
     ("version", "message"),
     [
-        (1, "version 1 is not read any more .versions 2 to 7 are."),
+        (1, "version 1 is not read any more .versions 2 to 8 are."),
         (SERIES_STATE_VERSION + 1, "newer than this Lookout's"),
         ("5", "version '5'"),
     ],

@@ -96,7 +96,7 @@ def history_ending_in_an_incident(n: int = 300) -> tuple[np.ndarray, np.ndarray]
 
 def test_history_never_pages_overlapping_live_points_are_skipped_and_live_spikes_page():
     timestamps, values = history_ending_in_an_incident()
-    pipeline = Pipeline(lambda: DetectorStack(grace_period=50))
+    pipeline = Pipeline(lambda: DetectorStack(grace_period=50, paging_interval=0.0))
     labels = {"__name__": "load", "job": "node"}
     boundary, summary, _ = score_history(pipeline, [[PromSeries(labels, timestamps, values)]])
     name = 'load{job="node"}'

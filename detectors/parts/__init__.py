@@ -13,6 +13,7 @@ used. A new parameter goes into ``StackBank``'s signature, and checkpoints of th
 series-state version need an upgrade step adding the new fields (``detectors.state_format``).
 
 =================  ============================================================================
+``origin``         the series' first value and first change: every part sees it centred, scaled
 ``sampling``       the sampling interval from the first points, gaps
 ``forecaster``     the lag forecaster: expected value and band
 ``seasonal``       the usual value at this time of day

@@ -17,14 +17,14 @@ Examples
 >>> from detectors.layout import allocate
 >>> c = constants({"detectors": ("forecast",), "range_break": False, "long_window": 1000,
 ...                "record_gain": 4.0, "grace_period": 100, "recalibration_grace": 100,
-...                "bounds": {"forecast": None}})
+...                "bounds": {"forecast": None}, "warm_up_time": 86400.0})
 >>> c.bins  # the forecast's histogram, then the recalibrator's (bounded at 1)
 (128, 7)
 >>> st = allocate(State, FIELDS, c, capacity=1)
 >>> rng = np.random.default_rng(0)
 >>> for raw in np.abs(rng.normal(0, 1, 2000)):
 ...     learn(st, 0, 0, raw, c)
->>> round(tail(st, 0, 0, 1.0, c), 2), round(tail(st, 0, 0, 2.0, c), 2)
+>>> round(tail(st, 0, 0, 1.0, 60.0, c), 2), round(tail(st, 0, 0, 2.0, 60.0, c), 2)
 (0.33, 0.05)
 """
 
@@ -35,6 +35,7 @@ import math
 
 from detectors.compiled import part, py_max, py_min
 from detectors.layout import Field, state_type
+from detectors.parts.sampling import warm_up_points
 
 #: The weights of new scores grow; at this weight every count is scaled back (float32 counts
 #: hold up to 3.4e38, so a histogram of a long memory still fits below it).
@@ -52,7 +53,7 @@ FIELDS = (
 State = state_type("State", FIELDS, __name__)
 Constants = collections.namedtuple(
     "Constants",
-    ["memory", "record_gain", "bin_width", "starts", "bins", "graces", "growth"],
+    ["memory", "record_gain", "bin_width", "starts", "bins", "graces", "growth", "warm_up_time"],
 )
 
 
@@ -84,6 +85,7 @@ def constants(params) -> Constants:
         bins=bins,
         graces=graces,
         growth=1.0 / (1.0 - 1.0 / memory),
+        warm_up_time=float(params["warm_up_time"]),
     )
 
 
@@ -102,11 +104,13 @@ def _histogram(st, slot, which, c):
 
 
 @part
-def tail(st, slot, which, raw, c):
-    """The tail probability of ``raw`` under calibrator ``which`` (1 during its grace)."""
+def tail(st, slot, which, raw, step, c):
+    """The tail probability of ``raw`` under calibrator ``which`` (1 during its grace, in time
+    for a series sampled every ``step`` seconds: see
+    :func:`~detectors.parts.sampling.warm_up_points`)."""
     n = st.n[slot, which]
     total = st.total[slot, which]
-    if n < c.graces[which] or total <= 0:
+    if n < warm_up_points(c.graces[which], step, c.warm_up_time) or total <= 0:
         return 1.0
     position = _position(raw, which, c)
     index = int(position)

@@ -11,11 +11,17 @@ calibrator), and the smaller of the two is kept.
 Examples
 --------
 >>> c = constants({"detectors": ("forecast", "hst"), "combination": "fisher",
-...                "score_decades": 6.0, "recalibration_grace": 100, "grace_period": 250})
+...                "score_decades": 6.0, "recalibration_grace": 100, "grace_period": 250,
+...                "paging_interval": 300.0, "warm_up_time": 86400.0})
 >>> round(combine(0.5, 1.0, 2, c), 3)  # two detectors at 0.5 (one in 1,000 each)
 0.805
 >>> round(combine(0.5, 0.5, 2, c), 3)  # one at 0.5, the other not surprised
 0.35
+>>> c = constants({"detectors": ("forecast",), "combination": "fisher", "score_decades": 6.0,
+...                "recalibration_grace": 100, "grace_period": 250, "paging_interval": 300.0,
+...                "warm_up_time": 86400.0})
+>>> round(per_time(0.5, 30.0, c), 3), per_time(0.5, 300.0, c)  # 1 in 1,000 points of 30 s
+(0.333, 0.5)
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import math
 
 from detectors.compiled import decades, part, py_max
 from detectors.layout import Field, state_type
+from detectors.parts.sampling import warm_up_points
 
 COMBINATIONS = ("fisher", "max")
 
@@ -32,7 +39,16 @@ FIELDS = (Field("n_seen", "i8", doc="points combined"),)
 State = state_type("State", FIELDS, __name__)
 Constants = collections.namedtuple(
     "Constants",
-    ["use_max", "bonferroni", "score_decades", "ln10", "recalibrate", "grace_period"],
+    [
+        "use_max",
+        "bonferroni",
+        "score_decades",
+        "ln10",
+        "recalibrate",
+        "grace_period",
+        "paging_interval",
+        "warm_up_time",
+    ],
 )
 
 
@@ -46,6 +62,8 @@ def constants(params) -> Constants:
         ln10=math.log(10),
         recalibrate=bool(params["recalibration_grace"]),
         grace_period=params["grace_period"],
+        paging_interval=float(params["paging_interval"]),
+        warm_up_time=float(params["warm_up_time"]),
     )
 
 
@@ -66,8 +84,19 @@ def combine(best, total, n_detectors, c):
 
 
 @part
-def needs_recalibration(st, slot, c):
+def needs_recalibration(st, slot, step, c):
     """Counts the point; whether its combined score is recalibrated (learning starts with the
     first calibrated scores: before them every score is 0)."""
     st.n_seen[slot] += 1
-    return c.recalibrate and st.n_seen[slot] > c.grace_period
+    return c.recalibrate and st.n_seen[slot] > warm_up_points(c.grace_period, step, c.warm_up_time)
+
+
+@part
+def per_time(score, step, c):
+    """``score`` (decades of a per-point tail probability) as decades of the probability per
+    ``paging_interval`` of the series' time: a series sampled every ``step`` seconds, faster
+    than that, has ``paging_interval / step`` points, so as many more chances, per interval.
+    Slower series keep their per-point score (one point cannot page more than once)."""
+    if c.paging_interval <= 0.0 or step <= 0.0 or step >= c.paging_interval:
+        return score
+    return py_max(0.0, score - math.log10(c.paging_interval / step) / c.score_decades)

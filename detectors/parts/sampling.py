@@ -116,3 +116,22 @@ def learn_step(st, slot, c, sorted_steps):
     st.started[slot] = 1
     st.n_first[slot] = 0
     return season_length(step, c)
+
+
+#: The fewest points any warm-up is cut to: a calibration needs some history of its own.
+MIN_WARM_UP_POINTS = 24
+
+
+@part
+def warm_up_points(points, step, warm_up_time):
+    """A warm-up of ``points`` for a series sampled every ``step`` seconds, cut to
+    ``warm_up_time`` seconds of its time (but not under :data:`MIN_WARM_UP_POINTS`): an hourly
+    series is useful after a day or two, not after ``points`` hours. 0 for either: points.
+
+    >>> warm_up_points(250, 3600.0, 86400.0), warm_up_points(250, 300.0, 86400.0)
+    (24, 250)
+    """
+    if step <= 0.0 or warm_up_time <= 0.0:
+        return points
+    in_time = int(math.ceil(warm_up_time / step))
+    return min(points, max(MIN_WARM_UP_POINTS, in_time))

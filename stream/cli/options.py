@@ -93,6 +93,22 @@ STACK_OPTIONS = (
         boolean=True,
         flag_name="return_surprise",
     ),
+    Option(
+        "paging_interval",
+        _DEFAULT.paging_interval,
+        "seconds over which a score's rarity is counted: a series sampled faster must be that "
+        "much rarer per point to page, so it does not page more per week (0: per point)",
+        type=float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "warm_up_time",
+        _DEFAULT.warm_up_time,
+        "seconds of a series' time after which it may page, when that is fewer points than "
+        "--grace-period (at least 24 points; 0: points only)",
+        type=float,
+        metavar="SECONDS",
+    ),
     Option("seed", _DEFAULT.seed, "seed of the Half-Space-Trees", type=int, metavar="N"),
 )
 

@@ -3,6 +3,7 @@ readable parts, point by point; the tests' oracle for the whole stack and for ea
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 
@@ -159,6 +160,8 @@ class DetectorStack:
         seed: int | None = 42,
         range_break: bool = True,
         return_is_surprise: bool = True,
+        paging_interval: float = 300.0,
+        warm_up_time: float = 0.0,
     ):
         unknown = set(detectors) - set(DETECTOR_NAMES)
         if unknown or not detectors:
@@ -193,6 +196,8 @@ class DetectorStack:
         self.seed = seed
         self.range_break = range_break
         self.return_is_surprise = return_is_surprise
+        self.paging_interval = paging_interval
+        self.warm_up_time = warm_up_time
 
         self._zscore = ZScore(window_size=window_size)
         self._hst = HalfSpaceTreesDetector(
@@ -222,6 +227,9 @@ class DetectorStack:
         )
         self._range = BlockedRange(long_window)
         self._range_calibrator = TailProbability(long_window, grace_period, record_gain=record_gain)
+        # The series' origin and unit: its first value and its first change's size.
+        self._offset = math.nan
+        self._unit = math.nan
         self._n_seen = 0
         # The previous point's usual value and, if the season did not explain that point, how
         # far it was from it (else 0): what a return to the usual level undoes.
@@ -232,6 +240,33 @@ class DetectorStack:
 
     def process(self, timestamp: float, value: float) -> Assessment:
         """Score ``value`` at ``timestamp`` (epoch seconds), then learn it."""
+        assessed = self._process(timestamp, self._centered(value))
+        return dataclasses.replace(
+            assessed,
+            value=value,
+            expected=self._uncentered(assessed.expected),
+            lower=self._uncentered(assessed.lower),
+            upper=self._uncentered(assessed.upper),
+        )
+
+    def _centered(self, value: float) -> float:
+        """``value`` in the series' own origin and unit (learnt from the first values)."""
+        if not math.isfinite(value):
+            return value
+        if math.isnan(self._offset):
+            self._offset = value
+            return 0.0
+        if math.isnan(self._unit):
+            if value == self._offset:
+                return 0.0
+            self._unit = abs(value - self._offset)
+        return (value - self._offset) / self._unit
+
+    def _uncentered(self, centered: float) -> float:
+        offset = 0.0 if math.isnan(self._offset) else self._offset
+        return offset + centered * (1.0 if math.isnan(self._unit) else self._unit)
+
+    def _process(self, timestamp: float, value: float) -> Assessment:
         if self._step > 0 and timestamp - self._last_timestamp > self.gap_steps * self._step:
             self._restart_after_gap()
         self._last_timestamp = timestamp
@@ -264,6 +299,10 @@ class DetectorStack:
         if self.range_break:
             scores["range"] = self._range_score(value)
             combined = max(combined, scores["range"])
+        if 0 < self._step < self.paging_interval:
+            # A tail probability per paging_interval of time, not per point
+            shift = math.log10(self.paging_interval / self._step) / self.score_decades
+            combined = max(0.0, combined - shift)
         is_onset = not (
             self.refractory and self._recent.n and combined <= self._recent.max + self.onset_margin
         )
@@ -376,6 +415,11 @@ class DetectorStack:
         if len(self._first_points) < self.n_lags:
             return
         self._step = self._median_step([t for t, _ in self._first_points])
+        # The calibrations' warm-up, cut to warm_up_time of the series' time
+        for calibrator in (*self._calibrators.values(), self._range_calibrator):
+            calibrator.grace_period = self._warm_up(self.grace_period)
+        if self._recalibrator is not None:
+            self._recalibrator.grace_period = self._warm_up(self.recalibration_grace)
         season_length = self._season_length(self._step)
         self._forecaster = LagForecaster(
             n_lags=self.n_lags,
@@ -421,12 +465,19 @@ class DetectorStack:
             tail += term
         return self._decades(math.exp(-evidence) * tail)
 
+    def _warm_up(self, points: int) -> int:
+        """``points`` of warm-up, or ``warm_up_time`` of the series' time if fewer (at least 24
+        points)."""
+        if self._step <= 0 or self.warm_up_time <= 0:
+            return points
+        return min(points, max(24, math.ceil(self.warm_up_time / self._step)))
+
     def _recalibrated(self, combined: float) -> float:
         """The smaller of ``combined`` and how unusual ``combined`` is on this series."""
         self._n_seen += 1
         recalibrator = self._recalibrator
         # Learning starts with the first calibrated scores: before them every score is 0.
-        if recalibrator is None or self._n_seen <= self.grace_period:
+        if recalibrator is None or self._n_seen <= self._warm_up(self.grace_period):
             return combined
         unusual = self._decades(recalibrator.score_one(combined))
         recalibrator.learn_one(combined)
@@ -445,7 +496,7 @@ class DetectorStack:
         """Expected values for the next ``horizon`` points (capacity planning)."""
         if self._forecaster is None:
             return [math.nan] * horizon
-        return self._forecaster.forecast(horizon)
+        return [self._uncentered(x) for x in self._forecaster.forecast(horizon)]
 
     @property
     def firing(self) -> bool:

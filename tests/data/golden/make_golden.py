@@ -26,7 +26,9 @@ Usage: ``python tests/data/golden/make_golden.py [--nab ../shared/data/nab/data]
 Written first at commit 7dc766e (series state format 5) and reproduced bit for bit by the
 restructure into parts (87776dd, b5262b9); written again for the forecaster's recursive least
 squares (7652aca: expected values moved by about 1e-6, alert openings unchanged on every NAB
-file and on all but one synthetic series).
+file and on all but one synthetic series); and again for the series' origin and unit
+(:mod:`detectors.parts.origin`: every part sees the values centred on the first one, in units
+of the first change; the forecaster's ridge then means the same at any level).
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ OUTPUTS = (
 def seconds(timestamps) -> np.ndarray:
     """Epoch seconds of timestamps as the CSV reader parses them (UTC, naive taken as UTC)."""
     parsed = pd.to_datetime(pd.Series(timestamps), utc=True, format="ISO8601")
-    return parsed.astype("int64").to_numpy() / 1e9
+    return parsed.dt.as_unit("ns").astype("int64").to_numpy() / 1e9  # pandas 3 parses in us
 
 
 def csv_series(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
