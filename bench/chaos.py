@@ -56,7 +56,9 @@ import pandas as pd  # noqa: E402
 
 from scripts.lookout_services import AlertWebhookReceiver, free_port  # noqa: E402
 
-STACK_OPTIONS = ["--grace-period", "50", "--cooldown", "0"]
+# Crash safety, not detection rates: count every 1-minute point (paging_interval 0) so the
+# short bursts page.
+STACK_OPTIONS = ["--grace-period", "50", "--cooldown", "0", "--paging-interval", "0"]
 START = 1_700_000_000  # event time of the first point; one point per series per minute
 FIVE_MB = 5 * 1024 * 1024
 TOPIC_CONFIG = {"max.message.bytes": str(8 * 1024 * 1024)}  # so that 5 MB messages get in

@@ -38,7 +38,9 @@ from stream.cli import main
 from tests.kafka_topics import read_records
 
 REPO = Path(__file__).resolve().parents[1]
-STACK_OPTIONS = ["--grace-period", "50", "--cooldown", "0"]
+# Crash safety, not detection rates: count every 1-minute point (paging_interval 0) so the
+# short bursts page.
+STACK_OPTIONS = ["--grace-period", "50", "--cooldown", "0", "--paging-interval", "0"]
 START = 1_700_000_000  # event time of the first point; one point per series per minute
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("services")]
