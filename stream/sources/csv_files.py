@@ -40,7 +40,8 @@ __all__ = [
     "discover_csv_files",
     "output_relpath",
     "read_csv_file",
-    "read_input_file",
+    "read_head",
+    "text_encoding",
     "in_time_order",
     "parse_timestamp_column",
 ]
@@ -190,7 +191,7 @@ def series_name(relpath: str) -> str:
     return name[: -len(suffix)] if suffix else name
 
 
-def _open_bytes(path: Path) -> bytes:
+def read_head(path: Path) -> bytes:
     """The first bytes of the (decompressed) file."""
     try:
         if path.name.lower().endswith(".gz"):
@@ -202,7 +203,7 @@ def _open_bytes(path: Path) -> bytes:
         raise SourceError(f"{path}: cannot read: {exc}") from exc
 
 
-def _encoding_of(path: Path, head: bytes, encoding: str | None) -> str:
+def text_encoding(path: Path, head: bytes, encoding: str | None) -> str:
     """The file's encoding: the given one, else what its byte-order mark says, else UTF-8.
     A file with NUL bytes and no UTF-16/32 mark is binary."""
     if encoding is not None:
@@ -225,25 +226,6 @@ def _encoding_of(path: Path, head: bytes, encoding: str | None) -> str:
                 "e.g. --encoding latin-1"
             ) from None
     return "utf-8"
-
-
-def read_input_file(
-    path: Path, relpath: str, options: ReadOptions = ReadOptions()
-) -> list[CsvFile]:
-    """Parse one input file: a CSV gives one :class:`CsvFile`, an export one per series.
-
-    Raises :class:`SourceError` when the file cannot be read at all.
-    """
-    head = _open_bytes(path)
-    if not head.strip():
-        raise SourceError(f"{path}: empty file")
-    encoding = _encoding_of(path, head, options.encoding)
-    text_head = head.decode(encoding, errors="replace").lstrip("\ufeff").lstrip()
-    if text_head[:1] in ("{", "["):
-        from stream.sources.exports import read_export
-
-        return read_export(path, relpath, encoding, options)
-    return [read_csv_file(path, relpath, options, encoding=encoding, head=text_head)]
 
 
 def _delimiter(header: str) -> str:
@@ -288,10 +270,10 @@ def read_csv_file(
 ) -> CsvFile:
     """Parse one CSV file; invalid rows are returned in ``rejected`` with their reason."""
     if head is None:
-        raw_head = _open_bytes(path)
+        raw_head = read_head(path)
         if not raw_head.strip():
             raise SourceError(f"{path}: empty file")
-        encoding = _encoding_of(path, raw_head, options.encoding)
+        encoding = text_encoding(path, raw_head, options.encoding)
         head = raw_head.decode(encoding, errors="replace").lstrip("\ufeff")
     header = head.splitlines()[0] if head.strip() else ""
     separator = _delimiter(header)
