@@ -46,6 +46,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -212,13 +213,17 @@ class PointProducer(threading.Thread):
         return self.sent
 
 
-def reference(work: Path, n_series: int, steps: int) -> tuple[dict, set]:
+def reference(
+    work: Path, n_series: int, steps: int, value_of: Callable[[int, int], float] | None = None
+) -> tuple[dict, set]:
     """Scores per (series, timestamp) and the (alert_id, status) set of a one-process replay
-    of the good points."""
+    of the good points (``value_of(series, step)``, :func:`value` by default): what a live
+    run that loses and repeats nothing must produce."""
     from stream.cli import main
 
+    value_of = value if value_of is None else value_of
     rows = [
-        (f"svc{s:02d}", START + 60 * step, value(s, step))
+        (f"svc{s:02d}", START + 60 * step, value_of(s, step))
         for step in range(steps)
         for s in range(n_series)
     ]

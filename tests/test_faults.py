@@ -30,18 +30,14 @@ import uuid
 from pathlib import Path
 
 import orjson
-import pandas as pd
 import pytest
 
+from bench import chaos
 from scripts.lookout_services import free_port
-from stream.cli import main
 from tests.kafka_topics import read_records
 
 REPO = Path(__file__).resolve().parents[1]
-# Crash safety, not detection rates: count every 1-minute point (paging_interval 0) so the
-# short bursts page.
-STACK_OPTIONS = ["--grace-period", "50", "--cooldown", "0", "--paging-interval", "0"]
-START = 1_700_000_000  # event time of the first point; one point per series per minute
+STACK_OPTIONS, START = chaos.STACK_OPTIONS, chaos.START  # the same stack and clock as the chaos run
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("services")]
 
@@ -106,33 +102,8 @@ class PointProducer(threading.Thread):
 
 
 def reference(tmp_path: Path, n_series: int, steps: int) -> tuple[dict, set]:
-    """Scores per (series, timestamp) and the (alert_id, status) set of a one-process replay."""
-    rows = [
-        (f"svc{s:02d}", START + 60 * step, value(s, step))
-        for step in range(steps)
-        for s in range(n_series)
-    ]
-    data = tmp_path / "reference-data"
-    data.mkdir()
-    pd.DataFrame(rows, columns=["series", "timestamp", "value"]).to_csv(
-        data / "points.csv", index=False
-    )
-    out = tmp_path / "reference"
-    argv = ["replay", str(data), "--out", str(out), "--duplicates", "reject", "--no-progress"]
-    argv += ["--join-series"]  # the series are named as the live keys are
-    assert main([*argv, *STACK_OPTIONS]) == 0
-    frame = pd.read_csv(out / "points.csv")
-    scores = {
-        (series, float(t)): score
-        for series, t, score in zip(
-            frame["series"], frame["timestamp"], frame["anomaly_score"], strict=True
-        )
-    }
-    alerts = {
-        (a["alert_id"], a["status"])
-        for a in map(orjson.loads, (out / "alerts.jsonl").read_bytes().splitlines())
-    }
-    return scores, alerts
+    """Scores and alerts of a one-process replay of this file's points."""
+    return chaos.reference(tmp_path, n_series, steps, value)
 
 
 # --- Kafka helpers --------------------------------------------------------------------------
