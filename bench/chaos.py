@@ -575,8 +575,11 @@ def run(broker, alertmanager_url: str, receiver, work: Path, settings: Settings)
             elif event == "broker kill":
                 kill_broker(broker)
             elif event == "scale out":
+                # One at a time: two consumers joining in the same instant sometimes leave one
+                # of them with no partitions until the next rebalance (kafka-python 3.0).
                 for process in extra:
                     processes.append(process.start())
+                    process.wait_ready()
             elif event == "scale in":
                 for process in extra:
                     process.wait_ready()

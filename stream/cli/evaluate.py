@@ -38,7 +38,8 @@ def readable_data(data: Path, options, folder: Path) -> Path:
     and Prometheus or CloudWatch exports, exactly as replay scored them."""
     import pandas as pd
 
-    from stream.sources.csv_files import SourceError, discover_input_files, read_input_file
+    from stream.sources.csv_files import SourceError, discover_input_files
+    from stream.sources.input_files import read_input_file
 
     try:
         inputs = discover_input_files(data)

@@ -519,8 +519,8 @@ def _load_series(settings: Settings) -> tuple[list, int]:
         ReadOptions,
         SourceError,
         discover_input_files,
-        read_input_file,
     )
+    from stream.sources.input_files import read_input_file
 
     columns: dict[str, tuple[list, list]] = {}
     skipped = 0

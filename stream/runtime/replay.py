@@ -44,8 +44,8 @@ from stream.sources.csv_files import (
     SourceError,
     discover_input_files,
     in_time_order,
-    read_input_file,
 )
+from stream.sources.input_files import read_input_file
 
 __all__ = ["ReplayError", "ReplaySummary", "replay", "CHECKPOINT_ROWS"]
 
