@@ -38,13 +38,10 @@ import math
 import os
 import random
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -55,7 +52,8 @@ sys.path.insert(0, str(REPO))
 import orjson  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from scripts.lookout_services import AlertWebhookReceiver, free_port  # noqa: E402
+from scripts.lookout_services import AlertWebhookReceiver  # noqa: E402
+from scripts.lookout_services.lookout_process import LookoutProcess  # noqa: E402
 
 # Crash safety, not detection rates: count every 1-minute point (paging_interval 0) so the
 # short bursts page.
@@ -268,96 +266,17 @@ class Topics:
                    group=f"chaos-{run}")  # fmt: skip
 
 
-class Lookout:
-    """One ``lookout run`` subprocess; stdout and stderr go to files in ``work``."""
+class Lookout(LookoutProcess):
+    """One ``lookout run`` of the chaos run: the stack's options and large batches."""
 
     def __init__(self, work: Path, name: str, bootstrap: str, topics: Topics, *options: str):
-        self.work, self.name = work, name
-        self.address = f"127.0.0.1:{free_port()}"
-        self.command = [
-            sys.executable, "-m", "stream.cli", "run",
-            "--bootstrap-servers", bootstrap,
-            "--topic", topics.metrics,
-            "--group-id", topics.group,
-            "--scores-topic", topics.scores,
-            "--alerts-topic", topics.alerts,
-            "--dead-letter-topic", topics.dead,
-            "--metrics-address", self.address,
-            "--poll-timeout", "0.2",
+        super().__init__(
+            work, name, bootstrap, topics,
             "--batch-size", "200",
             "--max-message-bytes", str(FIVE_MB // 2),
             *STACK_OPTIONS,
             *options,
-        ]  # fmt: skip
-        self.process: subprocess.Popen | None = None
-        self.runs = 0
-        self.killed = False
-        self.lock = threading.RLock()
-
-    def start(self) -> Lookout:
-        with self.lock:  # the supervisor must not see the old process dead and not killed
-            self.runs += 1
-            stem = self.work / f"{self.name}-{self.runs}"
-            self.err = stem.with_suffix(".err")
-            with stem.with_suffix(".out").open("w") as out, self.err.open("w") as err:
-                self.process = subprocess.Popen(self.command, cwd=REPO, stdout=out, stderr=err)
-            self.killed = False
-        return self
-
-    def crashed(self) -> bool:
-        """It exited without being killed or stopped."""
-        with self.lock:
-            return self.process is not None and not self.alive() and not self.killed
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> float:
-        with self.lock:
-            self.killed = True
-            self.process.send_signal(signal.SIGKILL)
-            killed_at = time.time()
-            self.process.wait(timeout=30)
-        return killed_at
-
-    def stop(self) -> int:
-        with self.lock:
-            self.killed = True
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=120)
-
-    def probe(self) -> int | None:
-        try:
-            with urllib.request.urlopen(f"http://{self.address}/-/ready", timeout=2) as answer:
-                return answer.status
-        except urllib.error.HTTPError as error:
-            return error.code
-        except OSError:
-            return None
-
-    def wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.probe() != 200:
-            if not self.alive():
-                raise RuntimeError(f"{self.name} exited:\n{self.logs()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} not ready:\n{self.logs()}")
-            time.sleep(0.1)
-
-    def wait_recovered(self, timeout: float = 90.0) -> None:
-        """Until this run scored its first point (or ``timeout`` seconds)."""
-        deadline = time.monotonic() + timeout
-        self.wait_ready(timeout)
-        while "first point scored" not in self.err.read_text() and time.monotonic() < deadline:
-            time.sleep(0.1)
-
-    def logs(self) -> str:
-        return self.err.read_text()[-3000:] if self.err.exists() else ""
-
-    def close(self) -> None:
-        if self.alive():
-            self.process.kill()
-            self.process.wait()
+        )  # fmt: skip
 
 
 class Supervisor(threading.Thread):
@@ -575,11 +494,8 @@ def run(broker, alertmanager_url: str, receiver, work: Path, settings: Settings)
             elif event == "broker kill":
                 kill_broker(broker)
             elif event == "scale out":
-                # One at a time: two consumers joining in the same instant sometimes leave one
-                # of them with no partitions until the next rebalance (kafka-python 3.0).
                 for process in extra:
                     processes.append(process.start())
-                    process.wait_ready()
             elif event == "scale in":
                 for process in extra:
                     process.wait_ready()

@@ -20,12 +20,8 @@ import collections
 import math
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -33,10 +29,9 @@ import orjson
 import pytest
 
 from bench import chaos
-from scripts.lookout_services import free_port
+from scripts.lookout_services.lookout_process import LookoutProcess
 from tests.kafka_topics import read_records
 
-REPO = Path(__file__).resolve().parents[1]
 STACK_OPTIONS, START = chaos.STACK_OPTIONS, chaos.START  # the same stack and clock as the chaos run
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("services")]
@@ -149,79 +144,26 @@ def wait_until_consumed(bootstrap, topic, group, processes, timeout=120.0) -> No
 # --- lookout run processes ------------------------------------------------------------------
 
 
-class Lookout:
-    """One ``lookout run`` subprocess; its stdout and stderr go to files in ``work``."""
+class Lookout(LookoutProcess):
+    """One ``lookout run`` of these tests: quick checkpoints and a short session."""
 
-    def __init__(self, work: Path, name: str, bootstrap: str, topics, group: str, *options: str):
-        self.work, self.name = work, name
-        self.address = f"127.0.0.1:{free_port()}"
-        self.command = [
-            sys.executable, "-m", "stream.cli", "run",
-            "--bootstrap-servers", bootstrap,
-            "--topic", topics.metrics,
-            "--group-id", group,
-            "--scores-topic", topics.scores,
-            "--alerts-topic", topics.alerts,
-            "--dead-letter-topic", topics.dead,
-            "--metrics-address", self.address,
+    def __init__(self, work: Path, name: str, bootstrap: str, topics, *options: str):
+        super().__init__(
+            work, name, bootstrap, topics,
             "--session-timeout", "6",
-            "--poll-timeout", "0.2",
             "--checkpoint-interval", "1",
             "--batch-size", "100",
             *STACK_OPTIONS,
             *options,
-        ]  # fmt: skip
-        self.process: subprocess.Popen | None = None
-        self.runs = 0
+        )  # fmt: skip
 
-    def start(self) -> Lookout:
-        self.runs += 1
-        stem = self.work / f"{self.name}-{self.runs}"
-        self.out, self.err = stem.with_suffix(".out"), stem.with_suffix(".err")
-        with self.out.open("w") as out, self.err.open("w") as err:
-            self.process = subprocess.Popen(self.command, cwd=REPO, stdout=out, stderr=err)
-        return self
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> float:
-        """``kill -9``; the wall time right after it."""
-        self.process.send_signal(signal.SIGKILL)
-        killed_at = time.time()
-        self.process.wait(timeout=30)
-        return killed_at
-
-    def stop(self) -> str:
+    def stop(self, timeout: float = 60.0) -> str:
         """SIGTERM (checkpoint, leave the group); the printed summary."""
-        self.process.send_signal(signal.SIGTERM)
-        assert self.process.wait(timeout=60) == 0, self.logs()
-        return self.out.read_text()
-
-    def probe(self, path: str = "/-/ready") -> int | None:
-        try:
-            with urllib.request.urlopen(f"http://{self.address}{path}", timeout=2) as response:
-                return response.status
-        except urllib.error.HTTPError as error:
-            return error.code
-        except OSError:
-            return None
+        assert super().stop(timeout) == 0, self.logs()
+        return self.summary()
 
     def wait_ready(self, timeout: float = 60.0) -> float:
-        started = time.monotonic()
-        while self.probe() != 200:
-            assert self.alive(), f"{self.name} exited:\n{self.logs()}"
-            assert time.monotonic() - started < timeout, f"{self.name} not ready:\n{self.logs()}"
-            time.sleep(0.1)
-        return time.monotonic() - started
-
-    def logs(self) -> str:
-        return self.err.read_text()[-4000:] if self.err.exists() else ""
-
-    def close(self) -> None:
-        if self.alive():
-            self.process.kill()
-            self.process.wait()
+        return super().wait_ready(timeout)
 
 
 @pytest.fixture
@@ -298,7 +240,7 @@ def test_scale_out_1_to_3_to_1_scores_every_point_as_one_process_would(
     create_topic(kafka_bootstrap, topics.metrics, 6)
     expected_scores, expected_alerts = reference(tmp_path, n_series, steps)
 
-    first = Lookout(tmp_path, "first", kafka_bootstrap, topics, topics.group).start()
+    first = Lookout(tmp_path, "first", kafka_bootstrap, topics).start()
     lookouts.append(first)
     first.wait_ready()
     producer = PointProducer(kafka_bootstrap, topics.metrics, n_series, steps, tick)
@@ -307,8 +249,7 @@ def test_scale_out_1_to_3_to_1_scores_every_point_as_one_process_would(
     while producer.sent < 50:  # 1 -> 3
         time.sleep(0.1)
     others = [
-        Lookout(tmp_path, name, kafka_bootstrap, topics, topics.group).start()
-        for name in ("second", "third")
+        Lookout(tmp_path, name, kafka_bootstrap, topics).start() for name in ("second", "third")
     ]
     lookouts.extend(others)
     for process in others:
@@ -350,7 +291,7 @@ def test_kill_9_at_random_moments_loses_nothing_and_pages_once(
     rng = random.Random(7)
 
     options = ["--group-instance-id", "victim"] if membership == "static" else []
-    lookout = Lookout(tmp_path, "victim", kafka_bootstrap, topics, topics.group, *options)
+    lookout = Lookout(tmp_path, "victim", kafka_bootstrap, topics, *options)
     lookouts.append(lookout.start())
     lookout.wait_ready()
     producer = PointProducer(kafka_bootstrap, topics.metrics, n_series, steps, tick)
@@ -386,7 +327,7 @@ def test_broker_outage_is_reported_and_survived(kafka_broker, topics, lookouts, 
     create_topic(bootstrap, topics.metrics, 3)
     expected_scores, expected_alerts = reference(tmp_path, n_series, steps)
 
-    lookout = Lookout(tmp_path, "survivor", bootstrap, topics, topics.group).start()
+    lookout = Lookout(tmp_path, "survivor", bootstrap, topics).start()
     lookouts.append(lookout)
     lookout.wait_ready()
     producer = PointProducer(bootstrap, topics.metrics, n_series, steps, tick)
@@ -432,7 +373,7 @@ def test_kill_9_mid_incident_and_after_its_resolve_pages_once_per_incident(
         manager = alertmanager_factory(receiver.url)
         options = ["--alertmanager-url", manager.url, "--group-instance-id", "pager"]
         options += ["--checkpoint-interval", "10"]
-        lookout = Lookout(tmp_path, "pager", kafka_bootstrap, topics, topics.group, *options)
+        lookout = Lookout(tmp_path, "pager", kafka_bootstrap, topics, *options)
         lookouts.append(lookout.start())
         lookout.wait_ready()
         producer = PointProducer(kafka_bootstrap, topics.metrics, n_series, steps, tick)
@@ -473,7 +414,7 @@ def test_a_frozen_broker_makes_the_process_unready_within_seconds(
 
     bootstrap = kafka_broker.bootstrap_servers
     create_topic(bootstrap, topics.metrics, 2)
-    lookout = Lookout(tmp_path, "frozen", bootstrap, topics, topics.group).start()
+    lookout = Lookout(tmp_path, "frozen", bootstrap, topics).start()
     lookouts.append(lookout)
     lookout.wait_ready()
     pid = kafka_broker._process.pid
