@@ -24,6 +24,8 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
@@ -50,6 +52,45 @@ HEARTBEAT_INTERVAL = 1.0
 ANSWER_DEADLINE = 3.0
 
 log = logging.getLogger(__name__)
+
+
+class StaticFirst:
+    """kafka-python's range and round-robin assignors, given the members with the static ones
+    (``group_instance_id`` set) first: they group the members with ``itertools.groupby`` on
+    "is static" without sorting, so in a group that mixes both kinds in another order (a
+    static process restarted between two dynamic ones) a whole run of members is dropped and
+    gets no partitions at all (seen: 3 + 3 + 0 partitions over three members). The protocol
+    names stay ``range`` and ``roundrobin``: any member may be the leader.
+
+    >>> from types import SimpleNamespace as S
+    >>> class Cluster:
+    ...     def partitions_for_topic(self, topic):
+    ...         return set(range(6))
+    >>> def member(member_id, instance=None):
+    ...     return S(member_id=member_id, group_instance_id=instance, metadata=S(topics=["m"]))
+    >>> mixed = [member("b"), member("a", "main"), member("c")]
+    >>> def shares(assignor):
+    ...     assigned = assignor.assign(Cluster(), mixed).values()
+    ...     return sorted(sum(len(ps) for _, ps in a.assignment) for a in assigned)
+    >>> shares(RangePartitionAssignor), shares(RoundRobinPartitionAssignor)
+    ([0, 3, 3], [0, 3, 3])
+    >>> shares(StaticRange), shares(StaticRoundRobin)
+    ([2, 2, 2], [2, 2, 2])
+    """
+
+    @classmethod
+    def assign(cls, cluster, members):
+        members = sorted(members, key=lambda member: member.group_instance_id is None)
+        return super().assign(cluster, members)
+
+
+class StaticRange(StaticFirst, RangePartitionAssignor):
+    """Range assignment with the static members first (:class:`StaticFirst`)."""
+
+
+class StaticRoundRobin(StaticFirst, RoundRobinPartitionAssignor):
+    """Round-robin assignment with the static members first (:class:`StaticFirst`)."""
+
 
 #: kafka-python client settings that ``security`` mappings may carry (None values are left out).
 SECURITY_OPTIONS = (
@@ -194,6 +235,7 @@ class Consumer:
                 bootstrap_timeout_ms=int(connect_timeout * 1000),
                 reconnect_backoff_max_ms=int(reconnect_backoff_max * 1000),
                 group_instance_id=group_instance_id,
+                partition_assignment_strategy=(StaticRange, StaticRoundRobin),
                 **security_options(security or {}),
             )
         except KafkaTimeoutError as exc:
