@@ -32,8 +32,8 @@ FIELDS = (
     Field("offset", "f8", initial=math.nan, doc="the first value (NaN before it)"),
     Field("unit", "f8", initial=math.nan, doc="the first change's size (NaN before it)"),
 )
-State = state_type("OriginState", FIELDS, __name__)
-Constants = collections.namedtuple("OriginConstants", [])
+State = state_type("State", FIELDS, __name__)
+Constants = collections.namedtuple("Constants", [])
 
 
 def constants(params) -> Constants:
