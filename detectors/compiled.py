@@ -263,11 +263,13 @@ def walk_forest(
     the memory. The walk carries the current node's masses down: the right child's is the
     node's minus the left child's. Scores and routing are then those of the full arrays.
     """
-    total = 0.0
+    # Masses times powers of two: integers, summed exactly (as river's float sums of them are,
+    # below 2 ** 53), so in int64, converted once.
+    total = 0
     for tree in range(split_features.shape[0]):
         node = 0
         depth_pow = 1
-        tree_score = 0.0
+        tree_score = 0
         scoring = score
         r_mass = r_root  # the current node's masses (l_mass before this point is counted)
         l_mass = l_root
@@ -294,4 +296,4 @@ def walk_forest(
         if scoring:
             tree_score += r_mass * depth_pow
         total += tree_score
-    return total
+    return float(total)
