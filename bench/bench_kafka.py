@@ -336,7 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=100, help="points per batched message")
     parser.add_argument("--column-size", type=int, default=1000, help="points per column message")
     parser.add_argument(
-        "--rates", default="100,500", help="points/s of the latency runs, comma-separated"
+        "--rates",
+        default="100,500",
+        help="points/s of the latency runs, comma-separated; empty: no latency runs",
     )
     parser.add_argument("--latency-series", type=int, default=20, help="one alert each")
     parser.add_argument(
@@ -353,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"## Kafka throughput ({args.series} series x {args.points} points)\n")
         print("\n".join(throughput(bootstrap, args)))
+        rates = [float(r) for r in args.rates.split(",") if r.strip()]
+        if not rates:
+            return 0
         n = args.latency_series * args.latency_points
         print(f"\n## Latency ({n} points per rate, `lookout run` subprocess)\n")
         print("Milliseconds from handing a point to the producer until lookout sent its score or")
@@ -361,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
             "| points/s | produce -> | count | sent p50 | sent p99 | received p50 | received p99 |"
         )
         print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
-        for rate in (float(r) for r in args.rates.split(",")):
+        for rate in rates:
             print("\n".join(latency(bootstrap, args, rate)), flush=True)
     finally:
         if broker is not None:

@@ -336,7 +336,8 @@ def _epoch_timestamps(items: list) -> list[float]:
     (a scalar call costs as much as thousands of points); NaN where a timestamp is anything
     else or out of range, which :func:`_decode_points` then parses (and explains) one by one.
 
-    >>> _epoch_timestamps([{"timestamp": 60}, {"timestamp": "soon"}, 3, {"timestamp": 6e12}] * 4)[:4]
+    >>> items = [{"timestamp": 60}, {"timestamp": "soon"}, 3, {"timestamp": 6e12}] * 2
+    >>> _epoch_timestamps(items)[:4]
     [60.0, nan, nan, 6000000000.0]
 
     A few points are left to :func:`_decode_points` (NaN), whose scalar conversion is faster:
@@ -367,6 +368,10 @@ def _decode_points(items: list, default_series: str | None, batched: bool) -> De
     >>> [(c.series, c.timestamps.tolist(), c.indices.tolist()) for c in decoded.columns]
     [('cpu', [60.0, 120.0], [0, 1]), ('mem', [60.0], [2])]
     """
+    if len(items) >= _FEW_POINTS:
+        uniform = _uniform_run(items, default_series)
+        if uniform is not None:
+            return Decoded([uniform], [])
     seconds = _epoch_timestamps(items)
     decoded = Decoded([], [])
     run: tuple[str, object, Mapping[str, str]] | None = None  # series, labels as given, checked
@@ -410,6 +415,45 @@ def _decode_points(items: list, default_series: str | None, batched: bool) -> De
         indices.append(index)
     _end_run(decoded, run, times, values, indices)
     return decoded
+
+
+def _uniform_run(items: list, default_series: str | None) -> Columns | None:
+    """A batch as producers write it, one run converted column by column: point objects of
+    one valid series and label set, with plain epoch-number timestamps and finite numbers.
+    None for anything else, which :func:`_decode_points` checks (and explains) point by point.
+
+    >>> _uniform_run([{"timestamp": 60 * k, "value": k} for k in range(1, 9)], "cpu").values
+    array([1., 2., 3., 4., 5., 6., 7., 8.])
+    >>> _uniform_run([{"timestamp": "soon", "value": k} for k in range(8)], "cpu") is None
+    True
+    """
+    if not all(type(item) is dict for item in items):
+        return None
+    try:
+        stamps = [item["timestamp"] for item in items]
+        numbers = [item["value"] for item in items]
+    except KeyError:
+        return None
+    series = items[0].get("series", default_series)
+    labels = items[0].get("labels")
+    n = len(items)
+    if [item.get("series", default_series) for item in items].count(series) != n:
+        return None
+    if [item.get("labels") for item in items].count(labels) != n:
+        return None
+    plain = (float, int)  # not bool, not strings: those are parsed one by one
+    if not all(type(x) in plain for x in stamps) or not all(type(x) in plain for x in numbers):
+        return None
+    try:
+        seconds = epoch_seconds(np.array(stamps, dtype=np.float64))
+        values = np.array(numbers, dtype=np.float64)
+        series = _checked_series(series)
+        labels = _parse_labels(labels)
+    except (OverflowError, InvalidPoint):
+        return None
+    if not (np.isfinite(seconds).all() and np.isfinite(values).all()):
+        return None
+    return Columns(series, labels, seconds, values, np.arange(n))
 
 
 def _end_run(decoded: Decoded, run, times: list, values: list, indices: list) -> None:
