@@ -8,10 +8,11 @@ named as the module attributes that hold them.
 """
 
 import pickle
+from pathlib import Path
 
 import pytest
 
-from detectors import kernel
+from detectors import compiled, kernel
 from detectors.kernel import DETECTORS, PARTS, part_name
 
 ARGUMENT_TYPES = [
@@ -30,3 +31,19 @@ def test_every_part_has_its_state_type():
     assert all(hasattr(m, "State") and hasattr(m, "Constants") for m in PARTS), [
         part_name(m) for m in PARTS if not hasattr(m, "State")
     ]
+
+
+def test_a_cached_kernel_is_keyed_by_every_source_of_the_package():
+    """The loop inlines parts from other files: editing one must not load the loop compiled
+    from the old one (numba alone keys a function by its own file)."""
+    locator = kernel.process_points._cache._impl.locator
+    own_file, package = locator.get_source_stamp()
+    assert package == compiled.sources_digest(Path(compiled.__file__).parent)
+
+
+def test_the_package_digest_follows_any_source(tmp_path):
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "hst.py").write_text("x = 1\n")
+    before = compiled.sources_digest(tmp_path)
+    (tmp_path / "parts" / "hst.py").write_text("x = 2\n")
+    assert compiled.sources_digest(tmp_path) != before
