@@ -21,21 +21,72 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 
 import numpy as np
 from numba import njit
+from numba.core.caching import CompileResultCacheImpl, FunctionCache
 
 # Mean absolute deviation of a normal distribution is sigma * sqrt(2 / pi).
 MAD_TO_SIGMA = math.sqrt(math.pi / 2)
 UINT16_MAX = 65535
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
+
+def sources_digest(root: Path) -> bytes:
+    """A hash of every Python source under ``root`` (names and contents).
+
+    >>> sources_digest(Path(__file__).parent) == sources_digest(Path(__file__).parent)
+    True
+    """
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.digest()
+
+
+# numba keys a cached function by its own file's contents only, but the stack's loop inlines
+# the parts (and links the functions it calls) from other files: an edited part would leave the
+# loop compiled from the old one in the cache. So every function of detectors/ is keyed by the
+# sources of the whole package as well (the code of the installed package, read once).
+_PACKAGE_DIGEST = sources_digest(Path(__file__).parent)
+
+
+def _keyed_by_package(locator_class: type) -> type:
+    class PackageLocator(locator_class):
+        def get_source_stamp(self):
+            return (super().get_source_stamp(), _PACKAGE_DIGEST)
+
+    return PackageLocator
+
+
+class _PackageCacheImpl(CompileResultCacheImpl):
+    _locator_classes = [_keyed_by_package(c) for c in CompileResultCacheImpl._locator_classes]
+
+
+class _PackageCache(FunctionCache):
+    _impl_class = _PackageCacheImpl
+
+
+def _compiler(**options):
+    """numba's ``njit(cache=True, **options)``, its cache keyed by the package's sources."""
+    compile_ = njit(cache=True, **options)
+
+    def decorate(function):
+        dispatcher = compile_(function)
+        dispatcher._cache = _PackageCache(dispatcher.py_func)  # in place of enable_caching's
+        return dispatcher
+
+    return decorate
+
+
 #: A compiled function, cached beside its source, that releases the GIL.
-jit = njit(cache=True, nogil=True, error_model="numpy")
+jit = _compiler(nogil=True, error_model="numpy")
 #: A part's function: inlined into the stack's loop when numba builds it (a call would pass the
 #: state's dozens of arrays one by one, which costs more than most parts' work).
-part = njit(cache=True, nogil=True, error_model="numpy", inline="always")
+part = _compiler(nogil=True, error_model="numpy", inline="always")
 
 
 @jit
@@ -263,11 +314,13 @@ def walk_forest(
     the memory. The walk carries the current node's masses down: the right child's is the
     node's minus the left child's. Scores and routing are then those of the full arrays.
     """
-    total = 0.0
+    # Masses times powers of two: integers, summed exactly (as river's float sums of them are,
+    # below 2 ** 53), so in int64, converted once.
+    total = 0
     for tree in range(split_features.shape[0]):
         node = 0
         depth_pow = 1
-        tree_score = 0.0
+        tree_score = 0
         scoring = score
         r_mass = r_root  # the current node's masses (l_mass before this point is counted)
         l_mass = l_root
@@ -294,4 +347,4 @@ def walk_forest(
         if scoring:
             tree_score += r_mass * depth_pow
         total += tree_score
-    return total
+    return float(total)

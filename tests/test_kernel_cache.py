@@ -1,30 +1,59 @@
-"""The compiled stack loads from numba's cache in every process after the first.
+"""The compiled kernel loads from numba's cache instead of compiling at every start.
 
-A part whose ``State`` or ``Constants`` namedtuple is named otherwise than its module binding
-makes numba miss its cache in every new process: each start then compiles the whole stack
-again (25-35 s on a loaded machine), long enough for a live process added to a consumer group
-to miss its readiness deadline.
+numba keys a cached kernel by the types of its arguments, pickled: a namedtuple class (a
+part's ``State`` or ``Constants``) that pickle cannot find by its module and name is pickled by
+value, comes back as a new class, never equals the live one, and so the kernel (about half a
+minute of compiling) is compiled again in every process. A part's namedtuples must therefore be
+named as the module attributes that hold them.
 """
 
-from __future__ import annotations
-
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
 
-from detectors import kernel
+import pytest
+
+from detectors import compiled, kernel
+from detectors.kernel import DETECTORS, PARTS, part_name
+
+ARGUMENT_TYPES = [
+    *(getattr(m, name) for m in (*PARTS, *DETECTORS) for name in ("State", "Constants") if
+      hasattr(m, name)),
+    kernel.State, kernel.Params, kernel.Outputs, kernel.Point, kernel.Scratch,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("cls", ARGUMENT_TYPES, ids=lambda c: f"{c.__module__}.{c.__qualname__}")
+def test_kernel_argument_types_pickle_by_reference(cls):
+    assert pickle.loads(pickle.dumps(cls)) is cls
+
+
+def test_every_part_has_its_state_type():
+    assert all(hasattr(m, "State") and hasattr(m, "Constants") for m in PARTS), [
+        part_name(m) for m in PARTS if not hasattr(m, "State")
+    ]
+
+
+def test_a_cached_kernel_is_keyed_by_every_source_of_the_package():
+    """The loop inlines parts from other files: editing one must not load the loop compiled
+    from the old one (numba alone keys a function by its own file)."""
+    locator = kernel.process_points._cache._impl.locator
+    own_file, package = locator.get_source_stamp()
+    assert package == compiled.sources_digest(Path(compiled.__file__).parent)
+
+
+def test_the_package_digest_follows_any_source(tmp_path):
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "hst.py").write_text("x = 1\n")
+    before = compiled.sources_digest(tmp_path)
+    (tmp_path / "parts" / "hst.py").write_text("x = 2\n")
+    assert compiled.sources_digest(tmp_path) != before
+
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "sim" / "data" / "demo" / "data"
-
-
-def test_every_part_names_its_state_and_constants_as_bound():
-    for module in kernel.PARTS:
-        for binding in ("State", "Constants"):
-            value = getattr(module, binding, None)
-            if value is not None:
-                assert value.__name__ == binding, (module.__name__, value.__name__)
 
 
 def _replay_cache_writes(out: Path) -> list[str]:

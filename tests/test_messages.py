@@ -167,3 +167,38 @@ def test_plan_batches_per_series_and_keeps_each_series_in_input_order():
         plan_messages([("a", [0], [1])], batch_size=0)
     with pytest.raises(ValueError, match="non-finite"):
         plan_messages([("a", [math.nan], [1])])
+
+
+UNIFORM = [{"timestamp": 1_700_000_000 + 60 * k, "value": 0.5 * k} for k in range(20)]
+VARIANTS = {
+    "uniform": {},
+    "rfc 3339 timestamp": {"timestamp": "2023-11-14T22:13:20Z"},
+    "millisecond timestamp": {"timestamp": 1_700_000_000_000},
+    "integer value": {"value": 7},
+    "numeric string value": {"value": "7.5"},
+    "boolean value": {"value": True},
+    "null value": {"value": None},
+    "labels": {"labels": {"team": "web"}},
+    "bad labels": {"labels": {"__name__": "x"}},
+    "another series": {"series": "mem"},
+    "bad series": {"series": ""},
+    "no timestamp": {"timestamp": None},
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_batch_decodes_as_its_points_one_by_one(variant):
+    """Batches of one series with plain numbers decode column by column (no object per point),
+    any other batch point by point: either way, as each point alone would."""
+    items = [dict(item) for item in UNIFORM]
+    items[7].update(VARIANTS[variant])
+    items = [{k: v for k, v in item.items() if v is not None} for item in items]
+    batch = decode_message(b"cpu", orjson.dumps(items))
+    alone = [decode_message(b"cpu", orjson.dumps(item)) for item in items]
+    assert [(p.point, p.labels, p.index) for p in batch.points] == [
+        (p.point, p.labels, index) for index, d in enumerate(alone) for p in d.points
+    ]
+    assert [(r.reason, r.index) for r in batch.rejections] == [
+        (r.reason, index) for index, d in enumerate(alone) for r in d.rejections
+    ]
+    assert len(batch.columns) == {"another series": 3, "labels": 3}.get(variant, 1)

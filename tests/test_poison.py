@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import orjson
 import pytest
 
@@ -24,10 +25,16 @@ class FaultyPipeline(Pipeline):
     """Scoring fails for any batch holding the value 666 (a defect set off by one record),
     after its points were admitted, as a failure inside the detectors would be."""
 
-    def _score(self, items):
-        if any(item[1][0].value == 666.0 for item in items):
-            raise ZeroDivisionError("a defect set off by 666")
-        return super()._score(items)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        process = self.bank.process
+
+        def faulty(slots, timestamps, values, threads=1):
+            if (np.asarray(values) == 666.0).any():
+                raise ZeroDivisionError("a defect set off by 666")
+            return process(slots, timestamps, values, threads)
+
+        self.bank.process = faulty
 
 
 class FlakySink:

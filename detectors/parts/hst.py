@@ -104,8 +104,13 @@ def _shape(st, slot, x, c, window, partials, v):
     head = st.head[slot]
     last = st.last[slot]
     diff = 0.0 if math.isnan(last) else x - last
+    capacity = shape.shape[0]
+    at = head  # (head + k) % capacity, without a division per value
     for k in range(n):
-        window[k] = shape[(head + k) % shape.shape[0]]
+        window[k] = shape[at]
+        at += 1
+        if at == capacity:
+            at = 0
     window[n] = x
     size = n + 1
     mean = fsum(window, size, partials) / size

@@ -52,7 +52,6 @@ from stream.sources.messages import (
     MAX_BATCH_POINTS,
     MAX_MESSAGE_BYTES,
     Columns,
-    LabeledPoint,
     Rejection,
     dead_letter,
     decode_message,
@@ -75,7 +74,8 @@ IDLE_SWEEP_INTERVAL = 10.0  # seconds between sweeps for idle series
 #: exception while one record is decoded, scored or written is that record's fault.
 INFRASTRUCTURE_ERRORS = (KafkaIOError, StateStoreError, MemoryError)
 
-Decoded = tuple[Record, list[LabeledPoint], list[Columns]]
+#: A record and its valid points, as runs of one series (:class:`Columns`).
+Decoded = tuple[Record, list[Columns]]
 
 
 class Source(Protocol):
@@ -821,9 +821,10 @@ class Runner:
     def process_batch(self, records: Sequence[Record]) -> None:
         """Score a batch and send its alerts (committed by the next checkpoint).
 
-        The batch's messages are decoded one by one, then all their points are scored in one
-        call of the pipeline's compiled bank: as columns when every message of the batch is a
-        column message (and there is no reorder window), else point by point in message order.
+        The batch's messages are decoded one by one, each into runs of points of one series
+        (:class:`~stream.sources.messages.Columns`: a column message, a batch of point objects,
+        a single point), then all their points are scored in one call of the pipeline's
+        compiled bank as arrays, in message order (with a reorder window, point by point).
         Gauges are set once per series, to its latest point.
 
         No record stops the loop: one that fails to decode is dead-lettered as
@@ -850,7 +851,7 @@ class Runner:
                     self.checkpoint.advance_to(partition, floor)
                     continue
                 del self._skip_below[partition]
-            decoded.append((record, *self._decode_safely(record, latest)))
+            decoded.append((record, self._decode_safely(record, latest)))
             self.checkpoint.advance(record)
         alerts = self._score_and_emit(decoded)
         if decoded:
@@ -867,20 +868,16 @@ class Runner:
         self._end_replays()
         self.summary.batches += 1
 
-    def _decode_safely(
-        self, record: Record, latest: float | None
-    ) -> tuple[list[LabeledPoint], list[Columns]]:
+    def _decode_safely(self, record: Record, latest: float | None) -> list[Columns]:
         try:
             return self.decode_record(record, latest)
         except INFRASTRUCTURE_ERRORS:
             raise
         except Exception as exc:
             self._failed(record, "decoding", exc)
-            return [], []
+            return []
 
-    def decode_record(
-        self, record: Record, latest: float | None = None
-    ) -> tuple[list[LabeledPoint], list[Columns]]:
+    def decode_record(self, record: Record, latest: float | None = None) -> list[Columns]:
         """The valid points of ``record``, rejecting what is invalid (or later than ``latest``)
         and leaving out what restored state holds already."""
         decoded = decode_message(
@@ -888,12 +885,11 @@ class Runner:
         )
         for rejection in decoded.rejections:
             self.reject(record, rejection)
-        points = [p for p in decoded.points if self._is_new(p.point.series, record)]
         columns = [c for c in decoded.columns if self._is_new(c.series, record, len(c.values))]
         if self.history is not None:  # points the warm start's history holds already
-            points, columns, skipped = self.history.trim(points, columns)
+            columns, skipped = self.history.trim(columns)
             self.summary.skipped_points += skipped
-        return points, columns
+        return columns
 
     def _is_new(self, series: str, record: Record, n_points: int = 1) -> bool:
         floor = self._series_floor.get(series)
@@ -907,11 +903,11 @@ class Runner:
     def _score_and_emit(self, decoded: list[Decoded]) -> list[Alert]:
         """Score ``decoded`` and write its outputs; on a scoring failure undo the admissions
         and try each half (bisection), so that only the failing record is dead-lettered."""
-        if not any(points or columns for _, points, columns in decoded):
+        if not any(columns for _, columns in decoded):
             return []
         admission = self._admission_state(decoded)
         try:
-            if any(points for _, points, _ in decoded) or self.pipeline.reorder_window:
+            if self.pipeline.reorder_window:
                 batch = self.score_points(decoded)
             else:
                 batch = self.score_columns(decoded)
@@ -932,8 +928,7 @@ class Runner:
 
         A failure is undone by restoring it: the detector bank checks its input before it
         changes anything, so a failed scoring has admitted points but learnt none."""
-        series = {p.point.series for _, points, _ in decoded for p in points}
-        series.update(c.series for _, _, columns in decoded for c in columns)
+        series = {c.series for _, columns in decoded for c in columns}
         order = self.pipeline.order
         return {s: order.state(s) if s in self.pipeline.slots else None for s in series}
 
@@ -946,11 +941,13 @@ class Runner:
                 self.pipeline.order.load(series, state["last"], state["latest"], held)
 
     def score_points(self, decoded: list[Decoded]) -> ScoredBatch:
-        """Score every point in message order (the general path)."""
+        """Score every point in message order, one by one (with a reorder window, where points
+        may wait for earlier ones)."""
         origins = [
             (record, labeled)
-            for record, points, columns in decoded
-            for labeled in [*points, *(p for c in columns for p in c.points())]
+            for record, columns in decoded
+            for c in columns
+            for labeled in c.points()
         ]
         batch, refused = self.pipeline.push_many(
             [(labeled.point, labeled.labels) for _, labeled in origins]
@@ -966,8 +963,9 @@ class Runner:
         return batch
 
     def score_columns(self, decoded: list[Decoded]) -> ScoredBatch:
-        """Score column messages as whole arrays (no Python object per point)."""
-        parts = [(record, c) for record, _, columns in decoded for c in columns]
+        """Score the batch's points as whole arrays, in message order (no Python object per
+        point): every message decodes to runs of one series (:class:`Columns`)."""
+        parts = [(record, c) for record, columns in decoded for c in columns]
         sizes = [len(c.values) for _, c in parts]
         series = [name for (_, c), n in zip(parts, sizes, strict=True) for name in [c.series] * n]
         labels = [lab for (_, c), n in zip(parts, sizes, strict=True) for lab in [c.labels] * n]
@@ -1082,11 +1080,8 @@ class Runner:
         self, decoded: Sequence[Decoded], point: MetricPoint, stage: str, exc: Exception
     ) -> None:
         """Dead-letter the record of ``decoded`` that held ``point`` (``processing_error``)."""
-        for record, points, columns in decoded:
+        for record, columns in decoded:
             if any(
-                p.point.series == point.series and p.point.timestamp == point.timestamp
-                for p in points
-            ) or any(
                 c.series == point.series and (c.timestamps == point.timestamp).any()
                 for c in columns
             ):

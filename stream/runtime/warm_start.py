@@ -44,7 +44,7 @@ import numpy as np
 from stream.outputs.alerts import AlertEvent
 from stream.point import format_timestamp
 from stream.runtime.pipeline import Pipeline, Scored, ScoredBatch
-from stream.sources.messages import MAX_SERIES_LENGTH, Columns, LabeledPoint
+from stream.sources.messages import MAX_SERIES_LENGTH, Columns
 from stream.sources.prometheus_history import PromSeries, series_name
 
 __all__ = ["HistoryBoundary", "HistorySummary", "score_history"]
@@ -78,12 +78,12 @@ class HistorySummary:
 class HistoryBoundary:
     """Where each warmed series' history ends (``until``: series -> last history timestamp).
 
-    >>> from stream.point import MetricPoint
+    >>> import numpy as np
     >>> boundary = HistoryBoundary({"cpu": 120.0})
-    >>> points = [LabeledPoint(MetricPoint("cpu", t, 1.0), {}) for t in (60.0, 120.0, 180.0)]
-    >>> kept, columns, skipped = boundary.trim(points, [])
-    >>> [p.point.timestamp for p in kept], skipped
-    ([180.0], 2)
+    >>> times = np.array([60.0, 120.0, 180.0])
+    >>> kept, skipped = boundary.trim([Columns("cpu", {}, times, np.ones(3), np.arange(3))])
+    >>> [c.timestamps.tolist() for c in kept], skipped
+    ([[180.0]], 2)
     """
 
     def __init__(self, until: Mapping[str, float] | None = None):
@@ -91,25 +91,13 @@ class HistoryBoundary:
         # Series whose live points may still repeat their history (none beyond it seen yet).
         self._overlapping = dict(self.until)
 
-    def trim(
-        self, points: list[LabeledPoint], columns: list[Columns]
-    ) -> tuple[list[LabeledPoint], list[Columns], int]:
+    def trim(self, columns: list[Columns]) -> tuple[list[Columns], int]:
         """The live points after their series' history, and how many were left out."""
         if not self._overlapping:
-            return points, columns, 0
-        before = len(points) + sum(len(c.values) for c in columns)
-        points = [p for p in points if self._after(p.point.series, p.point.timestamp)]
+            return columns, 0
+        before = sum(len(c.values) for c in columns)
         columns = [trimmed for c in columns if (trimmed := self._trim_columns(c)) is not None]
-        return points, columns, before - len(points) - sum(len(c.values) for c in columns)
-
-    def _after(self, series: str, timestamp: float) -> bool:
-        end = self._overlapping.get(series)
-        if end is None:
-            return True
-        if timestamp > end:
-            del self._overlapping[series]
-            return True
-        return False
+        return columns, before - sum(len(c.values) for c in columns)
 
     def _trim_columns(self, columns: Columns) -> Columns | None:
         end = self._overlapping.get(columns.series)

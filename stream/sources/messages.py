@@ -90,6 +90,8 @@ MAX_LABEL_VALUE_LENGTH = 256
 # Enough of a rejected message to see what went wrong, without copying megabytes into the DLQ.
 DEAD_LETTER_EXCERPT = 4096
 
+# Up to this many point objects, timestamps are converted one by one (a numpy call costs more).
+_FEW_POINTS = 8
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 _REQUIRED = ("timestamp", "value")
 
@@ -140,9 +142,20 @@ class Columns:
 
 @dataclasses.dataclass(slots=True)
 class Decoded:
-    points: list[LabeledPoint]
+    """The valid points of a message as runs of one series and one label set (``columns``, in
+    message order: a batched message of one series is one run), and its rejections."""
+
+    columns: list[Columns]
     rejections: list[Rejection]
-    columns: list[Columns] = dataclasses.field(default_factory=list)
+
+    @property
+    def points(self) -> list[LabeledPoint]:
+        """The valid points one by one, in message order."""
+        return [p for c in self.columns for p in c.points()]
+
+    @property
+    def n_points(self) -> int:
+        return sum(len(c.values) for c in self.columns)
 
 
 def decode_message(
@@ -216,29 +229,11 @@ def _decode(key: bytes | None, value: bytes | None, max_bytes: int, max_points: 
         kind = type(document).__name__
         return Decoded([], [Rejection("not_a_point", f"JSON {kind}, not an object or array")])
 
-    default_series = _key_text(key)
-    decoded = Decoded([], [])
-    seconds = _epoch_timestamps(items)
-    for index, item in enumerate(items):
-        try:
-            decoded.points.append(_parse_point(item, default_series, index, seconds[index]))
-        except InvalidPoint as exc:
-            decoded.rejections.append(
-                Rejection(exc.reason, exc.detail, item if batched else None, index)
-            )
-    return decoded
+    return _decode_points(items, _key_text(key), batched)
 
 
 def _reject_future(decoded: Decoded, latest: float) -> None:
     """Move the points of ``decoded`` later than ``latest`` to its rejections."""
-    kept = []
-    for labeled in decoded.points:
-        if labeled.point.timestamp > latest:
-            item = point_document(labeled.point)
-            decoded.rejections.append(_future(labeled.point.timestamp, latest, item, labeled.index))
-        else:
-            kept.append(labeled)
-    decoded.points = kept
     for number, columns in enumerate(decoded.columns):
         late = columns.timestamps > latest
         if not late.any():
@@ -291,7 +286,7 @@ def _decode_columns(document: dict, default_series: str | None, max_points: int)
     rejections.sort(key=_index)
     indices = np.flatnonzero(valid)
     columns = Columns(series, labels, seconds[indices], numbers[indices], indices)
-    return Decoded([], rejections, [columns] if len(indices) else [])
+    return Decoded([columns] if len(indices) else [], rejections)
 
 
 def _as_is(numbers: np.ndarray) -> np.ndarray:
@@ -339,11 +334,19 @@ def _key_text(key: bytes | None) -> str | None:
 def _epoch_timestamps(items: list) -> list[float]:
     """The epoch seconds of the items' plain-number timestamps, converted in one numpy call
     (a scalar call costs as much as thousands of points); NaN where a timestamp is anything
-    else or out of range, which :func:`_parse_point` then parses (and explains) one by one.
+    else or out of range, which :func:`_decode_points` then parses (and explains) one by one.
 
-    >>> _epoch_timestamps([{"timestamp": 60}, {"timestamp": "soon"}, 3, {"timestamp": 6e12}])
+    >>> items = [{"timestamp": 60}, {"timestamp": "soon"}, 3, {"timestamp": 6e12}] * 2
+    >>> _epoch_timestamps(items)[:4]
     [60.0, nan, nan, 6000000000.0]
+
+    A few points are left to :func:`_decode_points` (NaN), whose scalar conversion is faster:
+
+    >>> _epoch_timestamps([{"timestamp": 60}])
+    [nan]
     """
+    if len(items) < _FEW_POINTS:
+        return [math.nan] * len(items)
     numbers = [
         item.get("timestamp") if type(item) is dict else None  # bool is not a number here
         for item in items
@@ -355,23 +358,116 @@ def _epoch_timestamps(items: list) -> list[float]:
         return [math.nan] * len(items)
 
 
-def _parse_point(
-    item: object, default_series: str | None, index: int, seconds: float = math.nan
-) -> LabeledPoint:
-    """``seconds``: the timestamp already converted (see :func:`_epoch_timestamps`), or NaN."""
-    if not isinstance(item, dict):
-        raise InvalidPoint("not_a_point", f"point {index} is a JSON {type(item).__name__}")
-    for name in _REQUIRED:
-        if name not in item:
-            raise InvalidPoint("missing_field", f"point {index} has no {name!r}")
-    series = item.get("series", default_series)
-    if series is None:
-        raise InvalidPoint("missing_field", f"point {index} has no 'series' and no message key")
-    series = _checked_series(series)
-    if seconds != seconds:  # NaN: not a plain number in range, parsed (or refused) here
-        seconds = parse_timestamp(item["timestamp"])
-    point = MetricPoint(series, seconds, parse_value(item["value"]))
-    return LabeledPoint(point, _parse_labels(item.get("labels")), index)
+def _decode_points(items: list, default_series: str | None, batched: bool) -> Decoded:
+    """The point objects ``items`` as runs of consecutive points of one series and one label
+    set, without a Python object per point; each invalid item is rejected with its index (and,
+    in a batch, its JSON element). A run's series and labels are checked once.
+
+    >>> decoded = _decode_points([{"timestamp": 60, "value": 1}, {"timestamp": 120, "value": 2},
+    ...                           {"series": "mem", "timestamp": 60, "value": 3}], "cpu", True)
+    >>> [(c.series, c.timestamps.tolist(), c.indices.tolist()) for c in decoded.columns]
+    [('cpu', [60.0, 120.0], [0, 1]), ('mem', [60.0], [2])]
+    """
+    if len(items) >= _FEW_POINTS:
+        uniform = _uniform_run(items, default_series)
+        if uniform is not None:
+            return Decoded([uniform], [])
+    seconds = _epoch_timestamps(items)
+    decoded = Decoded([], [])
+    run: tuple[str, object, Mapping[str, str]] | None = None  # series, labels as given, checked
+    times: list[float] = []
+    values: list[float] = []
+    indices: list[int] = []
+    for index, item in enumerate(items):
+        try:
+            if type(item) is not dict:
+                raise InvalidPoint("not_a_point", f"point {index} is a JSON {type(item).__name__}")
+            if "timestamp" not in item or "value" not in item:
+                missing = "timestamp" if "timestamp" not in item else "value"
+                raise InvalidPoint("missing_field", f"point {index} has no {missing!r}")
+            series = item.get("series", default_series)
+            given_labels = item.get("labels")
+            same_run = run is not None and series == run[0] and given_labels == run[1]
+            if not same_run:
+                if series is None:
+                    raise InvalidPoint(
+                        "missing_field", f"point {index} has no 'series' and no message key"
+                    )
+                series = _checked_series(series)
+            timestamp = seconds[index]
+            if timestamp != timestamp:  # NaN: not a plain number in range, parsed here
+                timestamp = parse_timestamp(item["timestamp"])
+            value = item["value"]
+            if type(value) is not float or value - value != 0.0:  # not a finite float
+                value = parse_value(value)
+            if not same_run:
+                labels = _parse_labels(given_labels)
+        except InvalidPoint as exc:
+            decoded.rejections.append(
+                Rejection(exc.reason, exc.detail, item if batched else None, index)
+            )
+            continue
+        if not same_run:
+            _end_run(decoded, run, times, values, indices)
+            run, times, values, indices = (series, given_labels, labels), [], [], []
+        times.append(timestamp)
+        values.append(value)
+        indices.append(index)
+    _end_run(decoded, run, times, values, indices)
+    return decoded
+
+
+def _uniform_run(items: list, default_series: str | None) -> Columns | None:
+    """A batch as producers write it, one run converted column by column: point objects of
+    one valid series and label set, with plain epoch-number timestamps and finite numbers.
+    None for anything else, which :func:`_decode_points` checks (and explains) point by point.
+
+    >>> _uniform_run([{"timestamp": 60 * k, "value": k} for k in range(1, 9)], "cpu").values
+    array([1., 2., 3., 4., 5., 6., 7., 8.])
+    >>> _uniform_run([{"timestamp": "soon", "value": k} for k in range(8)], "cpu") is None
+    True
+    """
+    if not all(type(item) is dict for item in items):
+        return None
+    try:
+        stamps = [item["timestamp"] for item in items]
+        numbers = [item["value"] for item in items]
+    except KeyError:
+        return None
+    series = items[0].get("series", default_series)
+    labels = items[0].get("labels")
+    n = len(items)
+    if [item.get("series", default_series) for item in items].count(series) != n:
+        return None
+    if [item.get("labels") for item in items].count(labels) != n:
+        return None
+    plain = (float, int)  # not bool, not strings: those are parsed one by one
+    if not all(type(x) in plain for x in stamps) or not all(type(x) in plain for x in numbers):
+        return None
+    try:
+        seconds = epoch_seconds(np.array(stamps, dtype=np.float64))
+        values = np.array(numbers, dtype=np.float64)
+        series = _checked_series(series)
+        labels = _parse_labels(labels)
+    except (OverflowError, InvalidPoint):
+        return None
+    if not (np.isfinite(seconds).all() and np.isfinite(values).all()):
+        return None
+    return Columns(series, labels, seconds, values, np.arange(n))
+
+
+def _end_run(decoded: Decoded, run, times: list, values: list, indices: list) -> None:
+    if run is not None and times:
+        series, _, labels = run
+        decoded.columns.append(
+            Columns(
+                series,
+                labels,
+                np.array(times, dtype=np.float64),
+                np.array(values, dtype=np.float64),
+                np.array(indices, dtype=np.int64),
+            )
+        )
 
 
 def _checked_series(series: object) -> str:
