@@ -8,12 +8,16 @@ named as the module attributes that hold them.
 """
 
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from detectors import compiled, kernel
 from detectors.kernel import DETECTORS, PARTS, part_name
+
+REPO = Path(__file__).resolve().parents[1]
 
 ARGUMENT_TYPES = [
     *(getattr(m, name) for m in (*PARTS, *DETECTORS) for name in ("State", "Constants") if
@@ -47,3 +51,18 @@ def test_the_package_digest_follows_any_source(tmp_path):
     before = compiled.sources_digest(tmp_path)
     (tmp_path / "parts" / "hst.py").write_text("x = 2\n")
     assert compiled.sources_digest(tmp_path) != before
+
+
+def test_with_caching_off_the_kernels_stay_uncached():
+    """``stream.compile_cache`` turns caching off where nothing is writable: the package's
+    cache must not come back then (it would fail for want of a place)."""
+    script = (
+        "from stream.compile_cache import _disable_caching\n"
+        "_disable_caching()\n"
+        "from detectors import kernel\n"
+        "print(type(kernel.process_points._cache).__name__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert done.stdout.split() == ["NullCache"]
