@@ -76,7 +76,8 @@ def _compiler(**options):
 
     def decorate(function):
         dispatcher = compile_(function)
-        dispatcher._cache = _PackageCache(dispatcher.py_func)  # in place of enable_caching's
+        if isinstance(dispatcher._cache, FunctionCache):  # not when caching is off
+            dispatcher._cache = _PackageCache(dispatcher.py_func)  # instead of numba's
         return dispatcher
 
     return decorate

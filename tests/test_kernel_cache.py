@@ -18,6 +18,8 @@ import pytest
 from detectors import compiled, kernel
 from detectors.kernel import DETECTORS, PARTS, part_name
 
+REPO = Path(__file__).resolve().parents[1]
+
 ARGUMENT_TYPES = [
     *(getattr(m, name) for m in (*PARTS, *DETECTORS) for name in ("State", "Constants") if
       hasattr(m, name)),
@@ -52,7 +54,6 @@ def test_the_package_digest_follows_any_source(tmp_path):
     assert compiled.sources_digest(tmp_path) != before
 
 
-REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "sim" / "data" / "demo" / "data"
 
 
@@ -67,3 +68,18 @@ def _replay_cache_writes(out: Path) -> list[str]:
 def test_a_second_process_compiles_nothing(tmp_path):
     _replay_cache_writes(tmp_path / "first")  # fills the cache if it was cold
     assert _replay_cache_writes(tmp_path / "second") == []
+
+
+def test_with_caching_off_the_kernels_stay_uncached():
+    """``stream.compile_cache`` turns caching off where nothing is writable: the package's
+    cache must not come back then (it would fail for want of a place)."""
+    script = (
+        "from stream.compile_cache import _disable_caching\n"
+        "_disable_caching()\n"
+        "from detectors import kernel\n"
+        "print(type(kernel.process_points._cache).__name__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert done.stdout.split() == ["NullCache"]
