@@ -121,7 +121,7 @@ def test_backfill_writes_the_scores_and_the_alerts_with_the_series_labels(smd_pr
     out = tmp_path / "backfill"
     code = main(["backfill", "--history-url", smd_prometheus.server.url,
                  "--history-query", "smd_cpu", "--history-lookback", "2d", "--out", str(out),
-                 "--grace-period", "100"])  # fmt: skip
+                 "--grace-period", "100", "--paging-interval", "0"])  # fmt: skip
     assert code == 0
     scores = pd.read_csv(out / "scores.csv")
     assert set(scores["series"]) == {SERIES}
