@@ -277,7 +277,7 @@ def nab_figures(results, windows, profiles) -> dict[str, float]:
     if not any(windows.values()):
         return {}
     optimized = nab_scores(results, windows, profiles)
-    alerts = detection_scores(results, windows, profiles, column="alert")
+    alerts = detection_scores(results, windows, profiles, column="alert", openings=True)
     figures = {}
     for profile, label in PROFILES.items():
         figures[f"NAB {label} (opt)"] = optimized[profile]["score"]

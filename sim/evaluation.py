@@ -355,7 +355,7 @@ def evaluate_results(
     first_profile = next(iter(profiles))
     try:
         if use_alerts:
-            nab = detection_scores(results, windows, profiles, column="alert")
+            nab = detection_scores(results, windows, profiles, column="alert", openings=True)
             mode = "alert"
         else:
             nab = nab_scores(results, windows, profiles, threshold=threshold)

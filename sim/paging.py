@@ -28,6 +28,9 @@ Examples
 ([0.5], [1], [0.0])
 >>> summary["median_coverage"], summary["alerts_per_detected"], summary["resolved_in_target"]
 (0.5, 1.0, 1.0)
+>>> summarize([series_paging(stamps, [0, 0, 0, 0, 0, 1, 0, 0, 0, 0], [(stamps[5], stamps[8])])])[
+...     "resolved_early"]  # resolved while the incident went on: not in target either
+1.0
 """
 
 from __future__ import annotations
@@ -136,7 +139,8 @@ def summarize(records: Sequence[SeriesPaging]) -> dict[str, float | int | None]:
     recall (detected windows / windows), page precision (true pages / pages), median delay in
     samples and minutes, false pages per series-week; how long alerts last on detected windows:
     median coverage, alerts per detected window, median resolve delay in minutes, the share of
-    known resolve delays within their target and the share resolved before the window's end;
+    known resolve delays within their target (after the window's end, not before it) and the
+    share resolved before the window's end;
     ``None`` where undefined."""
     alerting = sum(r.alerting for r in records)
     true_positives = sum(r.true_positives for r in records)
@@ -172,7 +176,9 @@ def summarize(records: Sequence[SeriesPaging]) -> dict[str, float | int | None]:
             float(np.median(resolve_delays)) / 60 if len(resolve_delays) else None
         ),
         "resolved_in_target": (
-            float(np.mean(resolve_delays <= targets)) if len(resolve_delays) else None
+            float(np.mean((resolve_delays >= 0) & (resolve_delays <= targets)))
+            if len(resolve_delays)
+            else None
         ),
         "resolved_early": float(np.mean(resolve_delays < 0)) if len(resolve_delays) else None,
         "windows": sum(r.windows for r in records),
