@@ -65,7 +65,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from detectors import DetectorStack  # noqa: E402
 from sim.baseline import WeeklyZScore  # noqa: E402
 from sim.evaluation import BUNDLED_PROFILES  # noqa: E402
-from sim.fleet import INTERVALS, KINDS, SHAPES, fleet  # noqa: E402
+from sim.fleet import INTERVALS, KINDS, LABEL_STEPS, SHAPES, fleet  # noqa: E402
 from sim.labeled import Window  # noqa: E402
 from sim.nab import NabCorpus, detection_scores, load_profiles, nab_scores  # noqa: E402
 from sim.paging import TARGETS, SeriesPaging, series_paging, summarize  # noqa: E402
@@ -240,8 +240,11 @@ class Runs:
 
     def paging(self, corpus: Corpus, detector: str, knob: float | None = None):
         results = self.results(corpus, detector, knob)
+        label_steps = LABEL_STEPS if corpus.name.startswith("fleet") else 0
         return {
-            name: series_paging(frame["timestamp"], frame["alert"], corpus.windows[name])
+            name: series_paging(
+                frame["timestamp"], frame["alert"], corpus.windows[name], label_steps
+            )
             for name, frame in results.items()
         }
 
@@ -259,7 +262,7 @@ CORPUS_ROWS = (
     ("false_pages_per_series_week", "false pages / series-week"),
     ("median_coverage", "median alert coverage of a detected window"),
     ("alerts_per_detected", "alerts per detected window"),
-    ("median_resolve_delay_minutes", "median resolve delay after the window (min)"),
+    ("median_resolve_delay_minutes", "median resolve delay after the incident (min)"),
     ("resolved_in_target", "resolved within max(10 min, 2 samples)"),
 )
 
@@ -383,13 +386,13 @@ def incident_table(runs: Runs, loud: Corpus) -> str:
         groups: dict[str, list[SeriesPaging]] = {"all": []}
         for name, frame in results.items():
             windows, kinds = loud.windows[name], loud.kinds[name]
-            record = series_paging(frame["timestamp"], frame["alert"], windows)
+            record = series_paging(frame["timestamp"], frame["alert"], windows, LABEL_STEPS)
             groups["all"].append(record)
             groups.setdefault(interval_name(loud.steps[name]), []).append(record)
             for kind in sorted(set(kinds)):
                 chosen = [w for w, k in zip(windows, kinds, strict=True) if k == kind]
                 groups.setdefault(kind, []).append(
-                    series_paging(frame["timestamp"], frame["alert"], chosen)
+                    series_paging(frame["timestamp"], frame["alert"], chosen, LABEL_STEPS)
                 )
         order = ["all", *(interval_name(s) for s in INTERVALS), *KINDS]
         for group in (g for g in order if g in groups):
@@ -549,8 +552,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(incident_table(runs, loud))
     print(
-        "\n(per detected window; a window ends 2 samples after its incident, and the resolve "
-        "delay is counted from the window's end)\n"
+        "\n(per detected window; the resolve delay is counted from the incident's end, 2 "
+        "samples before its window's)\n"
     )
     choosers = {c.name: [c] for c in corpora if c.name in CHOOSERS}
     choosers["fleet"] = [quiet, loud]

@@ -132,7 +132,10 @@ class StackBank:
         ``resolve_threshold`` standard deviations from the expectation frozen at its opening,
         resolves (``recovered``) ``max(quiet_time, 2 steps)`` seconds of the series' time after
         the last such point, or (``accepted new level``) after firing ``accept_after`` seconds
-        (0: never). While it fires the forecaster and the seasonal profile do not learn.
+        (0: never).
+    freeze_while_firing
+        Whether the forecaster (its weights and band) and the seasonal profile stop learning
+        while an alert fires (off: it costs NAB's standard score 7 to 12 points).
     exit_threshold
         The combined score that keeps an alert open while no expectation is frozen yet (an
         alert opened during warm-up; None: ``threshold``).
@@ -208,6 +211,7 @@ class StackBank:
         resolve_threshold: float = alert.RESOLVE_THRESHOLD,
         quiet_time: float = alert.QUIET_TIME,
         accept_after: float = alert.ACCEPT_AFTER,
+        freeze_while_firing: bool = False,
         combination: str = "fisher",
         recalibration_grace: int = 100,
         seed: int | None = 42,

@@ -326,15 +326,18 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
             step,
             p.alert,
         )
-        # While it fires the incident must not teach the expectation that it is normal: the
+        # While it fires, its expectation is the one frozen when it opened (shown in the
+        # outputs). With freeze_while_firing the models do not learn the incident either: the
         # forecaster keeps its weights and band (its lags follow the values, so that it predicts
         # from the real recent points once the alert resolves) and the profile does not learn.
         incident = st.alert.firing[slot] != 0
+        frozen = incident and p.alert.freeze_while_firing
+        shown, shown_lower, shown_upper = expected, lower, upper  # the outputs
         if incident:
-            expected = alert.expectation(st.alert, slot, usual_now)
+            shown = alert.expectation(st.alert, slot, usual_now)
             half_width = p.forecaster.band_width * st.alert.std[slot]
-            lower = expected - half_width
-            upper = expected + half_width
+            shown_lower = shown - half_width
+            shown_upper = shown + half_width
 
         # Learn
         onset.learn(st.onset, slot, combined, p.onset)
@@ -342,7 +345,7 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
             calibration.learn(st.calibration, slot, d, raws[d], p.calibration)
         zscore.learn(st.zscore, slot, x, p.zscore)
         spread.learn(st.spread, slot, x, p.spread)
-        if started and incident:
+        if started and frozen:
             forecaster.remember(st.forecaster, slot, x, length, history, floats, p.forecaster)
         elif started:
             forecaster.learn(
@@ -386,8 +389,8 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
         out.zscore[i] = z
         out.hst_score[i] = raw_hst
         out.forecast_score[i] = surprised
-        out.expected[i] = origin.uncenter(st.origin, slot, expected)
-        out.lower[i] = origin.uncenter(st.origin, slot, lower)
-        out.upper[i] = origin.uncenter(st.origin, slot, upper)
+        out.expected[i] = origin.uncenter(st.origin, slot, shown)
+        out.lower[i] = origin.uncenter(st.origin, slot, shown_lower)
+        out.upper[i] = origin.uncenter(st.origin, slot, shown_upper)
         out.agreeing[i] = agreeing
     return n_points

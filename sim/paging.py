@@ -7,12 +7,14 @@ that sample, in samples and in seconds. False pages are counted per series-week:
 opened outside windows divided by the series' span in weeks, summed over series.
 
 How long the alert lasts, per detected window (the incident state of issue 15): its *coverage*
-(the share of the window's samples that are alerting), its *alerts* (the pages that are alerting
-somewhere in it: one incident, one alert) and its *resolve delay* (from the window's end to the
-first quiet sample after the last of those pages; negative: it resolved before the incident
-ended; unknown while it still fires at the series' end). The target (:data:`RESOLVE_TARGET`) is
-``max(10 minutes, 2 samples)`` after the incident's end; label windows that end a few samples
-after the incident (the fleet's end 2 steps later) make it a stricter test.
+(the share of the incident's samples that are alerting: the window's, less the ``label_steps``
+samples at its end that the labels add after the incident), its *alerts* (the pages that are alerting
+somewhere in it: one incident, one alert) and its *resolve delay* (from the incident's end to
+the first quiet sample after the last of those pages; negative: it resolved before the incident
+ended; unknown while it still fires at the series' end). The incident's end is the window's,
+less ``label_steps`` sampling intervals where the labels add them (the fleet's windows end 2
+steps after their incident: :data:`sim.fleet.LABEL_STEPS`). The target
+(:func:`resolve_target`) is ``max(10 minutes, 2 samples)`` after the incident's end.
 
 Examples
 --------
@@ -84,8 +86,11 @@ class SeriesPaging:
     resolve_targets: list[float] = dataclasses.field(default_factory=list)  # their targets
 
 
-def series_paging(timestamps, alert, windows: Sequence[Window]) -> SeriesPaging:
-    """Pages, false pages, detected windows and delays of one series' 0/1 ``alert`` column."""
+def series_paging(
+    timestamps, alert, windows: Sequence[Window], label_steps: int = 0
+) -> SeriesPaging:
+    """Pages, false pages, detected windows and delays of one series' 0/1 ``alert`` column;
+    ``label_steps``: the windows end that many sampling intervals after their incident."""
     stamps = pd.DatetimeIndex(timestamps).as_unit("ns").asi8
     alert = np.asarray(alert).astype(bool)
     opens = alert & ~np.r_[False, alert[:-1]]
@@ -104,12 +109,18 @@ def series_paging(timestamps, alert, windows: Sequence[Window]) -> SeriesPaging:
             detected += 1
             delays_samples.append(int(hits[0]))
             delays_seconds.append(float(stamps[lo + hits[0]] - stamps[lo]) / 1e9)
-            coverages.append(float(len(hits) / (hi - lo)))
+            # the incident's own samples: the window less the steps the labels add after it
+            last = np.searchsorted(
+                stamps, pd.Timestamp(end).value - int(label_steps * step * 1e9), side="right"
+            )
+            last = last if last > lo else hi
+            coverages.append(float(np.count_nonzero(alert[lo:last]) / (last - lo)))
             alerts_in_windows.append(len(np.unique(run[lo:hi][alert[lo:hi]])))
             quiet = np.flatnonzero(~alert[lo + hits[-1] :])
             if len(quiet):  # the last page of the window resolved at this sample
                 resolved = stamps[lo + hits[-1] + quiet[0]]
-                resolve_delays.append(float(resolved - pd.Timestamp(end).value) / 1e9)
+                ended = pd.Timestamp(end).value / 1e9 - label_steps * step
+                resolve_delays.append(float(resolved / 1e9 - ended))
                 targets.append(resolve_target(step))
     span = (stamps[-1] - stamps[0]) / WEEK_NS if len(stamps) > 1 else 0.0
     return SeriesPaging(

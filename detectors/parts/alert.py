@@ -5,21 +5,26 @@ was expected before the incident began.
 feeds it onsets only while quiet). It then freezes the *expectation*: the forecaster's expected
 value at the opening point (made from the points before it) and its standard deviation (the
 band's, floored as the surprise's is), and, when the seasonal profile knows the hour, that
-value's offset from the usual value of the hour. While the alert fires the forecaster and the
-seasonal profile do not learn (:mod:`detectors.kernel`), so the expected value at a later time
-is the usual value of that time plus the offset (a daily cycle goes on; the incident does not
-move it), or the frozen value itself without a season.
+value's offset from the usual value of the hour. The expected value at a later time is the
+usual value of that time plus the offset (a daily cycle goes on; the incident does not move it:
+a bucket of the profile learns a point after it was used, a season later), or the frozen value
+itself without a season. The detectors keep learning (their scores fall within a few points of
+a lasting change, which no longer matters to the alert); with ``freeze_while_firing`` the
+forecaster keeps its weights and band and the seasonal profile does not learn while the alert
+fires (:mod:`detectors.kernel`). That costs the NAB sample 7 (profile) to 12 (both) points of
+its standard score, so it is off by default.
 
 **Staying open.** A point is *away* when it lies at least ``resolve_threshold`` frozen standard
 deviations from the frozen expectation (while no expectation is known yet, e.g. an alert that
 opened during warm-up: when its combined score is at least ``exit_threshold``).
 
 **Resolving.** The alert resolves as ``RECOVERED`` at the first point at least the *quiet time*
-after the last away point: ``max(quiet_time, quiet_samples * step)`` of the series' own time
-(10 minutes or 2 samples by default, so an hourly series is not held for 10 points, nor a
-15-second one resolved after 2). It resolves as ``ACCEPTED`` (a lasting level shift, e.g. a
+after the last away point: ``max(quiet_time, 2 * step)`` of the series' own time (5 minutes or
+2 samples by default, so an hourly series is not held for 5 points, nor a 15-second one
+resolved after 2; the resolve is then within ``max(10 minutes, 2 samples)`` of the incident's
+end, with room for a straggler). It resolves as ``ACCEPTED`` (a lasting level shift, e.g. a
 deploy that changed the baseline, is the new normal) once it has fired for ``accept_after``
-seconds (0: never); the forecaster and the profile then learn again from the new level. After a
+seconds (0: never); the detectors learn from the new level from there on. After a
 resolution ``cooldown`` scores are ignored. The transition's start, end (the last away point),
 peak and reason are in the state, which a checkpoint carries: a restored series keeps firing.
 
@@ -30,7 +35,8 @@ minutes after its last away point.
 
 >>> from detectors.layout import allocate
 >>> c = constants({"threshold": 0.5, "exit_threshold": None, "min_duration": 1, "cooldown": 0,
-...                "resolve_threshold": 3.0, "quiet_time": 600.0, "accept_after": 0.0})
+...                "resolve_threshold": 3.0, "quiet_time": 600.0, "accept_after": 0.0,
+...                "freeze_while_firing": False})
 >>> st = allocate(State, FIELDS, c, capacity=1)
 >>> values = [0.0, 10.0, 10.0, 10.0, 10.0, 10.0] + [0.0] * 12
 >>> scores = [0.0, 0.9] + [0.0] * 16
@@ -58,7 +64,7 @@ REASONS = {RECOVERED: "recovered", ACCEPTED: "accepted new level"}
 
 #: Defaults of the incident state (see the module docs).
 RESOLVE_THRESHOLD = 3.0  # frozen standard deviations: the band's half-width
-QUIET_TIME = 600.0  # seconds back near the expectation before resolving...
+QUIET_TIME = 300.0  # seconds back near the expectation before resolving...
 QUIET_SAMPLES = 2  # ...and at least this many sampling intervals
 ACCEPT_AFTER = 6 * 3600.0  # seconds of firing after which a lasting level is the new normal
 
@@ -87,6 +93,7 @@ Constants = collections.namedtuple(
         "resolve_threshold",
         "quiet_time",
         "accept_after",
+        "freeze_while_firing",
     ],
 )
 
@@ -102,6 +109,7 @@ def constants(params) -> Constants:
         resolve_threshold=float(params["resolve_threshold"]),
         quiet_time=float(params["quiet_time"]),
         accept_after=float(params["accept_after"]),
+        freeze_while_firing=bool(params["freeze_while_firing"]),
     )
 
 

@@ -47,7 +47,7 @@ class HysteresisAlert:
         min_duration: int = 1,
         cooldown: int = 0,
         resolve_threshold: float = 3.0,
-        quiet_time: float = 600.0,
+        quiet_time: float = 300.0,
         accept_after: float = 0.0,
     ):
         exit_level = threshold if exit_threshold is None else exit_threshold

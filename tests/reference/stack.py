@@ -113,6 +113,8 @@ class DetectorStack:
         restart their windows, so the first point after it is not mistaken for a jump.
     threshold, exit_threshold, min_duration, cooldown, resolve_threshold, quiet_time, accept_after
         The alert policy and incident state (see :class:`~tests.reference.alerting.HysteresisAlert`).
+    freeze_while_firing
+        Whether the forecaster and the seasonal profile stop learning while an alert fires.
     seed
         Seed of the Half-Space-Trees.
 
@@ -156,8 +158,9 @@ class DetectorStack:
         min_duration: int = 1,
         cooldown: int = 0,
         resolve_threshold: float = 3.0,
-        quiet_time: float = 600.0,
+        quiet_time: float = 300.0,
         accept_after: float = 6 * 3600.0,
+        freeze_while_firing: bool = False,
         combination: str = "fisher",
         recalibration_grace: int = 100,
         seed: int | None = 42,
@@ -197,6 +200,7 @@ class DetectorStack:
         self.resolve_threshold = resolve_threshold
         self.quiet_time = quiet_time
         self.accept_after = accept_after
+        self.freeze_while_firing = freeze_while_firing
         self.combination = combination
         self.recalibration_grace = recalibration_grace
         self.seed = seed
@@ -330,7 +334,7 @@ class DetectorStack:
             self._step,
         )
         incident = self._policy.firing
-        if incident:  # the expectation frozen: the incident teaches it nothing
+        if incident:  # the expectation frozen when the alert opened
             expected = self._policy.expectation(usual)
             half_width = forecaster.band_width * self._policy.std
             lower, upper = expected - half_width, expected + half_width
@@ -341,7 +345,7 @@ class DetectorStack:
             calibrator.learn_one(raw[name])
         self._zscore.learn_one(value)
         self._spread.update(value)
-        self._learn_expectations(timestamp, value, incident)
+        self._learn_expectations(timestamp, value, incident and self.freeze_while_firing)
 
         return Assessment(
             timestamp=timestamp,
@@ -428,9 +432,9 @@ class DetectorStack:
         self._zscore.restart()
         self._previous_deviation = 0.0
 
-    def _learn_expectations(self, timestamp: float, value: float, incident: bool) -> None:
+    def _learn_expectations(self, timestamp: float, value: float, frozen: bool) -> None:
         if self._forecaster is not None:
-            if incident:  # the lags follow the values; the weights, band and season stay
+            if frozen:  # the lags follow the values; the weights, band and season stay
                 self._forecaster.remember_one(value)
                 return
             self._forecaster.learn_one(value)
