@@ -158,7 +158,7 @@ def update(st, slot, score, timestamp, x, expected, std, usual, step, c):
             away = abs(x - frozen) >= c.resolve_threshold * st.std[slot]
         if away:
             st.last_active[slot] = timestamp
-        if timestamp - st.last_active[slot] >= py_max(c.quiet_time, QUIET_SAMPLES * step):
+        elif timestamp - st.last_active[slot] >= py_max(c.quiet_time, QUIET_SAMPLES * step):
             return _resolve(st, slot, RECOVERED, c)
         if c.accept_after > 0 and timestamp - st.start[slot] >= c.accept_after:
             return _resolve(st, slot, ACCEPTED, c)

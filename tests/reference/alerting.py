@@ -139,7 +139,7 @@ class HysteresisAlert:
             away = abs(x - frozen) >= self.resolve_threshold * self._std
         if away:
             self._last_active = timestamp
-        if timestamp - self._last_active >= max(self.quiet_time, 2 * step):
+        elif timestamp - self._last_active >= max(self.quiet_time, 2 * step):
             return self._resolve("recovered")
         if self.accept_after > 0 and timestamp - self._start >= self.accept_after:
             return self._resolve("accepted new level")
