@@ -29,6 +29,14 @@ Tables:
    (page precision and event recall), and the value is reported on every corpus; the row says
    which corpus chose.
 
+6. Incident state (issue 15), per detected window of the incident fleet, pooled, per interval
+   and per kind: median alert coverage of the window, alerts per detected window, median resolve
+   delay after the window, the share resolved within ``max(10 min, 2 samples)`` and the share
+   resolved before the window ended (:mod:`sim.paging`). The corpus table has the same rows.
+
+Targets (issue 15): median coverage at least 0.8, at most 1.2 alerts per detected incident, every
+alert resolved within ``max(10 min, 2 samples)`` after its incident ends.
+
 Targets (issue 14): quiet fleet at most 0.3 false pages per series-week at every interval and
 shape, event recall at least 0.95, median delay at most 2 samples and 5 minutes.
 
@@ -57,10 +65,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from detectors import DetectorStack  # noqa: E402
 from sim.baseline import WeeklyZScore  # noqa: E402
 from sim.evaluation import BUNDLED_PROFILES  # noqa: E402
-from sim.fleet import INTERVALS, KINDS, SHAPES, fleet  # noqa: E402
+from sim.fleet import INTERVALS, KINDS, LABEL_STEPS, SHAPES, fleet  # noqa: E402
 from sim.labeled import Window  # noqa: E402
 from sim.nab import NabCorpus, detection_scores, load_profiles, nab_scores  # noqa: E402
-from sim.paging import SeriesPaging, series_paging, summarize  # noqa: E402
+from sim.paging import TARGETS, SeriesPaging, series_paging, summarize  # noqa: E402
 from sim.smd import DEFAULT_SMD_DIR, load_smd  # noqa: E402
 from stream.runtime.pipeline import Pipeline  # noqa: E402
 
@@ -232,8 +240,11 @@ class Runs:
 
     def paging(self, corpus: Corpus, detector: str, knob: float | None = None):
         results = self.results(corpus, detector, knob)
+        label_steps = LABEL_STEPS if corpus.name.startswith("fleet") else 0
         return {
-            name: series_paging(frame["timestamp"], frame["alert"], corpus.windows[name])
+            name: series_paging(
+                frame["timestamp"], frame["alert"], corpus.windows[name], label_steps
+            )
             for name, frame in results.items()
         }
 
@@ -249,6 +260,19 @@ CORPUS_ROWS = (
     ("median_delay_samples", "median delay (samples)"),
     ("median_delay_minutes", "median delay (min)"),
     ("false_pages_per_series_week", "false pages / series-week"),
+    ("median_coverage", "median alert coverage of a detected window"),
+    ("alerts_per_detected", "alerts per detected window"),
+    ("median_resolve_delay_minutes", "median resolve delay after the incident (min)"),
+    ("resolved_in_target", "resolved within max(10 min, 2 samples)"),
+)
+
+#: The incident-state table's columns (issue 15) and their targets (sim.paging.TARGETS).
+INCIDENT_COLUMNS = (
+    ("median_coverage", f"median coverage (>= {TARGETS['median_coverage']})"),
+    ("alerts_per_detected", f"alerts per detected (<= {TARGETS['alerts_per_detected']})"),
+    ("median_resolve_delay_minutes", "median resolve delay (min)"),
+    ("resolved_in_target", "resolved in target (share; target 1)"),
+    ("resolved_early", "resolved before the window ended (share)"),
 )
 
 
@@ -256,7 +280,7 @@ def nab_figures(results, windows, profiles) -> dict[str, float]:
     if not any(windows.values()):
         return {}
     optimized = nab_scores(results, windows, profiles)
-    alerts = detection_scores(results, windows, profiles, column="alert")
+    alerts = detection_scores(results, windows, profiles, column="alert", openings=True)
     figures = {}
     for profile, label in PROFILES.items():
         figures[f"NAB {label} (opt)"] = optimized[profile]["score"]
@@ -349,6 +373,32 @@ def kind_table(runs: Runs, loud: Corpus) -> str:
                     row_of["baseline"]["median_delay_minutes"],
                 ]
             )
+    return markdown(header, body)
+
+
+def incident_table(runs: Runs, loud: Corpus) -> str:
+    """How long alerts last on the incident fleet (issue 15): pooled, per sampling interval and
+    per incident kind, for both detectors."""
+    header = ["group", "detector", "detected", *(label for _, label in INCIDENT_COLUMNS)]
+    body = []
+    for detector in DETECTORS:
+        results = runs.results(loud, detector)
+        groups: dict[str, list[SeriesPaging]] = {"all": []}
+        for name, frame in results.items():
+            windows, kinds = loud.windows[name], loud.kinds[name]
+            record = series_paging(frame["timestamp"], frame["alert"], windows, LABEL_STEPS)
+            groups["all"].append(record)
+            groups.setdefault(interval_name(loud.steps[name]), []).append(record)
+            for kind in sorted(set(kinds)):
+                chosen = [w for w, k in zip(windows, kinds, strict=True) if k == kind]
+                groups.setdefault(kind, []).append(
+                    series_paging(frame["timestamp"], frame["alert"], chosen, LABEL_STEPS)
+                )
+        order = ["all", *(interval_name(s) for s in INTERVALS), *KINDS]
+        for group in (g for g in order if g in groups):
+            summary = summarize(groups[group])
+            detected = sum(len(r.coverages) for r in groups[group])
+            body.append([group, detector, detected, *(summary[k] for k, _ in INCIDENT_COLUMNS)])
     return markdown(header, body)
 
 
@@ -495,7 +545,16 @@ def main(argv: list[str] | None = None) -> int:
     print(breakdown_table(runs, quiet, loud, lambda c: c.shapes, list(SHAPES), "shape"))
     print("\n## Fleet incidents by kind\n")
     print(kind_table(runs, loud))
-    print()
+    print(
+        "\n## Incident state on the incident fleet (targets: median coverage >= "
+        f"{TARGETS['median_coverage']}, <= {TARGETS['alerts_per_detected']} alerts per detected "
+        "incident, resolved within max(10 min, 2 samples) after it ends)\n"
+    )
+    print(incident_table(runs, loud))
+    print(
+        "\n(per detected window; the resolve delay is counted from the incident's end, 2 "
+        "samples before its window's)\n"
+    )
     choosers = {c.name: [c] for c in corpora if c.name in CHOOSERS}
     choosers["fleet"] = [quiet, loud]
     for detector, values, knob in (

@@ -21,8 +21,10 @@ class AlertTransition:
     """An alert opening (``FIRING``) or closing (``RESOLVED``).
 
     ``start`` is the timestamp of the first point of the run that opened the alert; ``end`` is
-    set on resolution (the last point above ``exit_threshold``). ``peak_score`` and ``peak_at``
-    describe the highest score seen so far in the incident.
+    set on resolution (the last point away from the expectation). ``peak_score`` and ``peak_at``
+    describe the highest score seen so far in the incident. ``reason`` says why a resolved
+    alert resolved: ``"recovered"`` (the value came back to the expectation frozen when it
+    opened) or ``"accepted new level"`` (it fired long enough for its level to be the new normal).
     """
 
     status: AlertStatus
@@ -30,3 +32,4 @@ class AlertTransition:
     end: float | None
     peak_score: float
     peak_at: float
+    reason: str = ""

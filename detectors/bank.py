@@ -24,6 +24,7 @@ import numpy as np
 
 from detectors import kernel, layout
 from detectors.kernel import DETECTOR_NAMES, PARTS, part_name
+from detectors.parts import alert
 from detectors.parts.combination import COMBINATIONS
 
 __all__ = ["BankResults", "StackBank", "warm_up"]
@@ -63,6 +64,7 @@ class BankResults:
     lower: np.ndarray
     upper: np.ndarray
     agreeing: np.ndarray  # bit d set: the bank's d-th detector alone reached the threshold
+    resolve_reason: np.ndarray  # why a resolved alert resolved (alert.RECOVERED, ACCEPTED), or 0
 
     @classmethod
     def empty(cls, n: int) -> BankResults:
@@ -70,6 +72,7 @@ class BankResults:
         arrays["alert"] = np.empty(n, dtype=bool)
         arrays["transition"] = np.empty(n, dtype=np.int8)
         arrays["agreeing"] = np.empty(n, dtype=np.int64)
+        arrays["resolve_reason"] = np.empty(n, dtype=np.int8)
         return cls(**arrays)
 
     def __len__(self) -> int:
@@ -121,8 +124,21 @@ class StackBank:
     gap_steps
         A silence longer than this many sampling intervals is a gap: the lag-based models
         restart their windows, so the first point after it is not mistaken for a jump.
-    threshold, exit_threshold, min_duration, cooldown
-        The alert policy (see :mod:`detectors.parts.alert`).
+    threshold, min_duration, cooldown
+        An alert opens at ``min_duration`` onsets in a row scoring at least ``threshold``; after
+        it resolves, ``cooldown`` points open none (see :mod:`detectors.parts.alert`).
+    resolve_threshold, quiet_time, accept_after
+        The incident state: a firing alert stays open while the value is at least
+        ``resolve_threshold`` standard deviations from the expectation frozen at its opening,
+        resolves (``recovered``) ``max(quiet_time, 2 steps)`` seconds of the series' time after
+        the last such point, or (``accepted new level``) after firing ``accept_after`` seconds
+        (0: never).
+    freeze_while_firing
+        Whether the forecaster (its weights and band) and the seasonal profile stop learning
+        while an alert fires (off: it costs NAB's standard score 7 to 12 points).
+    exit_threshold
+        The combined score that keeps an alert open while no expectation is frozen yet (an
+        alert opened during warm-up; None: ``threshold``).
     paging_interval
         Seconds of the series' time over which a combined score's tail probability holds: a
         series sampled faster must be ``paging_interval / step`` times rarer to score as much,
@@ -154,7 +170,7 @@ class StackBank:
     >>> int(np.argmax(results.anomaly_score[on_cpu])), bool(results.alert[on_cpu][700])
     (700, True)
     >>> bank.memory_bytes_per_series()  # a season of 1440 minutes takes 20 kB of it
-    32001
+    32033
 
     A series' state moves to another bank and carries on there:
 
@@ -192,6 +208,10 @@ class StackBank:
         exit_threshold: float | None = None,
         min_duration: int = 1,
         cooldown: int = 0,
+        resolve_threshold: float = alert.RESOLVE_THRESHOLD,
+        quiet_time: float = alert.QUIET_TIME,
+        accept_after: float = alert.ACCEPT_AFTER,
+        freeze_while_firing: bool = False,
         combination: str = "fisher",
         recalibration_grace: int = 100,
         seed: int | None = 42,
@@ -596,6 +616,9 @@ def _check(params: dict) -> None:
         "max_season_length": 0,
         "paging_interval": 0,
         "warm_up_time": 0,
+        "resolve_threshold": 0,
+        "quiet_time": 0,
+        "accept_after": 0,
     }
     for name, low in at_least.items():
         if params[name] < low:

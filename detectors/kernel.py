@@ -12,7 +12,10 @@ runs points through them in the stack's order, scoring each point before any par
 3. **Detectors**: ``forecast`` (the surprise beyond ``min_surprise``), ``volatility``, ``hst``,
    ``zscore``: raw scores, each calibrated into a tail probability.
 4. **Combination**: the detectors' agreement, recalibrated; the range break may raise it.
-5. **Onset and alert**: the score where it sets a new recent high, and the hysteresis.
+5. **Onset and alert**: the score where it sets a new recent high, and the incident state: an
+   alert opens at an onset and fires while the value is away from the expectation frozen at
+   its opening (the forecaster and the profile do not learn meanwhile), see
+   :mod:`detectors.parts.alert`.
 
 :class:`~detectors.bank.StackBank` allocates the state and calls the loop.
 """
@@ -117,6 +120,7 @@ Outputs = collections.namedtuple(
         "lower",
         "upper",
         "agreeing",
+        "resolve_reason",
     ],
     module=__name__,
 )
@@ -303,11 +307,37 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
             combined = py_max(combined, range_score)
         combined = combination.per_time(combined, step, p.combination)
 
-        # Onset and alert: quiet, only an onset may open an alert; firing, the combined score
-        # keeps it open.
+        # Onset and alert: quiet, only an onset may open an alert; firing, the distance from
+        # the expectation frozen at its opening keeps it open (see parts.alert).
         anomaly_score = combined if onset.is_onset(st.onset, slot, combined, p.onset) else 0.0
         firing = st.alert.firing[slot] != 0
-        transition = alert.update(st.alert, slot, combined if firing else anomaly_score, t, p.alert)
+        usual_now = math.nan
+        if length:
+            usual_now = seasonal.predict(st.seasonal, slot, floats, counts, t, p.seasonal)
+        transition = alert.update(
+            st.alert,
+            slot,
+            combined if firing else anomaly_score,
+            t,
+            x,
+            expected,
+            py_max(residual_std, floor),
+            usual_now,
+            step,
+            p.alert,
+        )
+        # While it fires, its expectation is the one frozen when it opened (shown in the
+        # outputs). With freeze_while_firing the models do not learn the incident either: the
+        # forecaster keeps its weights and band (its lags follow the values, so that it predicts
+        # from the real recent points once the alert resolves) and the profile does not learn.
+        incident = st.alert.firing[slot] != 0
+        frozen = incident and p.alert.freeze_while_firing
+        shown, shown_lower, shown_upper = expected, lower, upper  # the outputs
+        if incident:
+            shown = alert.expectation(st.alert, slot, usual_now)
+            half_width = p.forecaster.band_width * st.alert.std[slot]
+            shown_lower = shown - half_width
+            shown_upper = shown + half_width
 
         # Learn
         onset.learn(st.onset, slot, combined, p.onset)
@@ -315,7 +345,9 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
             calibration.learn(st.calibration, slot, d, raws[d], p.calibration)
         zscore.learn(st.zscore, slot, x, p.zscore)
         spread.learn(st.spread, slot, x, p.spread)
-        if started:
+        if started and frozen:
+            forecaster.remember(st.forecaster, slot, x, length, history, floats, p.forecaster)
+        elif started:
             forecaster.learn(
                 st.forecaster,
                 slot,
@@ -343,6 +375,7 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
         out.combined[i] = combined
         out.alert[i] = st.alert.firing[slot] != 0
         out.transition[i] = transition
+        out.resolve_reason[i] = st.alert.reason[slot] if transition == RESOLVED else 0
         if transition != NO_TRANSITION:
             out.alert_start[i] = st.alert.start[slot]
             out.alert_end[i] = st.alert.last_active[slot] if transition == RESOLVED else math.nan
@@ -356,8 +389,8 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
         out.zscore[i] = z
         out.hst_score[i] = raw_hst
         out.forecast_score[i] = surprised
-        out.expected[i] = origin.uncenter(st.origin, slot, expected)
-        out.lower[i] = origin.uncenter(st.origin, slot, lower)
-        out.upper[i] = origin.uncenter(st.origin, slot, upper)
+        out.expected[i] = origin.uncenter(st.origin, slot, shown)
+        out.lower[i] = origin.uncenter(st.origin, slot, shown_lower)
+        out.upper[i] = origin.uncenter(st.origin, slot, shown_upper)
         out.agreeing[i] = agreeing
     return n_points

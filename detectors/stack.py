@@ -17,6 +17,7 @@ import numpy as np
 from detectors.alerting import AlertStatus, AlertTransition
 from detectors.bank import OPENED, RESOLVED, BankResults, StackBank
 from detectors.kernel import DETECTOR_NAMES
+from detectors.parts.alert import REASONS
 from detectors.parts.combination import COMBINATIONS
 
 __all__ = ["COMBINATIONS", "DETECTOR_NAMES", "Assessment", "DetectorStack", "assessment_at"]
@@ -58,6 +59,7 @@ def assessment_at(
             results.alert_end.item(index) if code == RESOLVED else None,
             results.peak_score.item(index),
             results.peak_at.item(index),
+            REASONS.get(results.resolve_reason.item(index), "") if code == RESOLVED else "",
         )
     return Assessment(
         timestamp=timestamp,

@@ -20,6 +20,8 @@ Versions:
 - 7: the forecaster keeps the inverse of its normal equations (recursive least squares);
 - 8: the series' origin and unit (``origin.offset``, ``origin.unit``): the parts see its values
   centred and scaled.
+- 9: the alert's incident state (``alert.expected``, ``alert.usual_offset``, ``alert.std``: the
+  expectation frozen when the alert opened; ``alert.reason``: why the last one resolved).
 
 **Policy.** A state written by any version from :data:`OLDEST_READ` on is read: each upgrade is
 a pure function from one version's dict to the next one's, and they run in a chain. An upgrade
@@ -41,7 +43,7 @@ True
 ...     upgrade(state, 1, bank)
 ... except UnreadableStateError as error:
 ...     print(error)
-series state version 1 is not read any more (versions 2 to 8 are)
+series state version 1 is not read any more (versions 2 to 9 are)
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ from detectors.parts.range_break import BLOCKS as RANGE_BLOCKS
 
 __all__ = ["OLDEST_READ", "UPGRADES", "VERSION", "UnreadableStateError", "upgrade"]
 
-VERSION = 8
+VERSION = 9
 OLDEST_READ = 2
 
 
@@ -209,6 +211,17 @@ def _7_to_8(state: dict, bank) -> dict:
     return state
 
 
+def _8_to_9(state: dict, bank) -> dict:
+    """Format 9 keeps the expectation frozen when an alert opened: an alert firing in a format
+    8 state freezes the forecaster's expectation at its next point (the fields start unknown,
+    as in a new series), and no alert has resolved for a reason yet."""
+    state = dict(state)
+    for name in ("expected", "usual_offset", "std"):
+        state[f"alert.{name}"] = np.array(math.nan)
+    state["alert.reason"] = np.array(0, dtype=np.int64)
+    return state
+
+
 # --- Formats 2 to 4, upgraded to format 5 (written at 7dc766e, moved from StackBank) --------
 
 
@@ -353,5 +366,6 @@ UPGRADES: tuple[Callable[[dict, object], dict], ...] = (
     _5_to_6,
     _6_to_7,
     _7_to_8,
+    _8_to_9,
 )
 assert len(UPGRADES) == VERSION - OLDEST_READ

@@ -62,6 +62,7 @@ from sim.classification import ClassificationReport, evaluate
 from sim.nab_corpus import CostProfile, load_profiles
 from sim.nab_scoring import detection_scores, nab_scores
 from sim.pages import alert_table, pages_per_day
+from sim.paging import TARGETS, series_paging, summarize
 from sim.results import EvaluationError, ResultSet
 from sim.thresholds import MaxF1, MaxFalseAlertsPerDay, MinRecall, Objective, tune_threshold
 
@@ -70,6 +71,8 @@ __all__ = [
     "Evaluation",
     "describe_objective",
     "evaluate_results",
+    "format_incidents",
+    "incident_figures",
     "load_profiles",
     "parse_objective",
     "report_frames",
@@ -170,6 +173,11 @@ class Evaluation:
     objective, objective_met
         The objective that chose ``score_threshold``, as written to ``parse_objective``, and
         whether that threshold meets it (False: no threshold does; the closest was taken).
+    incidents
+        How long the alert column's alerts last on the labelled windows (:mod:`sim.paging`):
+        ``median_coverage``, ``alerts_per_detected``, ``median_resolve_delay_minutes``,
+        ``resolved_in_target``, ``resolved_early``, ``detected`` and ``windows``; None without
+        labels or an alert column.
     """
 
     nab: dict[str, dict[str, Any]]
@@ -187,6 +195,7 @@ class Evaluation:
     pages: pd.DataFrame = dataclasses.field(
         default_factory=lambda: pages_per_day({}, alert_table({}))
     )
+    incidents: dict[str, Any] | None = None
 
     @property
     def has_labels(self) -> bool:
@@ -214,6 +223,7 @@ class Evaluation:
                 "threshold": self.score_threshold,
                 "met": self.objective_met,
             }
+        document["incidents"] = self.incidents
         document["files"] = self.n_files
         document["missing_files"] = list(self.missing)
         document["series"] = self.n_series
@@ -280,6 +290,8 @@ class Evaluation:
             lines.append("not available: the results carry no alert column")
         else:
             lines.append(self.alert_report.format_table())
+            if self.incidents is not None:
+                lines += ["", format_incidents(self.incidents)]
         lines += [
             "",
             f"Scores: anomaly_score >= {self.score_threshold:.6g} ({self.threshold_source})",
@@ -294,6 +306,58 @@ class Evaluation:
             summary += f"; {len(self.missing)} data files without results left out"
         lines += ["", summary]
         return "\n".join(lines)
+
+
+def incident_figures(result_set: ResultSet) -> dict[str, Any] | None:
+    """How long the alerts of the ``alert`` column last on the labelled windows (module
+    :mod:`sim.paging`); None without labels or an alert column."""
+    if not (result_set.has_labels and result_set.has_alerts):
+        return None
+    records = [
+        series_paging(frame["timestamp"], frame["alert"].fillna(0), result_set.windows[name])
+        for name, frame in result_set.results.items()
+        if name in result_set.windows
+    ]
+    summary = summarize(records)
+    keys = ("median_coverage", "alerts_per_detected", "median_resolve_delay_minutes",
+            "resolved_in_target", "resolved_early", "windows")  # fmt: skip
+    figures = {key: summary[key] for key in keys}
+    figures["detected"] = sum(len(r.coverages) for r in records)
+    return figures
+
+
+def format_incidents(figures: Mapping[str, Any]) -> str:
+    """The incident figures as text, each beside its target (issue 15).
+
+    >>> print(format_incidents({"median_coverage": 0.9, "alerts_per_detected": 1.0,
+    ...     "median_resolve_delay_minutes": 4.0, "resolved_in_target": 1.0,
+    ...     "resolved_early": 0.0, "windows": 3, "detected": 2}))
+    Incidents (the alert column on 2 detected of 3 windows)
+      median alert coverage of a window       0.90  (target >= 0.8)
+      alerts per detected window              1.00  (target <= 1.2)
+      median resolve delay after it (min)     4.00
+      resolved within max(10 min, 2 samples)  1.00  (target 1: after its end, not before)
+      resolved before its end                 0.00
+    """
+
+    def number(key: str) -> str:
+        value = figures[key]
+        return "   -" if value is None else f"{value:.2f}"
+
+    return "\n".join(
+        [
+            f"Incidents (the alert column on {figures['detected']} detected of "
+            f"{figures['windows']} windows)",
+            f"  median alert coverage of a window       {number('median_coverage')}  "
+            f"(target >= {TARGETS['median_coverage']})",
+            f"  alerts per detected window              {number('alerts_per_detected')}  "
+            f"(target <= {TARGETS['alerts_per_detected']})",
+            f"  median resolve delay after it (min)     {number('median_resolve_delay_minutes')}",
+            f"  resolved within max(10 min, 2 samples)  {number('resolved_in_target')}  "
+            "(target 1: after its end, not before)",
+            f"  resolved before its end                 {number('resolved_early')}",
+        ]
+    )
 
 
 def _nan_free(results: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -355,7 +419,7 @@ def evaluate_results(
     first_profile = next(iter(profiles))
     try:
         if use_alerts:
-            nab = detection_scores(results, windows, profiles, column="alert")
+            nab = detection_scores(results, windows, profiles, column="alert", openings=True)
             mode = "alert"
         else:
             nab = nab_scores(results, windows, profiles, threshold=threshold)
@@ -397,6 +461,7 @@ def evaluate_results(
         threshold_source=source,
         objective=None if objective is None else describe_objective(objective),
         objective_met=None if objective is None else choice.met,
+        incidents=incident_figures(result_set),
     )
 
 

@@ -512,10 +512,13 @@ def detection_scores(
     windows: Mapping[str, list[Window]],
     profiles: Mapping[str, CostProfile],
     column: str = "alert",
+    openings: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Normalized NAB score per profile of a 0/1 detection column (rows with value 1 alert).
 
-    Equivalent to `nab_scores` at threshold 0.5 on that column.
+    Equivalent to `nab_scores` at threshold 0.5 on that column. With ``openings``, a run of 1s
+    detects once, at its first row: an alert that stays open through its incident is one page,
+    not one false positive per row it lasts beyond the window.
 
     Examples
     --------
@@ -526,13 +529,20 @@ def detection_scores(
     >>> detection_scores({"a.csv": frame}, {"a.csv": [(stamps[5], stamps[6])]},
     ...                  {"standard": CostProfile()})["standard"]["score"]
     100.0
+    >>> alerts[5:9] = 1  # open on into the normal rows after the window
+    >>> round(detection_scores({"a.csv": frame.assign(alert=alerts)},
+    ...                        {"a.csv": [(stamps[5], stamps[6])]},
+    ...                        {"standard": CostProfile()}, openings=True)["standard"]["score"])
+    100
     """
+
+    def flags(frame: pd.DataFrame) -> np.ndarray:
+        on = frame[column].to_numpy() == 1
+        return on & ~np.r_[False, on[:-1]] if openings else on
+
     as_scores = {
         relpath: pd.DataFrame(
-            {
-                "timestamp": frame["timestamp"],
-                "anomaly_score": (frame[column].to_numpy() == 1).astype(float),
-            }
+            {"timestamp": frame["timestamp"], "anomaly_score": flags(frame).astype(float)}
         )
         for relpath, frame in results.items()
     }

@@ -126,7 +126,7 @@ def test_alertmanager_gets_explained_pages_under_the_policy(alertmanager_factory
         )
         (resolved,) = [a for a in note["alerts"] if a["labels"]["series"] == last.series]
         assert resolved["annotations"]["summary"] == last.summary
-        assert "resolved after" in last.summary and "peak" in last.summary
+        assert "resolved (recovered) after" in last.summary and "peak" in last.summary
         assert manager.alerts(series="checkout_latency_seconds") == []
         assert not notifications_for(receiver, "batch_latency_seconds")
         assert manager.alerts(series="batch_latency_seconds") == []

@@ -19,6 +19,7 @@ import pytest
 
 from detectors import DetectorStack
 from detectors.bank import OPENED, RESOLVED, BankResults
+from detectors.parts.alert import ACCEPTED, RECOVERED
 from detectors.state import SnapshotError
 from stream.cli import main
 from stream.outputs.alert_sinks import Alert, alertmanager_alert
@@ -53,6 +54,7 @@ def bank_results(
     results.alert[:] = False
     results.transition[:] = 0
     results.agreeing[:] = 0
+    results.resolve_reason[:] = 0
     timestamps = T0 + STEP * np.arange(n)
     results.expected[:] = expected
     results.lower[:] = results.expected * (1 - spread)
@@ -64,6 +66,7 @@ def bank_results(
         results.anomaly_score[opened] = 0.5
         results.transition[resolved] = RESOLVED
         results.alert_end[resolved] = timestamps[resolved - 1]
+        results.resolve_reason[resolved] = RECOVERED
     for row, score in (scores or {}).items():
         results.anomaly_score[row] = score
     for row, bits in (agreeing or {}).items():
@@ -107,7 +110,8 @@ def test_every_incident_pages_at_its_onset_and_resolves_once_by_default():
     assert resolved.detectors == ("forecast", "hst")  # agreed during it, not at its end
     assert resolved.expected == 0.21
     assert resolved.summary == (
-        "api_latency_seconds resolved after 4 min: peak 910 ms at 02:05 UTC, expected 210 ms "
+        "api_latency_seconds resolved (recovered) after 4 min: peak 910 ms at 02:05 UTC, "
+        "expected 210 ms "
         "(158-262), 02:03 UTC-02:07 UTC"
     )
     assert resolved.description == (
@@ -118,6 +122,25 @@ def test_every_incident_pages_at_its_onset_and_resolves_once_by_default():
         "latency)."
     )
     assert pager.pages == 1 and sum(pager.held_back.values()) == 0 and not pager.incidents
+
+
+def test_a_resolve_says_why_in_the_event_its_text_and_the_alertmanager_annotations():
+    timestamps, values, results = bank_results(
+        [100.0] * 3 + [160.0] * 7, 100.0, [(3, 9)], spread=0.05
+    )
+    results.resolve_reason[9] = ACCEPTED
+    events = Pager().process(["queue_depth"] * 10, timestamps, values, None, results, NAMES, 1)
+    resolved = events[9]
+    assert resolved.resolve_reason == "accepted new level"
+    assert resolved.to_dict()["resolve_reason"] == "accepted new level"
+    assert resolved.summary.startswith("queue_depth resolved (accepted new level) after 5 min")
+    assert "Accepted as the new normal after 6 min away from the expected value (160 at " in (
+        resolved.description
+    )
+    item = alertmanager_alert(Alert(resolved), "page", now=T0 + 600, lease=240)
+    assert item["annotations"]["resolve_reason"] == "accepted new level"
+    firing = alertmanager_alert(Alert(events[3]), "page", now=T0 + 200, lease=240)
+    assert "resolve_reason" not in firing["annotations"] and events[3].resolve_reason == ""
 
 
 def test_the_expected_value_is_the_one_before_the_incident_began():

@@ -1,44 +1,100 @@
-"""The alert policy: hysteresis, so that one incident is one alert.
+"""The alert's incident state: one alert per incident, firing while the metric is away from what
+was expected before the incident began.
 
-An alert opens when ``min_duration`` scores in a row reach ``threshold`` (the stack feeds it
-onsets only while quiet), stays open while the score is at least ``exit_threshold`` and
-resolves after ``min_duration`` scores below it; then ``cooldown`` scores are ignored. The
-transition's start, end (the last active point) and peak are in the state.
+**Opening.** An alert opens when ``min_duration`` scores in a row reach ``threshold`` (the stack
+feeds it onsets only while quiet). It then freezes the *expectation*: the forecaster's expected
+value at the opening point (made from the points before it) and its standard deviation (the
+band's, floored as the surprise's is), and, when the seasonal profile knows the hour, that
+value's offset from the usual value of the hour. The expected value at a later time is the
+usual value of that time plus the offset (a daily cycle goes on; the incident does not move it:
+a bucket of the profile learns a point after it was used, a season later), or the frozen value
+itself without a season. The detectors keep learning (their scores fall within a few points of
+a lasting change, which no longer matters to the alert); with ``freeze_while_firing`` the
+forecaster keeps its weights and band and the seasonal profile does not learn while the alert
+fires (:mod:`detectors.kernel`). That costs the NAB sample 7 (profile) to 12 (both) points of
+its standard score, so it is off by default.
+
+**Staying open.** A point is *away* when it lies at least ``resolve_threshold`` frozen standard
+deviations from the frozen expectation (while no expectation is known yet, e.g. an alert that
+opened during warm-up: when its combined score is at least ``exit_threshold``).
+
+**Resolving.** The alert resolves as ``RECOVERED`` at the first point at least the *quiet time*
+after the last away point: ``max(quiet_time, 2 * step)`` of the series' own time (5 minutes or
+2 samples by default, so an hourly series is not held for 5 points, nor a 15-second one
+resolved after 2; the resolve is then within ``max(10 minutes, 2 samples)`` of the incident's
+end, with room for a straggler). It resolves as ``ACCEPTED`` (a lasting level shift, e.g. a
+deploy that changed the baseline, is the new normal) once it has fired for ``accept_after``
+seconds (0: never); the detectors learn from the new level from there on. After a
+resolution ``cooldown`` scores are ignored. The transition's start, end (the last away point),
+peak and reason are in the state, which a checkpoint carries: a restored series keeps firing.
 
 Examples
 --------
+A shift of 10 at 60-second steps, opened by one score, back after 5 points: it resolves 10
+minutes after its last away point.
+
 >>> from detectors.layout import allocate
->>> c = constants({"threshold": 0.5, "exit_threshold": 0.3, "min_duration": 1, "cooldown": 0})
+>>> c = constants({"threshold": 0.5, "exit_threshold": None, "min_duration": 1, "cooldown": 0,
+...                "resolve_threshold": 3.0, "quiet_time": 600.0, "accept_after": 0.0,
+...                "freeze_while_firing": False})
 >>> st = allocate(State, FIELDS, c, capacity=1)
->>> [int(update(st, 0, s, float(t), c)) for t, s in enumerate((0.1, 0.6, 0.4, 0.2, 0.4))]
-[0, 1, 0, 2, 0]
->>> float(st.start[0]), float(st.last_active[0]), float(st.peak[0])
-(1.0, 2.0, 0.6)
+>>> values = [0.0, 10.0, 10.0, 10.0, 10.0, 10.0] + [0.0] * 12
+>>> scores = [0.0, 0.9] + [0.0] * 16
+>>> codes = [int(update(st, 0, s, 60.0 * t, x, 0.0, 1.0, float("nan"), 60.0, c))
+...          for t, (s, x) in enumerate(zip(scores, values))]
+>>> codes.index(OPENED), codes.index(RESOLVED), int(st.reason[0]) == RECOVERED
+(1, 15, True)
+>>> float(st.start[0]), float(st.last_active[0]), float(st.expected[0])
+(60.0, 300.0, 0.0)
 """
 
 from __future__ import annotations
 
 import collections
+import math
 
-from detectors.compiled import part
+from detectors.compiled import part, py_max
 from detectors.layout import Field, state_type
 
 #: Alert transitions.
 NO_TRANSITION, OPENED, RESOLVED = 0, 1, 2
+#: Why an alert resolved (``reason``): the metric came back, or its new level was accepted.
+NO_REASON, RECOVERED, ACCEPTED = 0, 1, 2
+REASONS = {RECOVERED: "recovered", ACCEPTED: "accepted new level"}
+
+#: Defaults of the incident state (see the module docs).
+RESOLVE_THRESHOLD = 3.0  # frozen standard deviations: the band's half-width
+QUIET_TIME = 300.0  # seconds back near the expectation before resolving...
+QUIET_SAMPLES = 2  # ...and at least this many sampling intervals
+ACCEPT_AFTER = 6 * 3600.0  # seconds of firing after which a lasting level is the new normal
 
 FIELDS = (
     Field("firing", "i8"),
-    Field("run", "i8", doc="scores in a row past the threshold being crossed"),
+    Field("run", "i8", doc="scores in a row past the threshold (opening)"),
     Field("cooldown_left", "i8"),
     Field("run_start", "f8"),
-    Field("last_active", "f8"),
+    Field("last_active", "f8", doc="the last away point"),
     Field("start", "f8"),
     Field("peak", "f8"),
     Field("peak_at", "f8"),
+    Field("expected", "f8", initial=math.nan, doc="the expectation frozen at the opening"),
+    Field("usual_offset", "f8", initial=math.nan, doc="expected less the usual value then"),
+    Field("std", "f8", initial=math.nan, doc="the frozen standard deviation"),
+    Field("reason", "i8", doc="why the last alert resolved (RECOVERED, ACCEPTED)"),
 )
 State = state_type("State", FIELDS, __name__)
 Constants = collections.namedtuple(
-    "Constants", ["threshold", "exit_threshold", "min_duration", "cooldown"]
+    "Constants",
+    [
+        "threshold",
+        "exit_threshold",
+        "min_duration",
+        "cooldown",
+        "resolve_threshold",
+        "quiet_time",
+        "accept_after",
+        "freeze_while_firing",
+    ],
 )
 
 
@@ -50,27 +106,63 @@ def constants(params) -> Constants:
         exit_threshold=float(threshold if exit_threshold is None else exit_threshold),
         min_duration=params["min_duration"],
         cooldown=params["cooldown"],
+        resolve_threshold=float(params["resolve_threshold"]),
+        quiet_time=float(params["quiet_time"]),
+        accept_after=float(params["accept_after"]),
+        freeze_while_firing=bool(params["freeze_while_firing"]),
     )
 
 
 @part
-def update(st, slot, score, timestamp, c):
-    """The policy sees ``score``; returns the transition (its fields are in the state)."""
+def expectation(st, slot, usual):
+    """The frozen expectation at a point whose usual value is ``usual`` (NaN: unknown); NaN
+    while none is frozen."""
+    offset = st.usual_offset[slot]
+    if not math.isnan(offset) and not math.isnan(usual):
+        return usual + offset
+    return st.expected[slot]
+
+
+@part
+def _freeze(st, slot, expected, std, usual):
+    st.expected[slot] = expected
+    st.std[slot] = std
+    st.usual_offset[slot] = expected - usual  # NaN without a usual value
+
+
+@part
+def _resolve(st, slot, reason, c):
+    st.firing[slot] = 0
+    st.run[slot] = 0
+    st.cooldown_left[slot] = c.cooldown
+    st.reason[slot] = reason
+    return RESOLVED
+
+
+@part
+def update(st, slot, score, timestamp, x, expected, std, usual, step, c):
+    """The policy sees ``score`` and the value ``x``; ``expected`` and ``std`` are the
+    forecaster's at this point (NaN while it warms up), ``usual`` the seasonal profile's usual
+    value (NaN: unknown) and ``step`` the series' sampling interval. Returns the transition
+    (its fields are in the state)."""
     if st.firing[slot]:
         if score > st.peak[slot]:
             st.peak[slot] = score
             st.peak_at[slot] = timestamp
-        if score >= c.exit_threshold:
-            st.run[slot] = 0
+        if math.isnan(st.expected[slot]) and not math.isnan(expected):
+            _freeze(st, slot, expected, std, usual)  # opened before the forecaster was ready
+        frozen = expectation(st, slot, usual)
+        if math.isnan(frozen) or math.isnan(x) or math.isnan(st.std[slot]):
+            away = score >= c.exit_threshold
+        else:
+            away = abs(x - frozen) >= c.resolve_threshold * st.std[slot]
+        if away:
             st.last_active[slot] = timestamp
-            return NO_TRANSITION
-        st.run[slot] += 1
-        if st.run[slot] < c.min_duration:
-            return NO_TRANSITION
-        st.firing[slot] = 0
-        st.run[slot] = 0
-        st.cooldown_left[slot] = c.cooldown
-        return RESOLVED
+        elif timestamp - st.last_active[slot] >= py_max(c.quiet_time, QUIET_SAMPLES * step):
+            return _resolve(st, slot, RECOVERED, c)
+        if c.accept_after > 0 and timestamp - st.start[slot] >= c.accept_after:
+            return _resolve(st, slot, ACCEPTED, c)
+        return NO_TRANSITION
     if st.cooldown_left[slot] > 0:
         st.cooldown_left[slot] -= 1
         return NO_TRANSITION
@@ -91,4 +183,6 @@ def update(st, slot, score, timestamp, c):
     st.run[slot] = 0
     st.start[slot] = st.run_start[slot]
     st.last_active[slot] = timestamp
+    st.reason[slot] = NO_REASON
+    _freeze(st, slot, expected, std, usual)
     return OPENED

@@ -36,16 +36,41 @@ STACK_OPTIONS = (
         metavar="SCORE",
     ),
     Option(
+        "resolve_threshold",
+        _DEFAULT.resolve_threshold,
+        "standard deviations from the expectation frozen when an alert opened within which "
+        "the series counts as back",
+        type=float,
+        metavar="SIGMAS",
+    ),
+    Option(
+        "quiet_time",
+        _DEFAULT.quiet_time,
+        "seconds of the series' time (at least 2 samples) back near the expectation before a "
+        "firing alert resolves as recovered",
+        type=float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "accept_after",
+        _DEFAULT.accept_after,
+        "seconds of firing after which a lasting level is accepted as the new normal (the "
+        "alert resolves as 'accepted new level' and the model relearns; 0: never)",
+        type=float,
+        metavar="SECONDS",
+    ),
+    Option(
         "exit_threshold",
         _DEFAULT.exit_threshold,
-        "combined score below which a firing alert resolves (none: the threshold)",
+        "combined score that keeps an alert open while no expectation is known yet (an "
+        "alert opened during warm-up; none: the threshold)",
         type=float,
         metavar="SCORE",
     ),
     Option(
         "min_duration",
         _DEFAULT.min_duration,
-        "consecutive points needed to open or resolve an alert",
+        "consecutive onset points needed to open an alert",
         type=int,
         metavar="N",
     ),

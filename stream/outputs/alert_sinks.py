@@ -10,7 +10,8 @@ Alertmanager (``POST /api/v2/alerts``) gets one alert per series with stable lab
 ``alertname``, ``series``, ``severity`` (the policy's, :mod:`stream.outputs.policy`) plus the
 point's
 own labels (:func:`alert_labels`), the event's ``summary``, ``description``, ``runbook_url``,
-``dashboard_url`` and numbers in annotations, and ``startsAt`` at the incident's start. Like
+``dashboard_url`` and numbers in annotations (a resolved alert's ``resolve_reason`` too), and
+``startsAt`` at the incident's start. Like
 Prometheus, Lookout re-sends a firing alert every ``resend_interval`` with ``endsAt`` four
 intervals ahead, so an alert whose sender died resolves by itself; a resolved alert is sent once
 more with its ``endsAt``.
@@ -352,6 +353,7 @@ def alertmanager_alert(
             "alert_id": event.alert_id,
             "event_id": event.event_id,
             "incident_start": format_timestamp(event.start),
+            **({"resolve_reason": event.resolve_reason} if event.resolve_reason else {}),
         },
         "startsAt": format_timestamp(starts),
         "endsAt": format_timestamp(ends),

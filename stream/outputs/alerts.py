@@ -65,7 +65,10 @@ class AlertEvent:
     value expected when the incident began and its band; ``peak_value``/``peak_value_at`` the
     point furthest from it so far, ``peak_score``/``peak_at`` the highest anomaly score;
     ``detectors`` those that agreed at any point of the incident (so far). ``severity`` and
-    ``rule`` come from the policy (:mod:`stream.outputs.policy`).
+    ``rule`` come from the policy (:mod:`stream.outputs.policy`). A resolved event says why in
+    ``resolve_reason``: ``"recovered"`` (the value came back to the expectation) or ``"accepted
+    new level"`` (it stayed away long enough to be the new normal, see
+    :mod:`detectors.parts.alert`).
     """
 
     alert_id: str
@@ -90,6 +93,7 @@ class AlertEvent:
     description: str = ""
     runbook_url: str = ""
     dashboard_url: str = ""
+    resolve_reason: str = ""  # resolved: "recovered" or "accepted new level"
 
     @classmethod
     def from_assessment(cls, series: str, assessment: Assessment) -> AlertEvent:
@@ -112,6 +116,7 @@ class AlertEvent:
             upper=assessment.upper,
             anomaly_score=assessment.anomaly_score,
             detectors=assessment.agreeing,
+            resolve_reason=transition.reason,
         ).explained()
 
     @property
@@ -351,8 +356,9 @@ def explain(event: AlertEvent) -> tuple[str, str]:
         return summary, description
     end = event.end if event.end is not None else event.at
     lasted = format_duration(end - event.start)
+    why = f" ({event.resolve_reason})" if event.resolve_reason else ""
     summary = (
-        f"{event.series} resolved after {lasted}: peak {unit.format(peak)} at "
+        f"{event.series} resolved{why} after {lasted}: peak {unit.format(peak)} at "
         f"{_clock(peak_at, event.start)}, {expectation}, {_clock(event.start)}-"
         f"{_clock(end, event.start)}"
     )
@@ -363,10 +369,19 @@ def explain(event: AlertEvent) -> tuple[str, str]:
         + _band_text(unit, expected, event.lower, event.upper, known, band)
         + (f", {_deviation(unit, peak, expected)}" if known else "")
         + f"; anomaly score peak {event.peak_score:.2f}. Detectors that agreed during it: "
-        f"{detectors}. Back at {unit.format(event.value)} at {_clock(event.at, event.start)}. "
-        f"{_policy_text(event)}."
+        f"{detectors}. {_resolution_text(unit, event)}. {_policy_text(event)}."
     )
     return summary, description
+
+
+def _resolution_text(unit: Unit, event: AlertEvent) -> str:
+    now = f"{unit.format(event.value)} at {_clock(event.at, event.start)}"
+    if event.resolve_reason == "accepted new level":
+        return (
+            f"Accepted as the new normal after {format_duration(event.at - event.start)} away "
+            f"from the expected value ({now}): the model learns the new level from here"
+        )
+    return f"Back at {now}"
 
 
 def _policy_text(event: AlertEvent) -> str:

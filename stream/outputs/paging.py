@@ -10,7 +10,8 @@ and when it pages:
   (:class:`~stream.outputs.alert_budget.AlertBudget`, pages only) let it: an incident that opens
   during a deploy window pages when the window ends if it is still going on;
 - a paged incident sends one ``resolved`` event when the detector resolves it, describing the
-  incident as a whole (start, end, peak, the detectors that agreed during it);
+  incident as a whole (start, end, peak, the detectors that agreed during it) and why it
+  resolved (``resolve_reason``: ``recovered`` or ``accepted new level``);
 - an incident that ends without paging is counted in :attr:`Pager.held_back` by the reason of
   its last point (``muted``, ``direction``, ...): it is never silently lost.
 
@@ -39,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from detectors.bank import OPENED, RESOLVED, BankResults
+from detectors.parts.alert import REASONS
 from stream.outputs.alert_budget import AlertBudget
 from stream.outputs.alerts import AlertEvent, LinkTemplates, alert_id
 from stream.outputs.policy import HELD_BACK_REASONS, Decision, Policy
@@ -179,8 +181,9 @@ class Pager:
                     self.held_back[incident.held_back] += 1
                     continue
                 end = results.alert_end.item(row)
+                reason = REASONS.get(results.resolve_reason.item(row), "")
                 events[row] = self._event(
-                    name, incident, "resolved", at, value, score, detector_names, end
+                    name, incident, "resolved", at, value, score, detector_names, end, reason
                 )
         if self.budget is not None and len(timestamps):
             # after the rows (each candidate saw the threshold of its own time): the gauge
@@ -206,6 +209,7 @@ class Pager:
         score: float,
         detector_names: tuple[str, ...],
         end: float | None = None,
+        resolve_reason: str = "",
     ) -> AlertEvent:
         runbook, dashboard = self.links.render(series, incident.labels)
         return AlertEvent(
@@ -231,6 +235,7 @@ class Pager:
             peak_value_at=incident.peak_value_at,
             runbook_url=runbook,
             dashboard_url=dashboard,
+            resolve_reason=resolve_reason,
         ).explained()
 
     # --- per-series state ----------------------------------------------------------------

@@ -194,6 +194,10 @@ class LagForecaster:
         self._fitted += 1
         self._remember(x)
 
+    def remember_one(self, x: float) -> None:
+        """Push ``x`` into the lags (and the season's history) without learning from it."""
+        self._remember(x)
+
     def _recursive_least_squares(self, features: np.ndarray, target: float) -> bool:
         """One RLS step on ``P`` (the inverse of ``A``) and the weights, then the ridge refill
         of one diagonal entry in turn; False if it failed (a NaN, or a scale far off)."""

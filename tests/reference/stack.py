@@ -111,8 +111,10 @@ class DetectorStack:
     gap_steps
         A silence longer than this many sampling intervals is a gap: the lag-based models
         restart their windows, so the first point after it is not mistaken for a jump.
-    threshold, exit_threshold, min_duration, cooldown
-        The alert policy (see :class:`~detectors.alerting.HysteresisAlert`).
+    threshold, exit_threshold, min_duration, cooldown, resolve_threshold, quiet_time, accept_after
+        The alert policy and incident state (see :class:`~tests.reference.alerting.HysteresisAlert`).
+    freeze_while_firing
+        Whether the forecaster and the seasonal profile stop learning while an alert fires.
     seed
         Seed of the Half-Space-Trees.
 
@@ -155,6 +157,10 @@ class DetectorStack:
         exit_threshold: float | None = None,
         min_duration: int = 1,
         cooldown: int = 0,
+        resolve_threshold: float = 3.0,
+        quiet_time: float = 300.0,
+        accept_after: float = 6 * 3600.0,
+        freeze_while_firing: bool = False,
         combination: str = "fisher",
         recalibration_grace: int = 100,
         seed: int | None = 42,
@@ -191,6 +197,10 @@ class DetectorStack:
         self.exit_threshold = exit_threshold
         self.min_duration = min_duration
         self.cooldown = cooldown
+        self.resolve_threshold = resolve_threshold
+        self.quiet_time = quiet_time
+        self.accept_after = accept_after
+        self.freeze_while_firing = freeze_while_firing
         self.combination = combination
         self.recalibration_grace = recalibration_grace
         self.seed = seed
@@ -236,7 +246,10 @@ class DetectorStack:
         self._previous_usual = math.nan
         self._previous_deviation = 0.0
         self._recent = onset_maximum(refractory)
-        self._policy = HysteresisAlert(threshold, exit_threshold, min_duration, cooldown)
+        self._policy = HysteresisAlert(
+            threshold, exit_threshold, min_duration, cooldown, resolve_threshold, quiet_time,
+            accept_after,
+        )
 
     def process(self, timestamp: float, value: float) -> Assessment:
         """Score ``value`` at ``timestamp`` (epoch seconds), then learn it."""
@@ -307,10 +320,24 @@ class DetectorStack:
             self.refractory and self._recent.n and combined <= self._recent.max + self.onset_margin
         )
         anomaly_score = combined if is_onset else 0.0
-        # Quiet, only an onset may open an alert; firing, the combined score keeps it open.
+        # Quiet, only an onset may open an alert; firing, the distance from the expectation
+        # frozen at its opening keeps it open.
+        usual = math.nan if self._seasonal is None else self._seasonal.predict_one(timestamp)
+        std = max(forecaster.residual_std, floor) if forecaster is not None else math.nan
         transition = self._policy.update(
-            combined if self._policy.firing else anomaly_score, timestamp
+            combined if self._policy.firing else anomaly_score,
+            timestamp,
+            value,
+            expected,
+            std,
+            usual,
+            self._step,
         )
+        incident = self._policy.firing
+        if incident:  # the expectation frozen when the alert opened
+            expected = self._policy.expectation(usual)
+            half_width = forecaster.band_width * self._policy.std
+            lower, upper = expected - half_width, expected + half_width
         agreeing = tuple(name for name, score in scores.items() if score >= self.threshold)
 
         self._recent.update(combined)
@@ -318,7 +345,7 @@ class DetectorStack:
             calibrator.learn_one(raw[name])
         self._zscore.learn_one(value)
         self._spread.update(value)
-        self._learn_expectations(timestamp, value)
+        self._learn_expectations(timestamp, value, incident and self.freeze_while_firing)
 
         return Assessment(
             timestamp=timestamp,
@@ -405,8 +432,11 @@ class DetectorStack:
         self._zscore.restart()
         self._previous_deviation = 0.0
 
-    def _learn_expectations(self, timestamp: float, value: float) -> None:
+    def _learn_expectations(self, timestamp: float, value: float, frozen: bool) -> None:
         if self._forecaster is not None:
+            if frozen:  # the lags follow the values; the weights, band and season stay
+                self._forecaster.remember_one(value)
+                return
             self._forecaster.learn_one(value)
             if self._seasonal is not None:
                 self._seasonal.learn_one(timestamp, value)
