@@ -21,7 +21,8 @@ Versions:
 - 8: the series' origin and unit (``origin.offset``, ``origin.unit``): the parts see its values
   centred and scaled.
 - 9: the alert's incident state (``alert.expected``, ``alert.usual_offset``, ``alert.std``: the
-  expectation frozen when the alert opened; ``alert.reason``: why the last one resolved).
+  expectation frozen when the alert opened; ``alert.reason``: why the last one resolved;
+  ``alert.settle_until``: no new alert back at a recovered incident's expectation before).
 
 **Policy.** A state written by any version from :data:`OLDEST_READ` on is read: each upgrade is
 a pure function from one version's dict to the next one's, and they run in a chain. An upgrade
@@ -219,6 +220,7 @@ def _8_to_9(state: dict, bank) -> dict:
     for name in ("expected", "usual_offset", "std"):
         state[f"alert.{name}"] = np.array(math.nan)
     state["alert.reason"] = np.array(0, dtype=np.int64)
+    state["alert.settle_until"] = np.array(math.nan)
     return state
 
 

@@ -125,3 +125,29 @@ def test_the_format_8_upgrade_adds_an_unknown_expectation_without_touching_its_i
     assert VERSION == 9 and set(old) == {"alert.firing", "spread.n"}
     assert math.isnan(float(new["alert.expected"])) and int(new["alert.reason"]) == 0
     assert new["alert.firing"] is old["alert.firing"]
+
+
+def test_the_return_after_a_recovered_incident_is_not_a_new_incident_but_a_new_spike_is():
+    """The detectors learned the incident's level; coming back looks like a change to them.
+    For as long as the incident lasted, a value back at the old expectation opens nothing; a
+    value away from it does."""
+    from detectors.layout import allocate
+    from detectors.parts import alert
+
+    c = alert.constants(
+        {"threshold": 0.5, "exit_threshold": None, "min_duration": 1, "cooldown": 0,
+         "resolve_threshold": 3.0, "quiet_time": 120.0, "accept_after": 0.0,
+         "freeze_while_firing": False}
+    )  # fmt: skip
+    st = allocate(alert.State, alert.FIELDS, c, capacity=1)
+    nan = math.nan
+
+    def point(minute, score, x):
+        return int(alert.update(st, 0, score, 60.0 * minute, x, 0.0, 1.0, nan, 60.0, c))
+
+    assert point(0, 0.9, 10.0) == alert.OPENED  # ten minutes at 10, expected 0 +- 1
+    assert [point(m, 0.0, 10.0) for m in range(1, 10)] == [alert.NO_TRANSITION] * 9
+    codes = [point(m, 0.0, 0.0) for m in range(10, 12)]  # back: resolves after 2 minutes
+    assert codes[-1] == alert.RESOLVED and int(st.reason[0]) == RECOVERED
+    assert point(14, 0.9, 0.5) == alert.NO_TRANSITION  # the detectors see the return
+    assert point(15, 0.9, 8.0) == alert.OPENED  # away from the old expectation: a new one

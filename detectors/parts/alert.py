@@ -25,8 +25,12 @@ resolved after 2; the resolve is then within ``max(10 minutes, 2 samples)`` of t
 end, with room for a straggler). It resolves as ``ACCEPTED`` (a lasting level shift, e.g. a
 deploy that changed the baseline, is the new normal) once it has fired for ``accept_after``
 seconds (0: never); the detectors learn from the new level from there on. After a
-resolution ``cooldown`` scores are ignored. The transition's start, end (the last away point),
-peak and reason are in the state, which a checkpoint carries: a restored series keeps firing.
+resolution ``cooldown`` scores are ignored. After a recovery the detectors, which learned the
+incident's level while it lasted, see the return to normal as a change: for as long as the
+incident lasted, a point back within the band of the old expectation opens no new alert
+(``settle_until``); a point away from it still does. The transition's start, end (the last
+away point), peak and reason are in the state, which a checkpoint carries: a restored series
+keeps firing.
 
 Examples
 --------
@@ -81,6 +85,7 @@ FIELDS = (
     Field("usual_offset", "f8", initial=math.nan, doc="expected less the usual value then"),
     Field("std", "f8", initial=math.nan, doc="the frozen standard deviation"),
     Field("reason", "i8", doc="why the last alert resolved (RECOVERED, ACCEPTED)"),
+    Field("settle_until", "f8", initial=math.nan, doc="no alert back at the old expectation"),
 )
 State = state_type("State", FIELDS, __name__)
 Constants = collections.namedtuple(
@@ -131,12 +136,24 @@ def _freeze(st, slot, expected, std, usual):
 
 
 @part
-def _resolve(st, slot, reason, c):
+def _resolve(st, slot, reason, timestamp, c):
     st.firing[slot] = 0
     st.run[slot] = 0
     st.cooldown_left[slot] = c.cooldown
     st.reason[slot] = reason
+    # The detectors learned the incident while it lasted: for as long again, coming back to
+    # the old expectation is the recovery they have not relearned yet, not a new incident.
+    recovered = reason == RECOVERED
+    st.settle_until[slot] = timestamp + (timestamp - st.start[slot]) if recovered else math.nan
     return RESOLVED
+
+
+@part
+def _settling_back(st, slot, timestamp, x, usual, c):
+    """Whether ``x`` is back at the last incident's expectation while the detectors relearn."""
+    if not timestamp < st.settle_until[slot] or math.isnan(x):
+        return False
+    return abs(x - expectation(st, slot, usual)) < c.resolve_threshold * st.std[slot]
 
 
 @part
@@ -159,14 +176,14 @@ def update(st, slot, score, timestamp, x, expected, std, usual, step, c):
         if away:
             st.last_active[slot] = timestamp
         elif timestamp - st.last_active[slot] >= py_max(c.quiet_time, QUIET_SAMPLES * step):
-            return _resolve(st, slot, RECOVERED, c)
+            return _resolve(st, slot, RECOVERED, timestamp, c)
         if c.accept_after > 0 and timestamp - st.start[slot] >= c.accept_after:
-            return _resolve(st, slot, ACCEPTED, c)
+            return _resolve(st, slot, ACCEPTED, timestamp, c)
         return NO_TRANSITION
     if st.cooldown_left[slot] > 0:
         st.cooldown_left[slot] -= 1
         return NO_TRANSITION
-    if score < c.threshold:
+    if score < c.threshold or _settling_back(st, slot, timestamp, x, usual, c):
         st.run[slot] = 0
         return NO_TRANSITION
     if st.run[slot] == 0:

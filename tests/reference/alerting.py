@@ -74,6 +74,7 @@ class HysteresisAlert:
         self._expected = NAN
         self._usual_offset = NAN
         self._std = NAN
+        self._settle_until = NAN
 
     def expectation(self, usual: float = NAN) -> float:
         """The frozen expectation at a point whose usual value is ``usual``."""
@@ -98,16 +99,22 @@ class HysteresisAlert:
         """Feed one point; return the transition it causes, if any."""
         if self.firing:
             return self._update_firing(score, timestamp, x, expected, std, usual, step)
-        return self._update_quiet(score, timestamp, expected, std, usual)
+        return self._update_quiet(score, timestamp, x, expected, std, usual)
 
     def _freeze(self, expected: float, std: float, usual: float) -> None:
         self._expected, self._std, self._usual_offset = expected, std, expected - usual
 
-    def _update_quiet(self, score, timestamp, expected, std, usual) -> AlertTransition | None:
+    def _settling_back(self, timestamp: float, x: float, usual: float) -> bool:
+        """Back at the last recovered incident's expectation while the detectors relearn."""
+        if not timestamp < self._settle_until or math.isnan(x):
+            return False
+        return abs(x - self.expectation(usual)) < self.resolve_threshold * self._std
+
+    def _update_quiet(self, score, timestamp, x, expected, std, usual) -> AlertTransition | None:
         if self._cooldown_left > 0:
             self._cooldown_left -= 1
             return None
-        if score < self.threshold:
+        if score < self.threshold or self._settling_back(timestamp, x, usual):
             self._run = 0
             return None
         if self._run == 0:
@@ -140,12 +147,14 @@ class HysteresisAlert:
         if away:
             self._last_active = timestamp
         elif timestamp - self._last_active >= max(self.quiet_time, 2 * step):
-            return self._resolve("recovered")
+            return self._resolve("recovered", timestamp)
         if self.accept_after > 0 and timestamp - self._start >= self.accept_after:
-            return self._resolve("accepted new level")
+            return self._resolve("accepted new level", timestamp)
         return None
 
-    def _resolve(self, reason: str) -> AlertTransition:
+    def _resolve(self, reason: str, timestamp: float) -> AlertTransition:
+        recovered = reason == "recovered"
+        self._settle_until = timestamp + (timestamp - self._start) if recovered else NAN
         self.firing = False
         self._run = 0
         self._cooldown_left = self.cooldown

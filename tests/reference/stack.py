@@ -112,7 +112,8 @@ class DetectorStack:
         A silence longer than this many sampling intervals is a gap: the lag-based models
         restart their windows, so the first point after it is not mistaken for a jump.
     threshold, exit_threshold, min_duration, cooldown, resolve_threshold, quiet_time, accept_after
-        The alert policy and incident state (see :class:`~tests.reference.alerting.HysteresisAlert`).
+        The alert policy and incident state (see
+        :class:`~tests.reference.alerting.HysteresisAlert`).
     freeze_while_firing
         Whether the forecaster and the seasonal profile stop learning while an alert fires.
     seed
