@@ -48,6 +48,8 @@ from stream.outputs.policy import HELD_BACK_REASONS, Decision, Policy
 __all__ = ["Incident", "Pager"]
 
 _NO_LABELS: Mapping[str, str] = {}
+#: Why an incident never pages: it opened in a warm start's history (see :meth:`Pager.mute`).
+HISTORY = "history"
 
 
 @dataclasses.dataclass
@@ -164,7 +166,7 @@ class Pager:
                 )
             score = results.anomaly_score.item(row)
             incident.observe(at, value, score, results.agreeing.item(row))
-            if incident.page is None and code != RESOLVED:
+            if incident.page is None and code != RESOLVED and incident.held_back != HISTORY:
                 reason = self._holds_back(incident, at, value, series_count)
                 if reason:
                     incident.held_back = reason
@@ -248,7 +250,18 @@ class Pager:
         return incident.page, incident.labels
 
     def forget(self, series: str) -> None:
+        """Drop what is known of ``series`` (it left this process)."""
         self.incidents.pop(series, None)
+
+    def mute(self, series: str) -> None:
+        """The open incident of ``series`` opened in a warm start's history, which never
+        pages: it stays open as long as the detectors say (an incident that outlasts the
+        history is the same incident, not a new page), pages never, and its end is counted as
+        held back (``history``), not sent. Its state says so, so a restart keeps it muted."""
+        incident = self.incidents.get(series)
+        if incident is not None:
+            incident.page = None
+            incident.held_back = HISTORY
 
     def state(self, series: str, detector_names: tuple[str, ...]) -> dict | None:
         """The open incident of ``series`` as JSON-ready data (its page is stored apart, see

@@ -438,10 +438,10 @@ class Pipeline:
         return self.pager.open_alert(series)
 
     def mute_open_alert(self, series: str) -> None:
-        """Forget that ``series``' alert is open (it opened on history, which never pages):
-        its state is then stored without it, so no restart takes it over and sends it, and its
-        resolve is not sent either (the pager skips the end of an incident it never saw open)."""
-        self.pager.forget(series)
+        """``series``' open alert opened on history, which never pages: it is kept open but
+        muted (:meth:`~stream.outputs.paging.Pager.mute`), so neither its later points nor
+        its resolve nor a restart sends it."""
+        self.pager.mute(series)
 
     def process(self, point: MetricPoint) -> tuple[Assessment, AlertEvent | None]:
         """Score and learn one point at once (no reorder window); raises ``InvalidPoint``."""
