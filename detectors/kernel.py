@@ -314,6 +314,14 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
         usual_now = math.nan
         if length:
             usual_now = seasonal.predict(st.seasonal, slot, floats, counts, t, p.seasonal)
+        # The scale of "back near the expectation": the forecaster's band; without a season
+        # the frozen expectation is one value, so at least the values' own spread (a cycle the
+        # forecaster follows is not an incident that goes on).
+        alert_std = py_max(residual_std, floor)
+        if math.isnan(usual_now):
+            level_std = zscore.std(st.zscore, slot)
+            if not math.isnan(level_std):
+                alert_std = py_max(alert_std, level_std)
         transition = alert.update(
             st.alert,
             slot,
@@ -321,7 +329,7 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
             t,
             x,
             expected,
-            py_max(residual_std, floor),
+            alert_std,
             usual_now,
             step,
             p.alert,

@@ -30,7 +30,7 @@ from tests.test_state_store import MemorySender, MemorySource
 
 TOPIC = "metrics"
 VALUES = [10 + math.sin(i / 3) + (i % 7) * 0.1 for i in range(80)] + [90.0] * 4
-VALUES += [10 + math.sin(i / 3) for i in range(40)]  # fires at point 80, resolves at 81
+VALUES += [10 + math.sin(i / 3) for i in range(40)]  # fires at point 80, resolves at 88
 
 
 class ReplayingSource(MemorySource):
@@ -94,7 +94,7 @@ def test_a_crash_after_a_resolve_does_not_tell_alertmanager_the_alert_fires_agai
         first_sender = MemorySender()
         first = ReplayingSource(records())
         with pytest.raises(KeyboardInterrupt):
-            runner(first, first_sender, CrashingStore(path, die_at=82), first_am).run()
+            runner(first, first_sender, CrashingStore(path, die_at=89), first_am).run()
         first_events = first_sender.on("alerts")  # flushed before the state write that died
         assert [e["status"] for e in first_events] == ["firing", "resolved"]
         last_post = first_am.notifications[-1]
@@ -103,7 +103,7 @@ def test_a_crash_after_a_resolve_does_not_tell_alertmanager_the_alert_fires_agai
         # The checkpoint has the alert open (it was written before the resolving point).
         second_sender = MemorySender()
         second = ReplayingSource(records(), committed=first.committed)
-        assert first.committed == {(TOPIC, 0): 81}
+        assert first.committed == {(TOPIC, 0): 88}
         summary = runner(second, second_sender, SqliteStateStore(path), second_am).run(
             max_messages=len(second.records)
         )
@@ -183,7 +183,7 @@ def test_an_incident_replayed_whole_after_a_crash_is_not_sent_as_firing_again(tm
     path = tmp_path / "state.db"
     with AlertWebhookReceiver() as first_am, AlertWebhookReceiver() as second_am:
         clock = [0.0]
-        first = ClockedSource(records(), clock, tick_at=61, crash_after_polls=83)
+        first = ClockedSource(records(), clock, tick_at=61, crash_after_polls=90)
         first_runner = Runner(
             first,
             MemorySender(),

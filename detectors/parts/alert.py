@@ -15,8 +15,10 @@ fires (:mod:`detectors.kernel`). That costs the NAB sample 7 (profile) to 12 (bo
 its standard score, so it is off by default.
 
 **Staying open.** A point is *away* when it lies at least ``resolve_threshold`` frozen standard
-deviations from the frozen expectation (while no expectation is known yet, e.g. an alert that
-opened during warm-up: when its combined score is at least ``exit_threshold``).
+deviations from the frozen expectation (the forecaster's band; without a season, at least the
+values' own spread over the z-score's window, since one frozen value cannot follow a cycle);
+while no expectation is known yet (an alert that opened during warm-up), when its combined
+score is at least ``exit_threshold``.
 
 **Resolving.** The alert resolves as ``RECOVERED`` at the first point at least the *quiet time*
 after the last away point: ``max(quiet_time, 2 * step)`` of the series' own time (5 minutes or

@@ -325,6 +325,8 @@ class DetectorStack:
         # frozen at its opening keeps it open.
         usual = math.nan if self._seasonal is None else self._seasonal.predict_one(timestamp)
         std = max(forecaster.residual_std, floor) if forecaster is not None else math.nan
+        if math.isnan(usual):  # one frozen value: at least the values' own spread
+            std = max(std, self._zscore.std)
         transition = self._policy.update(
             combined if self._policy.firing else anomaly_score,
             timestamp,
