@@ -23,7 +23,7 @@ import inspect
 import numpy as np
 
 from detectors import kernel, layout
-from detectors.kernel import DETECTOR_NAMES, PARTS, part_name
+from detectors.kernel import DETECTOR_NAMES, INCIDENT_NAMES, PARTS, part_name
 from detectors.parts.combination import COMBINATIONS
 
 __all__ = ["BankResults", "StackBank", "warm_up"]
@@ -133,6 +133,12 @@ class StackBank:
         points than ``grace_period`` (and ``recalibration_grace``), but at least 24 points: with
         172800 an hourly series can page after two days, not after ten. 0 (the default): points
         only (two days cost the NAB sample's hourly files 8 points of its score).
+    memory_time, refractory_time
+        Seconds of a series' time that the calibrations and the range break remember
+        (``memory_time``) and that an onset must beat the scores of (``refractory_time``),
+        when longer than ``long_window`` and ``refractory`` points: a 15-second series then
+        needs a score as rare per hour as a 5-minute one, and stays as long quiet after an
+        onset. 0: points only.
     seed
         Seed of the Half-Space-Trees, shared by every series: it must be fixed.
 
@@ -199,6 +205,8 @@ class StackBank:
         return_is_surprise: bool = True,
         paging_interval: float = 300.0,
         warm_up_time: float = 0.0,
+        memory_time: float = 0.0,
+        refractory_time: float = 0.0,
     ):
         params = {
             name: value for name, value in locals().items() if name not in ("self", "__class__")
@@ -210,8 +218,9 @@ class StackBank:
 
         # One calibrator per distinct detector, in order
         names = tuple(dict.fromkeys(self.detectors))
-        # Bit d of BankResults.agreeing is detector_names[d]; the range break's comes last.
-        self.detector_names = names + (("range",) if range_break else ())
+        # Bit d of BankResults.agreeing is detector_names[d]: the range break, then the incident
+        # kinds (detectors.kernel.INCIDENTS) come last.
+        self.detector_names = names + (("range",) if range_break else ()) + INCIDENT_NAMES
         self._detector_codes = np.array([DETECTOR_NAMES.index(n) for n in names], dtype=np.int64)
         self._params = kernel.params_of(params)
         # The forecaster's system size, as a tuple whose length numba compiles in
@@ -596,6 +605,8 @@ def _check(params: dict) -> None:
         "max_season_length": 0,
         "paging_interval": 0,
         "warm_up_time": 0,
+        "memory_time": 0,
+        "refractory_time": 0,
     }
     for name, low in at_least.items():
         if params[name] < low:

@@ -26,6 +26,7 @@ VARIANTS = {
     "forecast_zscore": dict(detectors=("forecast", "zscore")),
     "hst_only": dict(detectors=("hst",), grace_period=100),
     "no_season": dict(season=0, refractory=0, min_duration=2, cooldown=5, exit_threshold=0.2),
+    "in_time": dict(long_window=1000, memory_time=3e6, refractory_time=1.2e5),
 }
 VARIANT_POINTS = 1300
 
