@@ -33,7 +33,9 @@ Targets (issue 14): quiet fleet at most 0.3 false pages per series-week at every
 shape, event recall at least 0.95, median delay at most 2 samples and 5 minutes.
 
 Run: ``.venv/bin/python bench/quality.py [--quick] [--series 80] [--weeks 4] [--seed 0]
-[--threads 1] [--nab DIR] [--smd DIR] [--thresholds 0.25,0.3,0.36,0.45,0.6] [--z 3,4,5,6]``.
+[--threads 1] [--nab DIR] [--smd DIR] [--thresholds 0.25,0.3,0.36,0.45,0.6] [--z 3,4,5,6]
+[--set NAME=VALUE ...]`` (``--set``: a keyword argument of Lookout's stack, to compare a candidate
+default with the current one on every corpus).
 ``--quick`` (40 series, 2 weeks, a third of NAB, 2 SMD machines, 3 thresholds) takes about 1.5
 minutes on one core; the defaults about 17 (niced, on a busy machine). The per-detector NAB
 table, the old synthetic scenarios, the ablations and the seed table are ``bench/ablations.py``.
@@ -494,8 +496,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Fleet: {n_series} series over {weeks:g} weeks, seed {args.seed} "
         f"({quiet.n_points:,} points each, quiet and with "
-        f"{sum(map(len, loud.windows.values()))} incidents). Lookout: the default stack through "
-        "the pipeline; baseline: |z| > 3 over the last week for 5 minutes.\n"
+        f"{sum(map(len, loud.windows.values()))} incidents). Lookout: the default stack"
+        f"{' with ' + ', '.join(args.set) if args.set else ''} through the pipeline; baseline: "
+        "|z| > 3 over the last week for 5 minutes.\n"
     )
     log("per corpus")
     print("## Per corpus\n")

@@ -19,7 +19,8 @@ Versions:
   by hand); the unused column of format 5 and the slot's ``active`` flag are gone;
 - 7: the forecaster keeps the inverse of its normal equations (recursive least squares);
 - 8: the series' origin and unit (``origin.offset``, ``origin.unit``): the parts see its values
-  centred and scaled.
+  centred and scaled;
+- 9: the incident kinds' runs (``stuck.*``, ``outage.*``, :data:`detectors.kernel.INCIDENTS`).
 
 **Policy.** A state written by any version from :data:`OLDEST_READ` on is read: each upgrade is
 a pure function from one version's dict to the next one's, and they run in a chain. An upgrade
@@ -41,7 +42,7 @@ True
 ...     upgrade(state, 1, bank)
 ... except UnreadableStateError as error:
 ...     print(error)
-series state version 1 is not read any more (versions 2 to 8 are)
+series state version 1 is not read any more (versions 2 to 9 are)
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from detectors.parts.range_break import BLOCKS as RANGE_BLOCKS
 
 __all__ = ["OLDEST_READ", "UPGRADES", "VERSION", "UnreadableStateError", "upgrade"]
 
-VERSION = 8
+VERSION = 9
 OLDEST_READ = 2
 
 
@@ -209,6 +210,17 @@ def _7_to_8(state: dict, bank) -> dict:
     return state
 
 
+def _8_to_9(state: dict, bank) -> dict:
+    """Format 9 adds the incident kinds' runs (a stuck value, an outage to zero): a series
+    starts them as a new one does (its rates of repeats and zeros learn from the next points
+    on, from an even prior, so nothing is surprising at once)."""
+    state = dict(state)
+    for name, value in bank.new_series_state().items():
+        if name.startswith(("stuck.", "outage.")):
+            state[name] = value
+    return state
+
+
 # --- Formats 2 to 4, upgraded to format 5 (written at 7dc766e, moved from StackBank) --------
 
 
@@ -353,5 +365,6 @@ UPGRADES: tuple[Callable[[dict, object], dict], ...] = (
     _5_to_6,
     _6_to_7,
     _7_to_8,
+    _8_to_9,
 )
 assert len(UPGRADES) == VERSION - OLDEST_READ

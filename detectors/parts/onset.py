@@ -19,6 +19,18 @@ Examples
 ...     learn(st, 0, score, 60.0, c)
 >>> onsets
 [True, True, False, False, True, False, False, False, False, False, True]
+
+In time: 4 points or 10 minutes of a 1-minute series, the longer, so the 0.5 is still recent
+six points later:
+
+>>> c = constants({"refractory": 4, "onset_margin": 0.0, "refractory_time": 600.0})
+>>> st = allocate(State, FIELDS, c, capacity=1)
+>>> onsets = []
+>>> for score in (0.5, 0.1, 0.1, 0.1, 0.1, 0.1, 0.3, 0.6):
+...     onsets.append(is_onset(st, 0, score, c))
+...     learn(st, 0, score, 60.0, c)
+>>> onsets
+[True, False, False, False, False, False, False, True]
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ series' time, if longer), how often the value is exactly 0 in the metric's own u
 remembers the longest run of zeros that ended; the current run's score is
 :func:`~detectors.parts.runs.run_score`, counted from the first zero (``MIN_RUN`` 2 less one: a
 rate that was never 0 scores at its first zero). Sparse counts and idle queues are 0 most of the
-time: their zeros are not surprising.
+time: their zeros are not surprising. It is the one part that reads the metric's own zero
+(:mod:`~detectors.parts.origin` spares every other part of it): an outage to zero means nothing
+at another origin.
 
 Examples
 --------
@@ -39,6 +41,7 @@ FIELDS = (
     Field("longest", "i8", doc="the longest run of zeros that ended"),
     Field("zeros", "f8", doc="values at 0 (fading)"),
     Field("points", "f8", doc="values (fading)"),
+    Field("varied", "i8", doc="1 once a value other than 0 was seen"),
 )
 State = state_type("State", FIELDS, __name__)
 Constants = collections.namedtuple("Constants", ["window", "memory_time", "score_decades"])
@@ -62,10 +65,13 @@ def score(st, slot, value, step, c):
     zero = value == 0.0
     run = st.run[slot] + 1 if zero else 0
     result = 0.0
-    if zero:
+    if zero and st.varied[slot]:  # a series at 0 since it began has shown no other level
         # the first zero is the run's first event: counted as MIN_RUN + 1 points
         result = run_score(
-            run + MIN_RUN, st.longest[slot] + MIN_RUN, st.zeros[slot], st.points[slot],
+            run + MIN_RUN,
+            st.longest[slot] + MIN_RUN,
+            st.zeros[slot],
+            st.points[slot],
             c.score_decades,
         )
     memory = memory_points(c.window, step, c.memory_time)
@@ -73,6 +79,7 @@ def score(st, slot, value, step, c):
     st.points[slot] = fade(st.points[slot], memory) + 1.0
     if not zero:
         st.longest[slot] = py_max(st.longest[slot], st.run[slot])
+        st.varied[slot] = 1
     st.run[slot] = run
     return result
 

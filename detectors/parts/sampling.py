@@ -150,4 +150,3 @@ def memory_points(points, step, memory_time):
     if step <= 0.0 or memory_time <= 0.0:
         return points
     return max(points, int(math.ceil(memory_time / step)))
-

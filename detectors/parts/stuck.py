@@ -6,8 +6,9 @@ The part counts, with a fading memory of ``long_window`` points (or ``memory_tim
 series' time, if longer), how often a value equals the one before, and remembers the longest
 run of equal values that ended; the current run's score is :func:`~detectors.parts.runs.run_score`.
 A constant gauge, a replica count or sparse error counts repeat themselves all the time: their
-runs are not surprising. A noisy gauge that holds the same value to the last bit for three
-samples is.
+runs are not surprising (nor is any run of a series that never changed: its rate of repeats
+fades towards 1 but never shows a change). A noisy gauge that holds the same value to the last
+bit for three samples is.
 
 Examples
 --------
@@ -60,7 +61,11 @@ def score(st, slot, x, step, c):
     last = st.last[slot]
     repeated = x == last
     run = st.run[slot] + 1 if repeated else 1
-    result = run_score(run, st.longest[slot], st.repeats[slot], st.points[slot], c.score_decades)
+    result = 0.0
+    if st.longest[slot] > 0:  # a series constant since it began has never shown it varies
+        result = run_score(
+            run, st.longest[slot], st.repeats[slot], st.points[slot], c.score_decades
+        )
     if not math.isnan(last):
         memory = memory_points(c.window, step, c.memory_time)
         st.repeats[slot] = fade(st.repeats[slot], memory) + (1.0 if repeated else 0.0)
@@ -74,5 +79,6 @@ def score(st, slot, x, step, c):
 
 @part
 def incident(st, slot, point, step, p):
-    """The stack's call (see :data:`detectors.kernel.INCIDENTS`): the point's value."""
-    return score(st.stuck, slot, point.x, step, p.stuck)
+    """The stack's call (see :data:`detectors.kernel.INCIDENTS`): the value in its own units
+    (a repeat is exact there; centred, two close values could round to one)."""
+    return score(st.stuck, slot, point.value, step, p.stuck)

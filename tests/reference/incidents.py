@@ -51,7 +51,8 @@ class StuckValue(RunRarity):
             return 0.0
         repeated = x == self.last
         run = self.run + 1 if repeated else 1
-        score = self.score(run, self.longest)
+        # a series constant since it began has never shown that it varies
+        score = self.score(run, self.longest) if self.longest > 0 else 0.0
         if not math.isnan(self.last):
             self.learn(repeated)
         if not repeated:
@@ -64,15 +65,22 @@ class StuckValue(RunRarity):
 class OutageToZero(RunRarity):
     """A run of values at exactly 0 longer than any before, on a series rarely at 0."""
 
+    def __init__(self, memory: int, score_decades: float):
+        super().__init__(memory, score_decades)
+        self.varied = False
+
     def score_then_learn(self, value: float) -> float:
         if math.isnan(value):
             return 0.0
         zero = value == 0.0
         run = self.run + 1 if zero else 0
         # the first zero is the run's first event: counted as MIN_RUN + 1 points
-        score = self.score(run + MIN_RUN, self.longest + MIN_RUN) if zero else 0.0
+        score = 0.0
+        if zero and self.varied:  # a series at 0 since it began has shown no other level
+            score = self.score(run + MIN_RUN, self.longest + MIN_RUN)
         self.learn(zero)
         if not zero:
             self.longest = max(self.longest, self.run)
+            self.varied = True
         self.run = run
         return score

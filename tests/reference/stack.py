@@ -164,7 +164,7 @@ class DetectorStack:
         paging_interval: float = 300.0,
         warm_up_time: float = 0.0,
         memory_time: float = 0.0,
-        refractory_time: float = 0.0,
+        refractory_time: float = 12000.0,
     ):
         unknown = set(detectors) - set(DETECTOR_NAMES)
         if unknown or not detectors:
@@ -310,7 +310,7 @@ class DetectorStack:
             scores["range"] = self._range_score(value)
             combined = max(combined, scores["range"])
         for name, incident in self._incidents.items():
-            scores[name] = incident.score_then_learn(original if name == "outage" else value)
+            scores[name] = incident.score_then_learn(original)  # the metric's own units
             combined = max(combined, scores[name])
         if 0 < self._step < self.paging_interval:
             # A tail probability per paging_interval of time, not per point
