@@ -89,8 +89,12 @@ def part_name(module) -> str:
 
 NO_TRANSITION, OPENED, RESOLVED = alert.NO_TRANSITION, alert.OPENED, alert.RESOLVED
 #: What the stack knows about a point when the detectors score it.
+#: ``value`` is the point's value in the metric's own units (``x`` is centred).
 Point = collections.namedtuple(
-    "Point", ["t", "x", "value", "surprise", "floor", "deseasonalized"], module=__name__
+    "Point",
+    ["t", "x", "surprise", "floor", "deseasonalized", "value"],
+    defaults=(math.nan,),
+    module=__name__,
 )
 #: Scratch space of the detectors (the shape features' window).
 Scratch = collections.namedtuple("Scratch", ["window", "partials", "v"], module=__name__)
@@ -271,7 +275,7 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
             usual = seasonal.predict(st.seasonal, slot, floats, counts, t, p.seasonal)
             if not math.isnan(usual):
                 deseasonalized = x - usual
-        point = Point(t, x, values[i], surprised, floor, deseasonalized)
+        point = Point(t, x, surprised, floor, deseasonalized, values[i])
 
         # Detectors, calibration, agreement, recalibration
         step = st.sampling.step[slot]

@@ -34,7 +34,9 @@ def _pages(step: float, seed: int, **parameters) -> int:
 
 def test_a_fast_series_pages_far_less_than_per_point():
     per_time = sum(_pages(15.0, seed) for seed in range(2))
-    per_point = sum(_pages(15.0, seed, paging_interval=0.0) for seed in range(2))
+    per_point = sum(
+        _pages(15.0, seed, paging_interval=0.0, refractory_time=0.0) for seed in range(2)
+    )
     assert per_point >= 100  # per point, 40,320 chances a week page on plain noise
     assert per_time * 5 <= per_point
 

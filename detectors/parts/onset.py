@@ -58,15 +58,16 @@ FIELDS = (
 )
 State = state_type("State", FIELDS, __name__)
 Constants = collections.namedtuple(
-    "Constants", ["refractory", "margin", "n_blocks", "refractory_time"]
+    "Constants", ["refractory", "margin", "block_size", "n_blocks", "refractory_time"]
 )
 
 
 def constants(params) -> Constants:
-    _, n_blocks = geometry(params["refractory"])
+    block_size, n_blocks = geometry(params["refractory"])  # in points (before the step is known)
     return Constants(
         refractory=params["refractory"],
         margin=float(params["onset_margin"]),
+        block_size=block_size,
         n_blocks=n_blocks,
         refractory_time=float(params["refractory_time"]),
     )

@@ -4,8 +4,8 @@ rarely 0 (a request rate whose service is down, a deployment scaled to zero repl
 The part counts, with a fading memory of ``long_window`` points (or ``memory_time`` of the
 series' time, if longer), how often the value is exactly 0 in the metric's own units, and
 remembers the longest run of zeros that ended; the current run's score is
-:func:`~detectors.parts.runs.run_score`, counted from the first zero (``MIN_RUN`` 2 less one: a
-rate that was never 0 scores at its first zero). Sparse counts and idle queues are 0 most of the
+:func:`~detectors.parts.runs.run_score` of its points beyond twice that longest run (a rate
+that was never 0 scores at its first zero). Sparse counts and idle queues are 0 most of the
 time: their zeros are not surprising. It is the one part that reads the metric's own zero
 (:mod:`~detectors.parts.origin` spares every other part of it): an outage to zero means nothing
 at another origin.
@@ -17,7 +17,7 @@ Examples
 >>> st = allocate(State, FIELDS, c, capacity=1)
 >>> _ = [score(st, 0, 100.0 + k % 5, 60.0, c) for k in range(998)]
 >>> [round(score(st, 0, 0.0, 60.0, c), 2) for _ in range(3)]  # down to 0
-[0.5, 1.0, 1.0]
+[0.47, 0.83, 1.0]
 >>> errors = allocate(State, FIELDS, c, capacity=1)
 >>> _ = [score(errors, 0, float(k % 10 == 0), 60.0, c) for k in range(1000)]
 >>> [round(score(errors, 0, 0.0, 60.0, c), 2) for _ in range(3)]  # zeros are routine
@@ -31,7 +31,7 @@ import math
 
 from detectors.compiled import part, py_max
 from detectors.layout import Field, state_type
-from detectors.parts.runs import MIN_RUN, fade, run_score
+from detectors.parts.runs import beyond, fade, run_score
 from detectors.parts.sampling import memory_points
 
 NAME = "outage"
@@ -66,14 +66,8 @@ def score(st, slot, value, step, c):
     run = st.run[slot] + 1 if zero else 0
     result = 0.0
     if zero and st.varied[slot]:  # a series at 0 since it began has shown no other level
-        # the first zero is the run's first event: counted as MIN_RUN + 1 points
-        result = run_score(
-            run + MIN_RUN,
-            st.longest[slot] + MIN_RUN,
-            st.zeros[slot],
-            st.points[slot],
-            c.score_decades,
-        )
+        excess = beyond(run, st.longest[slot])  # from the first zero on a series never at 0
+        result = run_score(excess, st.zeros[slot], st.points[slot], c.score_decades)
     memory = memory_points(c.window, step, c.memory_time)
     st.zeros[slot] = fade(st.zeros[slot], memory) + (1.0 if zero else 0.0)
     st.points[slot] = fade(st.points[slot], memory) + 1.0

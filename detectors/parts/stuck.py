@@ -4,7 +4,8 @@ stopped being computed).
 
 The part counts, with a fading memory of ``long_window`` points (or ``memory_time`` of the
 series' time, if longer), how often a value equals the one before, and remembers the longest
-run of equal values that ended; the current run's score is :func:`~detectors.parts.runs.run_score`.
+run of equal values that ended; the current run's score is :func:`~detectors.parts.runs.run_score`
+of its points beyond twice that longest run (and beyond ``MIN_RUN``).
 A constant gauge, a replica count or sparse error counts repeat themselves all the time: their
 runs are not surprising (nor is any run of a series that never changed: its rate of repeats
 fades towards 1 but never shows a change). A noisy gauge that holds the same value to the last
@@ -26,9 +27,9 @@ from __future__ import annotations
 import collections
 import math
 
-from detectors.compiled import part, py_max
+from detectors.compiled import part, py_max, py_min
 from detectors.layout import Field, state_type
-from detectors.parts.runs import fade, run_score
+from detectors.parts.runs import MIN_RUN, beyond, fade, run_score
 from detectors.parts.sampling import memory_points
 
 NAME = "stuck"
@@ -63,9 +64,8 @@ def score(st, slot, x, step, c):
     run = st.run[slot] + 1 if repeated else 1
     result = 0.0
     if st.longest[slot] > 0:  # a series constant since it began has never shown it varies
-        result = run_score(
-            run, st.longest[slot], st.repeats[slot], st.points[slot], c.score_decades
-        )
+        excess = py_min(beyond(run, st.longest[slot]), run - MIN_RUN)
+        result = run_score(excess, st.repeats[slot], st.points[slot], c.score_decades)
     if not math.isnan(last):
         memory = memory_points(c.window, step, c.memory_time)
         st.repeats[slot] = fade(st.repeats[slot], memory) + (1.0 if repeated else 0.0)

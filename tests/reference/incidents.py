@@ -2,8 +2,8 @@
 reference of :mod:`detectors.parts.stuck` and :mod:`detectors.parts.outage`).
 
 A condition (a value equal to the previous one, a value at exactly 0) that a series meets at a
-fading rate ``rate`` per point, now met for ``excess`` points more than in its longest run so far
-(and than ``MIN_RUN``), has the tail probability ``rate ** excess``.
+fading rate ``rate`` per point, now met for ``excess`` points more than twice its longest run so
+far (a stuck value: and than ``MIN_RUN``), has the tail probability ``rate ** excess``.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ class RunRarity:
         self.run = 0
         self.longest = 0
 
-    def score(self, run: int, longest: int) -> float:
-        """Decades over ``score_decades`` of a run of ``run`` after a longest of ``longest``."""
-        excess = run - max(longest, MIN_RUN)
+    def score(self, excess: int) -> float:
+        """Decades over ``score_decades`` of ``excess`` points of a run beyond what was seen."""
         if excess <= 0:
             return 0.0
         rate = (self.hits + 1.0) / (self.points + 2.0)
@@ -52,7 +51,9 @@ class StuckValue(RunRarity):
         repeated = x == self.last
         run = self.run + 1 if repeated else 1
         # a series constant since it began has never shown that it varies
-        score = self.score(run, self.longest) if self.longest > 0 else 0.0
+        # beyond twice the longest run and MIN_RUN
+        excess = min(run - 2 * self.longest, run - MIN_RUN)
+        score = self.score(excess) if self.longest > 0 else 0.0
         if not math.isnan(self.last):
             self.learn(repeated)
         if not repeated:
@@ -74,10 +75,9 @@ class OutageToZero(RunRarity):
             return 0.0
         zero = value == 0.0
         run = self.run + 1 if zero else 0
-        # the first zero is the run's first event: counted as MIN_RUN + 1 points
         score = 0.0
         if zero and self.varied:  # a series at 0 since it began has shown no other level
-            score = self.score(run + MIN_RUN, self.longest + MIN_RUN)
+            score = self.score(run - 2 * self.longest)  # beyond twice the longest run
         self.learn(zero)
         if not zero:
             self.longest = max(self.longest, self.run)
