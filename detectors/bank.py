@@ -140,7 +140,7 @@ class StackBank:
         needs a score as rare per hour as a 5-minute one, and stays as long quiet after an
         onset. 0: points only. ``refractory_time`` is 12,000 s by default, the 200 points of a
         1-minute series: a 15-second series waits as long between onsets as a 1-minute one
-        (quiet fleet at 15 s: 8.5 -> 7.2 false pages per series-week, NAB and SMD, sampled at
+        (quiet fleet at 15 s: 8.5 -> 7.1 false pages per series-week, NAB and SMD, sampled at
         1 minute and slower, unchanged). 60,000 s (200 points at 5 minutes) made the quiet fleet
         page 2.0 times per series-week instead of 3.2 but cost SMD a sixth of its event recall
         (0.72 -> 0.61), and ``memory_time`` measured no gain: both stay choices.
@@ -165,7 +165,7 @@ class StackBank:
     >>> int(np.argmax(results.anomaly_score[on_cpu])), bool(results.alert[on_cpu][700])
     (700, True)
     >>> bank.memory_bytes_per_series()  # a season of 1440 minutes takes 20 kB of it
-    32001
+    32081
 
     A series' state moves to another bank and carries on there:
 
