@@ -41,7 +41,9 @@ Targets (issue 14): quiet fleet at most 0.3 false pages per series-week at every
 shape, event recall at least 0.95, median delay at most 2 samples and 5 minutes.
 
 Run: ``.venv/bin/python bench/quality.py [--quick] [--series 80] [--weeks 4] [--seed 0]
-[--threads 1] [--nab DIR] [--smd DIR] [--thresholds 0.25,0.3,0.36,0.45,0.6] [--z 3,4,5,6]``.
+[--threads 1] [--nab DIR] [--smd DIR] [--thresholds 0.25,0.3,0.36,0.45,0.6] [--z 3,4,5,6]
+[--set NAME=VALUE ...]`` (``--set``: a keyword argument of Lookout's stack, to compare a candidate
+default with the current one on every corpus).
 ``--quick`` (40 series, 2 weeks, a third of NAB, 2 SMD machines, 3 thresholds) takes about 1.5
 minutes on one core; the defaults about 17 (niced, on a busy machine). The per-detector NAB
 table, the old synthetic scenarios, the ablations and the seed table are ``bench/ablations.py``.
@@ -50,6 +52,7 @@ table, the old synthetic scenarios, the ablations and the seed table are ``bench
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import functools
 import sys
@@ -216,8 +219,9 @@ def run_baseline(corpus: Corpus, threshold: float = 3.0) -> dict[str, pd.DataFra
 class Runs:
     """Each (corpus, detector, knob value) scored once, however many tables ask for it."""
 
-    def __init__(self, threads: int):
+    def __init__(self, threads: int, stack: dict | None = None):
         self.threads = threads
+        self.stack = dict(stack or {})  # Lookout's keyword arguments (``--set``)
         self._cache: dict[tuple, dict[str, SeriesPaging | pd.DataFrame]] = {}
 
     def results(self, corpus: Corpus, detector: str, knob: float | None = None):
@@ -227,7 +231,7 @@ class Runs:
         if key not in self._cache:
             started = time.perf_counter()
             if detector == "Lookout":
-                kwargs = {} if knob is None else {"threshold": knob}
+                kwargs = {**self.stack, **({} if knob is None else {"threshold": knob})}
                 results = run_lookout(corpus, self.threads, **kwargs)
             else:
                 results = run_baseline(corpus, DEFAULT_KNOB[detector] if knob is None else knob)
@@ -442,6 +446,19 @@ def _floats(text: str) -> list[float]:
     return [float(part) for part in text.split(",") if part.strip()]
 
 
+def _setting(text: str) -> tuple[str, object]:
+    """``NAME=VALUE`` as a keyword argument (``VALUE`` a Python literal, else a string).
+
+    >>> _setting("refractory=100"), _setting("combination=max")
+    (('refractory', 100), ('combination', 'max'))
+    """
+    name, _, value = text.partition("=")
+    try:
+        return name.strip(), ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        return name.strip(), value.strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -482,6 +499,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="baseline |z| thresholds for the leave-one-out table ('' for none; "
         "default: %(default)s)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a keyword argument of Lookout's stack (a Python literal), e.g. --set refractory=100; "
+        "repeatable: compare a variant with the defaults on every corpus",
+    )
     parser.add_argument("--no-nab", action="store_true", help="leave NAB out")
     parser.add_argument("--no-smd", action="store_true", help="leave SMD out")
     return parser
@@ -499,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = time.perf_counter()
     profiles = load_profiles(BUNDLED_PROFILES)
-    runs = Runs(args.threads)
+    runs = Runs(args.threads, dict(map(_setting, args.set)))
 
     corpora: list[Corpus] = []
     if not args.no_nab:
@@ -521,8 +546,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Fleet: {n_series} series over {weeks:g} weeks, seed {args.seed} "
         f"({quiet.n_points:,} points each, quiet and with "
-        f"{sum(map(len, loud.windows.values()))} incidents). Lookout: the default stack through "
-        "the pipeline; baseline: |z| > 3 over the last week for 5 minutes.\n"
+        f"{sum(map(len, loud.windows.values()))} incidents). Lookout: the default stack"
+        f"{' with ' + ', '.join(args.set) if args.set else ''} through the pipeline; baseline: "
+        "|z| > 3 over the last week for 5 minutes.\n"
     )
     log("per corpus")
     print("## Per corpus\n")

@@ -11,11 +11,11 @@ runs points through them in the stack's order, scoring each point before any par
    unless the season explains it.
 3. **Detectors**: ``forecast`` (the surprise beyond ``min_surprise``), ``volatility``, ``hst``,
    ``zscore``: raw scores, each calibrated into a tail probability.
-4. **Combination**: the detectors' agreement, recalibrated; the range break may raise it.
+4. **Combination**: the detectors' agreement, recalibrated; the range break and the incident
+   kinds (:data:`INCIDENTS`: a stuck value, an outage to zero) may raise it.
 5. **Onset and alert**: the score where it sets a new recent high, and the incident state: an
    alert opens at an onset and fires while the value is away from the expectation frozen at
-   its opening (the forecaster and the profile do not learn meanwhile), see
-   :mod:`detectors.parts.alert`.
+   its opening, see :mod:`detectors.parts.alert`.
 
 :class:`~detectors.bank.StackBank` allocates the state and calls the loop.
 """
@@ -59,6 +59,13 @@ DETECTORS = _parts("zscore", "hst", "forecast", "volatility")
 DETECTOR_NAMES = tuple(m.NAME for m in DETECTORS)  # a detector's code is its index
 HST = DETECTOR_NAMES.index("hst")  # its raw score is a result column
 
+#: Incident kinds the detectors' agreement may miss, each a module of :mod:`detectors.parts` with
+#: ``NAME``, its state and ``incident(st, slot, point, step, p)``: the point's score in decades
+#: (it then learns the point). The highest raises the combined score, as the range break does.
+#: A new kind is one module and its name here.
+INCIDENTS = _parts("stuck", "outage")
+INCIDENT_NAMES = tuple(m.NAME for m in INCIDENTS)
+
 #: The parts of the stack: their state and constants are ``st.<name>`` and ``p.<name>``.
 PARTS = (
     origin,
@@ -72,6 +79,7 @@ PARTS = (
     calibration,
     combination,
     range_break,
+    *INCIDENTS,
     onset,
     alert,
 )
@@ -83,8 +91,12 @@ def part_name(module) -> str:
 
 NO_TRANSITION, OPENED, RESOLVED = alert.NO_TRANSITION, alert.OPENED, alert.RESOLVED
 #: What the stack knows about a point when the detectors score it.
+#: ``value`` is the point's value in the metric's own units (``x`` is centred).
 Point = collections.namedtuple(
-    "Point", ["t", "x", "surprise", "floor", "deseasonalized"], module=__name__
+    "Point",
+    ["t", "x", "surprise", "floor", "deseasonalized", "value"],
+    defaults=(math.nan,),
+    module=__name__,
 )
 #: Scratch space of the detectors (the shape features' window).
 Scratch = collections.namedtuple("Scratch", ["window", "partials", "v"], module=__name__)
@@ -133,6 +145,7 @@ def params_of(parameters: dict) -> Params:
 
 
 _RAWS = tuple(m.raw for m in DETECTORS)
+_INCIDENTS = tuple(m.incident for m in INCIDENTS)
 
 
 @part
@@ -265,7 +278,7 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
             usual = seasonal.predict(st.seasonal, slot, floats, counts, t, p.seasonal)
             if not math.isnan(usual):
                 deseasonalized = x - usual
-        point = Point(t, x, surprised, floor, deseasonalized)
+        point = Point(t, x, surprised, floor, deseasonalized, values[i])
 
         # Detectors, calibration, agreement, recalibration
         step = st.sampling.step[slot]
@@ -293,18 +306,25 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
                 calibration.tail(st.calibration, slot, recalibrator, combined, step, p.calibration),
                 p.combination.score_decades,
             )
-            calibration.learn(st.calibration, slot, recalibrator, combined, p.calibration)
+            calibration.learn(st.calibration, slot, recalibrator, combined, step, p.calibration)
             combined = py_min(combined, unusual)
         if p.range_break.enabled:
-            raw = range_break.raw_score(st.range_break, slot, x, p.range_break)
+            raw = range_break.raw_score(st.range_break, slot, x, step, p.range_break)
             range_score = decades(
                 calibration.tail(st.calibration, slot, range_calibrator, raw, step, p.calibration),
                 p.combination.score_decades,
             )
-            calibration.learn(st.calibration, slot, range_calibrator, raw, p.calibration)
+            calibration.learn(st.calibration, slot, range_calibrator, raw, step, p.calibration)
             if range_score >= threshold:
                 agreeing |= 1 << n_detectors  # the bit after the detectors'
             combined = py_max(combined, range_score)
+        bit = 1 << (n_detectors + (1 if p.range_break.enabled else 0))  # after the range's
+        for kind in literal_unroll(_INCIDENTS):
+            kind_score = kind(st, slot, point, step, p)
+            if kind_score >= threshold:
+                agreeing |= bit
+            combined = py_max(combined, kind_score)
+            bit <<= 1
         combined = combination.per_time(combined, step, p.combination)
 
         # Onset and alert: quiet, only an onset may open an alert; firing, the distance from
@@ -348,9 +368,9 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
             shown_upper = shown + half_width
 
         # Learn
-        onset.learn(st.onset, slot, combined, p.onset)
+        onset.learn(st.onset, slot, combined, step, p.onset)
         for d in range(n_detectors):
-            calibration.learn(st.calibration, slot, d, raws[d], p.calibration)
+            calibration.learn(st.calibration, slot, d, raws[d], step, p.calibration)
         zscore.learn(st.zscore, slot, x, p.zscore)
         spread.learn(st.spread, slot, x, p.spread)
         if started and frozen:

@@ -22,7 +22,8 @@ Versions:
   centred and scaled.
 - 9: the alert's incident state (``alert.expected``, ``alert.usual_offset``, ``alert.std``: the
   expectation frozen when the alert opened; ``alert.reason``: why the last one resolved;
-  ``alert.settle_until``: no new alert back at a recovered incident's expectation before).
+  ``alert.settle_until``: no new alert back at a recovered incident's expectation before);
+- 10: the incident kinds' runs (``stuck.*``, ``outage.*``, :data:`detectors.kernel.INCIDENTS`).
 
 **Policy.** A state written by any version from :data:`OLDEST_READ` on is read: each upgrade is
 a pure function from one version's dict to the next one's, and they run in a chain. An upgrade
@@ -44,7 +45,7 @@ True
 ...     upgrade(state, 1, bank)
 ... except UnreadableStateError as error:
 ...     print(error)
-series state version 1 is not read any more (versions 2 to 9 are)
+series state version 1 is not read any more (versions 2 to 10 are)
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from detectors.parts.range_break import BLOCKS as RANGE_BLOCKS
 
 __all__ = ["OLDEST_READ", "UPGRADES", "VERSION", "UnreadableStateError", "upgrade"]
 
-VERSION = 9
+VERSION = 10
 OLDEST_READ = 2
 
 
@@ -224,6 +225,17 @@ def _8_to_9(state: dict, bank) -> dict:
     return state
 
 
+def _9_to_10(state: dict, bank) -> dict:
+    """Format 10 adds the incident kinds' runs (a stuck value, an outage to zero): a series
+    starts them as a new one does (its rates of repeats and zeros learn from the next points
+    on, from an even prior, so nothing is surprising at once)."""
+    state = dict(state)
+    for name, value in bank.new_series_state().items():
+        if name.startswith(("stuck.", "outage.")):
+            state[name] = value
+    return state
+
+
 # --- Formats 2 to 4, upgraded to format 5 (written at 7dc766e, moved from StackBank) --------
 
 
@@ -369,5 +381,6 @@ UPGRADES: tuple[Callable[[dict, object], dict], ...] = (
     _6_to_7,
     _7_to_8,
     _8_to_9,
+    _9_to_10,
 )
 assert len(UPGRADES) == VERSION - OLDEST_READ

@@ -27,6 +27,7 @@ VARIANTS = {
     "hst_only": dict(detectors=("hst",), grace_period=100),
     "no_season": dict(season=0, refractory=0, min_duration=2, cooldown=5, exit_threshold=0.2),
     "frozen_while_firing": dict(freeze_while_firing=True, accept_after=7200.0, quiet_time=900.0),
+    "in_time": dict(long_window=1000, memory_time=3e6, refractory_time=1.2e5),
 }
 VARIANT_POINTS = 1300
 

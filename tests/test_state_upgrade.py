@@ -142,7 +142,7 @@ def test_version_2_state_restores_into_the_default_stack(earlier):
 @pytest.mark.parametrize(
     ("version", "message"),
     [
-        (1, "version 1 is not read any more .versions 2 to 9 are."),
+        (1, "version 1 is not read any more .versions 2 to 10 are."),
         (SERIES_STATE_VERSION + 1, "newer than this Lookout's"),
         ("5", "version '5'"),
     ],
@@ -156,3 +156,26 @@ def test_other_versions_are_refused_with_a_clear_error(earlier, version, message
     with pytest.raises(SnapshotError, match=message):
         pipeline.restore_series("api", orjson.dumps(header) + b"\n" + body)
     assert "api" not in pipeline.slots
+
+
+def test_version_9_state_gains_fresh_incident_runs_and_scores_on():
+    """Format 10 adds the stuck-value and outage runs: a format-9 state (without them) gets a new
+    series' runs, the rest as it was, and the bank scores on from it."""
+    from detectors.bank import StackBank
+    from detectors.state_format import upgrade
+
+    bank = StackBank()
+    slot = bank.add_series()
+    t = 300.0 * np.arange(600)
+    bank.process(np.full(600, slot), t, 10.0 + np.sin(t / 5000.0))
+    state = bank.export_slot(slot)
+    older = {k: v for k, v in state.items() if not k.startswith(("stuck.", "outage."))}
+    upgraded = upgrade(older, 9, bank)
+    fresh = bank.new_series_state()
+    assert set(upgraded) == set(state)
+    for name in state:
+        expected = fresh[name] if name.startswith(("stuck.", "outage.")) else state[name]
+        np.testing.assert_array_equal(upgraded[name], expected, err_msg=name)
+    copy = bank.import_slot(upgraded)
+    results = bank.process(np.array([copy]), np.array([t[-1] + 300.0]), np.array([10.5]))
+    assert np.isfinite(results.combined[0])

@@ -1,8 +1,10 @@
 """Paging counts time, not points: a score's rarity is per ``paging_interval`` of the series'
 own time (see ``combination.per_time``), so a series sampled every 15 s does not page 20 times
 as often as the same process sampled every 5 minutes only because it has 20 times the points.
-(Not yet: the onset's memory and the calibration's are still counted in points, so a 15 s
-series still pages more than a 5 minute one; see the per-interval table of bench/quality.py.)"""
+The onset's refractory period is 200 points or ``refractory_time`` (12,000 s) of the series'
+time, the longer; the calibrations' memories are still counted in points unless ``memory_time``
+is set (it measured no gain), so a 15 s series still pages more than a 5 minute one: see the
+per-interval table of bench/quality.py."""
 
 from __future__ import annotations
 
@@ -32,7 +34,9 @@ def _pages(step: float, seed: int, **parameters) -> int:
 
 def test_a_fast_series_pages_far_less_than_per_point():
     per_time = sum(_pages(15.0, seed) for seed in range(2))
-    per_point = sum(_pages(15.0, seed, paging_interval=0.0) for seed in range(2))
+    per_point = sum(
+        _pages(15.0, seed, paging_interval=0.0, refractory_time=0.0) for seed in range(2)
+    )
     assert per_point >= 100  # per point, 40,320 chances a week page on plain noise
     assert per_time * 5 <= per_point
 

@@ -90,7 +90,9 @@ def test_a_template_names_series_and_a_series_without_its_labels_is_counted_not_
 def history_ending_in_an_incident(n: int = 300) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(3)
     values = 50 + rng.normal(0, 1, n)
-    values[-3:] = 400.0  # still anomalous at the end of the history
+    # still anomalous at the end of the history (not one value thrice: that is a stuck value,
+    # an incident of its own that would keep the alert open into the live points)
+    values[-3:] = 400.0, 401.0, 402.0
     return 60.0 * np.arange(n), values
 
 

@@ -17,13 +17,13 @@ Examples
 >>> from detectors.layout import allocate
 >>> c = constants({"detectors": ("forecast",), "range_break": False, "long_window": 1000,
 ...                "record_gain": 4.0, "grace_period": 100, "recalibration_grace": 100,
-...                "bounds": {"forecast": None}, "warm_up_time": 86400.0})
+...                "bounds": {"forecast": None}, "warm_up_time": 86400.0, "memory_time": 0.0})
 >>> c.bins  # the forecast's histogram, then the recalibrator's (bounded at 1)
 (128, 7)
 >>> st = allocate(State, FIELDS, c, capacity=1)
 >>> rng = np.random.default_rng(0)
 >>> for raw in np.abs(rng.normal(0, 1, 2000)):
-...     learn(st, 0, 0, raw, c)
+...     learn(st, 0, 0, raw, 60.0, c)
 >>> round(tail(st, 0, 0, 1.0, 60.0, c), 2), round(tail(st, 0, 0, 2.0, 60.0, c), 2)
 (0.33, 0.05)
 """
@@ -35,7 +35,7 @@ import math
 
 from detectors.compiled import part, py_max, py_min
 from detectors.layout import Field, state_type
-from detectors.parts.sampling import warm_up_points
+from detectors.parts.sampling import memory_points, warm_up_points
 
 #: The weights of new scores grow; at this weight every count is scaled back (float32 counts
 #: hold up to 3.4e38, so a histogram of a long memory still fits below it).
@@ -53,7 +53,16 @@ FIELDS = (
 State = state_type("State", FIELDS, __name__)
 Constants = collections.namedtuple(
     "Constants",
-    ["memory", "record_gain", "bin_width", "starts", "bins", "graces", "growth", "warm_up_time"],
+    [
+        "memory",
+        "record_gain",
+        "bin_width",
+        "starts",
+        "bins",
+        "graces",
+        "memory_time",
+        "warm_up_time",
+    ],
 )
 
 
@@ -84,7 +93,7 @@ def constants(params) -> Constants:
         starts=starts,
         bins=bins,
         graces=graces,
-        growth=1.0 / (1.0 - 1.0 / memory),
+        memory_time=float(params["memory_time"]),
         warm_up_time=float(params["warm_up_time"]),
     )
 
@@ -104,6 +113,14 @@ def _histogram(st, slot, which, c):
 
 
 @part
+def memory(step, c):
+    """The memory in scores of a series sampled every ``step`` seconds: ``long_window`` scores,
+    or ``memory_time`` of the series' time if longer (see
+    :func:`~detectors.parts.sampling.memory_points`)."""
+    return memory_points(c.memory, step, c.memory_time)
+
+
+@part
 def tail(st, slot, which, raw, step, c):
     """The tail probability of ``raw`` under calibrator ``which`` (1 during its grace, in time
     for a series sampled every ``step`` seconds: see
@@ -115,7 +132,7 @@ def tail(st, slot, which, raw, step, c):
     position = _position(raw, which, c)
     index = int(position)
     top = st.top[slot, which]
-    floor = 1.0 / (min(n, c.memory) + 1)
+    floor = 1.0 / (min(n, memory(step, c)) + 1)
     if index > top:
         top_edge = (top + 1) * c.bin_width
         return floor * math.exp(c.record_gain * (top_edge - position * c.bin_width))
@@ -128,8 +145,8 @@ def tail(st, slot, which, raw, step, c):
 
 
 @part
-def learn(st, slot, which, raw, c):
-    """Calibrator ``which`` learns ``raw``."""
+def learn(st, slot, which, raw, step, c):
+    """Calibrator ``which`` of a series sampled every ``step`` seconds learns ``raw``."""
     index = int(_position(raw, which, c))
     counts = _histogram(st, slot, which, c)
     weight = st.weight[slot, which]
@@ -138,7 +155,7 @@ def learn(st, slot, which, raw, c):
     if index > st.top[slot, which]:
         st.top[slot, which] = index
     st.n[slot, which] += 1
-    weight *= c.growth
+    weight *= 1.0 / (1.0 - 1.0 / memory(step, c))
     if weight > RESCALE_AT:
         scale = 1.0 / weight
         for b in range(counts.shape[0]):

@@ -3,19 +3,34 @@ highest of about the last ``refractory`` combined scores by more than ``onset_ma
 an incident is reported when it starts, not at every point.
 
 The maximum is kept in at most ``BLOCKS`` blocks (:func:`~detectors.compiled.blocked_max`):
-the last 181 to 200 of 200 scores in 10 floats.
+the last 181 to 200 of 200 scores in 10 floats. With ``refractory_time``, the refractory period
+is that much of the series' time if longer than ``refractory`` points (the blocks grow:
+:func:`~detectors.parts.sampling.memory_points`), so that a 15-second series is quiet after an
+onset as long as a 5-minute one.
 
 Examples
 --------
 >>> from detectors.layout import allocate
->>> c = constants({"refractory": 4, "onset_margin": 0.0})
+>>> c = constants({"refractory": 4, "onset_margin": 0.0, "refractory_time": 0.0})
 >>> st = allocate(State, FIELDS, c, capacity=1)
 >>> onsets = []
 >>> for score in (0.1, 0.5, 0.3, 0.5, 0.6, 0.2, 0.2, 0.2, 0.2, 0.2, 0.3):
 ...     onsets.append(is_onset(st, 0, score, c))
-...     learn(st, 0, score, c)
+...     learn(st, 0, score, 60.0, c)
 >>> onsets
 [True, True, False, False, True, False, False, False, False, False, True]
+
+In time: 4 points or 10 minutes of a 1-minute series, the longer, so the 0.5 is still recent
+six points later:
+
+>>> c = constants({"refractory": 4, "onset_margin": 0.0, "refractory_time": 600.0})
+>>> st = allocate(State, FIELDS, c, capacity=1)
+>>> onsets = []
+>>> for score in (0.5, 0.1, 0.1, 0.1, 0.1, 0.1, 0.3, 0.6):
+...     onsets.append(is_onset(st, 0, score, c))
+...     learn(st, 0, score, 60.0, c)
+>>> onsets
+[True, False, False, False, False, False, False, True]
 """
 
 from __future__ import annotations
@@ -25,6 +40,7 @@ import math
 
 from detectors.compiled import blocked_max, blocked_update, part
 from detectors.layout import Field, state_type
+from detectors.parts.sampling import memory_points
 
 BLOCKS = 10
 
@@ -41,16 +57,19 @@ FIELDS = (
     Field("blocks", "f8", lambda c: (c.n_blocks,), initial=-math.inf, doc="block maxima"),
 )
 State = state_type("State", FIELDS, __name__)
-Constants = collections.namedtuple("Constants", ["refractory", "margin", "block_size", "n_blocks"])
+Constants = collections.namedtuple(
+    "Constants", ["refractory", "margin", "block_size", "n_blocks", "refractory_time"]
+)
 
 
 def constants(params) -> Constants:
-    block_size, n_blocks = geometry(params["refractory"])
+    block_size, n_blocks = geometry(params["refractory"])  # in points (before the step is known)
     return Constants(
         refractory=params["refractory"],
         margin=float(params["onset_margin"]),
         block_size=block_size,
         n_blocks=n_blocks,
+        refractory_time=float(params["refractory_time"]),
     )
 
 
@@ -63,6 +82,9 @@ def is_onset(st, slot, combined, c):
 
 
 @part
-def learn(st, slot, combined, c):
-    blocked_update(st.blocks[slot], st.n[slot], c.block_size, combined)
+def learn(st, slot, combined, step, c):
+    """Learn the combined score of a series sampled every ``step`` seconds."""
+    window = memory_points(max(c.refractory, 1), step, c.refractory_time)
+    block_size = max(window // c.n_blocks, 1)
+    blocked_update(st.blocks[slot], st.n[slot], block_size, combined)
     st.n[slot] += 1

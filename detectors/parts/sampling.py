@@ -135,3 +135,18 @@ def warm_up_points(points, step, warm_up_time):
         return points
     in_time = int(math.ceil(warm_up_time / step))
     return min(points, max(MIN_WARM_UP_POINTS, in_time))
+
+
+@part
+def memory_points(points, step, memory_time):
+    """A memory of ``points`` for a series sampled every ``step`` seconds, lengthened to
+    ``memory_time`` seconds of its time: a 15-second series remembers as many hours as a
+    5-minute one, so that a one-in-a-memory score is as rare per hour on both. 0 for either:
+    points.
+
+    >>> memory_points(200, 15.0, 60000.0), memory_points(200, 3600.0, 60000.0)
+    (4000, 200)
+    """
+    if step <= 0.0 or memory_time <= 0.0:
+        return points
+    return max(points, int(math.ceil(memory_time / step)))

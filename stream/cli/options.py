@@ -134,6 +134,22 @@ STACK_OPTIONS = (
         type=float,
         metavar="SECONDS",
     ),
+    Option(
+        "memory_time",
+        _DEFAULT.memory_time,
+        "seconds of a series' time its calibrations and range remember, when longer than "
+        "their 5,000 points (0: points only)",
+        type=float,
+        metavar="SECONDS",
+    ),
+    Option(
+        "refractory_time",
+        _DEFAULT.refractory_time,
+        "seconds of a series' time whose scores an onset must beat, when longer than "
+        "200 points (0: points only)",
+        type=float,
+        metavar="SECONDS",
+    ),
     Option("seed", _DEFAULT.seed, "seed of the Half-Space-Trees", type=int, metavar="N"),
 )
 

@@ -74,6 +74,12 @@ class TailProbability:
         self._n = 0
         self._top_bin = -1
 
+    def lengthen(self, memory: int) -> None:
+        """Remember about ``memory`` scores from now on (a memory in time, once the series'
+        sampling interval is known)."""
+        self.memory = memory
+        self._growth = 1.0 / (1.0 - 1.0 / memory)
+
     def _position(self, raw: float) -> float:
         if not raw > 0.0:  # also NaN: no evidence of anything unusual
             return 0.0

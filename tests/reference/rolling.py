@@ -151,6 +151,12 @@ class BlockedMax:
         self._highs = np.full(n_blocks, -math.inf)
         self.n = 0  # values learned
 
+    def lengthen(self, window_size: int) -> None:
+        """Cover about the last ``window_size`` values from now on (blocks grow, their number
+        stays): a window in time, once the series' sampling interval is known."""
+        self.window_size = window_size
+        self.block_size = max(window_size // self.n_blocks, 1)
+
     def update(self, x: float) -> None:
         if math.isnan(x):
             return
@@ -198,6 +204,11 @@ class BlockedRange:
     def n(self) -> int:
         """Values learned."""
         return self._highs.n
+
+    def lengthen(self, window_size: int) -> None:
+        """See :meth:`BlockedMax.lengthen`."""
+        self._highs.lengthen(window_size)
+        self._negated_lows.lengthen(window_size)
 
     def update(self, x: float) -> None:
         self._highs.update(x)

@@ -11,6 +11,7 @@ from detectors.stack import Assessment
 from tests.reference.alerting import HysteresisAlert
 from tests.reference.calibration import TailProbability
 from tests.reference.forecaster import LagForecaster
+from tests.reference.incidents import OutageToZero, StuckValue
 from tests.reference.isolation import HalfSpaceTreesDetector
 from tests.reference.rolling import BlockedMax, BlockedRange, EWMean, EWVar
 from tests.reference.seasonal import SeasonalProfile
@@ -169,6 +170,8 @@ class DetectorStack:
         return_is_surprise: bool = True,
         paging_interval: float = 300.0,
         warm_up_time: float = 0.0,
+        memory_time: float = 0.0,
+        refractory_time: float = 12000.0,
     ):
         unknown = set(detectors) - set(DETECTOR_NAMES)
         if unknown or not detectors:
@@ -209,6 +212,8 @@ class DetectorStack:
         self.return_is_surprise = return_is_surprise
         self.paging_interval = paging_interval
         self.warm_up_time = warm_up_time
+        self.memory_time = memory_time
+        self.refractory_time = refractory_time
 
         self._zscore = ZScore(window_size=window_size)
         self._hst = HalfSpaceTreesDetector(
@@ -247,14 +252,24 @@ class DetectorStack:
         self._previous_usual = math.nan
         self._previous_deviation = 0.0
         self._recent = onset_maximum(refractory)
+        # Incident kinds the agreement may miss, in the order of detectors.kernel.INCIDENTS
+        self._incidents = {
+            "stuck": StuckValue(long_window, score_decades),
+            "outage": OutageToZero(long_window, score_decades),
+        }
         self._policy = HysteresisAlert(
-            threshold, exit_threshold, min_duration, cooldown, resolve_threshold, quiet_time,
+            threshold,
+            exit_threshold,
+            min_duration,
+            cooldown,
+            resolve_threshold,
+            quiet_time,
             accept_after,
         )
 
     def process(self, timestamp: float, value: float) -> Assessment:
         """Score ``value`` at ``timestamp`` (epoch seconds), then learn it."""
-        assessed = self._process(timestamp, self._centered(value))
+        assessed = self._process(timestamp, self._centered(value), value)
         return dataclasses.replace(
             assessed,
             value=value,
@@ -280,7 +295,7 @@ class DetectorStack:
         offset = 0.0 if math.isnan(self._offset) else self._offset
         return offset + centered * (1.0 if math.isnan(self._unit) else self._unit)
 
-    def _process(self, timestamp: float, value: float) -> Assessment:
+    def _process(self, timestamp: float, value: float, original: float) -> Assessment:
         if self._step > 0 and timestamp - self._last_timestamp > self.gap_steps * self._step:
             self._restart_after_gap()
         self._last_timestamp = timestamp
@@ -313,6 +328,9 @@ class DetectorStack:
         if self.range_break:
             scores["range"] = self._range_score(value)
             combined = max(combined, scores["range"])
+        for name, incident in self._incidents.items():
+            scores[name] = incident.score_then_learn(original)  # the metric's own units
+            combined = max(combined, scores[name])
         if 0 < self._step < self.paging_interval:
             # A tail probability per paging_interval of time, not per point
             shift = math.log10(self.paging_interval / self._step) / self.score_decades
@@ -453,6 +471,16 @@ class DetectorStack:
             calibrator.grace_period = self._warm_up(self.grace_period)
         if self._recalibrator is not None:
             self._recalibrator.grace_period = self._warm_up(self.recalibration_grace)
+        # Memories in time: the calibrations', the range's, the incident kinds', the onset's
+        memory = self._in_time(self.long_window, self.memory_time)
+        for calibrator in (*self._calibrators.values(), self._range_calibrator):
+            calibrator.lengthen(memory)
+        if self._recalibrator is not None:
+            self._recalibrator.lengthen(memory)
+        self._range.lengthen(memory)
+        for incident in self._incidents.values():
+            incident.memory = memory
+        self._recent.lengthen(self._in_time(max(self.refractory, 1), self.refractory_time))
         season_length = self._season_length(self._step)
         self._forecaster = LagForecaster(
             n_lags=self.n_lags,
@@ -504,6 +532,12 @@ class DetectorStack:
         if self._step <= 0 or self.warm_up_time <= 0:
             return points
         return min(points, max(24, math.ceil(self.warm_up_time / self._step)))
+
+    def _in_time(self, points: int, seconds: float) -> int:
+        """``points``, or ``seconds`` of the series' time if more."""
+        if self._step <= 0 or seconds <= 0:
+            return points
+        return max(points, math.ceil(seconds / self._step))
 
     def _recalibrated(self, combined: float) -> float:
         """The smaller of ``combined`` and how unusual ``combined`` is on this series."""
