@@ -157,6 +157,32 @@ def _unavailable(bootstrap_servers: str, exc: Exception) -> KafkaUnavailable:
     return KafkaUnavailable(f"no Kafka broker reachable at {bootstrap_servers}: {exc}")
 
 
+def _connect(
+    client_class: type,
+    what: str,
+    bootstrap_servers: str,
+    client_id: str,
+    security: Mapping[str, Any] | None,
+    connect_timeout: float,
+    **settings: Any,
+) -> Any:
+    """A kafka-python client (``what`` names it in errors) with the settings every client of
+    Lookout shares; no broker in ``connect_timeout`` seconds raises :class:`KafkaUnavailable`,
+    anything else :class:`KafkaIOError`."""
+    try:
+        return client_class(
+            bootstrap_servers=bootstrap_servers,
+            client_id=client_id,
+            bootstrap_timeout_ms=int(connect_timeout * 1000),
+            **settings,
+            **security_options(security or {}),
+        )
+    except KafkaTimeoutError as exc:
+        raise _unavailable(bootstrap_servers, exc) from exc
+    except KafkaError as exc:
+        raise KafkaIOError(f"cannot create {what}: {exc}") from exc
+
+
 class Consumer:
     """A consumer-group member reading ``topics`` in batches, committing only what it is told.
 
@@ -220,28 +246,18 @@ class Consumer:
         self.bootstrap_servers = bootstrap_servers
         self.group_id = group_id
         session_ms = int(session_timeout * 1000)
-        try:
-            self._consumer = KafkaConsumer(
-                bootstrap_servers=bootstrap_servers,
-                group_id=group_id,
-                client_id=client_id,
-                enable_auto_commit=False,
-                auto_offset_reset=auto_offset_reset,
-                max_poll_records=max_poll_records,
-                session_timeout_ms=session_ms,
-                heartbeat_interval_ms=max(
-                    min(session_ms // 6, int(HEARTBEAT_INTERVAL * 1000)), 100
-                ),
-                bootstrap_timeout_ms=int(connect_timeout * 1000),
-                reconnect_backoff_max_ms=int(reconnect_backoff_max * 1000),
-                group_instance_id=group_instance_id,
-                partition_assignment_strategy=(StaticRange, StaticRoundRobin),
-                **security_options(security or {}),
-            )
-        except KafkaTimeoutError as exc:
-            raise _unavailable(bootstrap_servers, exc) from exc
-        except KafkaError as exc:
-            raise KafkaIOError(f"cannot create consumer: {exc}") from exc
+        self._consumer = _connect(
+            KafkaConsumer, "consumer", bootstrap_servers, client_id, security, connect_timeout,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=auto_offset_reset,
+            max_poll_records=max_poll_records,
+            session_timeout_ms=session_ms,
+            heartbeat_interval_ms=max(min(session_ms // 6, int(HEARTBEAT_INTERVAL * 1000)), 100),
+            reconnect_backoff_max_ms=int(reconnect_backoff_max * 1000),
+            group_instance_id=group_instance_id,
+            partition_assignment_strategy=(StaticRange, StaticRoundRobin),
+        )  # fmt: skip
         self.on_revoked = on_revoked
         self.on_assigned: Callable[[list[Partition]], None] | None = None
         self.on_lost: Callable[[list[Partition]], None] | None = None
@@ -429,24 +445,16 @@ class Producer:
         timeout_ms = int(send_timeout * 1000)
         linger_ms = int(linger * 1000)
         request_ms = min(timeout_ms, 30000)
-        try:
-            self._producer = KafkaProducer(
-                bootstrap_servers=bootstrap_servers,
-                client_id=client_id,
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=linger_ms,
-                max_block_ms=timeout_ms,
-                request_timeout_ms=request_ms,
-                delivery_timeout_ms=max(timeout_ms, request_ms + linger_ms),
-                bootstrap_timeout_ms=int(connect_timeout * 1000),
-                reconnect_backoff_max_ms=int(reconnect_backoff_max * 1000),
-                **security_options(security or {}),
-            )
-        except KafkaTimeoutError as exc:
-            raise _unavailable(bootstrap_servers, exc) from exc
-        except KafkaError as exc:
-            raise KafkaIOError(f"cannot create producer: {exc}") from exc
+        self._producer = _connect(
+            KafkaProducer, "producer", bootstrap_servers, client_id, security, connect_timeout,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=linger_ms,
+            max_block_ms=timeout_ms,
+            request_timeout_ms=request_ms,
+            delivery_timeout_ms=max(timeout_ms, request_ms + linger_ms),
+            reconnect_backoff_max_ms=int(reconnect_backoff_max * 1000),
+        )  # fmt: skip
         self._pending: list[Any] = []
         self.send_timeout = send_timeout
 
@@ -524,21 +532,13 @@ class TopicReader:
         client_id: str = "lookout-state",
         reconnect_backoff_max: float = RECONNECT_BACKOFF_MAX,
     ):
-        try:
-            self._consumer = KafkaConsumer(
-                bootstrap_servers=bootstrap_servers,
-                group_id=None,
-                client_id=client_id,
-                enable_auto_commit=False,
-                check_crcs=False,
-                bootstrap_timeout_ms=int(connect_timeout * 1000),
-                reconnect_backoff_max_ms=int(reconnect_backoff_max * 1000),
-                **security_options(security or {}),
-            )
-        except KafkaTimeoutError as exc:
-            raise _unavailable(bootstrap_servers, exc) from exc
-        except KafkaError as exc:
-            raise KafkaIOError(f"cannot create consumer: {exc}") from exc
+        self._consumer = _connect(
+            KafkaConsumer, "consumer", bootstrap_servers, client_id, security, connect_timeout,
+            group_id=None,
+            enable_auto_commit=False,
+            check_crcs=False,
+            reconnect_backoff_max_ms=int(reconnect_backoff_max * 1000),
+        )  # fmt: skip
 
     def read(self, topic: str, partitions: Iterable[int], timeout: float = 120.0) -> list[Record]:
         """Every record of ``topic``'s ``partitions``, in offset order per partition."""
@@ -591,17 +591,10 @@ class TopicAdmin:
         connect_timeout: float = 30.0,
         client_id: str = "lookout-admin",
     ):
-        try:
-            self._admin = KafkaAdminClient(
-                bootstrap_servers=bootstrap_servers,
-                client_id=client_id,
-                bootstrap_timeout_ms=int(connect_timeout * 1000),
-                **security_options(security or {}),
-            )
-        except KafkaTimeoutError as exc:
-            raise _unavailable(bootstrap_servers, exc) from exc
-        except KafkaError as exc:
-            raise KafkaIOError(f"cannot create admin client: {exc}") from exc
+        self._admin = _connect(
+            KafkaAdminClient, "admin client", bootstrap_servers, client_id, security,
+            connect_timeout,
+        )  # fmt: skip
 
     def partition_count(self, topic: str) -> int | None:
         """Partitions of ``topic``; None when it does not exist."""
