@@ -8,12 +8,12 @@ opened outside windows divided by the series' span in weeks, summed over series.
 
 How long the alert lasts, per detected window (the incident state of issue 15): its *coverage*
 (the share of the incident's samples that are alerting: the window's, less the ``label_steps``
-samples at its end that the labels add after the incident), its *alerts* (the pages that are alerting
-somewhere in it: one incident, one alert) and its *resolve delay* (from the incident's end to
-the first quiet sample after the last of those pages; negative: it resolved before the incident
-ended; unknown while it still fires at the series' end). The incident's end is the window's,
-less ``label_steps`` sampling intervals where the labels add them (the fleet's windows end 2
-steps after their incident: :data:`sim.fleet.LABEL_STEPS`). The target
+samples at its end that the labels add after the incident), its *alerts* (the pages that are
+alerting somewhere in it: one incident, one alert) and its *resolve delay* (from the incident's
+end to the first quiet sample after the last of those pages; negative: it resolved before the
+incident ended; unknown while it still fires at the series' end). The incident's end is the
+window's, less ``label_steps`` sampling intervals where the labels add them (the fleet's windows
+end 2 steps after their incident: :data:`sim.fleet.LABEL_STEPS`). The target
 (:func:`resolve_target`) is ``max(10 minutes, 2 samples)`` after the incident's end.
 
 Examples
@@ -45,8 +45,14 @@ import pandas as pd
 
 from sim.labeled import Window
 
-__all__ = ["RESOLVE_TARGET", "TARGETS", "SeriesPaging", "resolve_target", "series_paging",
-           "summarize"]
+__all__ = [
+    "RESOLVE_TARGET",
+    "TARGETS",
+    "SeriesPaging",
+    "resolve_target",
+    "series_paging",
+    "summarize",
+]
 
 WEEK_NS = 7 * 86400 * 10**9
 #: An alert should resolve within max(RESOLVE_TARGET seconds, RESOLVE_TARGET_SAMPLES samples)

@@ -93,8 +93,10 @@ def test_one_alert_lasts_the_incident_and_survives_a_restart(alertmanager_factor
         assert 0.18 < resolved.expected < 0.22  # the expectation from before the incident
 
         note = receiver.wait_for(
-            lambda note: note["status"] == "resolved"
-            and any(a["labels"].get("series") == SERIES for a in note["alerts"]),
+            lambda note: (
+                note["status"] == "resolved"
+                and any(a["labels"].get("series") == SERIES for a in note["alerts"])
+            ),
             timeout=15,
         )
         (gone,) = [a for a in note["alerts"] if a["labels"]["series"] == SERIES]

@@ -309,8 +309,13 @@ def test_a_replay_applies_the_rules_of_its_config_file(tmp_path, capsys):
     rng = np.random.default_rng(7)
     rows = ["series,timestamp,value"]
     for name in ("checkout_latency_seconds", "batch_latency_seconds"):
-        values = np.concatenate([0.2 + rng.normal(0, 0.01, 800), 0.9 + rng.normal(0, 0.01, 40),
-                                 0.2 + rng.normal(0, 0.01, 20)])  # back: the incident ends
+        values = np.concatenate(
+            [
+                0.2 + rng.normal(0, 0.01, 800),
+                0.9 + rng.normal(0, 0.01, 40),
+                0.2 + rng.normal(0, 0.01, 20),
+            ]
+        )  # back: the incident ends
         rows += [f"{name},{1714500000 + 60 * t},{v:.5f}" for t, v in enumerate(values)]
     data = tmp_path / "metrics.csv"
     data.write_text("\n".join(rows) + "\n")

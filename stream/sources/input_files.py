@@ -27,9 +27,7 @@ from stream.sources.exports import read_export
 __all__ = ["read_input_file"]
 
 
-def read_input_file(
-    path: Path, relpath: str, options: ReadOptions | None = None
-) -> list[CsvFile]:
+def read_input_file(path: Path, relpath: str, options: ReadOptions | None = None) -> list[CsvFile]:
     """Parse one input file: a CSV gives one :class:`CsvFile`, an export one per series.
 
     Raises :class:`SourceError` when the file cannot be read at all.
