@@ -262,9 +262,20 @@ def test_ready_turns_false_while_the_broker_answers_nothing():
     log = []
     source = Unanswering([], log)
     runner = Runner(source, MemorySender(log), Pipeline(), LookoutMetrics())
-    runner._running = runner._assigned = True
+    runner._running = runner._joined = True
     assert runner.ready()
     source.answers = False
     assert not runner.ready()
     source.answers = True
     assert runner.ready()
+
+
+def test_a_member_given_no_partitions_is_a_ready_standby_until_it_is_evicted():
+    source = Unanswering([], [])
+    runner = Runner(source, MemorySender([]), Pipeline(), LookoutMetrics())
+    runner._running = True
+    assert not runner.ready()  # not a member of the group yet
+    runner.on_assigned([])  # more replicas than partitions
+    assert runner.ready()
+    runner.on_lost([])  # evicted: it must rejoin first
+    assert not runner.ready()

@@ -550,7 +550,7 @@ class Runner:
         self.summary = RunSummary()
         self._stop = threading.Event()
         self._running = False
-        self._assigned = False
+        self._joined = False
         self._connected = True
         self._disconnected_since = 0.0
         # Where restored state stops: records of a partition before its offset, and points of
@@ -583,12 +583,14 @@ class Runner:
         return self.monotonic() - self._last_loop < self.stall_timeout
 
     def ready(self) -> bool:
-        """Running, connected to the brokers and answered by them within a few seconds, with
-        partitions assigned."""
+        """Running, connected to the brokers and answered by them within a few seconds, and a
+        member of the group (its assignment received). A member given no partitions (more
+        replicas than partitions) is a ready standby: it takes partitions over at the next
+        rebalance, and a rollout must not wait on it forever."""
         answering = getattr(self.consumer, "answering", None)
         return (
             self._running
-            and self._assigned
+            and self._joined
             and self._connected
             and not self._stop.is_set()
             and (answering is None or answering())
@@ -604,7 +606,7 @@ class Runner:
         self._forget_floors(partitions)
         self._to_restore.update(partitions)
         self._assignment_changed = True
-        self._assigned = bool(partitions)
+        self._joined = True  # even with none: a standby member
 
     def on_revoked(self, partitions: list[Partition]) -> None:
         self._released.update(partitions)
@@ -617,6 +619,7 @@ class Runner:
         self._to_restore.difference_update(partitions)
         self._forget_floors(partitions)
         self.checkpoint.lose(partitions)
+        self._joined = False  # evicted: not a member until it has rejoined
 
     def restore_assigned(self) -> None:
         """Restore the state of the partitions assigned since the last call."""
@@ -1143,7 +1146,7 @@ class Runner:
         self._watch_connection(now)
         if now >= self._next_lag:
             self._next_lag = now + LAG_INTERVAL
-            self._assigned = bool(self.consumer.assignment())
+            self._joined = self._joined or bool(self.consumer.assignment())
             self.metrics.set_lag(self.consumer.lags())
             self.metrics.tracked.set(self.pipeline.series_count)
         if now >= self._next_sweep:
