@@ -28,9 +28,10 @@ class Assessment:
     """What the stack concluded about one point, computed before learning it.
 
     ``anomaly_score`` is how abnormal the point is now: the calibrated combined score, in
-    [0, 1] (0.5 is a one-in-100,000 surprise per ``paging_interval``), continuous. An incident
-    is reported where that score sets a new recent high: ``onset_score`` is the score there
-    and 0 elsewhere (what opens an alert, and what NAB's scorer rewards).
+    [0, 1] (decades of improbability over ``score_decades``: 0.5 is one in 1,000 per
+    ``paging_interval``), continuous. An incident is reported where that score sets a new
+    recent high: ``onset_score`` is the score there and 0 elsewhere (what opens an alert, and
+    what NAB's scorer rewards).
     """
 
     timestamp: float

@@ -79,7 +79,7 @@ SERIES_GAUGES: tuple[tuple[str, str, Callable[[Assessment], float]], ...] = (
     (
         "lookout_anomaly_score",
         "How abnormal the last point is, in [0, 1]: its calibrated combined score, continuous "
-        "(0.5: a one-in-100,000 surprise per paging interval). Alerts open at its onsets.",
+        "(0.5: one in 1,000 per paging interval). Alerts open at its onsets.",
         lambda a: a.anomaly_score,
     ),
     ("lookout_zscore", "Signed rolling z-score of the last point.", lambda a: a.zscore),
