@@ -17,10 +17,12 @@ the last week for 5 minutes, the Prometheus rule an SRE would write).
 
 Tables:
 
-1. Per corpus: NAB standard and low-FP score at NAB's optimized threshold (opt) and of the alert
-   decisions (alerts); point-wise precision, recall and F1 of the alerting samples; event recall;
-   page precision; median detection delay in samples and minutes; false pages per series-week
-   (:mod:`sim.paging`).
+1. Per corpus: NAB standard and low-FP score at NAB's optimized threshold (opt: of the onsets,
+   ``onset_score``, see :func:`sim.nab_scoring.onset_column`) and of the alert decisions
+   (alerts); ROC-AUC and PR-AUC of the continuous ``anomaly_score`` per point, pooled, and the
+   median of the series' ROC-AUCs (the baseline's score: ``|z| / (|z| + 3)``); point-wise
+   precision, recall and F1 of the alerting samples; event recall; page precision; median
+   detection delay in samples and minutes; false pages per series-week (:mod:`sim.paging`).
 2. Per sampling interval (15 s, 1 min, 5 min, 1 h): false pages per series-week on the quiet
    fleet, event recall, median delay and false pages per series-week on the incident fleet.
 3. Per shape, the same; 4. per incident kind, event recall and median delay.
@@ -62,6 +64,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -70,7 +73,13 @@ from sim.baseline import WeeklyZScore  # noqa: E402
 from sim.evaluation import BUNDLED_PROFILES  # noqa: E402
 from sim.fleet import INTERVALS, KINDS, LABEL_STEPS, SHAPES, fleet  # noqa: E402
 from sim.labeled import Window  # noqa: E402
-from sim.nab import NabCorpus, detection_scores, load_profiles, nab_scores  # noqa: E402
+from sim.nab import (  # noqa: E402
+    NabCorpus,
+    detection_scores,
+    labels_from_windows,
+    load_profiles,
+    nab_scores,
+)
 from sim.paging import TARGETS, SeriesPaging, series_paging, summarize  # noqa: E402
 from sim.smd import DEFAULT_SMD_DIR, load_smd  # noqa: E402
 from stream.runtime.pipeline import Pipeline  # noqa: E402
@@ -167,7 +176,8 @@ def _seconds(frame: pd.DataFrame) -> np.ndarray:
 
 def run_lookout(corpus: Corpus, threads: int = 1, **kwargs) -> dict[str, pd.DataFrame]:
     """Every series through one :class:`~stream.runtime.pipeline.Pipeline` (the replay path), in
-    batches of about ``BATCH_POINTS``; returns ``timestamp, anomaly_score, alert`` per series."""
+    batches of about ``BATCH_POINTS``; returns ``timestamp, anomaly_score, onset_score, alert``
+    per series."""
     pipeline = Pipeline(functools.partial(DetectorStack, **kwargs), threads=threads)
     results: dict[str, pd.DataFrame] = {}
     names = list(corpus.frames)
@@ -189,8 +199,10 @@ def run_lookout(corpus: Corpus, threads: int = 1, **kwargs) -> dict[str, pd.Data
         # so here neither score nor alert.
         accepted = np.ones(len(series), dtype=bool)
         accepted[[index for index, _ in refused]] = False
-        score, alert = np.zeros(len(series)), np.zeros(len(series), dtype=int)
+        score, onset = np.zeros(len(series)), np.zeros(len(series))
+        alert = np.zeros(len(series), dtype=int)
         score[accepted] = np.nan_to_num(scored.results.anomaly_score)
+        onset[accepted] = np.nan_to_num(scored.results.onset_score)
         alert[accepted] = scored.results.alert
         if refused:
             log(f"  {corpus.name}: {len(refused)} points refused, e.g. {refused[0][1]}")
@@ -201,6 +213,7 @@ def run_lookout(corpus: Corpus, threads: int = 1, **kwargs) -> dict[str, pd.Data
                 {
                     "timestamp": frame["timestamp"].to_numpy(),
                     "anomaly_score": score[rows],
+                    "onset_score": onset[rows],
                     "alert": alert[rows],
                 }
             )
@@ -292,6 +305,30 @@ def nab_figures(results, windows, profiles) -> dict[str, float]:
     return figures
 
 
+def ranking_figures(results, windows, column: str = "anomaly_score") -> dict[str, float | None]:
+    """ROC-AUC and PR-AUC (average precision) of ``column`` per point, pooled over the series,
+    and the median of the series' own ROC-AUCs (a long labelled window, e.g. a level shift
+    the detectors learn within the hour, weighs in the pooled one by its points); None without
+    both healthy and incident points.
+
+    >>> stamps = pd.date_range("2024-01-01", periods=4, freq="min")
+    >>> frame = pd.DataFrame({"timestamp": stamps, "anomaly_score": [0.1, 0.2, 0.9, 0.3]})
+    >>> ranking_figures({"a": frame}, {"a": [(stamps[2], stamps[2])]})
+    {'ROC-AUC': 1.0, 'PR-AUC': 1.0, 'ROC-AUC, median per series': 1.0}
+    """
+    labels = [labels_from_windows(f["timestamp"], windows[name]) for name, f in results.items()]
+    scores = [np.nan_to_num(f[column].to_numpy(dtype=float)) for f in results.values()]
+    own = [roc_auc_score(y, s) for y, s in zip(labels, scores, strict=True) if 0 < y.sum() < len(y)]
+    y, s = (np.concatenate(parts) if parts else np.empty(0) for parts in (labels, scores))
+    if len(np.unique(y)) < 2:
+        return {"ROC-AUC": None, "PR-AUC": None, "ROC-AUC, median per series": None}
+    return {
+        "ROC-AUC": float(roc_auc_score(y, s)),
+        "PR-AUC": float(average_precision_score(y, s)),
+        "ROC-AUC, median per series": float(np.median(own)),
+    }
+
+
 def corpus_table(runs: Runs, corpora: list[Corpus], profiles) -> str:
     columns = {}
     for corpus in corpora:
@@ -301,6 +338,8 @@ def corpus_table(runs: Runs, corpora: list[Corpus], profiles) -> str:
             nab = nab_figures(results, corpus.windows, profiles)
             for label in [f"NAB {p} ({m})" for p in PROFILES.values() for m in ("opt", "alerts")]:
                 column[(label, detector)] = nab.get(label)
+            for label, value in ranking_figures(results, corpus.windows).items():
+                column[(f"{label} (anomaly_score)", detector)] = value
             summary = summarize(list(runs.paging(corpus, detector).values()))
             for key, label in CORPUS_ROWS:
                 column[(label, detector)] = summary[key]

@@ -43,14 +43,15 @@ NO_TRANSITION, OPENED, RESOLVED = kernel.NO_TRANSITION, kernel.OPENED, kernel.RE
 class BankResults:
     """What the stacks concluded about each point, one array entry per input point.
 
-    The fields are those of :class:`~detectors.stack.Assessment`, plus ``combined`` (the
-    score before the onset rule), with the alert transition spread over ``transition``
-    (0: none, 1: opened, 2: resolved) and its fields (NaN without a transition;
-    ``alert_end`` is NaN unless resolved).
+    The fields are those of :class:`~detectors.stack.Assessment`: ``anomaly_score`` is the
+    calibrated combined score of every point (continuous, in [0, 1]), ``onset_score`` the same
+    where it sets a new recent high, 0 elsewhere (an onset: what opens an alert). The alert
+    transition is spread over ``transition`` (0: none, 1: opened, 2: resolved) and its fields
+    (NaN without a transition; ``alert_end`` is NaN unless resolved).
     """
 
     anomaly_score: np.ndarray
-    combined: np.ndarray
+    onset_score: np.ndarray
     alert: np.ndarray
     transition: np.ndarray
     alert_start: np.ndarray
@@ -77,6 +78,12 @@ class BankResults:
 
     def __len__(self) -> int:
         return len(self.anomaly_score)
+
+    @property
+    def combined(self) -> np.ndarray:
+        """``anomaly_score`` under its name from before ``onset_score`` (the combined score
+        before the onset rule): kept for code written against it."""
+        return self.anomaly_score
 
 
 class StackBank:
@@ -180,6 +187,8 @@ class StackBank:
     >>> on_cpu = slots == cpu
     >>> int(np.argmax(results.anomaly_score[on_cpu])), bool(results.alert[on_cpu][700])
     (700, True)
+    >>> float(results.onset_score[on_cpu][700]) == float(results.anomaly_score[on_cpu][700])
+    True
     >>> bank.memory_bytes_per_series()  # a season of 1440 minutes takes 20 kB of it
     32121
 
@@ -190,7 +199,7 @@ class StackBank:
     >>> copy = twin.import_slot(state)
     >>> a = bank.process(np.array([cpu]), np.array([48000.0]), np.array([51.0]))
     >>> b = twin.process(np.array([copy]), np.array([48000.0]), np.array([51.0]))
-    >>> bool(a.combined[0] == b.combined[0]), bool(a.expected[0] == b.expected[0])
+    >>> bool(a.anomaly_score[0] == b.anomaly_score[0]), bool(a.expected[0] == b.expected[0])
     (True, True)
     """
 

@@ -17,6 +17,10 @@ runs points through them in the stack's order, scoring each point before any par
    alert opens at an onset and fires while the value is away from the expectation frozen at
    its opening, see :mod:`detectors.parts.alert`.
 
+The outputs (:data:`Outputs`) carry the combined score of every point as ``anomaly_score``
+(continuous: how abnormal the point is now, comparable across series) and the same score at
+onsets only, 0 elsewhere, as ``onset_score`` (what opens alerts, and what NAB's scorer rewards).
+
 :class:`~detectors.bank.StackBank` allocates the state and calls the loop.
 """
 
@@ -118,7 +122,7 @@ Outputs = collections.namedtuple(
     "Outputs",
     [
         "anomaly_score",
-        "combined",
+        "onset_score",
         "alert",
         "transition",
         "alert_start",
@@ -329,7 +333,7 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
 
         # Onset and alert: quiet, only an onset may open an alert; firing, the distance from
         # the expectation frozen at its opening keeps it open (see parts.alert).
-        anomaly_score = combined if onset.is_onset(st.onset, slot, combined, p.onset) else 0.0
+        onset_score = combined if onset.is_onset(st.onset, slot, combined, p.onset) else 0.0
         firing = st.alert.firing[slot] != 0
         usual_now = math.nan
         if length:
@@ -345,7 +349,7 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
         transition = alert.update(
             st.alert,
             slot,
-            combined if firing else anomaly_score,
+            combined if firing else onset_score,
             t,
             x,
             expected,
@@ -399,8 +403,8 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
                 season = sampling.learn_step(st.sampling, slot, p.sampling, sorted_steps)
                 _start_expectations(st, slot, p, season, sorted_steps)
 
-        out.anomaly_score[i] = anomaly_score
-        out.combined[i] = combined
+        out.anomaly_score[i] = combined
+        out.onset_score[i] = onset_score
         out.alert[i] = st.alert.firing[slot] != 0
         out.transition[i] = transition
         out.resolve_reason[i] = st.alert.reason[slot] if transition == RESOLVED else 0

@@ -25,7 +25,14 @@ __all__ = ["COMBINATIONS", "DETECTOR_NAMES", "Assessment", "DetectorStack", "ass
 
 @dataclasses.dataclass(slots=True)
 class Assessment:
-    """What the stack concluded about one point, computed before learning it."""
+    """What the stack concluded about one point, computed before learning it.
+
+    ``anomaly_score`` is how abnormal the point is now: the calibrated combined score, in
+    [0, 1] (decades of improbability over ``score_decades``: 0.5 is one in 1,000 per
+    ``paging_interval``), continuous. An incident is reported where that score sets a new
+    recent high: ``onset_score`` is the score there and 0 elsewhere (what opens an alert, and
+    what NAB's scorer rewards).
+    """
 
     timestamp: float
     value: float
@@ -39,6 +46,7 @@ class Assessment:
     upper: float
     agreeing: tuple[str, ...]
     transition: AlertTransition | None = None
+    onset_score: float = 0.0
 
 
 def assessment_at(
@@ -65,6 +73,7 @@ def assessment_at(
         timestamp=timestamp,
         value=value,
         anomaly_score=results.anomaly_score.item(index),
+        onset_score=results.onset_score.item(index),
         alert=bool(results.alert.item(index)),
         zscore=results.zscore.item(index),
         hst_score=results.hst_score.item(index),
@@ -94,6 +103,8 @@ class DetectorStack:
     >>> values[700] = 120  # a spike
     >>> assessed = [stack.process(60.0 * t, v) for t, v in enumerate(values)]
     >>> max(a.anomaly_score for a in assessed[300:700]) < assessed[700].anomaly_score
+    True
+    >>> assessed[700].onset_score == assessed[700].anomaly_score  # an onset
     True
     >>> assessed[700].alert, round(assessed[700].expected)
     (True, 45)

@@ -21,7 +21,7 @@ __all__ = ["score_frame", "score_files"]
 
 def score_frame(frame: pd.DataFrame, stack: DetectorStack) -> pd.DataFrame:
     """Score a ``timestamp, value`` frame in order, in one call; returns timestamp, value,
-    anomaly_score, alert, expected, lower, upper.
+    anomaly_score, alert, expected, lower, upper, onset_score.
 
     Examples
     --------
@@ -43,6 +43,7 @@ def score_frame(frame: pd.DataFrame, stack: DetectorStack) -> pd.DataFrame:
             "expected": results.expected,
             "lower": results.lower,
             "upper": results.upper,
+            "onset_score": results.onset_score,
         }
     )
 

@@ -6,15 +6,17 @@ The glue behind ``lookout evaluate`` and ``lookout report``. Given a
 
 * what paged, labels or not: every alert and the alerts per day of every series
   (:mod:`sim.pages`);
-* on the labelled series, the NAB normalized score per cost profile, in one of three modes:
+* on the labelled series, the NAB normalized score per cost profile (of ``onset_score``: one
+  detection per incident, at its start, is what NAB rewards), in one of three modes:
   ``optimized`` (NAB's threshold sweep, per profile), ``fixed`` (one given threshold) or
   ``alert`` (the 0/1 ``alert`` column scored directly, i.e. what the alert policy actually
   paged);
 * on the labelled series, point-wise and event-wise classification metrics
   (:mod:`sim.classification`) twice: on the ``alert`` column, and on
-  ``anomaly_score >= threshold``. That threshold is, in order: the one an :mod:`~sim.thresholds`
-  objective picks (``max-f1``, ``recall:R``, ``fp-per-day:N``), the fixed threshold, or the
-  threshold NAB's sweep found best for the first profile (``standard``).
+  ``anomaly_score >= threshold`` (the continuous score, which ROC-AUC and PR-AUC rank). That
+  threshold is, in order: the one an :mod:`~sim.thresholds` objective picks (``max-f1``,
+  ``recall:R``, ``fp-per-day:N``), the fixed threshold, or the threshold NAB's sweep of the
+  onsets found best for the first profile (``standard``).
 
 Missing scores (NaN) never count as a detection.
 
@@ -60,7 +62,7 @@ import pandas as pd
 
 from sim.classification import ClassificationReport, evaluate
 from sim.nab_corpus import CostProfile, load_profiles
-from sim.nab_scoring import detection_scores, nab_scores
+from sim.nab_scoring import ONSET_SCORE, detection_scores, nab_scores
 from sim.pages import alert_table, pages_per_day
 from sim.paging import TARGETS, series_paging, summarize
 from sim.results import EvaluationError, ResultSet
@@ -363,7 +365,7 @@ def format_incidents(figures: Mapping[str, Any]) -> str:
 def _nan_free(results: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     # NAB's scorer refuses missing scores; a detector that has not scored has not detected.
     return {
-        relpath: frame.assign(anomaly_score=frame["anomaly_score"].fillna(0.0))
+        relpath: frame.fillna({"anomaly_score": 0.0, ONSET_SCORE: 0.0})
         for relpath, frame in results.items()
     }
 

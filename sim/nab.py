@@ -29,6 +29,7 @@ from sim.nab_corpus import (
     read_timeseries,
 )
 from sim.nab_scoring import (
+    ONSET_SCORE,
     PROBATION_PERCENT,
     SWEEP_START_THRESHOLD,
     CorpusSweep,
@@ -36,6 +37,7 @@ from sim.nab_scoring import (
     detection_scores,
     nab_scores,
     normalized_score,
+    onset_column,
     optimize_threshold,
     probation_length,
     scaled_sigmoid,
@@ -43,6 +45,7 @@ from sim.nab_scoring import (
 )
 
 __all__ = [
+    "ONSET_SCORE",
     "PROBATION_PERCENT",
     "SWEEP_START_THRESHOLD",
     "CorpusSweep",
@@ -58,6 +61,7 @@ __all__ = [
     "match_result_files",
     "nab_scores",
     "normalized_score",
+    "onset_column",
     "optimize_threshold",
     "probation_length",
     "read_timeseries",

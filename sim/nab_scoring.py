@@ -12,7 +12,11 @@ numpy instead of per-row Python loops. For one file with rows ``i = 0..n-1``:
 * A detection outside windows costs ``fp_weight * S((i - r) / (w - 1))`` relative to the
   closest preceding window ``[l, r]``: close after a window it is nearly free, far after it
   costs up to ``fp_weight``; before the first window it costs ``fp_weight``.
-* Rows are detections when ``anomaly_score >= threshold``.
+* Rows are detections when their score is at least the threshold. The score is ``onset_score``
+  where the results have it (:data:`ONSET_SCORE`), else ``anomaly_score`` (NAB's column, as
+  NAB's own detectors write it). Lookout's ``anomaly_score`` is continuous: it stays high
+  through an incident, and each of those rows after the window would cost a false positive;
+  NAB rewards one detection per incident, at its start, which is what ``onset_score`` holds.
 
 The raw corpus score is the sum over files. It is normalized so that detecting nothing scores 0
 (NAB's null detector) and detecting every window at its first row scores 100::
@@ -41,6 +45,7 @@ import pandas as pd
 from sim.nab_corpus import CostProfile, Window
 
 __all__ = [
+    "ONSET_SCORE",
     "PROBATION_PERCENT",
     "SWEEP_START_THRESHOLD",
     "CorpusSweep",
@@ -48,6 +53,7 @@ __all__ = [
     "detection_scores",
     "nab_scores",
     "normalized_score",
+    "onset_column",
     "optimize_threshold",
     "probation_length",
     "scaled_sigmoid",
@@ -57,6 +63,21 @@ __all__ = [
 PROBATION_PERCENT = 0.15
 # NAB's sweep starts above any anomaly score in [0, 1], where nothing is detected.
 SWEEP_START_THRESHOLD = 1.1
+
+#: The column NAB scores when the results have it: the score at an incident's onset, else 0.
+ONSET_SCORE = "onset_score"
+
+
+def onset_column(frame: pd.DataFrame) -> str:
+    """The column of ``frame``'s onsets, which NAB scores: ``onset_score`` if there, else
+    ``anomaly_score`` (a detector without onsets: its own score).
+
+    >>> onset_column(pd.DataFrame(columns=["anomaly_score", "onset_score"]))
+    'onset_score'
+    >>> onset_column(pd.DataFrame(columns=["timestamp", "anomaly_score"]))
+    'anomaly_score'
+    """
+    return ONSET_SCORE if ONSET_SCORE in frame else "anomaly_score"
 
 
 def scaled_sigmoid(position: float | np.ndarray) -> float | np.ndarray:
@@ -275,7 +296,7 @@ class CorpusSweep:
         results: Mapping[str, pd.DataFrame],
         windows: Mapping[str, list[Window]],
         probation_percent: float = PROBATION_PERCENT,
-        score_column: str = "anomaly_score",
+        score_column: str | None = None,
     ) -> CorpusSweep:
         """Gather the scored rows of every result file.
 
@@ -289,7 +310,7 @@ class CorpusSweep:
         probation_percent
             Share of each file's first rows that is not scored.
         score_column
-            Column holding the anomaly scores.
+            Column holding the anomaly scores (None: :func:`onset_column` of each frame).
         """
         scores, window_ids, rewards = [], [], []
         n_scored_windows = n_windows = 0
@@ -297,9 +318,10 @@ class CorpusSweep:
             geometry = FileGeometry.from_timestamps(
                 frame["timestamp"], windows.get(relpath, []), probation_percent
             )
-            file_scores = frame[score_column].to_numpy(dtype=float)
+            column = score_column or onset_column(frame)
+            file_scores = frame[column].to_numpy(dtype=float)
             if np.isnan(file_scores).any():
-                raise ValueError(f"{relpath}: {score_column} has missing values")
+                raise ValueError(f"{relpath}: {column} has missing values")
             scored = geometry.scored
             scores.append(file_scores[scored])
             window_of_row = geometry.window_of_row[scored]
@@ -393,7 +415,7 @@ def score_corpus(
     windows: Mapping[str, list[Window]],
     profile: CostProfile,
     threshold: float,
-    score_column: str = "anomaly_score",
+    score_column: str | None = None,
 ) -> float:
     """Raw NAB score of a detector's results at a fixed threshold (summed over files).
 
@@ -413,7 +435,7 @@ def normalized_score(
     windows: Mapping[str, list[Window]],
     profile: CostProfile,
     threshold: float,
-    score_column: str = "anomaly_score",
+    score_column: str | None = None,
 ) -> float:
     """NAB score on the 0 (detects nothing) to 100 (perfect) scale at a fixed threshold.
 
@@ -434,7 +456,7 @@ def optimize_threshold(
     results: Mapping[str, pd.DataFrame],
     windows: Mapping[str, list[Window]],
     profile: CostProfile,
-    score_column: str = "anomaly_score",
+    score_column: str | None = None,
 ) -> tuple[float, float]:
     """Corpus-wide best threshold and its normalized score, found by NAB's sweep.
 
@@ -458,7 +480,7 @@ def nab_scores(
     windows: Mapping[str, list[Window]],
     profiles: Mapping[str, CostProfile],
     threshold: float | Mapping[str, float] | None = None,
-    score_column: str = "anomaly_score",
+    score_column: str | None = None,
 ) -> dict[str, dict[str, float]]:
     """Normalized NAB score per profile, with the threshold used.
 
@@ -472,7 +494,8 @@ def nab_scores(
         None to optimize the threshold per profile, one threshold for all profiles, or a
         threshold per profile name (NAB's ``config/thresholds.json``).
     score_column
-        Column holding the anomaly scores.
+        Column holding the anomaly scores (None: ``onset_score`` where a frame has it, else
+        ``anomaly_score``; see :func:`onset_column`).
 
     Returns
     -------

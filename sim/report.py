@@ -13,7 +13,7 @@ writes into ``out_dir``::
     confusion_matrix.png     \\
     roc_curve.png             > when labels cover both healthy and incident points
     pr_curve.png             /
-    top_anomalies.csv        the highest-scoring onsets over all series
+    top_anomalies.csv        the highest-scoring onsets over all series (``onset_score``)
     metrics.json             when metrics are given
     state_snapshot.json/bin  when a detector state snapshot is given
 
@@ -39,6 +39,7 @@ import pandas as pd
 
 from sim import pages, plots
 from sim.labeled import Window, window_labels
+from sim.nab_scoring import onset_column
 from sim.report_page import PageFigure, render_page
 
 __all__ = ["write_report", "top_anomalies", "series_file_stem"]
@@ -66,19 +67,21 @@ def series_file_stem(name: str) -> str:
 
 
 def top_anomalies(results: Mapping[str, pd.DataFrame], top_n: int = 50) -> pd.DataFrame:
-    """The ``top_n`` highest-scoring points over all series, highest first.
+    """The ``top_n`` highest-scoring onsets over all series, highest first.
 
-    Only points with a positive score count: Lookout's score is zero except at onsets (and
-    during warm-up), so zeros would only pad the table with the first rows of each series.
-    Ties are broken by series name then timestamp, so the table is the same on every run.
-    ``expected`` is NaN for series without a forecast.
+    An onset is a point whose ``onset_score`` is positive (:func:`~sim.nab_scoring.onset_column`:
+    results without that column, another detector's, count every point with a positive
+    ``anomaly_score``): the continuous score stays high through an incident and would fill the
+    table with one incident's points. Ties are broken by series name then timestamp, so the
+    table is the same on every run. ``expected`` is NaN for series without a forecast.
 
     Examples
     --------
     >>> frame = pd.DataFrame({
     ...     "timestamp": pd.date_range("2024-01-01", periods=4, freq="min"),
     ...     "value": [1.0, 2.0, 3.0, 4.0],
-    ...     "anomaly_score": [0.0, 0.9, 0.5, np.nan],
+    ...     "anomaly_score": [0.1, 0.9, 0.5, np.nan],
+    ...     "onset_score": [0.0, 0.9, 0.5, np.nan],
     ...     "alert": [0, 1, 0, 0],
     ... })
     >>> top_anomalies({"a": frame}, top_n=3)[["series", "value", "anomaly_score"]]
@@ -89,7 +92,8 @@ def top_anomalies(results: Mapping[str, pd.DataFrame], top_n: int = 50) -> pd.Da
     """
     parts = []
     for name, frame in results.items():
-        best = frame[frame["anomaly_score"] > 0].nlargest(top_n, "anomaly_score")
+        onsets = frame[onset_column(frame)]
+        best = frame[onsets > 0].assign(anomaly_score=onsets).nlargest(top_n, "anomaly_score")
         part = pd.DataFrame(
             {
                 "series": name,
@@ -116,36 +120,25 @@ class _Labels:
 
     y_true: np.ndarray
     alert: np.ndarray
-    scores: np.ndarray
+    scores: np.ndarray  # anomaly_score: continuous, what ROC and PR rank
     n_series: int
-    score_name: str
-
-
-def _ranking_column(frames: Sequence[pd.DataFrame]) -> str:
-    """The continuous score to rank points by for ROC and PR: the combined score before the
-    onset rule when every frame has it (the anomaly score is zero between onsets, so its
-    curves are a few steps), else the anomaly score."""
-    if frames and all("combined_score" in frame for frame in frames):
-        return "combined_score"
-    return "anomaly_score"
 
 
 def _pool_labels(
     results: Mapping[str, pd.DataFrame], windows: Mapping[str, Sequence[WindowLike]]
 ) -> _Labels:
     labeled = [name for name in results if name in windows]
-    column = _ranking_column([results[name] for name in labeled])
     if not labeled:
         empty = np.array([], dtype=int)
-        return _Labels(empty, empty.astype(bool), empty.astype(float), 0, column)
+        return _Labels(empty, empty.astype(bool), empty.astype(float), 0)
     y_true, alert, scores = [], [], []
     for name in labeled:
         frame = results[name]
         y_true.append(window_labels(frame["timestamp"], windows[name]).astype(int))
         alert.append(frame["alert"].fillna(0).to_numpy() > 0)
-        scores.append(frame[column].to_numpy(dtype=float))
+        scores.append(frame["anomaly_score"].to_numpy(dtype=float))
     return _Labels(
-        np.concatenate(y_true), np.concatenate(alert), np.concatenate(scores), len(labeled), column
+        np.concatenate(y_true), np.concatenate(alert), np.concatenate(scores), len(labeled)
     )
 
 
@@ -207,9 +200,10 @@ def write_report(
     Parameters
     ----------
     results
-        Replay result per series name: ``timestamp``, ``value``, ``anomaly_score`` (0..1) and
-        ``alert`` (1 while an alert fires), optionally ``expected``, ``lower``, ``upper`` and
-        ``combined_score`` (the continuous score that ROC and PR then rank by).
+        Replay result per series name: ``timestamp``, ``value``, ``anomaly_score`` (0..1,
+        continuous: what ROC and PR rank) and ``alert`` (1 while an alert fires), optionally
+        ``onset_score`` (the onsets, which ``top_anomalies.csv`` lists), ``expected``,
+        ``lower`` and ``upper``.
     out_dir
         Created if missing.
     windows
@@ -439,15 +433,11 @@ def _label_figures(results, windows, threshold, out: Path, notes) -> list[PageFi
         )
         return []
     scored = np.isfinite(labels.scores)
-    ranking = {
-        "combined_score": "the combined score before the onset rule (continuous)",
-        "anomaly_score": "the anomaly score (zero between onsets: the curves are a few steps)",
-    }[labels.score_name]
     notes["labels"] = (
         f"Per point, pooled over {labels.n_series} labeled series "
         f"({len(labels.y_true)} points, {int(labels.y_true.sum())} inside incident windows). "
         f"The confusion matrix counts the alert column; ROC and PR rank the "
-        f"{int(scored.sum())} scored points by {ranking}."
+        f"{int(scored.sum())} scored points by their anomaly score (continuous)."
     )
     figures = [
         _save(
@@ -460,17 +450,16 @@ def _label_figures(results, windows, threshold, out: Path, notes) -> list[PageFi
     if len(np.unique(y_scored)) < 2:
         notes["labels"] += " ROC and PR skipped: the scored points hold only one class."
         return figures
-    score_label = labels.score_name.replace("_", " ")
     figures.append(
         _save(
-            plots.plot_roc_curve(y_scored, s_scored, threshold, score_label=score_label),
+            plots.plot_roc_curve(y_scored, s_scored, threshold),
             out / "roc_curve.png",
             "ROC curve",
         )
     )
     figures.append(
         _save(
-            plots.plot_pr_curve(y_scored, s_scored, threshold, score_label=score_label),
+            plots.plot_pr_curve(y_scored, s_scored, threshold),
             out / "pr_curve.png",
             "Precision-recall curve",
         )

@@ -6,6 +6,13 @@ made from when given (and checks that they match), splits long-format files into
 (``<file>::<series>``) and finds each series' label windows (:func:`match_labels`). Series no
 label names are unlabeled: they page, and are left out of every score.
 
+Every result frame carries ``anomaly_score`` (continuous: what ROC and PR curves rank by, and
+what a threshold is applied to) and ``onset_score`` (what NAB's scorer rewards: the score where an
+incident starts, 0 elsewhere), read from any of three layouts (:func:`score_columns`): Lookout's
+(both columns), Lookout's before ``onset_score`` (onsets in ``anomaly_score``, the continuous
+score in ``combined_score``) and another detector's (NAB's reference results: one
+``anomaly_score``, which is then both).
+
 Errors that come from the inputs (a results folder that does not match the data, missing
 columns, labels for other files) are raised as :class:`EvaluationError` with a message meant for
 the person who ran the command.
@@ -42,15 +49,18 @@ from sim.nab_corpus import (
     match_result_files,
     read_timeseries,
 )
+from sim.nab_scoring import ONSET_SCORE
 
 __all__ = [
     "EvaluationError",
+    "ONSET_SCORE",
     "ResultSet",
     "SERIES_SEPARATOR",
     "SNAPSHOT_FILES",
     "find_state_snapshot",
     "load_result_set",
     "match_labels",
+    "score_columns",
 ]
 
 # What a results folder may hold as a detector state snapshot, first found wins.
@@ -64,6 +74,35 @@ REPORT_CSV_FILES = ("top_anomalies.csv", "alerts.csv", "pages.csv")
 
 class EvaluationError(ValueError):
     """Results, data and labels that cannot be evaluated together; the message says why."""
+
+
+# The continuous score's column in Lookout's result files before ONSET_SCORE existed.
+_OLD_CONTINUOUS = "combined_score"
+
+
+def score_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a continuous ``anomaly_score`` and an ``onset_score``, from any layout.
+
+    Examples
+    --------
+    Lookout's before ``onset_score``, and another detector's:
+
+    >>> old = pd.DataFrame({"anomaly_score": [0.0, 0.6, 0.0], "combined_score": [0.1, 0.6, 0.4]})
+    >>> score_columns(old)
+       anomaly_score  onset_score
+    0            0.1          0.0
+    1            0.6          0.6
+    2            0.4          0.0
+    >>> score_columns(pd.DataFrame({"anomaly_score": [0.2, 0.7]}))["onset_score"].tolist()
+    [0.2, 0.7]
+    """
+    if ONSET_SCORE in frame:
+        return frame
+    if _OLD_CONTINUOUS in frame:
+        onsets = frame["anomaly_score"]
+        frame = frame.drop(columns=_OLD_CONTINUOUS).assign(anomaly_score=frame[_OLD_CONTINUOUS])
+        return frame.assign(onset_score=onsets)
+    return frame.assign(onset_score=frame["anomaly_score"])
 
 
 def _listing(names: list[str]) -> str:
@@ -86,7 +125,8 @@ class ResultSet:
     ----------
     results
         Per series, the result rows: ``timestamp``, ``value`` (taken from the data file when
-        the results lack it), ``anomaly_score``, and ``alert`` when the results carry it. A
+        the results lack it), ``anomaly_score`` and ``onset_score`` (:func:`score_columns`),
+        and ``alert`` when the results carry it. A
         series is named by its result file's relative path, and by ``<path>::<series>`` when
         the file is in long format.
     windows
@@ -157,7 +197,7 @@ def _read_result(path: Path) -> pd.DataFrame:
         raise EvaluationError(
             f"{path}: no anomaly_score column (found {', '.join(map(str, frame.columns))})"
         )
-    return frame
+    return score_columns(frame)
 
 
 def _paired(relpath: str, path: Path, frame: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:

@@ -112,7 +112,7 @@ def incident_batch(rows: int, onsets: list[int], scores: list[float]):
         results.transition[onset] = OPENED
         results.alert[onset] = True
         results.alert_start[onset] = timestamps[onset]
-        results.anomaly_score[onset] = score
+        results.anomaly_score[onset] = results.onset_score[onset] = score
         results.transition[onset + 1] = RESOLVED
         results.alert_end[onset + 1] = timestamps[onset]
         values[onset] = 5.0

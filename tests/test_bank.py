@@ -17,7 +17,16 @@ from tests.reference.stack import DetectorStack
 
 # Scores may differ in the last bits: the bank's forecaster factorises in another order
 RTOL, ATOL = 1e-7, 1e-9
-SCORES = ("anomaly_score", "zscore", "hst_score", "forecast_score", "expected", "lower", "upper")
+SCORES = (
+    "anomaly_score",
+    "onset_score",
+    "zscore",
+    "hst_score",
+    "forecast_score",
+    "expected",
+    "lower",
+    "upper",
+)
 
 # Parameter sets besides the defaults, each on a shorter prefix of every series
 VARIANTS = {
@@ -239,11 +248,13 @@ def test_a_constant_gauge_never_pages_and_its_first_change_does(level):
     assert opened == np.flatnonzero(results.transition == OPENED).tolist() == [3000]
 
 
-def test_combined_is_the_score_before_the_onset_rule():
+def test_the_onset_score_is_the_anomaly_score_at_onsets_only():
     labels, results = run_bank(["daily"], None, n_calls=1, seed=0)
-    onsets = results.anomaly_score > 0
-    assert np.array_equal(results.anomaly_score[onsets], results.combined[onsets])
-    assert np.all(results.combined >= results.anomaly_score)
+    onsets = results.onset_score > 0
+    assert np.array_equal(results.onset_score[onsets], results.anomaly_score[onsets])
+    assert np.all(results.anomaly_score >= results.onset_score)
+    # the anomaly score goes on between onsets: most points with a score are no onset
+    assert np.count_nonzero(results.anomaly_score > 0) > 5 * np.count_nonzero(onsets)
 
 
 @pytest.mark.parametrize("at", [10, 1000])
@@ -265,7 +276,7 @@ def test_export_import_round_trip_continues_as_uninterrupted(at):
     restored.add_series()
     restored_slot = restored.import_slot(state)
     rest = restored.process(np.full(len(t) - at, restored_slot), t[at:], v[at:])
-    for field in ("combined", "anomaly_score", "expected", "lower", "hst_score", "alert"):
+    for field in ("anomaly_score", "onset_score", "expected", "lower", "hst_score", "alert"):
         np.testing.assert_array_equal(getattr(rest, field), getattr(uninterrupted, field)[at:])
     # export copies: processing more did not change the exported state
     assert all(np.array_equal(state[k], state_copy[k], equal_nan=True) for k in state)

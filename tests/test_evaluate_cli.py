@@ -143,6 +143,47 @@ def test_objective_picks_the_score_threshold(capsys, tiny):
     assert document["classification"]["score"]["threshold_source"] == "objective fp-per-day:0"
 
 
+def _lookout_layout(results: Path, old: bool) -> None:
+    """Rewrite the tiny results as Lookout writes them: a continuous anomaly score that stays
+    high through a.csv's window and past it, with the onset (its start) apart; ``old``: the
+    layout before ``onset_score`` (onsets in ``anomaly_score``, continuous ``combined_score``)."""
+    for name in ("a.csv", "b.csv"):
+        path = results / "cat" / name
+        frame = pd.read_csv(path)
+        onsets = frame["anomaly_score"].to_numpy()
+        continuous = np.full(N_ROWS, 0.05)
+        if name == "a.csv":
+            continuous[WINDOW_ROWS[0] : WINDOW_ROWS[1] + 30] = 0.8  # on past the window's end
+            continuous[WINDOW_ROWS[0]] = 0.9
+        else:
+            continuous[100] = 0.6
+        if old:
+            frame = frame.assign(anomaly_score=onsets, combined_score=continuous)
+        else:
+            frame = frame.assign(anomaly_score=continuous, onset_score=onsets)
+        frame.to_csv(path, index=False)
+
+
+def test_nab_scores_the_onsets_and_the_curves_rank_the_continuous_score(capsys, tiny):
+    results, data = tiny
+    _lookout_layout(results, old=False)
+    document = evaluate_json(capsys, results, "--data", data, "--optimize")
+
+    # NAB: the onset at the window's start and nothing else (the continuous score, at 0.8 for
+    # 30 rows after the window, would cost false positives at any threshold that detects it)
+    for entry in document["nab"].values():
+        assert entry["score"] == pytest.approx(100.0)
+        assert entry["threshold"] == pytest.approx(0.9)
+    # ROC and PR rank the continuous score: the window's rows above the rest (the onsets alone
+    # rank one row of 20: ROC-AUC about 0.5, PR-AUC about 20 / 800)
+    score = document["classification"]["score"]
+    assert score["roc_auc"] > 0.95 and score["pr_auc"] > 0.3
+
+    # the layout before onset_score (onsets in anomaly_score, combined_score) reads the same
+    _lookout_layout(results, old=True)
+    assert evaluate_json(capsys, results, "--data", data, "--optimize") == document
+
+
 def test_text_output_shows_both_metric_views(capsys, tiny):
     results, data = tiny
     code, out, _ = run(capsys, "evaluate", results, "--data", data, "--threshold", "0.5")
@@ -311,7 +352,7 @@ def test_report_writes_the_page_plots_and_tables(capsys, demo_results, tmp_path)
     assert len(list((out / "series").glob("*.png"))) == 3
     top = pd.read_csv(out / "top_anomalies.csv")
     onsets = sum(
-        int((pd.read_csv(path)["anomaly_score"] > 0).sum()) for path in demo_results.rglob("*.csv")
+        int((pd.read_csv(path)["onset_score"] > 0).sum()) for path in demo_results.rglob("*.csv")
     )
     # The onsets only, highest first: no zero-score (warm-up) rows pad the table.
     assert top["anomaly_score"].is_monotonic_decreasing and len(top) == min(onsets, 50)

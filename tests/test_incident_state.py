@@ -53,8 +53,8 @@ def test_the_detectors_alone_would_have_resolved_it_at_once():
     t, v = noisy(900, 60.0)
     v[600:735] -= 60.0  # a noisy level shift the detectors learn (a flat 0 is an outage kind)
     _, _, results = run(v, t)
-    # the combined score, which used to keep the alert open, falls back within a few points
-    assert (results.combined[610:735] < 0.36).mean() > 0.9
+    # the anomaly score, which used to keep the alert open, falls back within a few points
+    assert (results.anomaly_score[610:735] < 0.36).mean() > 0.9
     assert results.alert[600:735].all()  # the incident state keeps it open
 
 

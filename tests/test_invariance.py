@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from detectors.bank import StackBank
 from detectors.stack import DetectorStack
 
-#: Largest difference of the combined score (and of ``forecast_score``) allowed.
+#: Largest difference of the anomaly score (and of ``forecast_score``) allowed.
 SCORE_TOLERANCE = 1e-5
 N_POINTS = 1200
 STEP = 300.0
@@ -47,7 +47,10 @@ def _run_both(x: np.ndarray, transformed: np.ndarray):
 
 def _assert_same_decisions(results, original, transformed):
     np.testing.assert_allclose(
-        results.combined[transformed], results.combined[original], rtol=0, atol=SCORE_TOLERANCE
+        results.anomaly_score[transformed],
+        results.anomaly_score[original],
+        rtol=0,
+        atol=SCORE_TOLERANCE,
     )
     np.testing.assert_allclose(
         results.forecast_score[transformed],

@@ -698,6 +698,8 @@ def test_c_prometheus_scrapes_the_anomaly_score(live):
     result = live.prometheus.wait_for(query, timeout=30)
 
     assert float(result[0]["value"][1]) == replay["anomaly_score"].iloc[-1]
+    # the last point is no onset: the gauge shows the continuous score, not 0
+    assert replay["onset_score"].iloc[-1] == 0 < replay["anomaly_score"].iloc[-1]
     band = live.prometheus.wait_for('lookout_expected_upper{series="ends_firing"}', timeout=10)
     assert float(band[0]["value"][1]) == replay_results(live)["ends_firing"]["upper"].iloc[-1]
     still_firing = sorted(s for s, frame in replay_results(live).items() if frame["alert"].iloc[-1])

@@ -6,6 +6,7 @@ import subprocess
 import urllib.error
 import urllib.request
 
+import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -68,6 +69,28 @@ def test_warm_up_band_is_exposed_as_nan_not_as_zero(registry):
 
     assert math.isnan(sample(registry, "lookout_expected_lower", series="cold"))
     assert sample(registry, "lookout_value", series="cold") == 3.0
+
+
+def test_the_score_gauge_shows_how_abnormal_the_point_is_between_onsets(registry):
+    """After a level shift the onset is one point; the gauge goes on showing the continuous
+    anomaly score of every later point, not 0."""
+    metrics = LookoutMetrics(registry)
+    stack = DetectorStack(grace_period=100)
+    rng = np.random.default_rng(5)
+    values = 50 + rng.normal(0, 1, 500)
+    values[450:] += 25  # a level shift: one onset, then points still far from the usual
+    before, shown = [], []
+    for i, value in enumerate(values):
+        assessed = stack.process(300.0 * i, value)
+        metrics.observe("api", assessed, now=float(i))
+        gauge = sample(registry, "lookout_anomaly_score", series="api")
+        assert gauge == assessed.anomaly_score
+        if 200 <= i < 450:
+            before.append(gauge)
+        elif i > 450 and assessed.onset_score == 0:
+            shown.append(gauge)
+    # after the onset, the shifted points still read far above the noise before it
+    assert len(shown) > 20 and max(shown) > 0.3 > 5 * np.median(before)
 
 
 def test_max_series_guard_counts_dropped_points_and_admits_after_idle_removal(registry):

@@ -268,6 +268,30 @@ def test_detection_scores_equal_threshold_half_on_alert_column():
     assert by_alert == by_score
 
 
+def test_lookout_results_are_scored_on_their_onsets():
+    """Lookout's ``anomaly_score`` is continuous; NAB scores ``onset_score`` where results have
+    it, as if it were the only score: the same numbers as before the continuous score."""
+    results, windows = _one_file(100, [40, 80], (40, 59))
+    onsets = results["f.csv"]["anomaly_score"].to_numpy()
+    continuous = np.where((np.arange(100) >= 40) & (np.arange(100) < 75), 0.8, 0.1)
+    continuous[[40, 80]] = 1.0
+    both = {"f.csv": results["f.csv"].assign(anomaly_score=continuous, onset_score=onsets)}
+    profiles = {"standard": STANDARD}
+
+    assert nab_scores(both, windows, profiles) == nab_scores(results, windows, profiles)
+    assert nab_scores(both, windows, profiles, threshold=0.5) == nab_scores(
+        results, windows, profiles, threshold=0.5
+    )
+    # the continuous score, asked for, pays for its rows after the window
+    continuous_nab = nab_scores(
+        both, windows, profiles, threshold=0.5, score_column="anomaly_score"
+    )
+    assert (
+        continuous_nab["standard"]["score"]
+        < nab_scores(both, windows, profiles, threshold=0.5)["standard"]["score"]
+    )
+
+
 # --- the vectorized scorer against a plain loop over rows ---------------------------------------
 
 

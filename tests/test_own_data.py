@@ -164,7 +164,7 @@ def test_report_with_labels_shows_scores_and_the_threshold_that_pages(capsys, re
     assert f"{nab_threshold:.4g}" not in paging
     assert "<h3>NAB score</h3>" in page and "it is not what pages" in page
     # ROC and PR rank by the continuous score, not the onset score that is mostly zero.
-    assert "by the combined score before the onset rule (continuous)" in page
+    assert "by their anomaly score (continuous)" in page
     for name in ("roc_curve.png", "pr_curve.png", "confusion_matrix.png"):
         assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
     labels = pd.read_csv(tmp_path / "alerts.csv")["incident"]

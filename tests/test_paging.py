@@ -46,7 +46,7 @@ def bank_results(
     (``[(opened row, resolved row)]``); ``scores``: onset scores by row (0.5 at an opening)."""
     n = len(values)
     results = BankResults.empty(n)
-    for array in (results.anomaly_score, results.combined, results.zscore, results.hst_score,
+    for array in (results.anomaly_score, results.onset_score, results.zscore, results.hst_score,
                   results.forecast_score):  # fmt: skip
         array[:] = 0.0
     for array in (results.alert_start, results.alert_end, results.peak_score, results.peak_at):
@@ -63,12 +63,12 @@ def bank_results(
         results.transition[opened] = OPENED
         results.alert[opened:resolved] = True
         results.alert_start[opened] = timestamps[opened]
-        results.anomaly_score[opened] = 0.5
+        results.anomaly_score[opened] = results.onset_score[opened] = 0.5
         results.transition[resolved] = RESOLVED
         results.alert_end[resolved] = timestamps[resolved - 1]
         results.resolve_reason[resolved] = RECOVERED
     for row, score in (scores or {}).items():
-        results.anomaly_score[row] = score
+        results.anomaly_score[row] = results.onset_score[row] = score
     for row, bits in (agreeing or {}).items():
         results.agreeing[row] = bits
     return timestamps, np.asarray(values, dtype=float), results

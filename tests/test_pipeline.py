@@ -428,7 +428,7 @@ def test_two_scoring_threads_give_the_same_batch():
         batches.append(batch)
     one, two = batches
     assert one.series == two.series
-    for name in ("anomaly_score", "combined", "alert", "expected", "agreeing"):
+    for name in ("anomaly_score", "onset_score", "alert", "expected", "agreeing"):
         np.testing.assert_array_equal(getattr(two.results, name), getattr(one.results, name))
     with pytest.raises(ValueError, match="threads"):
         Pipeline(small_stack, threads=3)

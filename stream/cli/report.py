@@ -51,7 +51,7 @@ def register(commands) -> None:
         "series/<file>.png (value, expected value and band, labeled windows, alerts, and the "
         "score with the paging threshold), forecast_vs_actual.png, top_anomalies.csv, "
         "metrics.json (the 'lookout evaluate --json' document); with labels "
-        "confusion_matrix.png, roc_curve.png and pr_curve.png (on the continuous combined_score "
-        "when the results carry it); and the detector state snapshot when RESULTS holds "
+        "confusion_matrix.png, roc_curve.png and pr_curve.png (on the continuous anomaly_score); "
+        "and the detector state snapshot when RESULTS holds "
         "state_snapshot.json or state_snapshot.bin. See docs/evaluation.md.",
     )

@@ -78,7 +78,8 @@ SERIES_GAUGES: tuple[tuple[str, str, Callable[[Assessment], float]], ...] = (
     ),
     (
         "lookout_anomaly_score",
-        "Calibrated anomaly score of the last point, in [0, 1].",
+        "How abnormal the last point is, in [0, 1]: its calibrated combined score, continuous "
+        "(0.5: one in 1,000 per paging interval). Alerts open at its onsets.",
         lambda a: a.anomaly_score,
     ),
     ("lookout_zscore", "Signed rolling z-score of the last point.", lambda a: a.zscore),

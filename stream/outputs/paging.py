@@ -164,8 +164,9 @@ class Pager:
                     labels=point_labels,
                     decision=self.policy.decide(name, point_labels),
                 )
-            score = results.anomaly_score.item(row)
-            incident.observe(at, value, score, results.agreeing.item(row))
+            score = results.anomaly_score.item(row)  # the events': how abnormal it is now
+            # the peak (what the budget compares) of the onsets, as the detector opened it
+            incident.observe(at, value, results.onset_score.item(row), results.agreeing.item(row))
             if incident.page is None and code != RESOLVED and incident.held_back != HISTORY:
                 reason = self._holds_back(incident, at, value, series_count)
                 if reason:

@@ -15,7 +15,10 @@ if TYPE_CHECKING:  # for annotations only: outputs do not depend on the runtime
 
 __all__ = ["RESULT_COLUMNS", "ResultCsvWriter", "JsonLinesWriter"]
 
-# The first four columns are the contract; the rest explain the score.
+# The first four columns are the contract; the rest explain the score. ``anomaly_score`` is
+# continuous (how abnormal the point is now), ``onset_score`` the same at onsets only, else 0.
+# Files before onset_score had the onsets in anomaly_score and the continuous score in
+# combined_score (sim.results reads both layouts).
 RESULT_COLUMNS = (
     "timestamp",
     "value",
@@ -27,7 +30,7 @@ RESULT_COLUMNS = (
     "expected",
     "lower",
     "upper",
-    "combined_score",
+    "onset_score",
 )
 
 
@@ -112,7 +115,7 @@ class ResultCsvWriter:
             _float_fields(results.expected, missing=""),
             _float_fields(results.lower, missing=""),
             _float_fields(results.upper, missing=""),
-            _float_fields(results.combined),
+            _float_fields(results.onset_score),
         ]
         if self.long_format:
             columns.insert(0, _text_fields(series))

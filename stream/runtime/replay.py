@@ -33,7 +33,7 @@ from tqdm import tqdm
 from detectors import DetectorStack
 from detectors.state import snapshot
 from stream.outputs.paging import Pager
-from stream.outputs.sinks import JsonLinesWriter, ResultCsvWriter
+from stream.outputs.sinks import RESULT_COLUMNS, JsonLinesWriter, ResultCsvWriter
 from stream.point import InvalidPoint
 from stream.runtime.pipeline import FAST_STEP, Pipeline, ScoredBatch
 from stream.runtime.state_store import SqliteStateStore, StateChanges
@@ -177,12 +177,14 @@ def _fingerprint(
     reading: str,
     pager: Pager,
 ) -> str:
-    """Identifies a replay: its inputs, output folder and settings (a fresh stack's snapshot
-    holds every detector parameter; the pager's settings are its policy, links and budget)."""
+    """Identifies a replay: its inputs, output folder, result columns and settings (a fresh
+    stack's snapshot holds every detector parameter; the pager's settings are its policy, links
+    and budget). A resumed replay appends rows under the header written before."""
     digest = hashlib.sha256()
     for path, relpath in files:
         digest.update(f"{path.resolve()}\0{relpath}\0{path.stat().st_size}\0".encode())
     digest.update(f"{out_dir.resolve()}\0{on_invalid}\0{duplicates}\0{reading}\0".encode())
+    digest.update(",".join(RESULT_COLUMNS).encode())
     digest.update(snapshot(stack_factory()))
     digest.update(pager.settings().encode())
     return digest.hexdigest()

@@ -548,6 +548,7 @@ def score_document(point: MetricPoint, assessment: Assessment) -> bytes:
             "timestamp": point.timestamp,
             "value": point.value,
             "anomaly_score": assessment.anomaly_score,
+            "onset_score": assessment.onset_score,
             "alert": assessment.alert,
             "zscore": _finite_or_none(assessment.zscore),
             "expected": _finite_or_none(assessment.expected),

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from detectors import DetectorStack  # noqa: E402
 from stream.runtime.pipeline import SERIES_STATE_VERSION, Pipeline  # noqa: E402
 
-FIELDS = ("anomaly_score", "combined", "alert", "expected", "lower", "upper", "hst_score")
+FIELDS = ("anomaly_score", "onset_score", "alert", "expected", "lower", "upper", "hst_score")
 
 
 def points(n: int, start: int = 0) -> tuple[np.ndarray, np.ndarray]:

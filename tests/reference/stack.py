@@ -72,7 +72,8 @@ class DetectorStack:
        are, and its score replaces the combined one when higher. It is not one more term of the
        agreement: it is 0 almost always, and a new extreme is evidence on its own (NAB's HTM
        detector has the same "spatial anomaly" rule).
-    7. **Onset.** ``anomaly_score`` is the combined score where it sets a new high over about the
+    7. **Onset.** ``anomaly_score`` is the combined score of every point (continuous);
+       ``onset_score`` is the combined score where it sets a new high over about the
        last ``refractory`` points (:class:`BlockedMax`: the last 181 to 200 of
        200) by more than ``onset_margin`` (0.02: 0.12 decades, about 1.3 times less probable),
        else 0: an incident is reported when it starts, not at every point, and noise that only
@@ -338,7 +339,7 @@ class DetectorStack:
         is_onset = not (
             self.refractory and self._recent.n and combined <= self._recent.max + self.onset_margin
         )
-        anomaly_score = combined if is_onset else 0.0
+        onset_score = combined if is_onset else 0.0
         # Quiet, only an onset may open an alert; firing, the distance from the expectation
         # frozen at its opening keeps it open.
         usual = math.nan if self._seasonal is None else self._seasonal.predict_one(timestamp)
@@ -346,7 +347,7 @@ class DetectorStack:
         if math.isnan(usual):  # one frozen value: at least the values' own spread
             std = max(std, self._zscore.std)
         transition = self._policy.update(
-            combined if self._policy.firing else anomaly_score,
+            combined if self._policy.firing else onset_score,
             timestamp,
             value,
             expected,
@@ -371,7 +372,8 @@ class DetectorStack:
         return Assessment(
             timestamp=timestamp,
             value=value,
-            anomaly_score=anomaly_score,
+            anomaly_score=combined,
+            onset_score=onset_score,
             alert=self._policy.firing,
             zscore=zscore,
             hst_score=raw["hst"],

@@ -20,7 +20,7 @@ What is stored, in this folder:
 Each series is one slot of :class:`~detectors.bank.StackBank` with default parameters, fed its
 file's points in file order: exactly what ``lookout replay`` writes in its result columns
 (``anomaly_score``, ``alert``, ``zscore``, ``hst_score``, ``forecast_score``, ``expected``,
-``lower``, ``upper``), plus the score before the onset rule and the alert transitions.
+``lower``, ``upper``, ``onset_score``), plus the alert transitions and the detectors that agreed.
 
 Usage: ``python tests/data/golden/make_golden.py [--nab ../shared/data/nab/data]``.
 Written first at commit 7dc766e (series state format 5) and reproduced bit for bit by the
@@ -54,7 +54,7 @@ NAB = ROOT.parent / "shared" / "data" / "nab" / "data"
 #: The outputs kept, as named in BankResults.
 OUTPUTS = (
     "anomaly_score",
-    "combined",
+    "onset_score",
     "alert",
     "transition",
     "zscore",
