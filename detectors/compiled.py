@@ -26,8 +26,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
 from numba.core.caching import CompileResultCacheImpl, FunctionCache
+from numba.extending import intrinsic
 
 # Mean absolute deviation of a normal distribution is sigma * sqrt(2 / pi).
 MAD_TO_SIGMA = math.sqrt(math.pi / 2)
@@ -88,6 +90,38 @@ jit = _compiler(nogil=True, error_model="numpy")
 #: A part's function: inlined into the stack's loop when numba builds it (a call would pass the
 #: state's dozens of arrays one by one, which costs more than most parts' work).
 part = _compiler(nogil=True, error_model="numpy", inline="always")
+
+
+def _without_owner(builder, value, typ):
+    """``value`` of numba type ``typ`` with every array's owner (NRT meminfo) and parent
+    pointers set to NULL, through nested tuples."""
+    if isinstance(typ, types.Array):
+        for field in (0, 1):  # an array's meminfo, then its parent object
+            null = ir.Constant(value.type.elements[field], None)
+            value = builder.insert_value(value, null, field)
+        return value
+    if isinstance(typ, types.BaseTuple):
+        for k, item_type in enumerate(typ):
+            item = _without_owner(builder, builder.extract_value(value, k), item_type)
+            value = builder.insert_value(value, item, k)
+    return value
+
+
+@intrinsic
+def borrowed(typingctx, value):
+    """``value`` (an array, or a tuple of arrays and tuples) whose arrays are borrowed: the
+    same memory without an owner, so that numba's reference counting of them costs nothing.
+
+    numba counts references to an array's owner atomically each time a view or an attribute of
+    a state tuple is taken, about a thousand times a point in the stack's loop (half its time,
+    and two threads contend for the same counters). The caller must keep the arrays alive for
+    as long as the borrowed ones are used: a compiled function's arguments are.
+    """
+
+    def codegen(context, builder, signature, args):
+        return _without_owner(builder, args[0], signature.args[0])
+
+    return value(value), codegen
 
 
 @jit

@@ -29,7 +29,7 @@ import math
 import numpy as np
 from numba import literal_unroll
 
-from detectors.compiled import decades, jit, part, py_max, py_min
+from detectors.compiled import borrowed, decades, jit, part, py_max, py_min
 from detectors.parts import (
     alert,
     calibration,
@@ -203,6 +203,9 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
     are allocated from ``st.pool_room[0:2]`` up to ``st.pool_room[2:4]``, so that calls on
     disjoint slots may run at once, each in its own part of the pools.
     """
+    # The caller holds the arrays: borrowed, they cost no reference counting in the loop
+    st, p, out = borrowed(st), borrowed(p), borrowed(out)
+    slots, timestamps, values, detectors = borrowed((slots, timestamps, values, detectors))
     n_points = len(slots)
     n_detectors = len(detectors)
     recalibrator = n_detectors  # the calibrator after the detectors'
