@@ -125,6 +125,36 @@ def borrowed(typingctx, value):
 
 
 @jit
+def kept(value, result):
+    """``result``; a use of ``value`` here keeps its arrays, borrowed before, alive until then
+    (numba releases a variable after its last use)."""
+    return result
+
+
+def switch(functions: tuple, arguments: tuple[str, ...]):
+    """A part ``switched(code, *arguments)`` returning ``functions[code](*arguments)`` (NaN for
+    an unknown code): one branch per function, each inlined where the part is.
+
+    Iterating over a tuple of functions (``literal_unroll``) calls them through pointers as
+    numba's first-class functions, which are not inlined: every call then passes the whole
+    state, hundreds of arguments.
+
+    >>> twice = switch((py_max, py_min), ("a", "b"))
+    >>> twice(0, 1.0, 2.0), twice(1, 1.0, 2.0), twice(2, 1.0, 2.0)
+    (2.0, 1.0, nan)
+    """
+    names = ", ".join(arguments)
+    lines = [f"def switched(code, {names}):"]
+    for k in range(len(functions)):
+        lines += [f"    if code == {k}:", f"        return case_{k}({names})"]
+    lines.append("    return math.nan")
+    namespace = {"math": math, **{f"case_{k}": f for k, f in enumerate(functions)}}
+    exec("\n".join(lines), namespace)  # noqa: S102 (generated from the names above only)
+    # Not cached (its source is generated); the cached functions that inline it hold its code.
+    return njit(nogil=True, error_model="numpy", inline="always")(namespace["switched"])
+
+
+@jit
 def py_max(a, b):
     """Python's ``max(a, b)``: ``a`` unless ``b`` is greater (so a NaN ``a`` is kept)."""
     return b if b > a else a
