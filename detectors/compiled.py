@@ -380,10 +380,12 @@ def walk_forest(
     node's minus the left child's. Scores and routing are then those of the full arrays.
     """
     # Masses times powers of two: integers, summed exactly (as river's float sums of them are,
-    # below 2 ** 53), so in int64, converted once.
+    # below 2 ** 53), so in int64, converted once. Nodes are unsigned: numba then tests no
+    # index for wraparound.
+    one, two = np.uint64(1), np.uint64(2)
     total = 0
     for tree in range(split_features.shape[0]):
-        node = 0
+        node = np.uint64(0)
         depth_pow = 1
         tree_score = 0
         scoring = score
@@ -404,11 +406,11 @@ def walk_forest(
                 l_left[tree, node] = left_mass + 1
                 l_mass = left_mass
                 r_mass = np.int64(r_left[tree, node])
-                node = 2 * node + 1
+                node = two * node + one
             else:
                 l_mass -= left_mass
                 r_mass -= np.int64(r_left[tree, node])
-                node = 2 * node + 2
+                node = two * node + two
         if scoring:
             tree_score += r_mass * depth_pow
         total += tree_score
