@@ -1,10 +1,12 @@
 """Compiled helpers shared by the parts of the stack (:mod:`detectors.parts`).
 
-The decorators every part's code uses (:data:`jit`, :data:`part`), arithmetic written in the
-order of CPython and numpy (Python's ``max`` / ``min``, ``%``, ``round``, ``math.fsum``,
-numpy's pairwise sum: the readable reference in ``tests/reference`` computes with those, so the
-compiled stack equals it to the last bit in most outputs), float32 storage, blocked maxima, and
-the one walk through a Half-Space-Trees forest.
+The decorators every part's code uses (:data:`jit`, :data:`part`), the loop's plumbing
+(:func:`borrowed` arrays, which cost no reference counting; :func:`switch`, which calls one of
+several parts inlined), arithmetic written in the order of CPython and numpy (Python's ``max`` /
+``min``, ``%``, ``round``, ``math.fsum``, numpy's pairwise sum: the readable reference in
+``tests/reference`` computes with those, so the compiled stack equals it to the last bit in
+most outputs), float32 storage, blocked maxima, and the one walk through a Half-Space-Trees
+forest.
 
 Errors follow numpy's model (``error_model="numpy"``): a division by zero gives inf or NaN
 instead of raising.
