@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from detectors.compiled import borrowed, decades, jit, kept, part, py_max, py_min, switch
+from detectors.compiled import borrowed, decades, jit, kept, py_max, py_min, switch
 from detectors.parts import (
     alert,
     calibration,
