@@ -1,10 +1,12 @@
 """Compiled helpers shared by the parts of the stack (:mod:`detectors.parts`).
 
-The decorators every part's code uses (:data:`jit`, :data:`part`), arithmetic written in the
-order of CPython and numpy (Python's ``max`` / ``min``, ``%``, ``round``, ``math.fsum``,
-numpy's pairwise sum: the readable reference in ``tests/reference`` computes with those, so the
-compiled stack equals it to the last bit in most outputs), float32 storage, blocked maxima, and
-the one walk through a Half-Space-Trees forest.
+The decorators every part's code uses (:data:`jit`, :data:`part`), the loop's plumbing
+(:func:`borrowed` arrays, which cost no reference counting; :func:`switch`, which calls one of
+several parts inlined), arithmetic written in the order of CPython and numpy (Python's ``max`` /
+``min``, ``%``, ``round``, ``math.fsum``, numpy's pairwise sum: the readable reference in
+``tests/reference`` computes with those, so the compiled stack equals it to the last bit in
+most outputs), float32 storage, blocked maxima, and the one walk through a Half-Space-Trees
+forest.
 
 Errors follow numpy's model (``error_model="numpy"``): a division by zero gives inf or NaN
 instead of raising.
@@ -26,8 +28,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
 from numba.core.caching import CompileResultCacheImpl, FunctionCache
+from numba.extending import intrinsic
 
 # Mean absolute deviation of a normal distribution is sigma * sqrt(2 / pi).
 MAD_TO_SIGMA = math.sqrt(math.pi / 2)
@@ -88,6 +92,68 @@ jit = _compiler(nogil=True, error_model="numpy")
 #: A part's function: inlined into the stack's loop when numba builds it (a call would pass the
 #: state's dozens of arrays one by one, which costs more than most parts' work).
 part = _compiler(nogil=True, error_model="numpy", inline="always")
+
+
+def _without_owner(builder, value, typ):
+    """``value`` of numba type ``typ`` with every array's owner (NRT meminfo) and parent
+    pointers set to NULL, through nested tuples."""
+    if isinstance(typ, types.Array):
+        for field in (0, 1):  # an array's meminfo, then its parent object
+            null = ir.Constant(value.type.elements[field], None)
+            value = builder.insert_value(value, null, field)
+        return value
+    if isinstance(typ, types.BaseTuple):
+        for k, item_type in enumerate(typ):
+            item = _without_owner(builder, builder.extract_value(value, k), item_type)
+            value = builder.insert_value(value, item, k)
+    return value
+
+
+@intrinsic
+def borrowed(typingctx, value):
+    """``value`` (an array, or a tuple of arrays and tuples) whose arrays are borrowed: the
+    same memory without an owner, so that numba's reference counting of them costs nothing.
+
+    numba counts references to an array's owner atomically each time a view or an attribute of
+    a state tuple is taken, about a thousand times a point in the stack's loop (half its time,
+    and two threads contend for the same counters). The caller must keep the arrays alive for
+    as long as the borrowed ones are used: a compiled function's arguments are.
+    """
+
+    def codegen(context, builder, signature, args):
+        return _without_owner(builder, args[0], signature.args[0])
+
+    return value(value), codegen
+
+
+@jit
+def kept(value, result):
+    """``result``; a use of ``value`` here keeps its arrays, borrowed before, alive until then
+    (numba releases a variable after its last use)."""
+    return result
+
+
+def switch(functions: tuple, arguments: tuple[str, ...]):
+    """A part ``switched(code, *arguments)`` returning ``functions[code](*arguments)`` (NaN for
+    an unknown code): one branch per function, each inlined where the part is.
+
+    Iterating over a tuple of functions (``literal_unroll``) calls them through pointers as
+    numba's first-class functions, which are not inlined: every call then passes the whole
+    state, hundreds of arguments.
+
+    >>> twice = switch((py_max, py_min), ("a", "b"))
+    >>> twice(0, 1.0, 2.0), twice(1, 1.0, 2.0), twice(2, 1.0, 2.0)
+    (2.0, 1.0, nan)
+    """
+    names = ", ".join(arguments)
+    lines = [f"def switched(code, {names}):"]
+    for k in range(len(functions)):
+        lines += [f"    if code == {k}:", f"        return case_{k}({names})"]
+    lines.append("    return math.nan")
+    namespace = {"math": math, **{f"case_{k}": f for k, f in enumerate(functions)}}
+    exec("\n".join(lines), namespace)  # noqa: S102 (generated from the names above only)
+    # Not cached (its source is generated); the cached functions that inline it hold its code.
+    return njit(nogil=True, error_model="numpy", inline="always")(namespace["switched"])
 
 
 @jit
@@ -316,10 +382,12 @@ def walk_forest(
     node's minus the left child's. Scores and routing are then those of the full arrays.
     """
     # Masses times powers of two: integers, summed exactly (as river's float sums of them are,
-    # below 2 ** 53), so in int64, converted once.
+    # below 2 ** 53), so in int64, converted once. Nodes are unsigned: numba then tests no
+    # index for wraparound.
+    one, two = np.uint64(1), np.uint64(2)
     total = 0
     for tree in range(split_features.shape[0]):
-        node = 0
+        node = np.uint64(0)
         depth_pow = 1
         tree_score = 0
         scoring = score
@@ -340,11 +408,11 @@ def walk_forest(
                 l_left[tree, node] = left_mass + 1
                 l_mass = left_mass
                 r_mass = np.int64(r_left[tree, node])
-                node = 2 * node + 1
+                node = two * node + one
             else:
                 l_mass -= left_mass
                 r_mass -= np.int64(r_left[tree, node])
-                node = 2 * node + 2
+                node = two * node + two
         if scoring:
             tree_score += r_mass * depth_pow
         total += tree_score

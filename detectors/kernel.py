@@ -31,9 +31,8 @@ import importlib
 import math
 
 import numpy as np
-from numba import literal_unroll
 
-from detectors.compiled import decades, jit, part, py_max, py_min
+from detectors.compiled import borrowed, decades, jit, kept, py_max, py_min, switch
 from detectors.parts import (
     alert,
     calibration,
@@ -148,21 +147,11 @@ def params_of(parameters: dict) -> Params:
     return Params(*(m.constants(parameters) for m in _CONSTANT_PARTS))
 
 
-_RAWS = tuple(m.raw for m in DETECTORS)
-_INCIDENTS = tuple(m.incident for m in INCIDENTS)
-
-
-@part
-def raw_score(code, st, slot, point, scratch, p):
-    """The raw score of the point by detector ``code`` of :data:`DETECTORS`: the loop is
-    unrolled at compile time, one branch per detector."""
-    result = math.nan
-    k = 0
-    for raw in literal_unroll(_RAWS):
-        if k == code:
-            result = raw(st, slot, point, scratch, p)
-        k += 1
-    return result
+#: The raw score of the point by detector ``code`` of :data:`DETECTORS`, and the score by
+#: incident kind ``code`` of :data:`INCIDENTS`: one inlined branch per module.
+raw_score = switch(tuple(m.raw for m in DETECTORS), ("st", "slot", "point", "scratch", "p"))
+incident_score = switch(tuple(m.incident for m in INCIDENTS), ("st", "slot", "point", "step", "p"))
+N_INCIDENTS = len(INCIDENTS)
 
 
 @jit
@@ -207,18 +196,25 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
     are allocated from ``st.pool_room[0:2]`` up to ``st.pool_room[2:4]``, so that calls on
     disjoint slots may run at once, each in its own part of the pools.
     """
+    # The caller holds the arrays: borrowed, they cost no reference counting in the loop
+    st, p, out = borrowed(st), borrowed(p), borrowed(out)
+    slots, timestamps, values, detectors = borrowed((slots, timestamps, values, detectors))
     n_points = len(slots)
     n_detectors = len(detectors)
     recalibrator = n_detectors  # the calibrator after the detectors'
     range_calibrator = n_detectors + 1
     size = len(size_marker)
-    features = np.zeros(size)
-    work = np.zeros(2 * size)
-    scratch = Scratch(
-        np.zeros(p.zscore.window_size + 1), np.zeros(p.zscore.window_size + 2), np.zeros(4)
+    owned = (  # scratch space, borrowed in the loop and kept alive to the returns
+        np.zeros(size),
+        np.zeros(2 * size),
+        np.zeros(p.zscore.window_size + 1),
+        np.zeros(p.zscore.window_size + 2),
+        np.zeros(4),
+        np.zeros(max(p.sampling.n_lags, 1)),
+        np.zeros(n_detectors),
     )
-    sorted_steps = np.zeros(max(p.sampling.n_lags, 1))
-    raws = np.zeros(n_detectors)
+    features, work, window, partials, v, sorted_steps, raws = borrowed(owned)
+    scratch = Scratch(window, partials, v)
     floats, counts = st.season_floats, st.season_counts
     threshold = p.alert.threshold
     for i in range(start, n_points):
@@ -230,7 +226,7 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
             st.pool_room[0] + 3 * length + 1 > st.pool_room[2]
             or st.pool_room[1] + length > st.pool_room[3]
         ):
-            return i
+            return kept(owned, i)
 
         if sampling.is_gap(st.sampling, slot, t, p.sampling):
             forecaster.restart(st.forecaster, slot)
@@ -323,8 +319,8 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
                 agreeing |= 1 << n_detectors  # the bit after the detectors'
             combined = py_max(combined, range_score)
         bit = 1 << (n_detectors + (1 if p.range_break.enabled else 0))  # after the range's
-        for kind in literal_unroll(_INCIDENTS):
-            kind_score = kind(st, slot, point, step, p)
+        for kind in range(N_INCIDENTS):
+            kind_score = incident_score(kind, st, slot, point, step, p)
             if kind_score >= threshold:
                 agreeing |= bit
             combined = py_max(combined, kind_score)
@@ -425,4 +421,4 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
         out.lower[i] = origin.uncenter(st.origin, slot, shown_lower)
         out.upper[i] = origin.uncenter(st.origin, slot, shown_upper)
         out.agreeing[i] = agreeing
-    return n_points
+    return kept(owned, n_points)

@@ -83,6 +83,8 @@ def epoch_seconds(numbers: np.ndarray) -> np.ndarray:
     [1700000000.0, 1700000000.123, 1700000000.0, 1700000000.0, nan, nan]
     """
     numbers = np.asarray(numbers, dtype=np.float64)
+    if numbers.size and 0.0 <= numbers.min() and numbers.max() < _UNIT_BOUNDS[0][0]:
+        return numbers.copy()  # all in seconds, as batches usually are: 2 numpy calls, not 15
     seconds = np.full(numbers.shape, np.nan)
     magnitude = np.abs(numbers)
     below = np.zeros(numbers.shape, dtype=bool)

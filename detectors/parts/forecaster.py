@@ -54,6 +54,8 @@ from __future__ import annotations
 import collections
 import math
 
+import numpy as np
+
 from detectors.compiled import (
     MAD_TO_SIGMA,
     load_offset,
@@ -185,31 +187,37 @@ def remember(st, slot, x, length, history, floats, c):
 
 @part
 def _rank_one(inverse, factor, g, scale, size):
-    """``P = factor * P - scale * g g'`` on the packed upper triangle of ``P``."""
-    packed = 0
+    """``P = factor * P - scale * g g'`` on the packed upper triangle of ``P``.
+
+    Indexes into ``P`` are unsigned: numba then tests none for wraparound, and LLVM vectorizes
+    each row (every entry is computed as before, so the results are the same to the bit).
+    """
+    row = np.uint64(0)  # packed(i, j) = row + j
     for i in range(size):
         gi = scale * g[i]
         for j in range(i, size):
-            inverse[packed] = factor * inverse[packed] - gi * g[j]
-            packed += 1
+            at = row + np.uint64(j)
+            inverse[at] = factor * inverse[at] - gi * g[j]
+        row += np.uint64(size - i - 1)
 
 
 @part
 def _times(inverse, f, out, size):
-    """``out = P f`` for the symmetric ``P`` stored as its packed upper triangle."""
+    """``out = P f`` for the symmetric ``P`` stored as its packed upper triangle: each
+    ``out[i]`` sums ``P[i, k] f[k]`` in the order of ``k`` (the rows above reach it as columns
+    first, then its own row), with unsigned indexes as in :func:`_rank_one`."""
     for i in range(size):
         out[i] = 0.0
-    packed = 0
+    row = np.uint64(0)  # packed(i, j) = row + j
     for i in range(size):
         fi = f[i]
-        total = out[i] + inverse[packed] * fi
-        packed += 1
-        for j in range(i + 1, size):
-            p = inverse[packed]
-            total += p * f[j]
-            out[j] += p * fi
-            packed += 1
+        for j in range(i + 1, size):  # the column part of the rows below, vectorized
+            out[j] += inverse[row + np.uint64(j)] * fi
+        total = out[i] + inverse[row + np.uint64(i)] * fi
+        for j in range(i + 1, size):  # this row, in order
+            total += inverse[row + np.uint64(j)] * f[j]
         out[i] = total
+        row += np.uint64(size - i - 1)
 
 
 @part

@@ -138,7 +138,8 @@ class AlertEvent:
 
     def to_dict(self) -> dict:
         """JSON-ready form with RFC 3339 times; NaN becomes null."""
-        out = dataclasses.asdict(self)
+        # Every field is flat: a shallow copy (asdict deep-copies each value, 0.5 ms an event)
+        out = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
         for key in ("start", "end", "peak_at", "at", "peak_value_at"):
             if out[key] is not None:
                 out[key] = format_timestamp(out[key])

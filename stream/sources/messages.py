@@ -27,8 +27,10 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import math
+import operator
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
 
 import numpy as np
 import orjson
@@ -427,22 +429,24 @@ def _uniform_run(items: list, default_series: str | None) -> Columns | None:
     >>> _uniform_run([{"timestamp": "soon", "value": k} for k in range(8)], "cpu") is None
     True
     """
-    if not all(type(item) is dict for item in items):
+    # Every check maps a C function over the items (no Python loop per point)
+    if set(map(type, items)) != {dict}:
         return None
     try:
-        stamps = [item["timestamp"] for item in items]
-        numbers = [item["value"] for item in items]
+        stamps = list(map(operator.itemgetter("timestamp"), items))
+        numbers = list(map(operator.itemgetter("value"), items))
     except KeyError:
         return None
     series = items[0].get("series", default_series)
     labels = items[0].get("labels")
     n = len(items)
-    if [item.get("series", default_series) for item in items].count(series) != n:
+    named = list(map(dict.get, items, repeat("series", n), repeat(default_series, n)))
+    if named.count(series) != n:
         return None
-    if [item.get("labels") for item in items].count(labels) != n:
+    if list(map(dict.get, items, repeat("labels", n))).count(labels) != n:
         return None
-    plain = (float, int)  # not bool, not strings: those are parsed one by one
-    if not all(type(x) in plain for x in stamps) or not all(type(x) in plain for x in numbers):
+    plain = {float, int}  # not bool, not strings: those are parsed one by one
+    if not set(map(type, stamps)) <= plain or not set(map(type, numbers)) <= plain:
         return None
     try:
         seconds = epoch_seconds(np.array(stamps, dtype=np.float64))
