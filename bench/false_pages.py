@@ -14,7 +14,9 @@ score is taken per ``paging_interval``). The cause, first that applies:
 * ``fisher``: none alone: the combination of detectors each under the threshold.
 
 The series' age at the opening (``< 1 d``: a series still young, whose calibrations have seen
-little) is a second table. ``--set NAME=VALUE`` gives the stack a keyword argument (as in
+little) is another table, and one counts the 5-minute periods whose highest combined score
+reaches the threshold (what a calibrated score does before the onset rule and the incident
+state pick the alerts). ``--set NAME=VALUE`` gives the stack a keyword argument (as in
 ``bench/quality.py``); ``--list`` prints every false page; ``--recall`` scores the same fleet with
 its incidents too (event recall and false pages per interval and shape: what a change costs).
 
@@ -42,6 +44,7 @@ from sim.paging import series_paging, summarize  # noqa: E402
 
 CAUSES = ("reopen", "stuck", "outage", "range", "forecast", "hst", "volatility", "agree", "fisher")
 AGES = ("< 1 d", "1-3 d", "3-7 d", ">= 7 d")
+PERIOD = 300.0  # seconds: the default paging_interval
 _DAY = 86400.0
 
 
@@ -88,10 +91,28 @@ def scored(series, stack: dict):
         bank.remove_series(slot)
 
 
-def openings(series, stack: dict, reopen: float) -> list[dict]:
-    """Every alert opening of the series, with its cause."""
+def periods_reaching(t: np.ndarray, combined: np.ndarray, threshold: float) -> int:
+    """The :data:`PERIOD`-second periods of the series' time whose highest combined score
+    reaches ``threshold``.
+
+    >>> periods_reaching(np.array([0.0, 15.0, 290.0, 310.0, 900.0]),
+    ...                  np.array([0.5, 0.1, 0.6, 0.2, 0.4]), 0.36)
+    2
+    """
+    highest = pd.Series(combined).groupby((t // PERIOD).astype(np.int64)).max()
+    return int((highest >= threshold).sum())
+
+
+def openings(series, stack: dict, reopen: float, periods: dict | None = None) -> list[dict]:
+    """Every alert opening of the series, with its cause; ``periods`` (if given) counts per
+    sampling interval the periods whose combined score reaches the threshold."""
     rows = []
+    threshold = StackBank(**stack).threshold
     for s, t, results, names in scored(series, stack):
+        if periods is not None:
+            periods[s.spec.step] = periods.get(s.spec.step, 0) + periods_reaching(
+                t, results.combined, threshold
+            )
         resolved_at = -np.inf
         for i in np.flatnonzero(results.transition):
             if results.transition[i] == RESOLVED:
@@ -181,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     stack = dict(map(_setting, args.set))
     started = time.perf_counter()
     series = fleet(args.series, args.weeks, seed=args.seed, incidents=False)
-    rows = openings(series, stack, args.reopen)
+    periods: dict[float, int] = {}
+    rows = openings(series, stack, args.reopen, periods)
     span = {
         s.name: (s.frame["timestamp"].iloc[-1] - s.frame["timestamp"].iloc[0]).total_seconds()
         / (7 * _DAY)
@@ -200,6 +222,23 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows, "step", [float(s) for s in INTERVALS], CAUSES, by_step, "cause"))
     print("\nBy cause and shape:\n")
     print(table(rows, "shape", SHAPES, CAUSES, by_shape, "cause"))
+    bank = StackBank(**stack)
+    threshold, decades = bank.threshold, bank.score_decades
+    print(
+        "\nPer sampling interval: 5-minute periods per series-week whose highest combined "
+        f"score reaches the threshold ({threshold:g}: {decades * threshold:.2f} decades per 5 "
+        f"minutes, so {2016 * 10 ** (-decades * threshold):.1f} a week for a calibrated score), "
+        "and the alerts opened (the onset and the incident state pass these):\n"
+    )
+    lines = ["| step | periods reaching it | alerts opened |", "|---|---|---|"]
+    for step in (float(s) for s in INTERVALS):
+        if by_step.get(step):
+            opened = sum(1 for r in rows if r["step"] == step)
+            lines.append(
+                f"| {step:g} s | {periods.get(step, 0) / by_step[step]:.2f} | "
+                f"{opened / by_step[step]:.2f} |"
+            )
+    print("\n".join(lines))
     print("\nBy the series' age at the opening and sampling interval:\n")
     print(table(rows, "step", [float(s) for s in INTERVALS], AGES, by_step, "age"))
     if args.recall:
