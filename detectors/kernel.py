@@ -63,7 +63,7 @@ HST = DETECTOR_NAMES.index("hst")  # its raw score is a result column
 #: ``NAME``, its state and ``incident(st, slot, point, step, p)``: the point's score in decades
 #: (it then learns the point). The highest raises the combined score, as the range break does.
 #: A new kind is one module and its name here.
-INCIDENTS = _parts("stuck", "outage")
+INCIDENTS = _parts("stuck", "outage", "leak", "fill")
 INCIDENT_NAMES = tuple(m.NAME for m in INCIDENTS)
 
 #: The parts of the stack: their state and constants are ``st.<name>`` and ``p.<name>``.
