@@ -12,7 +12,8 @@ runs points through them in the stack's order, scoring each point before any par
 3. **Detectors**: ``forecast`` (the surprise beyond ``min_surprise``), ``volatility``, ``hst``,
    ``zscore``: raw scores, each calibrated into a tail probability.
 4. **Combination**: the detectors' agreement, recalibrated; the range break and the incident
-   kinds (:data:`INCIDENTS`: a stuck value, an outage to zero) may raise it.
+   kinds (:data:`INCIDENTS`: a stuck value, an outage to zero, a leak, a disk filling up) may
+   raise it.
 5. **Onset and alert**: the score where it sets a new recent high, and the incident state: an
    alert opens at an onset and fires while the value is away from the expectation frozen at
    its opening, see :mod:`detectors.parts.alert`.

@@ -170,8 +170,9 @@ def tail_decades(z, score_decades):
 def score(st, slot, t, x, step, window, memory, warm_up, upward, score_decades):
     """The score of the point ``(t, x)`` of a series sampled every ``step`` seconds, in decades
     over ``score_decades``: its slope over ``window`` seconds against the usual slope, learned
-    over ``memory`` seconds; 0 in the first ``warm_up`` seconds (and four windows; the slopes of the first two are
-    not learned). ``upward``:
+    over ``memory`` seconds; 0 until the usual slope has been learned over ``warm_up``
+    seconds (from two windows on: the line's first slopes stand on too few points to be
+    learned). ``upward``:
     only a climb scores (else either direction). Then the slope is learned (a missing value
     changes nothing)."""
     if math.isnan(x):
@@ -185,7 +186,7 @@ def score(st, slot, t, x, step, window, memory, warm_up, upward, score_decades):
     age = t - st.since[slot]
     if age < 2.0 * window:  # the line's first slopes stand on too few points to be learned
         return 0.0
-    warm = age >= py_max(warm_up, 4.0 * window)
+    warm = age >= 2.0 * window + warm_up  # the usual slope learned over warm_up seconds
     result = 0.0
     if warm:
         z = deviation(st, slot, b)
