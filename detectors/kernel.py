@@ -283,6 +283,14 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
 
         # Detectors, calibration, agreement, recalibration
         step = st.sampling.step[slot]
+        # Half-Space-Trees score 0 while their first window fills: a calibration whose
+        # warm-up is shorter (a series sampled slower than every 5 minutes, see
+        # sampling.warm_up_points) would hold only zeros when they start, and read their first
+        # real scores as records. It does not learn them.
+        hst_filling = st.hst.first_window[slot] != 0 and (
+            sampling.warm_up_points(p.calibration.graces[0], step, p.calibration.warm_up_time)
+            < p.hst.hst_window_size
+        )
         best = 0.0
         total = 0.0
         agreeing = 0
@@ -371,7 +379,8 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
         # Learn
         onset.learn(st.onset, slot, combined, step, p.onset)
         for d in range(n_detectors):
-            calibration.learn(st.calibration, slot, d, raws[d], step, p.calibration)
+            if detectors[d] != HST or not hst_filling:
+                calibration.learn(st.calibration, slot, d, raws[d], step, p.calibration)
         zscore.learn(st.zscore, slot, x, p.zscore)
         spread.learn(st.spread, slot, x, p.spread)
         if started and frozen:
