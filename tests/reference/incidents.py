@@ -90,66 +90,63 @@ class SteadyClimb:
     """A climb steeper than the series' usual slopes (the reference of
     :mod:`detectors.parts.trend`, :mod:`~detectors.parts.leak` and :mod:`~detectors.parts.fill`).
 
-    Every value so far is kept with a weight that fades by ``exp(-dt / window)`` as the series'
-    time moves on ``dt`` (the window is at least ``min_fit_steps`` sampling intervals); the
-    slope is the weighted least-squares line's through them, compared with the slope's usual
-    value and spread (fading over ``memory`` seconds, each slope clipped at ``clip`` standard
-    deviations once warm) or with the standard error of a line through the usual noise (the
-    values' usual variance about the line), the larger. It scores the decades of a Gaussian
-    tail beyond ``margin`` standard deviations, climbs only, once the usual slope has been
-    learned over ``warm_up`` seconds (slopes are learned from two windows of the series' age on).
+    Every value so far has a weight that fades by ``exp(-dt / window)`` as the series' time
+    moves on ``dt`` (the window is at least ``min_fit_steps`` sampling intervals); the slope is
+    the weighted least-squares line's through them (its weighted sums kept in the time since
+    the first point, where the compiled part keeps them relative to the newest), compared with
+    the slope's usual value and spread (fading over ``memory`` seconds, each slope clipped at
+    ``clip`` standard deviations once warm) or with the standard error of a line through the
+    usual noise (the values' usual variance about the line), the larger. It scores the decades
+    of a Gaussian tail beyond ``margin`` standard deviations, climbs only, once the usual slope
+    has been learned over ``warm_up`` seconds (slopes are learned from two windows of the
+    series' age on).
     """
 
     def __init__(self, window, memory, warm_up, score_decades, margin, clip, min_fit_steps):
         self.window, self.memory, self.warm_up = window, memory, warm_up
         self.score_decades, self.margin, self.clip = score_decades, margin, clip
         self.min_fit_steps = min_fit_steps
-        self.times: list[float] = []
-        self.values: list[float] = []
-        self.weights: list[float] = []
+        self.first = self.last = math.nan
+        # weighted sums of 1, s, s**2, x, s * x, x**2, with s the time since the first point
+        self.sums = [0.0] * 6
         self.mean = self.var = self.noise = 0.0
 
     def _line(self) -> tuple[float, float, float, float]:
         """The weighted line's slope, the values' variance about it, the weight, the times'
         variance."""
-        weight = math.fsum(self.weights)
-        mean_t = math.fsum(w * t for w, t in zip(self.weights, self.times)) / weight
-        mean_x = math.fsum(w * x for w, x in zip(self.weights, self.values)) / weight
-        var_t = math.fsum(w * (t - mean_t) ** 2 for w, t in zip(self.weights, self.times)) / weight
-        if not var_t > 0.0:
-            return math.nan, 0.0, weight, var_t
-        cov = math.fsum(
-            w * (t - mean_t) * (x - mean_x)
-            for w, t, x in zip(self.weights, self.times, self.values)
-        )
-        slope = cov / weight / var_t
-        residual = math.fsum(
-            w * (x - mean_x - slope * (t - mean_t)) ** 2
-            for w, t, x in zip(self.weights, self.times, self.values)
-        )
-        return slope, residual / weight, weight, var_t
+        w, s, ss, x, sx, xx = self.sums
+        mean_s, mean_x = s / w, x / w
+        var_s = ss / w - mean_s * mean_s
+        if not var_s > 0.0:
+            return math.nan, 0.0, w, var_s
+        slope = (sx / w - mean_s * mean_x) / var_s
+        var_x = max(xx / w - mean_x * mean_x, 0.0)
+        return slope, max(var_x - slope * slope * var_s, 0.0), w, var_s
 
     def score_then_learn(self, t: float, x: float, step: float) -> float:
         if math.isnan(x):
             return 0.0
         window = max(self.window, self.min_fit_steps * step)
-        if self.times:
-            fade = math.exp(-max(t - self.times[-1], 0.0) / window)
-            self.weights = [w * fade for w in self.weights]
-        last = self.times[-1] if self.times else math.nan
-        self.times.append(t)
-        self.values.append(x)
-        self.weights.append(1.0)
-        slope, residual, weight, var_t = self._line()
+        last = self.last
+        if math.isnan(last):
+            self.first = t
+        else:
+            fade = math.exp(-max(t - last, 0.0) / window)
+            self.sums = [total * fade for total in self.sums]
+        self.last = t
+        s = t - self.first
+        for k, term in enumerate((1.0, s, s * s, x, s * x, x * x)):
+            self.sums[k] += term
+        slope, residual, weight, var_s = self._line()
         if math.isnan(slope) or math.isnan(last):
             return 0.0
-        age = t - self.times[0]
+        age = t - self.first
         if age < 2.0 * window:
             return 0.0
         warm = age >= 2.0 * window + self.warm_up
         score = 0.0
         if warm:
-            spread = max(math.sqrt(self.var), math.sqrt(self.noise / (weight * var_t)))
+            spread = max(math.sqrt(self.var), math.sqrt(self.noise / (weight * var_s)))
             z = (slope - self.mean) / spread if spread > 0.0 else 0.0
             if z - self.margin > 0.0:
                 tail = 0.5 * math.erfc((z - self.margin) / math.sqrt(2.0))
