@@ -86,7 +86,9 @@ def test_noise_and_a_daily_cycle_raise_no_slow_kind(step):
 def test_quiet_memory_and_disk_series_raise_no_slow_kind(shape, index):
     """Two quiet weeks of the fleet's memory and disk shapes (slow trends, daily and weekly
     cycles, missing points and scrape gaps), at every interval (index picks it)."""
-    spec = series_spec(index, seed=11, weeks=2, shape=shape, step=(15.0, 60.0, 300.0, 3600.0)[index])
+    spec = series_spec(
+        index, seed=11, weeks=2, shape=shape, step=(15.0, 60.0, 300.0, 3600.0)[index]
+    )
     series = render(spec, incidents=False)
     t = (series.frame["timestamp"] - np.datetime64(0, "s")).dt.total_seconds().to_numpy()
     bank, results = _run(t, series.frame["value"].to_numpy(dtype=float))

@@ -200,8 +200,10 @@ def test_version_10_state_gains_fresh_slow_kinds_and_scores_on():
     assert set(upgraded) == set(state)
     for name in state:
         if name.startswith(("leak.", "fill.")):
-            assert np.isnan(upgraded[name]) if name.endswith(("time", "since")) else (
-                upgraded[name] == 0.0
+            assert (
+                np.isnan(upgraded[name])
+                if name.endswith(("time", "since"))
+                else (upgraded[name] == 0.0)
             ), name
         else:
             np.testing.assert_array_equal(upgraded[name], state[name], err_msg=name)

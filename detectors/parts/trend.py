@@ -10,9 +10,10 @@ line has points to stand on. The slope's usual value and variance fade over ``me
 seconds and learn each slope clipped at :data:`CLIP` standard deviations once the series is
 past its warm-up: a leak that lasts two days does not teach the series that leaking is usual.
 A slope is measured against the larger of its usual spread and the standard error of a line
-through the series' usual noise (the values' usual variance about the line), and scores the decades of a
-Gaussian tail beyond :data:`MARGIN` standard deviations: a series' slopes are not Gaussian
-(cycles, level shifts, a trend that changes), only far beyond anything usual is it a climb.
+through the series' usual noise (the values' usual variance about the line), and scores the
+decades of a Gaussian tail beyond :data:`MARGIN` standard deviations: a series' slopes are not
+Gaussian (cycles, level shifts, a trend that changes), only far beyond anything usual is it a
+climb.
 
 Examples
 --------
@@ -127,9 +128,7 @@ def deviation(st, slot, b):
     """The slope ``b`` less its usual value, in standard deviations of the usual slope or in
     the standard errors of a line through the usual noise, the larger (a line through noise
     is no climb; a climb's own bend away from the line is no noise)."""
-    spread = py_max(
-        math.sqrt(py_max(st.var[slot], 0.0)), standard_error(st, slot, st.noise[slot])
-    )
+    spread = py_max(math.sqrt(py_max(st.var[slot], 0.0)), standard_error(st, slot, st.noise[slot]))
     if not spread > 0.0:
         return 0.0
     return (b - st.mean[slot]) / spread

@@ -7,11 +7,11 @@ import dataclasses
 import inspect
 import math
 
+from detectors.parts import fill, leak, trend
 from detectors.stack import Assessment
 from tests.reference.alerting import HysteresisAlert
 from tests.reference.calibration import TailProbability
 from tests.reference.forecaster import LagForecaster
-from detectors.parts import fill, leak, trend
 from tests.reference.incidents import OutageToZero, SteadyClimb, StuckValue
 from tests.reference.isolation import HalfSpaceTreesDetector
 from tests.reference.rolling import BlockedMax, BlockedRange, EWMean, EWVar
