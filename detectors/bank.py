@@ -153,9 +153,11 @@ class StackBank:
         point, as before).
     warm_up_time
         Seconds of a series' time after which its calibrations may score, when that is fewer
-        points than ``grace_period`` (and ``recalibration_grace``), but at least 24 points: with
-        172800 an hourly series can page after two days, not after ten. 0 (the default): points
-        only (two days cost the NAB sample's hourly files 8 points of its score).
+        points than ``grace_period`` (and ``recalibration_grace``), but at least 24 points;
+        the onset's quiet period (``refractory``) is no longer either. 172,800 (the default,
+        two days): an hourly series pages from its third day, not after ten, and is not kept
+        quiet for eight days after an onset; series sampled every 5 minutes or faster are
+        unchanged (two days are more points than either). 0: points only.
     memory_time, refractory_time
         Seconds of a series' time that the calibrations and the range break remember
         (``memory_time``) and that an onset must beat the scores of (``refractory_time``),
@@ -190,7 +192,7 @@ class StackBank:
     >>> float(results.onset_score[on_cpu][700]) == float(results.anomaly_score[on_cpu][700])
     True
     >>> bank.memory_bytes_per_series()  # a season of 1440 minutes takes 20 kB of it
-    32121
+    32297
 
     A series' state moves to another bank and carries on there:
 
@@ -238,7 +240,7 @@ class StackBank:
         range_break: bool = True,
         return_is_surprise: bool = True,
         paging_interval: float = 300.0,
-        warm_up_time: float = 0.0,
+        warm_up_time: float = 172800.0,
         memory_time: float = 0.0,
         refractory_time: float = 12000.0,
     ):

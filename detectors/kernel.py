@@ -12,7 +12,8 @@ runs points through them in the stack's order, scoring each point before any par
 3. **Detectors**: ``forecast`` (the surprise beyond ``min_surprise``), ``volatility``, ``hst``,
    ``zscore``: raw scores, each calibrated into a tail probability.
 4. **Combination**: the detectors' agreement, recalibrated; the range break and the incident
-   kinds (:data:`INCIDENTS`: a stuck value, an outage to zero) may raise it.
+   kinds (:data:`INCIDENTS`: a stuck value, an outage to zero, a leak, a disk filling up) may
+   raise it.
 5. **Onset and alert**: the score where it sets a new recent high, and the incident state: an
    alert opens at an onset and fires while the value is away from the expectation frozen at
    its opening, see :mod:`detectors.parts.alert`.
@@ -66,7 +67,7 @@ HST = DETECTOR_NAMES.index("hst")  # its raw score is a result column
 #: ``NAME``, its state and ``incident(st, slot, point, step, p)``: the point's score in decades
 #: (it then learns the point). The highest raises the combined score, as the range break does.
 #: A new kind is one module and its name here.
-INCIDENTS = _parts("stuck", "outage")
+INCIDENTS = _parts("stuck", "outage", "leak", "fill")
 INCIDENT_NAMES = tuple(m.NAME for m in INCIDENTS)
 
 #: The parts of the stack: their state and constants are ``st.<name>`` and ``p.<name>``.
@@ -282,6 +283,14 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
 
         # Detectors, calibration, agreement, recalibration
         step = st.sampling.step[slot]
+        # Half-Space-Trees score 0 while their first window fills: a calibration whose
+        # warm-up is shorter (a series sampled slower than every 5 minutes, see
+        # sampling.warm_up_points) would hold only zeros when they start, and read their first
+        # real scores as records. It does not learn them.
+        hst_filling = st.hst.first_window[slot] != 0 and (
+            sampling.warm_up_points(p.calibration.graces[0], step, p.calibration.warm_up_time)
+            < p.hst.hst_window_size
+        )
         best = 0.0
         total = 0.0
         agreeing = 0
@@ -370,7 +379,8 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
         # Learn
         onset.learn(st.onset, slot, combined, step, p.onset)
         for d in range(n_detectors):
-            calibration.learn(st.calibration, slot, d, raws[d], step, p.calibration)
+            if detectors[d] != HST or not hst_filling:
+                calibration.learn(st.calibration, slot, d, raws[d], step, p.calibration)
         zscore.learn(st.zscore, slot, x, p.zscore)
         spread.learn(st.spread, slot, x, p.spread)
         if started and frozen:

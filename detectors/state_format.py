@@ -23,7 +23,8 @@ Versions:
 - 9: the alert's incident state (``alert.expected``, ``alert.usual_offset``, ``alert.std``: the
   expectation frozen when the alert opened; ``alert.reason``: why the last one resolved;
   ``alert.settle_until``: no new alert back at a recovered incident's expectation before);
-- 10: the incident kinds' runs (``stuck.*``, ``outage.*``, :data:`detectors.kernel.INCIDENTS`).
+- 10: the incident kinds' runs (``stuck.*``, ``outage.*``, :data:`detectors.kernel.INCIDENTS`);
+- 11: the slow incident kinds' fitted lines and usual slopes (``leak.*``, ``fill.*``).
 
 **Policy.** A state written by any version from :data:`OLDEST_READ` on is read: each upgrade is
 a pure function from one version's dict to the next one's, and they run in a chain. An upgrade
@@ -45,7 +46,7 @@ True
 ...     upgrade(state, 1, bank)
 ... except UnreadableStateError as error:
 ...     print(error)
-series state version 1 is not read any more (versions 2 to 10 are)
+series state version 1 is not read any more (versions 2 to 11 are)
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from detectors.parts.range_break import BLOCKS as RANGE_BLOCKS
 
 __all__ = ["OLDEST_READ", "UPGRADES", "VERSION", "UnreadableStateError", "upgrade"]
 
-VERSION = 10
+VERSION = 11
 OLDEST_READ = 2
 
 
@@ -236,6 +237,16 @@ def _9_to_10(state: dict, bank) -> dict:
     return state
 
 
+def _10_to_11(state: dict, bank) -> dict:
+    """Format 11 adds the slow incident kinds (a leak, a disk filling up): a series starts
+    their lines as a new one does, so their warm-up of a day runs from its next point."""
+    state = dict(state)
+    for name, value in bank.new_series_state().items():
+        if name.startswith(("leak.", "fill.")):
+            state[name] = value
+    return state
+
+
 # --- Formats 2 to 4, upgraded to format 5 (written at 7dc766e, moved from StackBank) --------
 
 
@@ -382,5 +393,6 @@ UPGRADES: tuple[Callable[[dict, object], dict], ...] = (
     _7_to_8,
     _8_to_9,
     _9_to_10,
+    _10_to_11,
 )
 assert len(UPGRADES) == VERSION - OLDEST_READ

@@ -13,6 +13,7 @@ import pytest
 
 from detectors.alerting import AlertStatus
 from detectors.bank import OPENED, RESOLVED, BankResults, StackBank
+from detectors.kernel import INCIDENT_NAMES
 from tests.reference.stack import DetectorStack
 
 # Scores may differ in the last bits: the bank's forecaster factorises in another order
@@ -103,8 +104,10 @@ def reference(name: str, variant: str | None) -> dict[str, np.ndarray]:
     arrays["alert"] = np.array([a.alert for a in assessed])
     arrays["transition"] = [a.transition for a in assessed]
     arrays["agreeing"] = [a.agreeing for a in assessed]
-    # The names of the bank's agreeing bits: the detectors', then the range break's
-    arrays["detectors"] = tuple(dict.fromkeys(stack.detectors)) + ("range",) * stack.range_break
+    # The names of the bank's agreeing bits: the detectors', the range break's, the kinds'
+    arrays["detectors"] = (
+        tuple(dict.fromkeys(stack.detectors)) + ("range",) * stack.range_break + INCIDENT_NAMES
+    )
     return arrays
 
 

@@ -152,7 +152,7 @@ def test_version_2_state_restores_into_the_default_stack(earlier):
 @pytest.mark.parametrize(
     ("version", "message"),
     [
-        (1, "version 1 is not read any more .versions 2 to 10 are."),
+        (1, "version 1 is not read any more .versions 2 to 11 are."),
         (SERIES_STATE_VERSION + 1, "newer than this Lookout's"),
         ("5", "version '5'"),
     ],
@@ -179,13 +179,45 @@ def test_version_9_state_gains_fresh_incident_runs_and_scores_on():
     t = 300.0 * np.arange(600)
     bank.process(np.full(600, slot), t, 10.0 + np.sin(t / 5000.0))
     state = bank.export_slot(slot)
-    older = {k: v for k, v in state.items() if not k.startswith(("stuck.", "outage."))}
+    added = ("stuck.", "outage.", "leak.", "fill.")  # by formats 10 and 11
+    older = {k: v for k, v in state.items() if not k.startswith(added)}
     upgraded = upgrade(older, 9, bank)
     fresh = bank.new_series_state()
     assert set(upgraded) == set(state)
     for name in state:
-        expected = fresh[name] if name.startswith(("stuck.", "outage.")) else state[name]
+        expected = fresh[name] if name.startswith(added) else state[name]
         np.testing.assert_array_equal(upgraded[name], expected, err_msg=name)
     copy = bank.import_slot(upgraded)
     results = bank.process(np.array([copy]), np.array([t[-1] + 300.0]), np.array([10.5]))
     assert np.isfinite(results.anomaly_score[0])
+
+
+def test_version_10_state_gains_fresh_slow_kinds_and_scores_on():
+    """Format 11 adds the leak's and the disk fill's lines (:mod:`detectors.parts.trend`): a
+    format-10 state gets a new series' (empty: no point fitted, no usual slope), the rest as it
+    was, and the bank scores on from it; the kinds' warm-up starts at its next point."""
+    from detectors.bank import StackBank
+    from detectors.state_format import upgrade
+
+    bank = StackBank()
+    slot = bank.add_series()
+    t = 300.0 * np.arange(600)
+    bank.process(np.full(600, slot), t, 10.0 + np.sin(t / 5000.0))
+    state = bank.export_slot(slot)
+    assert np.isfinite(state["leak.since"]) and state["fill.w"] > 0  # the lines were fitted
+    older = {k: v for k, v in state.items() if not k.startswith(("leak.", "fill."))}
+    upgraded = upgrade(older, 10, bank)
+    assert set(upgraded) == set(state)
+    for name in state:
+        if name.startswith(("leak.", "fill.")):
+            assert (
+                np.isnan(upgraded[name])
+                if name.endswith(("time", "since"))
+                else (upgraded[name] == 0.0)
+            ), name
+        else:
+            np.testing.assert_array_equal(upgraded[name], state[name], err_msg=name)
+    copy = bank.import_slot(upgraded)
+    results = bank.process(np.array([copy]), np.array([t[-1] + 300.0]), np.array([10.5]))
+    assert np.isfinite(results.anomaly_score[0])
+    assert bank.export_slot(copy)["leak.since"] == t[-1] + 300.0

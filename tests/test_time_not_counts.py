@@ -51,7 +51,7 @@ def test_a_series_at_the_paging_interval_is_unchanged():
 
 
 @pytest.mark.parametrize(
-    ("step", "parameters"), [(15.0, {}), (3600.0, {}), (3600.0, {"warm_up_time": 172800.0})]
+    ("step", "parameters"), [(15.0, {}), (3600.0, {}), (3600.0, {"warm_up_time": 0.0})]
 )
 def test_the_reference_counts_time_as_the_compiled_core(step, parameters):
     t, x = _noise(step, 3, weeks=0.05 if step < 60 else 3.0)
@@ -71,13 +71,12 @@ def test_paging_interval_must_not_be_negative():
 
 
 def test_an_hourly_series_pages_after_days_not_weeks():
-    """A shift on day 5 of an hourly series: inside the 250-point grace (ten days) it is missed;
-    with a ``warm_up_time`` of two days of the series' time it pages. (Off by default: on the
-    NAB sample, whose hourly AdExchange files then score early, it cost 8 points; see the
-    commit.)"""
+    """A shift on day 5 of an hourly series: with the default ``warm_up_time`` (two days of the
+    series' time) it pages; counted in points (0), inside the 250-point grace (ten days), it is
+    missed."""
     t, x = _noise(3600.0, 11, weeks=2.0)
     x[5 * 24 :] += 80.0  # the cycle's amplitude is 10, the noise's 1
-    timed, counted = StackBank(warm_up_time=172800.0), StackBank()
+    timed, counted = StackBank(), StackBank(warm_up_time=0.0)
     opened = [
         bank.process(np.full(len(t), bank.add_series()), t, x).transition[5 * 24 : 5 * 24 + 6]
         == OPENED

@@ -40,7 +40,7 @@ import math
 
 from detectors.compiled import blocked_max, blocked_update, part
 from detectors.layout import Field, state_type
-from detectors.parts.sampling import memory_points
+from detectors.parts.sampling import memory_points, warm_up_points
 
 BLOCKS = 10
 
@@ -58,7 +58,8 @@ FIELDS = (
 )
 State = state_type("State", FIELDS, __name__)
 Constants = collections.namedtuple(
-    "Constants", ["refractory", "margin", "block_size", "n_blocks", "refractory_time"]
+    "Constants",
+    ["refractory", "margin", "block_size", "n_blocks", "refractory_time", "warm_up_time"],
 )
 
 
@@ -70,6 +71,7 @@ def constants(params) -> Constants:
         block_size=block_size,
         n_blocks=n_blocks,
         refractory_time=float(params["refractory_time"]),
+        warm_up_time=float(params.get("warm_up_time", 0.0)),
     )
 
 
@@ -84,7 +86,9 @@ def is_onset(st, slot, combined, c):
 @part
 def learn(st, slot, combined, step, c):
     """Learn the combined score of a series sampled every ``step`` seconds."""
-    window = memory_points(max(c.refractory, 1), step, c.refractory_time)
+    window = warm_up_points(
+        memory_points(max(c.refractory, 1), step, c.refractory_time), step, c.warm_up_time
+    )
     block_size = max(window // c.n_blocks, 1)
     blocked_update(st.blocks[slot], st.n[slot], block_size, combined)
     st.n[slot] += 1

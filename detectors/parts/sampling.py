@@ -127,6 +127,10 @@ def warm_up_points(points, step, warm_up_time):
     """A warm-up of ``points`` for a series sampled every ``step`` seconds, cut to
     ``warm_up_time`` seconds of its time (but not under :data:`MIN_WARM_UP_POINTS`): an hourly
     series is useful after a day or two, not after ``points`` hours. 0 for either: points.
+    The calibrations' grace and the onset's quiet period (no longer than the warm-up: an
+    hourly series that pages from its third day is not kept quiet for eight after an onset)
+    are cut by it; series sampled every 5 minutes or faster have more points in two days than
+    either.
 
     >>> warm_up_points(250, 3600.0, 86400.0), warm_up_points(250, 300.0, 86400.0)
     (24, 250)

@@ -130,7 +130,8 @@ STACK_OPTIONS = (
         "warm_up_time",
         _DEFAULT.warm_up_time,
         "seconds of a series' time after which it may page, when that is fewer points than "
-        "--grace-period (at least 24 points; 0: points only)",
+        "--grace-period (at least 24 points), and the longest quiet time after an onset "
+        "(0: points only)",
         type=float,
         metavar="SECONDS",
     ),

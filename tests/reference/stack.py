@@ -7,11 +7,12 @@ import dataclasses
 import inspect
 import math
 
+from detectors.parts import fill, leak, trend
 from detectors.stack import Assessment
 from tests.reference.alerting import HysteresisAlert
 from tests.reference.calibration import TailProbability
 from tests.reference.forecaster import LagForecaster
-from tests.reference.incidents import OutageToZero, StuckValue
+from tests.reference.incidents import OutageToZero, SteadyClimb, StuckValue
 from tests.reference.isolation import HalfSpaceTreesDetector
 from tests.reference.rolling import BlockedMax, BlockedRange, EWMean, EWVar
 from tests.reference.seasonal import SeasonalProfile
@@ -170,7 +171,7 @@ class DetectorStack:
         range_break: bool = True,
         return_is_surprise: bool = True,
         paging_interval: float = 300.0,
-        warm_up_time: float = 0.0,
+        warm_up_time: float = 172800.0,
         memory_time: float = 0.0,
         refractory_time: float = 12000.0,
     ):
@@ -258,6 +259,19 @@ class DetectorStack:
             "stuck": StuckValue(long_window, score_decades),
             "outage": OutageToZero(long_window, score_decades),
         }
+        # The slow kinds (a leak, a disk filling up): their windows and memories are in time
+        self._climbs = {
+            kind.NAME: SteadyClimb(
+                kind.WINDOW,
+                kind.MEMORY,
+                kind.WARM_UP,
+                score_decades,
+                trend.MARGIN,
+                trend.CLIP,
+                trend.MIN_FIT_STEPS,
+            )
+            for kind in (leak, fill)
+        }
         self._policy = HysteresisAlert(
             threshold,
             exit_threshold,
@@ -311,6 +325,12 @@ class DetectorStack:
         self._volatility.update(min(surprise, SURPRISE_CAP))
         zscore = self._zscore.zscore(value)
 
+        # Half-Space-Trees score 0 until their first window is full: a calibration whose warm-up
+        # is shorter (a slow series) does not learn those zeros
+        hst_filling = (
+            self._hst._trees._first_window
+            and self._warm_up(self.grace_period) < self.hst_window_size
+        )
         raw = {
             "forecast": max(0.0, surprise - self.min_surprise),
             "volatility": self._volatility.get(),
@@ -331,6 +351,9 @@ class DetectorStack:
             combined = max(combined, scores["range"])
         for name, incident in self._incidents.items():
             scores[name] = incident.score_then_learn(original)  # the metric's own units
+            combined = max(combined, scores[name])
+        for name, climb in self._climbs.items():
+            scores[name] = climb.score_then_learn(timestamp, value, self._step)  # centred
             combined = max(combined, scores[name])
         if 0 < self._step < self.paging_interval:
             # A tail probability per paging_interval of time, not per point
@@ -364,7 +387,8 @@ class DetectorStack:
 
         self._recent.update(combined)
         for name, calibrator in self._calibrators.items():
-            calibrator.learn_one(raw[name])
+            if name != "hst" or not hst_filling:
+                calibrator.learn_one(raw[name])
         self._zscore.learn_one(value)
         self._spread.update(value)
         self._learn_expectations(timestamp, value, incident and self.freeze_while_firing)
@@ -482,7 +506,10 @@ class DetectorStack:
         self._range.lengthen(memory)
         for incident in self._incidents.values():
             incident.memory = memory
-        self._recent.lengthen(self._in_time(max(self.refractory, 1), self.refractory_time))
+        # The onset's quiet period: in time if longer, but no longer than the warm-up
+        self._recent.lengthen(
+            self._warm_up(self._in_time(max(self.refractory, 1), self.refractory_time))
+        )
         season_length = self._season_length(self._step)
         self._forecaster = LagForecaster(
             n_lags=self.n_lags,
