@@ -154,6 +154,19 @@ def test_warming_gauge_reads_the_points_learned_and_no_series_pages_while_warmin
     assert late.warm_up_points == 30 + 100 + 1
 
 
+def test_an_hourly_series_stops_warming_after_two_days_not_after_its_grace_in_points():
+    pipeline = Pipeline(lambda: DetectorStack())  # grace 250 points, warm-up two days
+    rng = np.random.default_rng(3)
+    warming = []
+    for t, value in enumerate((10 + rng.normal(0, 1, 60)).tolist()):
+        pipeline.push(MetricPoint("hourly", 3600.0 * t, value))
+        (flag,) = pipeline.warming(["hourly"])
+        warming.append(flag)
+        assert pipeline.warming_count == int(flag)
+    assert warming.index(False) == 47  # 48 points learned: two days of hours
+    assert pipeline.warm_up_points == 250  # a 5-minute series still learns its 250
+
+
 def test_promtool_accepts_series_with_different_label_names_and_the_warming_gauge():
     promtool = shutil.which("promtool")
     if promtool is None:

@@ -39,6 +39,7 @@ import pandas as pd
 
 from detectors import Assessment, DetectorStack, state_format
 from detectors.bank import BankResults, StackBank
+from detectors.parts.sampling import warm_up_points
 from detectors.stack import assessment_at
 from detectors.state import SnapshotError, restore, snapshot
 from stream.outputs.alerts import AlertEvent
@@ -247,14 +248,34 @@ class Pipeline:
 
     @property
     def warm_up_points(self) -> int:
-        """Points a series learns before its stack can page at all: the calibrators pass no
-        score before ``grace_period`` points (the range break, when on, pages from then on);
-        without the range break, the recalibration holds the combined score at 0 for
-        ``recalibration_grace`` more."""
+        """Points a series sampled every 5 minutes or faster learns before its stack can page
+        at all: the calibrators pass no score before ``grace_period`` points (the range break,
+        when on, pages from then on); without the range break, the recalibration holds the
+        combined score at 0 for ``recalibration_grace`` more. Slower series need fewer, see
+        :meth:`warm_up_points_at`."""
+        return int(self.warm_up_points_at(np.zeros(1))[0])
+
+    def warm_up_points_at(self, steps: np.ndarray) -> np.ndarray:
+        """:attr:`warm_up_points` of series sampled every ``steps`` seconds (0: not known
+        yet), each grace cut to the bank's ``warm_up_time`` of the series' own time as the
+        calibrations cut it (:func:`~detectors.parts.sampling.warm_up_points`): an hourly series
+        is warm after two days, not after ten.
+
+        >>> pipeline = Pipeline(lambda: DetectorStack(grace_period=250))
+        >>> pipeline.warm_up_points_at(np.array([0.0, 60.0, 3600.0])).tolist()
+        [250, 250, 48]
+        """
         bank = self.bank
-        if bank.range_break or not bank.recalibration_grace:
-            return bank.grace_period
-        return bank.grace_period + bank.recalibration_grace + 1
+        both = not bank.range_break and bank.recalibration_grace
+
+        def at(step: float) -> int:
+            grace = warm_up_points(bank.grace_period, step, bank.warm_up_time)
+            if not both:
+                return grace
+            return grace + warm_up_points(bank.recalibration_grace, step, bank.warm_up_time) + 1
+
+        distinct, where = np.unique(np.asarray(steps, np.float64), return_inverse=True)
+        return np.array([at(float(step)) for step in distinct], np.int64)[where.ravel()]
 
     def points_learned(self, series: Sequence[str]) -> list[int | None]:
         """Points each of ``series`` has learned (scored, then learned), None for a series
@@ -275,13 +296,17 @@ class Pipeline:
         """Series with state that cannot page yet (see :meth:`warming`), over all series."""
         slots = np.array(list(self.slots.values()), np.int64)  # one atomic copy (scrape thread)
         learned = self.bank.points_seen(slots)
-        return int(np.count_nonzero(learned < self.warm_up_points))
+        ready = self.warm_up_points_at(self.bank.sampling_intervals(slots))
+        return int(np.count_nonzero(learned < ready))
 
     def warming(self, series: Sequence[str]) -> list[bool | None]:
-        """Per series: True while it has learned fewer than :attr:`warm_up_points` points
-        (it cannot page yet), None without state."""
-        ready = self.warm_up_points
-        return [None if n is None else n < ready for n in self.points_learned(series)]
+        """Per series: True while it has learned fewer than its :meth:`warm_up_points_at`
+        points (it cannot page yet), None without state."""
+        slots = [self.slots.get(name) for name in series]
+        known = np.array([slot for slot in slots if slot is not None], np.int64)
+        learned = iter(self.bank.points_seen(known).tolist())
+        ready = iter(self.warm_up_points_at(self.bank.sampling_intervals(known)).tolist())
+        return [None if slot is None else next(learned) < next(ready) for slot in slots]
 
     def _sampled_faster_than(self, seconds: float) -> np.ndarray:
         """Per series, in ``slots`` order: sampled more often than every ``seconds``?"""
