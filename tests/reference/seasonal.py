@@ -58,7 +58,7 @@ class SeasonalProfile:
         self._count = np.zeros(n_buckets, dtype=np.uint16)
 
     def _bucket(self, timestamp: float) -> int:
-        return int((timestamp % self.period) / self.period * self.n_buckets) % self.n_buckets
+        return int((timestamp % self.period) * self.n_buckets / self.period) % self.n_buckets
 
     def predict_one(self, timestamp: float) -> float:
         """Usual value at this phase; NaN until the bucket has ``min_cycles`` observations."""
