@@ -29,8 +29,6 @@ Examples
 
 from __future__ import annotations
 
-import collections
-
 from detectors.compiled import part
 from detectors.layout import state_type
 from detectors.parts import trend
@@ -45,11 +43,7 @@ WARM_UP = 86400.0
 
 FIELDS = trend.FIELDS
 State = state_type("State", FIELDS, __name__)
-Constants = collections.namedtuple("Constants", ["score_decades"])
-
-
-def constants(params) -> Constants:
-    return Constants(score_decades=float(params["score_decades"]))
+Constants, constants = trend.Constants, trend.constants
 
 
 @part

@@ -26,11 +26,11 @@ Examples
 
 from __future__ import annotations
 
-import collections
 import math
 
 from detectors.compiled import part, py_max
 from detectors.layout import Field, state_type
+from detectors.parts import runs
 from detectors.parts.runs import beyond, fade, run_score
 from detectors.parts.sampling import memory_points
 
@@ -44,15 +44,7 @@ FIELDS = (
     Field("varied", "i8", doc="1 once a value other than 0 was seen"),
 )
 State = state_type("State", FIELDS, __name__)
-Constants = collections.namedtuple("Constants", ["window", "memory_time", "score_decades"])
-
-
-def constants(params) -> Constants:
-    return Constants(
-        window=params["long_window"],
-        memory_time=float(params["memory_time"]),
-        score_decades=float(params["score_decades"]),
-    )
+Constants, constants = runs.Constants, runs.constants
 
 
 @part

@@ -23,9 +23,23 @@ Examples
 
 from __future__ import annotations
 
+import collections
 import math
 
 from detectors.compiled import part, py_max, py_min
+
+#: The constants of a run kind (:mod:`~detectors.parts.stuck`, :mod:`~detectors.parts.outage`):
+#: its rates fade over ``window`` points (or ``memory_time`` of the series' time, if longer).
+Constants = collections.namedtuple("Constants", ["window", "memory_time", "score_decades"])
+
+
+def constants(params) -> Constants:
+    return Constants(
+        window=params["long_window"],
+        memory_time=float(params["memory_time"]),
+        score_decades=float(params["score_decades"]),
+    )
+
 
 #: A run shorter than this is never surprising: two equal points in a row happen (a counter
 #: that did not move in one scrape).

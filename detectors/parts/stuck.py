@@ -24,11 +24,11 @@ Examples
 
 from __future__ import annotations
 
-import collections
 import math
 
 from detectors.compiled import part, py_max, py_min
 from detectors.layout import Field, state_type
+from detectors.parts import runs
 from detectors.parts.runs import MIN_RUN, beyond, fade, run_score
 from detectors.parts.sampling import memory_points
 
@@ -42,15 +42,7 @@ FIELDS = (
     Field("points", "f8", doc="values after a previous one (fading)"),
 )
 State = state_type("State", FIELDS, __name__)
-Constants = collections.namedtuple("Constants", ["window", "memory_time", "score_decades"])
-
-
-def constants(params) -> Constants:
-    return Constants(
-        window=params["long_window"],
-        memory_time=float(params["memory_time"]),
-        score_decades=float(params["score_decades"]),
-    )
+Constants, constants = runs.Constants, runs.constants
 
 
 @part

@@ -31,10 +31,19 @@ Examples
 
 from __future__ import annotations
 
+import collections
 import math
 
 from detectors.compiled import part, py_max, py_min
 from detectors.layout import Field
+
+#: The constants of a slow kind (:mod:`~detectors.parts.leak`, :mod:`~detectors.parts.fill`).
+Constants = collections.namedtuple("Constants", ["score_decades"])
+
+
+def constants(params) -> Constants:
+    return Constants(score_decades=float(params["score_decades"]))
+
 
 #: A fit spans at least this many sampling intervals.
 MIN_FIT_STEPS = 4.0
