@@ -116,3 +116,29 @@ def test_one_alert_lasts_the_incident_and_survives_a_restart(alertmanager_factor
         assert annotations["summary"].startswith(f"{SERIES} ")
         assert "expected" in annotations["summary"] and annotations["expected"]
         assert manager.alerts(series=SERIES) == []
+
+
+@pytest.mark.integration
+def test_an_incident_caught_up_in_one_batch_still_notifies(alertmanager_factory):
+    # A backlog scored in one batch (after a consumer lag, or a replay) holds the incident's
+    # opening and its resolution: Alertmanager, sent only the resolution, would notify nobody.
+    values = latencies(seed=2)
+    start = time.time() - len(values) * 60.0
+    with AlertWebhookReceiver() as receiver:
+        manager = alertmanager_factory(receiver.url)
+        live = pipeline()
+        points = [(MetricPoint(SERIES, start + 60.0 * m, v), LABELS) for m, v in enumerate(values)]
+        batch, refused = live.push_many(points)
+        assert not refused
+        alerts = [Alert(s.event, s.labels) for s in batch.transitions()]
+        assert [a.event.status for a in alerts] == ["firing", "resolved"]
+        sink = AlertmanagerSink(manager.url, resend_interval=3.0)
+        sink.send(alerts, time.time())
+        firing = receiver.wait_for(lambda note: note["status"] == "firing", timeout=15)
+        resolved = receiver.wait_for(lambda note: note["status"] == "resolved", timeout=15)
+        sink.close(time.time())
+    (paged,) = [a for a in firing["alerts"] if a["labels"]["series"] == SERIES]
+    assert paged["annotations"]["alert_id"] == alerts[0].event.alert_id
+    assert paged["annotations"]["resolve_reason"] == "recovered"  # it says it is over
+    assert [a["labels"]["series"] for a in resolved["alerts"]] == [SERIES]
+    assert len(notes_for(receiver, "firing")) == 1

@@ -48,6 +48,7 @@ from stream.outputs.alert_sinks import (
 )
 from stream.outputs.alerts import AlertEvent
 from stream.outputs.metrics import LookoutMetrics
+from stream.point import format_timestamp
 from stream.runtime.kafka_io import DeliveryError, Record
 from stream.runtime.pipeline import Pipeline
 from stream.runtime.runner import Runner
@@ -424,6 +425,29 @@ def test_alertmanager_sink_resends_while_firing_and_resolves_with_ends_at():
     assert resent["endsAt"] > first["endsAt"]  # the lease moves on with every re-send
     assert resolved["endsAt"] == "1970-01-01T00:02:00Z"
     assert first["startsAt"] == "1970-01-01T00:01:00Z"
+
+
+def test_alertmanager_sink_sends_an_incident_it_never_announced_firing_before_it_resolves():
+    # Opened and resolved between two deliveries (one catch-up batch): Alertmanager notifies
+    # nobody of an alert it only ever sees resolved, so it is sent firing for one resend
+    # interval, after which Alertmanager resolves it itself.
+    with AlertWebhookReceiver() as fake_alertmanager:
+        sink = AlertmanagerSink(fake_alertmanager.url, resend_interval=10.0)
+        now = 1_700_000_000.0
+        sink.send([Alert(alert_event("firing")), Alert(alert_event("resolved", end=120.0))], now)
+        sink.tick(now + 30)  # nothing fires: nothing is re-sent
+        # An incident announced firing resolves plainly; so does a replayed one, which the
+        # process before a restart may have announced (sent firing, it could page twice).
+        sink.send([Alert(alert_event("firing"))], now + 40)
+        sink.send([Alert(alert_event("resolved", end=150.0))], now + 50)
+        sink.resume([Alert(alert_event("resolved", end=180.0))], now + 60)
+        posts = fake_alertmanager.notifications
+    (brief,), (firing,), (resolved,), (replayed,) = posts
+    assert brief["startsAt"] == "1970-01-01T00:01:00Z"
+    assert brief["endsAt"] == format_timestamp(now + 10.0)  # firing until then
+    assert firing["endsAt"] > format_timestamp(now + 40)
+    assert resolved["endsAt"] == "1970-01-01T00:02:30Z"
+    assert replayed["endsAt"] == "1970-01-01T00:03:00Z"
 
 
 def test_http_sinks_retry_failures_with_backoff_and_count_them():

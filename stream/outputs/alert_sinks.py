@@ -81,7 +81,8 @@ class Alert:
 class AlertSink(Protocol):
     """``keeps_state`` (optional, default False): the receiver keeps a state per alert (as
     Alertmanager does) rather than a stream of events; after a restore such a sink gets each
-    series' net state once the replay is over (see ``Runner._start_replay``)."""
+    series' net state once the replay is over, by ``resume(alerts, now)`` (see
+    ``Runner._start_replay``)."""
 
     name: str
 
@@ -297,12 +298,21 @@ def alert_labels(alert: Alert, default_severity: str) -> dict[str, str]:
 
 
 def alertmanager_alert(
-    alert: Alert, severity: str, now: float, lease: float, labels: Mapping[str, str] | None = None
+    alert: Alert,
+    severity: str,
+    now: float,
+    lease: float,
+    labels: Mapping[str, str] | None = None,
+    unannounced_for: float = 0.0,
 ) -> dict:
     """The ``POST /api/v2/alerts`` item of ``alert`` at epoch time ``now``.
 
     A firing alert ends ``lease`` seconds from now unless re-sent; a resolved one ends at the
-    incident's end (never later than now, so that it is resolved at once). ``labels`` overrides
+    incident's end (never later than now, so that it is resolved at once), unless Alertmanager
+    never heard of it firing: then it ends ``unannounced_for`` seconds from now (when that is
+    not 0), firing until then. Alertmanager notifies nobody of an alert it only ever saw
+    resolved, so an incident that opened and resolved between two deliveries (a catch-up
+    batch, a short outage of Alertmanager) would otherwise page no one. ``labels`` overrides
     the label set, so a resolution matches the labels its firing was sent with; without it the
     labels are :func:`alert_labels` (``severity``: the event's, else the sink's).
 
@@ -318,6 +328,12 @@ def alertmanager_alert(
     ('1970-01-01T00:01:00Z', '1970-01-01T00:06:00Z', '250')
     >>> item["annotations"]["summary"]
     'api.latency 250, expected 100 (80-120), since 00:01 UTC, 2.5x'
+    >>> over = AlertEvent("id2", "api.latency", "resolved", 60.0, 90.0, 0.9, 60.0, 60.0,
+    ...                   250.0, 100.0, 80.0, 120.0, 0.9, ("zscore",))
+    >>> alertmanager_alert(Alert(over, {}), "page", now=120.0, lease=240)["endsAt"]
+    '1970-01-01T00:01:30Z'
+    >>> alertmanager_alert(Alert(over, {}), "page", 120.0, 240, unannounced_for=60)["endsAt"]
+    '1970-01-01T00:03:00Z'
     """
     event = alert.event
     if not event.summary:  # built without the pager (tests, old states): write its text now
@@ -327,6 +343,8 @@ def alertmanager_alert(
     starts = min(event.start, now)
     if event.firing:
         ends = now + lease
+    elif unannounced_for > 0:
+        ends = now + unannounced_for
     else:
         ends = max(min(event.end if event.end is not None else now, now), starts)
     return {
@@ -419,6 +437,9 @@ class AlertmanagerSink:
         # series -> (latest alert, labels sent with it); resolved ones until delivered
         self._firing: dict[str, tuple[Alert, dict[str, str]]] = {}
         self._resolved: dict[str, tuple[Alert, dict[str, str]]] = {}
+        # series whose opening came to this sink and is not sent yet; resolutions among them
+        self._unsent_openings: set[str] = set()
+        self._unannounced: set[str] = set()
         self._next_resend = math.inf
         self._retry = _Backoff(cap=resend_interval)
         self._dirty = False
@@ -429,6 +450,25 @@ class AlertmanagerSink:
         return sorted(self._firing)
 
     def send(self, alerts: Sequence[Alert], now: float) -> None:
+        self._take(alerts, now, opened_here=True)
+
+    def adopt(self, alerts: Sequence[Alert], now: float) -> None:
+        """Take over alerts still firing in restored state, so that they keep being re-sent:
+        Alertmanager would otherwise resolve them when their last lease ends. Sent with the
+        labels of the point that opened them, they are the same alerts to Alertmanager."""
+        alerts = [alert for alert in alerts if alert.event.series not in self._firing]
+        self._take(alerts, now, opened_here=False)
+
+    def resume(self, alerts: Sequence[Alert], now: float) -> None:
+        """The net state of series replayed after a restore (see ``Runner._start_replay``):
+        the process before this one may have sent Alertmanager their alerts, so a resolution
+        among them is sent as a plain resolution (sent firing again, it could page twice)."""
+        self._take(alerts, now, opened_here=False)
+
+    def _take(self, alerts: Sequence[Alert], now: float, opened_here: bool) -> None:
+        """Note each series' latest alert and post when due. A resolution whose opening this
+        sink got (``opened_here``: not taken over from a process before) but has not sent
+        yet fires for one resend interval first (see :func:`alertmanager_alert`)."""
         for alert in alerts:
             series = alert.event.series
             previous = self._firing.pop(series, None)
@@ -438,18 +478,17 @@ class AlertmanagerSink:
             if alert.event.firing:
                 self._firing[series] = (alert, labels)
                 self._resolved.pop(series, None)
+                if opened_here:
+                    self._unsent_openings.add(series)
             else:
                 self._resolved[series] = (alert, labels)
+                if series in self._unsent_openings:
+                    log.info("alertmanager: %s resolved before it was sent firing", series)
+                    self._unannounced.add(series)
         if alerts:
             self._dirty = True
             if now >= self._retry.due:
                 self._post(now)
-
-    def adopt(self, alerts: Sequence[Alert], now: float) -> None:
-        """Take over alerts still firing in restored state, so that they keep being re-sent:
-        Alertmanager would otherwise resolve them when their last lease ends. Sent with the
-        labels of the point that opened them, they are the same alerts to Alertmanager."""
-        self.send([alert for alert in alerts if alert.event.series not in self._firing], now)
 
     def tick(self, now: float) -> None:
         if (self._dirty and now >= self._retry.due) or now >= self._next_resend:
@@ -462,8 +501,16 @@ class AlertmanagerSink:
             self._dirty = False
             self._next_resend = math.inf
             return
+        # A resolution Alertmanager never saw firing fires for one resend interval first
         items = [
-            alertmanager_alert(alert, self.severity, now, lease, labels)
+            alertmanager_alert(
+                alert,
+                self.severity,
+                now,
+                lease,
+                labels,
+                self.resend_interval if alert.event.series in self._unannounced else 0.0,
+            )
             for alert, labels in entries
         ]
         try:
@@ -476,6 +523,8 @@ class AlertmanagerSink:
             return
         self._retry.succeeded()
         self._resolved.clear()
+        self._unsent_openings.clear()
+        self._unannounced.clear()
         self._dirty = False
         self._next_resend = now + self.resend_interval if self._firing else math.inf
 

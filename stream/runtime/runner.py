@@ -754,7 +754,7 @@ class Runner:
         for sink in self.sinks:
             if getattr(sink, "keeps_state", False):
                 self._deliver(sink, "adopt", adopt, wall)
-                self._deliver(sink, "send", send, wall)
+                self._deliver(sink, "resume", send, wall)
         if adopt or send:
             log.info(
                 "replay done: %d restored alerts still firing taken over, %d replayed alert "
@@ -1057,8 +1057,8 @@ class Runner:
         wall: float,
         decoded: Sequence[Decoded] = (),
     ) -> None:
-        """``sink.send`` or ``sink.adopt``; when it fails, one alert at a time, dead-lettering
-        the record of each alert it fails on."""
+        """``sink.send``, ``adopt`` or ``resume``; when it fails, one alert at a time,
+        dead-lettering the record of each alert it fails on."""
         if not alerts:
             return
         deliver = getattr(sink, method)
