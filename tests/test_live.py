@@ -450,6 +450,16 @@ def test_alertmanager_sink_sends_an_incident_it_never_announced_firing_before_it
     assert replayed["endsAt"] == "1970-01-01T00:03:00Z"
 
 
+def test_alertmanager_sink_stops_resending_the_alerts_of_series_it_released():
+    with AlertWebhookReceiver() as fake_alertmanager:
+        sink = AlertmanagerSink(fake_alertmanager.url, resend_interval=10.0)
+        now = 1_700_000_000.0
+        sink.send([Alert(alert_event("firing"))], now)
+        sink.release(["api.latency"], now + 5)  # a rebalance gave the series to another process
+        sink.tick(now + 100)
+        assert len(fake_alertmanager.notifications) == 1 and sink.firing == []
+
+
 def test_http_sinks_retry_failures_with_backoff_and_count_them():
     failures = []
     port = free_port()  # nothing listens there

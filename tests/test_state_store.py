@@ -415,6 +415,44 @@ def test_revocation_checkpoints_then_hands_the_series_over(tmp_path):
     assert "s1" not in runner.pipeline.series_ids()
 
 
+class StateKeepingSink:
+    """A sink that keeps a receiver's state (as Alertmanager's does), recording its calls."""
+
+    name, keeps_state = "state-keeping", True
+
+    def __init__(self):
+        self.released = []
+
+    def send(self, alerts, now):
+        pass
+
+    adopt = resume = send
+
+    def release(self, series, now):
+        self.released.append(sorted(series))
+
+    def tick(self, now):
+        pass
+
+    def close(self, now):
+        pass
+
+
+@pytest.mark.parametrize("how", ["revoked", "lost"])
+def test_series_given_away_are_released_from_state_keeping_sinks(tmp_path, how):
+    records = make_records(n_series=4, n_points=10)
+    source, sender = MemorySource(records), MemorySender()
+    runner = runner_for(source, sender, SqliteStateStore(tmp_path / "s.db"), interval=3600)
+    sink = StateKeepingSink()
+    runner.sinks.append(sink)
+    runner.on_assigned([P0, P1])
+    runner.process_batch(source.poll(1.0, 20))
+
+    getattr(source, f"on_{how}")([P1])  # what kafka-python calls in a rebalance
+
+    assert sink.released == [["s1", "s3"]]  # their new owner re-sends their alerts
+
+
 def test_lost_partitions_are_dropped_without_writing_anything(tmp_path):
     log = []
     records = make_records(n_series=2, n_points=10)

@@ -31,7 +31,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -82,7 +82,8 @@ class AlertSink(Protocol):
     """``keeps_state`` (optional, default False): the receiver keeps a state per alert (as
     Alertmanager does) rather than a stream of events; after a restore such a sink gets each
     series' net state once the replay is over, by ``resume(alerts, now)`` (see
-    ``Runner._start_replay``)."""
+    ``Runner._start_replay``), and ``release(series, now)`` when its series go to another
+    process."""
 
     name: str
 
@@ -464,6 +465,20 @@ class AlertmanagerSink:
         the process before this one may have sent Alertmanager their alerts, so a resolution
         among them is sent as a plain resolution (sent firing again, it could page twice)."""
         self._take(alerts, now, opened_here=False)
+
+    def release(self, series: Iterable[str], now: float) -> None:
+        """Series now owned by another process (a rebalance), which takes their alerts over
+        from their stored state: what is pending is sent once more, then they are no longer
+        re-sent from here (re-sent, an alert the new owner resolves would fire again)."""
+        if self._dirty and now >= self._retry.due:
+            self._post(now)
+        for name in series:
+            self._firing.pop(name, None)
+            self._resolved.pop(name, None)
+            self._unsent_openings.discard(name)
+            self._unannounced.discard(name)
+        if not self._firing:
+            self._next_resend = math.inf
 
     def _take(self, alerts: Sequence[Alert], now: float, opened_here: bool) -> None:
         """Note each series' latest alert and post when due. A resolution whose opening this

@@ -612,14 +612,36 @@ class Runner:
         self._released.update(partitions)
         self._to_restore.difference_update(partitions)
         self._forget_floors(partitions)
+        series = self._series_of(partitions)
         self.checkpoint.revoke(partitions)
+        self._release_alerts(series)
 
     def on_lost(self, partitions: list[Partition]) -> None:
         self._released.update(partitions)
         self._to_restore.difference_update(partitions)
         self._forget_floors(partitions)
+        series = self._series_of(partitions)
         self.checkpoint.lose(partitions)
+        self._release_alerts(series)
         self._joined = False  # evicted: not a member until it has rejoined
+
+    def _series_of(self, partitions: Iterable[Partition]) -> list[str]:
+        partitions = set(partitions)
+        return [s for s, p in self.checkpoint.owner.items() if p in partitions]
+
+    def _release_alerts(self, series: list[str]) -> None:
+        """State-keeping sinks stop re-sending the alerts of ``series``, which another process
+        owns now (it takes them over from their stored state; re-sent from here, an alert it
+        resolves would fire again at Alertmanager)."""
+        if not series:
+            return
+        wall = self.wall_clock()
+        for sink in self.sinks:
+            if getattr(sink, "keeps_state", False):
+                try:
+                    sink.release(series, wall)
+                except Exception as exc:  # a callback must not fail the rebalance
+                    log.error("%s: releasing %d series failed: %r", sink.name, len(series), exc)
 
     def restore_assigned(self) -> None:
         """Restore the state of the partitions assigned since the last call."""
