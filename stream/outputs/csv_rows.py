@@ -123,37 +123,45 @@ def rows(columns: Sequence[Fields]) -> np.ndarray:
     n_rows = len(columns[0].starts)
     if any(len(column.starts) != n_rows for column in columns):
         raise ValueError("columns of different lengths")
-    offsets = np.cumsum([0] + [len(column.data) + len(_CONSTANTS) for column in columns])
-    data = np.frombuffer(
-        b"".join(part for column in columns for part in (column.data, _CONSTANTS)), np.uint8
+    size = sum(int((column.ends - column.starts).sum()) for column in columns)
+    out = np.empty(size + n_rows * len(columns), np.uint8)
+    _interleave(
+        tuple(np.frombuffer(column.data, np.uint8) for column in columns),
+        tuple(column.starts.astype(np.int64, copy=False) for column in columns),
+        tuple(column.ends.astype(np.int64, copy=False) for column in columns),
+        _CONSTANT_BYTES,
+        out,
     )
-    # (row, column): the loop reads them in the order it writes
-    starts = np.stack(
-        [column.starts + offset for column, offset in zip(columns, offsets[:-1], strict=True)], 1
-    )
-    ends = np.stack(
-        [column.ends + offset for column, offset in zip(columns, offsets[:-1], strict=True)], 1
-    )
-    size = int((ends - starts).sum()) + n_rows * len(columns)
-    out = np.empty(size, np.uint8)
-    _interleave(data, starts, ends, out)
     return out
 
 
+_CONSTANT_BYTES = np.frombuffer(_CONSTANTS, np.uint8)
+
+
 def warm_up() -> None:
-    """Compile (or load from numba's cache) the row loop (``scripts/setup.sh`` runs this)."""
-    rows([flag_fields(np.ones(1, bool))])
+    """Compile (or load from numba's cache) the row loop for the result files' columns (with
+    and without ``series``; ``scripts/setup.sh`` runs this)."""
+    from stream.outputs.sinks import RESULT_COLUMNS
+
+    for n_columns in (len(RESULT_COLUMNS), len(RESULT_COLUMNS) + 1):
+        rows([flag_fields(np.ones(1, bool))] * n_columns)
 
 
 @njit(cache=True, nogil=True)
-def _interleave(data, starts, ends, out):  # pragma: no cover - compiled
-    """Row after row, each column's field then a comma (a line break after the last)."""
-    n_rows, n_columns = starts.shape
+def _interleave(data, starts, ends, constants, out):  # pragma: no cover - compiled
+    """Row after row, each column's field then a comma (a line break after the last); a field
+    past its column's bytes is in ``constants``."""
+    n_columns = len(data)
     at = uint64(0)  # unsigned indexes: no test for negative ones
-    for row in range(n_rows):
+    for row in range(len(starts[0])):
         for column in range(n_columns):
-            for i in range(uint64(starts[row, column]), uint64(ends[row, column])):
-                out[at] = data[i]
+            source = data[column]
+            start, end = uint64(starts[column][row]), uint64(ends[column][row])
+            if start >= len(source):  # one of the constant texts
+                source = constants
+                start, end = start - uint64(len(data[column])), end - uint64(len(data[column]))
+            for i in range(start, end):
+                out[at] = source[i]
                 at += uint64(1)
             out[at] = 10 if column == n_columns - 1 else 44  # "\n" or ","
             at += uint64(1)

@@ -327,6 +327,11 @@ def read_csv_file(
             value_text.str.contains(".", regex=False), value_text.str.replace(",", ".")
         )
     values = pd.to_numeric(value_text, errors="coerce").to_numpy(dtype=float)
+    scored = np.isfinite(values) & ~np.isnan(timestamps)
+    if series_col is not None:
+        scored &= written != ""
+    if scored.all():  # usually: no row needs a reason
+        return CsvFile(relpath, long_format, series, raw_ts, timestamps, values, lines, [], written)
 
     reasons = np.full(len(frame), "", dtype=object)
     reasons[~np.isfinite(values)] = "non_finite_value"
