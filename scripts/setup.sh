@@ -20,3 +20,4 @@ fi
 newest="$(find detectors -name '*.py' -printf '%T@ %p\n' | sort -n | tail -1 | cut -d' ' -f2-)"
 find detectors -name '*.nbi' ! -newer "$newest" -delete
 .venv/bin/python -c "from detectors.bank import warm_up; warm_up()"
+.venv/bin/python -c "from stream.outputs.csv_rows import warm_up; warm_up()"  # result rows

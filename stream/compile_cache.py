@@ -1,6 +1,7 @@
 """Where numba keeps the compiled detector kernels when Lookout is installed read-only.
 
-The kernels in ``detectors/`` are compiled with numba's ``cache=True``: numba stores the machine
+The kernels in ``detectors/`` (and the result rows' loop, :mod:`stream.outputs.csv_rows`, in
+the same installation) are compiled with numba's ``cache=True``: numba stores the machine
 code in ``NUMBA_CACHE_DIR``, beside the sources (``__pycache__``) or in the user's cache folder
 (``~/.cache/numba``), and refuses to import a kernel's module when none of them is writable
 (``cannot cache function '_walk_forest': no locator available``). That is the case of a

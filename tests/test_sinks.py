@@ -1,5 +1,6 @@
 """Result CSVs: what ResultCsvWriter writes reads back, through the csv module, as the points
-and scores it was given (floats exactly, NaN expectations as empty fields, odd text quoted)."""
+and scores it was given (floats exactly, NaN expectations as empty fields, odd text quoted); the
+compiled row builder writes what formatting one field at a time would."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import csv
 import math
 
 import numpy as np
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.bank import BankResults
+from stream.outputs import csv_rows
 from stream.outputs.sinks import RESULT_COLUMNS, ResultCsvWriter
 from stream.runtime.pipeline import ScoredBatch
 
@@ -87,3 +90,37 @@ def test_a_resumed_file_continues_without_a_second_header(tmp_path):
     header, first, second = read_back(path)
     assert header[0] == "timestamp"
     assert (first[0], first[1], second[0], second[1]) == ("t1", "1.0", "t2", "2.0")
+
+
+def naive_row(fields: list) -> bytes:
+    """One row the slow way: each field formatted alone, joined by commas."""
+
+    def text(field) -> str:
+        if isinstance(field, tuple):  # (float, text of NaN)
+            x, missing = field
+            if math.isnan(x):
+                return missing
+            return repr(x) if math.isinf(x) else orjson.dumps(x).decode()
+        if isinstance(field, bool):
+            return "1" if field else "0"
+        return '"' + field.replace('"', '""') + '"' if set(field) & set(',"\n\r') else field
+
+    return ",".join(text(field) for field in fields).encode() + b"\n"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(texts, floats, floats, st.booleans()), min_size=1, max_size=30))
+def test_compiled_rows_equal_rows_formatted_one_field_at_a_time(rows):
+    labels, values, expected, flags = (list(column) for column in zip(*rows, strict=True))
+    built = csv_rows.rows(
+        [
+            csv_rows.text_fields(labels),
+            csv_rows.float_fields(np.array(values)),
+            csv_rows.flag_fields(np.array(flags)),
+            csv_rows.float_fields(np.array(expected), missing=""),
+        ]
+    )
+    naive = b"".join(
+        naive_row([label, (value, "nan"), flag, (guess, "")]) for label, value, guess, flag in rows
+    )
+    assert bytes(built) == naive

@@ -1,5 +1,6 @@
 """Epoch units told apart by magnitude, impossible times refused, and every time printable."""
 
+import datetime
 import math
 
 import numpy as np
@@ -56,3 +57,27 @@ def test_epoch_milliseconds_in_a_message_and_a_csv_column():
     assert seconds[:2].tolist() == [SECOND, SECOND + 60]
     assert math.isnan(seconds[2])
     assert np.isnan(parse_timestamp_column(pd.Series(["1969-12-31T00:00:00Z"]))).all()
+
+
+plain_times = st.datetimes(
+    min_value=datetime.datetime(1960, 1, 1), max_value=datetime.datetime(2300, 1, 1)
+).map(lambda t: t.strftime("%Y-%m-%d %H:%M:%S"))
+# a plain timestamp with one character replaced (a day 30 of February, a month 13, a letter...)
+near_plain = st.tuples(plain_times, st.integers(0, 18), st.sampled_from("0123456789-: Tx")).map(
+    lambda t: t[0][: t[1]] + t[2] + t[0][t[1] + 1 :]
+)
+
+
+@given(
+    st.one_of(
+        st.lists(plain_times, min_size=1, max_size=30),  # all read from their digits at once
+        st.lists(st.one_of(plain_times, near_plain), min_size=1, max_size=30),
+    )
+)
+def test_plain_timestamps_read_from_their_digits_as_pandas_reads_them(texts):
+    column = pd.Series(texts, dtype=object)
+    parsed = pd.to_datetime(column, errors="coerce", utc=True, format="ISO8601")
+    epoch = pd.Timestamp("1970-01-01", tz="UTC")  # as csv_files computes it
+    expected = ((parsed - epoch) / pd.Timedelta(seconds=1)).to_numpy(float, copy=True)
+    expected[expected < 0] = np.nan
+    np.testing.assert_array_equal(parse_timestamp_column(column), expected)

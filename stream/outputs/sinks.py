@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-import numpy as np
 import orjson
+
+from stream.outputs.csv_rows import flag_fields, float_fields, rows, text_fields
 
 if TYPE_CHECKING:  # for annotations only: outputs do not depend on the runtime
     from stream.runtime.pipeline import ScoredBatch
@@ -32,42 +33,6 @@ RESULT_COLUMNS = (
     "upper",
     "onset_score",
 )
-
-
-# Characters that make the csv module quote a field (QUOTE_MINIMAL with the default dialect).
-_NEEDS_QUOTES = (",", '"', "\n", "\r")
-
-
-def _float_fields(values: np.ndarray, missing: str = "nan") -> list[bytes]:
-    """Shortest round-trip text of every float, one C call for the column (orjson), instead of
-    a ``repr`` per value; NaN becomes ``missing`` and infinities ``inf`` / ``-inf``.
-
-    >>> _float_fields(np.array([0.1, 2.0, 1e-07, np.nan, -np.inf]), missing="")
-    [b'0.1', b'2.0', b'1e-7', b'', b'-inf']
-    """
-    if not len(values):
-        return []
-    values = np.ascontiguousarray(values, dtype=np.float64)  # orjson needs C order
-    fields = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
-    for i in np.flatnonzero(~np.isfinite(values)).tolist():  # orjson writes them as null
-        x = values.item(i)
-        fields[i] = missing.encode() if x != x else repr(x).encode()
-    return fields
-
-
-def _text_fields(texts: Sequence[str]) -> list[bytes]:
-    """UTF-8 CSV fields, quoted as the csv module would where they hold a comma, quote or
-    line break (rare: checked for the column at once)."""
-    joined = "\0".join(texts)
-    if not any(char in joined for char in _NEEDS_QUOTES):
-        return joined.encode().split(b"\0") if texts else []
-    return [_quoted(text).encode() for text in texts]
-
-
-def _quoted(text: str) -> str:
-    if any(char in text for char in _NEEDS_QUOTES):
-        return '"' + text.replace('"', '""') + '"'
-    return text
 
 
 def _reopen(path: Path, resume_at: int | None, mode: str, **options) -> IO:
@@ -105,22 +70,21 @@ class ResultCsvWriter:
             return
         results = batch.results
         columns = [
-            _text_fields(raw_timestamps),
-            _float_fields(batch.values),
-            _float_fields(results.anomaly_score),
-            [b"1" if firing else b"0" for firing in results.alert.tolist()],
-            _float_fields(results.zscore),
-            _float_fields(results.hst_score),
-            _float_fields(results.forecast_score),
-            _float_fields(results.expected, missing=""),
-            _float_fields(results.lower, missing=""),
-            _float_fields(results.upper, missing=""),
-            _float_fields(results.onset_score),
+            text_fields(raw_timestamps),
+            float_fields(batch.values),
+            float_fields(results.anomaly_score),
+            flag_fields(results.alert),
+            float_fields(results.zscore),
+            float_fields(results.hst_score),
+            float_fields(results.forecast_score),
+            float_fields(results.expected, missing=""),
+            float_fields(results.lower, missing=""),
+            float_fields(results.upper, missing=""),
+            float_fields(results.onset_score),
         ]
         if self.long_format:
-            columns.insert(0, _text_fields(series))
-        rows = map(b",".join, zip(*columns, strict=True))
-        self._file.write(b"\n".join(rows) + b"\n")
+            columns.insert(0, text_fields(series))
+        self._file.write(rows(columns))
 
     def flush(self) -> int:
         """Hand what was written to the OS; the file's size in bytes."""

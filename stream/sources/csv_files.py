@@ -327,6 +327,11 @@ def read_csv_file(
             value_text.str.contains(".", regex=False), value_text.str.replace(",", ".")
         )
     values = pd.to_numeric(value_text, errors="coerce").to_numpy(dtype=float)
+    scored = np.isfinite(values) & ~np.isnan(timestamps)
+    if series_col is not None:
+        scored &= written != ""
+    if scored.all():  # usually: no row needs a reason
+        return CsvFile(relpath, long_format, series, raw_ts, timestamps, values, lines, [], written)
 
     reasons = np.full(len(frame), "", dtype=object)
     reasons[~np.isfinite(values)] = "non_finite_value"
@@ -421,11 +426,53 @@ def _epoch_seconds(column: pd.Series) -> np.ndarray:
 
 
 def _iso_seconds(column: pd.Series) -> np.ndarray:
+    seconds = _plain_seconds(column.to_numpy(dtype=object))
+    if seconds is None:
+        return _pandas_iso_seconds(column)
+    seconds[seconds < 0] = np.nan  # before 1970, as parse_timestamp
+    return seconds
+
+
+def _pandas_iso_seconds(column: pd.Series) -> np.ndarray:
     parsed = pd.to_datetime(column, errors="coerce", utc=True, format="ISO8601")
     seconds = (parsed - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(seconds=1)
     seconds = seconds.to_numpy(dtype=float, copy=True)
     seconds[seconds < 0] = np.nan  # before 1970, as parse_timestamp
     return seconds
+
+
+# "YYYY-MM-DD hh:mm:ss" (or with "T"): where each digit and separator of the plain form stands
+_PLAIN_DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18])
+_PLAIN_SEPARATORS = {4: b"-", 7: b"-", 13: b":", 16: b":"}
+
+
+def _plain_seconds(texts: np.ndarray) -> np.ndarray | None:
+    """Epoch seconds of a column of timestamps all in the plain form ``YYYY-MM-DD hh:mm:ss``
+    (or with ``T``; no zone: UTC) and all valid dates and times, parsed by numpy at once; None
+    when any is not, and pandas' ISO 8601 parser, which reads these alike, reads the column.
+
+    >>> _plain_seconds(np.array(["1970-01-02 00:00:01", "2016-02-29T12:00:00"], dtype=object))
+    array([8.6401000e+04, 1.4567472e+09])
+    >>> _plain_seconds(np.array(["2015-02-29 00:00:00"], dtype=object)) is None  # no such day
+    True
+    """
+    try:
+        fixed = texts.astype("S")  # bytes, as wide as the longest (non-ASCII: not plain)
+    except (UnicodeEncodeError, TypeError, ValueError):
+        return None
+    if fixed.dtype.itemsize != 19 or not len(texts):
+        return None
+    chars = fixed.view(np.uint8).reshape(len(texts), 19)
+    plain = ((chars[:, _PLAIN_DIGITS] - np.uint8(ord("0"))) <= 9).all()  # below "0" wraps
+    for at, separator in _PLAIN_SEPARATORS.items():
+        plain &= (chars[:, at] == ord(separator)).all()
+    plain &= ((chars[:, 10] == ord(" ")) | (chars[:, 10] == ord("T"))).all()
+    if not plain:
+        return None
+    try:  # numpy refuses a day, month, hour, minute or second out of range, as pandas does
+        return fixed.astype("datetime64[s]").astype(np.int64).astype(np.float64)
+    except ValueError:
+        return None
 
 
 def iter_csv_files(paths: list[Path]) -> Iterator[tuple[Path, str]]:
