@@ -23,7 +23,9 @@ RUN pip install . \
 USER lookout
 # Compile the detector kernels once, as the user that runs them, into NUMBA_CACHE_DIR: through
 # the installed `lookout` (numba's cache is keyed by the source files' paths, and a `python`
-# started in /app would import the copies in /app instead), replaying the bundled demo.
-RUN cd /tmp && lookout replay --out /tmp/smoke --no-progress > /dev/null && rm -rf /tmp/smoke
+# started in /app would import the copies in /app instead), replaying the bundled demo; the
+# result rows' loop also for the long format's extra column (started in /tmp, as lookout is).
+RUN cd /tmp && lookout replay --out /tmp/smoke --no-progress > /dev/null && rm -rf /tmp/smoke \
+    && python -c "from stream.outputs.csv_rows import warm_up; warm_up()"
 EXPOSE 9108
 CMD ["lookout", "--help"]
