@@ -183,14 +183,18 @@ VARIANTS = {
     "another series": {"series": "mem"},
     "bad series": {"series": ""},
     "no timestamp": {"timestamp": None},
+    "no series": {"series": None},
+    "an extra field": {"unit": "ms"},
 }
 
 
+@pytest.mark.parametrize("named", [False, True], ids=["key", "named"])
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_a_batch_decodes_as_its_points_one_by_one(variant):
+def test_a_batch_decodes_as_its_points_one_by_one(variant, named):
     """Batches of one series with plain numbers decode column by column (no object per point),
-    any other batch point by point: either way, as each point alone would."""
-    items = [dict(item) for item in UNIFORM]
+    any other batch point by point: either way, as each point alone would (the series given
+    by the message key, or named by every point)."""
+    items = [{"series": "cpu", **item} if named else dict(item) for item in UNIFORM]
     items[7].update(VARIANTS[variant])
     items = [{k: v for k, v in item.items() if v is not None} for item in items]
     batch = decode_message(b"cpu", orjson.dumps(items))

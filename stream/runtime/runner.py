@@ -992,8 +992,11 @@ class Runner:
         point): every message decodes to runs of one series (:class:`Columns`)."""
         parts = [(record, c) for record, columns in decoded for c in columns]
         sizes = [len(c.values) for _, c in parts]
-        series = [name for (_, c), n in zip(parts, sizes, strict=True) for name in [c.series] * n]
-        labels = [lab for (_, c), n in zip(parts, sizes, strict=True) for lab in [c.labels] * n]
+        series: list[str] = []
+        labels: list[Mapping[str, str]] = []
+        for (_, c), n in zip(parts, sizes, strict=True):  # a run at a time, not a point
+            series += [c.series] * n
+            labels += [c.labels] * n
         timestamps = np.concatenate([c.timestamps for _, c in parts]) if parts else np.empty(0)
         values = np.concatenate([c.values for _, c in parts]) if parts else np.empty(0)
         batch, refused = self.pipeline.push_arrays(series, timestamps, values, labels)
@@ -1026,9 +1029,8 @@ class Runner:
         if not self._first_point_logged:
             self._first_point_logged = True
             log.info("first point scored %.1f s after start", self.monotonic() - self._started)
-        latest: dict[str, int] = {}
-        for index, series in enumerate(batch.series):
-            latest[series] = index
+        # each series' last row: a later key overwrites an earlier one (no Python loop per point)
+        latest = dict(zip(batch.series, range(len(batch)), strict=True))
         try:
             last = {series: batch.scored_at(index) for series, index in latest.items()}
             self.metrics.observe_many(

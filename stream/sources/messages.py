@@ -96,6 +96,7 @@ DEAD_LETTER_EXCERPT = 4096
 _FEW_POINTS = 8
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 _REQUIRED = ("timestamp", "value")
+_SERIES, _TIMESTAMP, _VALUE = map(operator.itemgetter, ("series", "timestamp", "value"))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -430,23 +431,29 @@ def _uniform_run(items: list, default_series: str | None) -> Columns | None:
     True
     """
     # Every check maps a C function over the items (no Python loop per point)
-    if set(map(type, items)) != {dict}:
+    try:  # an item that is not an object raises TypeError, one without the field KeyError
+        stamps = list(map(_TIMESTAMP, items))
+        numbers = list(map(_VALUE, items))
+    except (KeyError, TypeError):
         return None
-    try:
-        stamps = list(map(operator.itemgetter("timestamp"), items))
-        numbers = list(map(operator.itemgetter("value"), items))
-    except KeyError:
-        return None
-    series = items[0].get("series", default_series)
-    labels = items[0].get("labels")
-    n = len(items)
-    named = list(map(dict.get, items, repeat("series", n), repeat(default_series, n)))
+    first, n = items[0], len(items)
+    series = first.get("series", default_series)
+    labels = first.get("labels")
+    if "series" in first:  # as producers write it: every item names it
+        try:
+            named = list(map(_SERIES, items))
+        except KeyError:
+            return None
+    else:
+        named = list(map(dict.get, items, repeat("series", n), repeat(default_series, n)))
     if named.count(series) != n:
         return None
-    if list(map(dict.get, items, repeat("labels", n))).count(labels) != n:
+    # Items of the fields read above only (the same count) have no labels; else compare them.
+    plain_items = labels is None and set(map(len, items)) == {2 + ("series" in first)}
+    if not plain_items and list(map(dict.get, items, repeat("labels", n))).count(labels) != n:
         return None
     plain = {float, int}  # not bool, not strings: those are parsed one by one
-    if not set(map(type, stamps)) <= plain or not set(map(type, numbers)) <= plain:
+    if not {*map(type, stamps), *map(type, numbers)} <= plain:
         return None
     try:
         seconds = epoch_seconds(np.array(stamps, dtype=np.float64))
