@@ -20,8 +20,16 @@ state pick the alerts). ``--set NAME=VALUE`` gives the stack a keyword argument 
 ``bench/quality.py``); ``--list`` prints every false page; ``--recall`` scores the same fleet with
 its incidents too (event recall and false pages per interval and shape: what a change costs).
 
+``--levels 0.36,0.45,0.6`` asks, per shape and interval, whether a quiet series' scores are
+calibrated (:func:`exceedances`): how often each detector's calibrated score reaches each level
+at a point, against the ``10 ** -(score_decades * level)`` of a calibrated score (1.0: as often
+as it should; above: the shape's normal data read as surprise), and the 5-minute periods per
+series-week whose combined score reaches each level (the pages a threshold there would start
+from).
+
 Run: ``.venv/bin/python bench/false_pages.py [--series 40] [--weeks 2] [--seed 0]
-[--set NAME=VALUE ...] [--list]``; the quick fleet of ``quality.py --quick`` takes about 15 s.
+[--set NAME=VALUE ...] [--list] [--levels L,...]``; the quick fleet of ``quality.py --quick``
+takes about 15 s, and 10 s more per level.
 """
 
 from __future__ import annotations
@@ -138,6 +146,85 @@ def openings(series, stack: dict, reopen: float, periods: dict | None = None) ->
     return rows
 
 
+def exceedances(series, stack: dict, levels) -> dict:
+    """Per group (the shape, the sampling interval as ``"60 s"``, ``"all"``): ``points`` scored
+    past the warm-up (``warm_up_time`` of the series' time), ``weeks`` they span and, per level,
+    ``"hits"``: the points at which each detector's calibrated score reaches it (by detector)
+    and ``"periods"``: the :data:`PERIOD`-second periods whose highest combined score does.
+
+    The kernel sets a detector's ``agreeing`` bit where its calibrated score reaches the
+    threshold, so each level is one run with ``threshold`` at that level (the scores do not
+    depend on it).
+
+    >>> quiet = fleet(2, 0.5, seed=1, incidents=False, intervals=[300.0])
+    >>> counts = exceedances(quiet, {}, [0.3])
+    >>> sorted(counts), counts["all"]["points"] > 0, sorted(counts["all"]["hits"][0.3])
+    (['300 s', 'all', 'cpu', 'memory'], True, ['forecast', 'hst', 'volatility'])
+    """
+    bank = StackBank(**stack)
+    warm_up, n_detectors = bank.warm_up_time, len(dict.fromkeys(bank.detectors))
+    groups: dict = collections.defaultdict(
+        lambda: {
+            "points": 0,
+            "weeks": 0.0,
+            "hits": collections.defaultdict(collections.Counter),
+            "periods": collections.Counter(),
+        }
+    )
+    for level in levels:
+        for s, t, results, names in scored(series, {**stack, "threshold": level}):
+            warm = t - t[0] >= warm_up
+            bits = results.agreeing[warm].astype(np.int64)
+            keys = (s.spec.shape, f"{s.spec.step:g} s", "all")
+            for key in keys:
+                group = groups[key]
+                if level == levels[0]:
+                    group["points"] += int(warm.sum())
+                    group["weeks"] += (t[-1] - t[0]) / (7 * _DAY) if len(t) else 0.0
+                for d, name in enumerate(names[:n_detectors]):
+                    group["hits"][level][name] += int((bits >> d & 1).sum())
+                group["periods"][level] += periods_reaching(t[warm], results.combined[warm], level)
+    return dict(groups)
+
+
+def calibration_tables(counts: dict, levels, decades: float) -> str:
+    """Markdown: observed over expected exceedances of each detector's calibrated score per
+    group and level, and the periods per series-week whose combined score reaches it."""
+    order = list(SHAPES) + [f"{s:g} s" for s in INTERVALS] + ["all"]
+    groups = [g for g in order if g in counts and counts[g]["points"]]
+    names = list(counts[groups[0]]["hits"][levels[0]]) if groups else []
+    header = ["group", *(f"{n} {level:g}" for n in names for level in levels)]
+    lines = [
+        "Each detector's calibrated score at a point: observed / expected exceedances of each "
+        f"level (a calibrated score reaches level L at 10^-({decades:g} L) of the points):\n",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    for g in groups:
+        c = counts[g]
+        cells = [
+            c["hits"][level][n] / (c["points"] * 10 ** (-decades * level))
+            for n in names
+            for level in levels
+        ]
+        lines.append("| " + " | ".join([g, *(f"{x:.2f}" for x in cells)]) + " |")
+    design = ", ".join(f"{level:g}: {2016 * 10 ** (-decades * level):.2f}" for level in levels)
+    header = ["group", "series-weeks", *(f">= {level:g}" for level in levels)]
+    lines += [
+        "\n5-minute periods per series-week whose combined score reaches each level (a "
+        f"calibrated score per 5 minutes: {design}):\n",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    for g in groups:
+        c = counts[g]
+        cells = [c["periods"][level] / c["weeks"] for level in levels]
+        lines.append(
+            "| " + " | ".join([g, f"{c['weeks']:.1f}", *(f"{x:.2f}" for x in cells)]) + " |"
+        )
+    return "\n".join(lines)
+
+
 def recall(series, stack: dict) -> str:
     """Markdown: event recall and false pages per series-week of the incident fleet, per
     sampling interval and per shape."""
@@ -198,6 +285,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--recall", action="store_true", help="also score the fleet with incidents: event recall"
     )
+    parser.add_argument(
+        "--levels",
+        default="",
+        metavar="L,...",
+        help="also: is each detector calibrated per shape and interval, at these score levels",
+    )
     args = parser.parse_args(argv)
     stack = dict(map(_setting, args.set))
     started = time.perf_counter()
@@ -241,6 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(lines))
     print("\nBy the series' age at the opening and sampling interval:\n")
     print(table(rows, "step", [float(s) for s in INTERVALS], AGES, by_step, "age"))
+    if args.levels:
+        levels = [float(x) for x in args.levels.split(",")]
+        print("\nCalibration by shape and interval (past the warm-up):\n")
+        print(calibration_tables(exceedances(series, stack, levels), levels, decades))
     if args.recall:
         loud = fleet(args.series, args.weeks, seed=args.seed, incidents=True)
         print("\nThe same fleet with incidents, per sampling interval and shape:\n")

@@ -45,3 +45,19 @@ def test_main_prints_the_cause_tables_with_a_row_per_interval():
     assert "| step | series-weeks | all | reopen |" in text
     for interval in ("15 s", "60 s", "300 s", "3600 s"):
         assert f"| {interval} |" in text
+
+
+def test_exceedances_fall_with_the_level_and_the_tables_have_a_row_per_shape():
+    series = fleet(4, 1.0, seed=2, incidents=False, intervals=[60.0, 300.0])
+    levels = [0.2, 0.5]
+    counts = false_pages.exceedances(series, {}, levels)
+    everything = counts["all"]
+    assert everything["points"] > 0
+    for name, low in everything["hits"][0.2].items():
+        assert everything["hits"][0.5][name] <= low
+    assert everything["periods"][0.5] <= everything["periods"][0.2]
+    assert sum(everything["hits"][0.2].values()) > 0, "noise reaches 1 in 16 at some points"
+    text = false_pages.calibration_tables(counts, levels, 6.0)
+    for group in ("cpu", "memory", "request_rate", "latency", "60 s", "300 s", "all"):
+        assert f"| {group} |" in text
+    assert "| group | forecast 0.2 | forecast 0.5 |" in text
