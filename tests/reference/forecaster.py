@@ -135,11 +135,9 @@ class LagForecaster:
         self._next_features = None
 
     def _time(self, timestamp: float | None) -> float:
-        return (
-            float(self._clock) * self.season / self.season_length
-            if timestamp is None
-            else timestamp
-        )
+        if timestamp is not None:
+            return timestamp
+        return float(self._clock) * (self.season / self.season_length if self.season_length else 1)
 
     def _bucket(self, timestamp: float) -> int:
         return math.floor(timestamp * self.season_length / self.season)
