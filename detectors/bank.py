@@ -8,9 +8,10 @@ those fields (:meth:`StackBank.export_slot`, :mod:`detectors.state_format`).
 
 The season is the only state whose size depends on the series: a stack learns its sampling
 interval from its first ``n_lags`` points and only then sizes its seasonal profile and season
-history (``season / step`` points). Those live in a shared pool, one segment per slot allocated
-when the slot learns its step, so a minute-level series does not cost every series 1,500
-points of season.
+history (``season / step`` buckets, at most ``max_season_length``: buckets of fixed time, so
+that a 15-second series keeps the 288 buckets of a 5-minute one). Those live in a shared pool,
+one segment per slot allocated when the slot learns its step, so an hourly series does not
+cost what a 5-minute one does.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from detectors import kernel, layout
 from detectors.kernel import DETECTOR_NAMES, INCIDENT_NAMES, PARTS, part_name
 from detectors.parts import alert
 from detectors.parts.combination import COMBINATIONS
+from detectors.parts.seasonal import segment_floats
 
 __all__ = ["BankResults", "StackBank", "warm_up"]
 
@@ -111,7 +113,8 @@ class StackBank:
     n_lags, forgetting_factor
         The lag forecaster's parameters.
     season, max_season_length
-        Season in seconds (0: none) and the most points per season that are kept.
+        Season in seconds (0: none) and the most buckets it is cut into (288: 5 minutes a
+        day); a series sampled faster keeps the mean of several points per bucket.
     n_trees, height, hst_window_size
         The Half-Space-Trees parameters.
     long_window, grace_period, record_gain
@@ -191,8 +194,8 @@ class StackBank:
     (700, True)
     >>> float(results.onset_score[on_cpu][700]) == float(results.anomaly_score[on_cpu][700])
     True
-    >>> bank.memory_bytes_per_series()  # a season of 1440 minutes takes 20 kB of it
-    32297
+    >>> bank.memory_bytes_per_series()  # a day of 288 five-minute buckets takes 4 kB of it
+    16213
 
     A series' state moves to another bank and carries on there:
 
@@ -212,7 +215,7 @@ class StackBank:
         n_lags: int = 24,
         forgetting_factor: float = 0.999,
         season: float = 86400.0,
-        max_season_length: int = 1500,
+        max_season_length: int = 288,
         n_trees: int = 10,
         height: int = 8,
         hst_window_size: int = 250,
@@ -364,20 +367,20 @@ class StackBank:
         seasons = self._state["seasonal"]
         live = np.flatnonzero(self._active & (seasons.length > 0))
         lengths = seasons.length[live]
-        live_floats, live_counts = int(np.sum(3 * lengths + 1)), int(np.sum(lengths))
+        live_floats = sum(segment_floats(n) for n in lengths.tolist())
+        live_counts = int(np.sum(lengths))
         floats = np.zeros(max(1024, 2 * (live_floats + floats_needed)), dtype=np.float32)
         counts = np.zeros(max(256, 2 * (live_counts + counts_needed)), dtype=np.uint16)
         floats_top = counts_top = 0
         for slot, length in zip(live.tolist(), lengths.tolist(), strict=True):
             at = seasons.float_offset[slot]
-            floats[floats_top : floats_top + 3 * length + 1] = self._season_floats[
-                at : at + 3 * length + 1
-            ]
+            size = segment_floats(length)
+            floats[floats_top : floats_top + size] = self._season_floats[at : at + size]
             at = seasons.count_offset[slot]
             counts[counts_top : counts_top + length] = self._season_counts[at : at + length]
             seasons.float_offset[slot] = floats_top
             seasons.count_offset[slot] = counts_top
-            floats_top += 3 * length + 1
+            floats_top += size
             counts_top += length
         self._season_floats, self._season_counts = floats, counts
         self._pool_top[:] = floats_top, counts_top
@@ -454,7 +457,7 @@ class StackBank:
             else:
                 done = self._run_two(parts, outputs, done)
             if any(done[k] < len(parts[k][0]) for k in todo):  # the season pool is full
-                self._grow_pool(3 * self.max_season_length + 1, self.max_season_length)
+                self._grow_pool(segment_floats(self.max_season_length), self.max_season_length)
 
     def _run_two(self, parts: list[tuple], outputs: list, done: list[int]) -> list[int]:
         """Both parts at once, the second on the worker thread, each allocating seasons in its
@@ -465,7 +468,7 @@ class StackBank:
         needed = min(sum(seasonless), _MAX_RESERVED_SEASONS)
         room = self._pool_room()
         length = self.max_season_length
-        floats_needed, counts_needed = needed * (3 * length + 1), needed * length
+        floats_needed, counts_needed = needed * segment_floats(length), needed * length
         if room[0] + floats_needed > room[2] or room[1] + counts_needed > room[3]:
             self._grow_pool(floats_needed, counts_needed)
         top_floats, top_counts = self._pool_top.tolist()
@@ -565,7 +568,7 @@ class StackBank:
         seasons = self._state["seasonal"]
         length = int(seasons.length[slot])
         at = int(seasons.float_offset[slot])
-        state["season_floats"] = self._season_floats[at : at + 3 * length + 1].copy()
+        state["season_floats"] = self._season_floats[at : at + segment_floats(length)].copy()
         at = int(seasons.count_offset[slot])
         state["season_counts"] = self._season_counts[at : at + length].copy()
         if not length:
@@ -590,7 +593,7 @@ class StackBank:
         length = int(state["seasonal.length"])
         floats = np.asarray(state["season_floats"], dtype=np.float32)
         counts = np.asarray(state["season_counts"], dtype=np.uint16)
-        if len(floats) != (3 * length + 1 if length else 0) or len(counts) != length:
+        if len(floats) != segment_floats(length) or len(counts) != length:
             raise ValueError(f"season segments do not fit a season of {length} points")
         slot = self.add_series()
         for name in shapes:

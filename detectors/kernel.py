@@ -105,8 +105,8 @@ Point = collections.namedtuple(
 #: Scratch space of the detectors (the shape features' window).
 Scratch = collections.namedtuple("Scratch", ["window", "partials", "v"], module=__name__)
 
-#: Every part's state, then the season pool: float32 ``[history (L + 1) | mean (L) | abs_dev
-#: (L)]`` and uint16 counts (L) per series with a season of L points, and ``pool_room``:
+#: Every part's state, then the season pool: float32 ``[history (L + 2) | mean (L) | abs_dev
+#: (L)]`` and uint16 counts (L) per series with a season of L buckets, and ``pool_room``:
 #: [floats used, counts used, floats usable, counts usable].
 State = collections.namedtuple(
     "State",
@@ -158,24 +158,23 @@ N_INCIDENTS = len(INCIDENTS)
 @jit
 def _start_expectations(st, slot, p, length, sorted_steps):
     """The end of warm-up: the step is known, the forecaster starts on the first points (in
-    its lags, in order) and the seasonal profile (``length`` > 0) learns them."""
+    its lags, in order) and the seasonal profile (``length`` > 0 buckets) learns them."""
     history = 0
     if length:
         history = st.pool_room[0]
         counts_at = st.pool_room[1]
-        st.pool_room[0] = history + 3 * length + 1
+        st.pool_room[0] = history + seasonal.segment_floats(length)
         st.pool_room[1] = counts_at + length
-        st.season_floats[history : history + 3 * length + 1] = 0.0
+        st.season_floats[history : history + seasonal.segment_floats(length)] = 0.0
         st.season_counts[counts_at : counts_at + length] = 0
         st.seasonal.float_offset[slot] = history
         st.seasonal.count_offset[slot] = counts_at
-        st.seasonal.anchor[slot] = math.nan
-    st.seasonal.length[slot] = length
+    seasonal.start(st.seasonal, slot, length, st.sampling.step[slot], p.seasonal)
+    times = st.sampling.first_times[slot]
     forecaster.start(
-        st.forecaster, slot, length, history, st.season_floats, p.forecaster, sorted_steps
+        st.forecaster, slot, times, length, history, st.season_floats, p.forecaster, sorted_steps
     )
     if length:
-        times = st.sampling.first_times[slot]
         lags = st.forecaster.lags[slot]
         n = p.forecaster.n_lags
         for k in range(n):
@@ -224,7 +223,7 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
         x = origin.center(st.origin, slot, values[i])  # every part below sees it centred
         length = sampling.season_at_start(st.sampling, slot, t, p.sampling, sorted_steps)
         if length and (
-            st.pool_room[0] + 3 * length + 1 > st.pool_room[2]
+            st.pool_room[0] + seasonal.segment_floats(length) > st.pool_room[2]
             or st.pool_room[1] + length > st.pool_room[3]
         ):
             return kept(owned, i)
@@ -240,7 +239,7 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
         length = st.seasonal.length[slot]
         history = st.seasonal.float_offset[slot]
         has_features = started and forecaster.features_of(
-            st.forecaster, slot, features, length, history, floats, p.forecaster
+            st.forecaster, slot, features, t, length, history, floats, p.forecaster
         )
         ready = has_features and st.forecaster.fitted[slot] >= p.forecaster.n_lags
         expected = lower = upper = residual_std = math.nan
@@ -384,12 +383,13 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
         zscore.learn(st.zscore, slot, x, p.zscore)
         spread.learn(st.spread, slot, x, p.spread)
         if started and frozen:
-            forecaster.remember(st.forecaster, slot, x, length, history, floats, p.forecaster)
+            forecaster.remember(st.forecaster, slot, x, t, length, history, floats, p.forecaster)
         elif started:
             forecaster.learn(
                 st.forecaster,
                 slot,
                 x,
+                t,
                 expected,
                 ready,
                 features,

@@ -25,6 +25,10 @@ Versions:
   ``alert.settle_until``: no new alert back at a recovered incident's expectation before);
 - 10: the incident kinds' runs (``stuck.*``, ``outage.*``, :data:`detectors.kernel.INCIDENTS`);
 - 11: the slow incident kinds' fitted lines and usual slopes (``leak.*``, ``fill.*``).
+- 12: the season in buckets of time, at most ``max_season_length`` (288) a day: the profile's
+  weight per value, the values a bucket needs and where they fall (``seasonal.alpha``,
+  ``seasonal.min_count``, ``seasonal.center``); the forecaster's season history as bucket means
+  (``forecaster.history_bucket``, ``bucket_total``, ``bucket_count``, for ``history_head``).
 
 **Policy.** A state written by any version from :data:`OLDEST_READ` on is read: each upgrade is
 a pure function from one version's dict to the next one's, and they run in a chain. An upgrade
@@ -46,7 +50,7 @@ True
 ...     upgrade(state, 1, bank)
 ... except UnreadableStateError as error:
 ...     print(error)
-series state version 1 is not read any more (versions 2 to 11 are)
+series state version 1 is not read any more (versions 2 to 12 are)
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ from detectors.parts.range_break import BLOCKS as RANGE_BLOCKS
 
 __all__ = ["OLDEST_READ", "UPGRADES", "VERSION", "UnreadableStateError", "upgrade"]
 
-VERSION = 11
+VERSION = 12
 OLDEST_READ = 2
 
 
@@ -247,6 +251,94 @@ def _10_to_11(state: dict, bank) -> dict:
     return state
 
 
+def _seasons_in_time_buckets(state: dict, bank) -> dict:
+    """Format 12 keeps the season in buckets of time (:mod:`detectors.parts.seasonal`). A
+    season of more points than ``max_season_length`` (a 1-minute series' 1,440) is merged into
+    the coarser buckets (their means weighted by their counts, the counts summed); a series
+    that had none because its day held too many points (15 seconds) gets an empty one, which
+    learns from its next points. The forecaster's last season of points becomes the means of
+    the buckets they fell in, their times counted back from the last point by its step."""
+    from detectors.layout import allocate
+    from detectors.parts import forecaster, sampling, seasonal
+
+    state = dict(state)
+    p = bank._params
+    step = float(state["sampling.step"])
+    old = int(state["seasonal.length"])
+    length = sampling.season_length(step, p.sampling) if int(state["sampling.started"]) else 0
+    profile = allocate(seasonal.State, seasonal.FIELDS, p.seasonal, 1)
+    seasonal.start(profile, 0, length, step, p.seasonal)
+    for name in ("alpha", "min_count", "center"):
+        state[f"seasonal.{name}"] = np.array(getattr(profile, name)[0])
+    state["seasonal.length"] = np.array(length, dtype=np.int64)
+    history_head = int(state.pop("forecaster.history_head"))
+    state["forecaster.history_bucket"] = np.array(forecaster.NO_BUCKET, dtype=np.int64)
+    state["forecaster.bucket_total"] = np.array(0.0)
+    state["forecaster.bucket_count"] = np.array(0, dtype=np.int64)
+    if not length:
+        state["season_floats"] = np.zeros(0, np.float32)
+        state["season_counts"] = np.zeros(0, np.uint16)
+        return state
+    floats = np.asarray(state["season_floats"], dtype=np.float64)
+    counts = np.asarray(state["season_counts"], dtype=np.int64)
+    new_floats = np.zeros(seasonal.segment_floats(length), np.float32)
+    new_counts = np.zeros(length, np.uint16)
+    size = forecaster.history_size(length)
+    new_floats[:size] = np.nan
+    if old:
+        _merge_profile(state, floats, counts, old, length, new_floats[size:], new_counts)
+        # The forecaster's history: the last min(n_learned, old + 1) points, oldest first, as
+        # float32 offsets from its anchor (a bucket of one point keeps its offset as it was)
+        anchor = float(state["forecaster.history_anchor"])
+        n = min(int(state["forecaster.n_learned"]), old + 1)
+        offsets = np.roll(floats[: old + 1], -history_head)[len(floats[: old + 1]) - n :]
+        times = float(state["sampling.last_timestamp"]) - step * np.arange(n)[::-1]
+        buckets = np.floor(times * length / bank.season).astype(np.int64)
+        if n and np.isfinite(offsets).all() and not np.isnan(anchor):
+            newest = int(buckets[-1])
+            back = newest - buckets
+            kept = back < size
+            sums = np.bincount(back[kept], anchor + offsets[kept], size)
+            numbers = np.bincount(back[kept], minlength=size)
+            for k in range(size):
+                at = (newest - k) % size
+                if numbers[k] == 1:
+                    new_floats[at] = offsets[kept][back[kept] == k][0]
+                elif numbers[k]:
+                    new_floats[at] = sums[k] / numbers[k] - anchor
+            state["forecaster.history_bucket"] = np.array(newest, dtype=np.int64)
+            state["forecaster.bucket_total"] = np.array(float(sums[0]))
+            state["forecaster.bucket_count"] = np.array(int(numbers[0]), dtype=np.int64)
+    else:
+        state["seasonal.anchor"] = np.array(math.nan)
+        state["forecaster.history_anchor"] = np.array(math.nan)
+    state["season_floats"] = new_floats
+    state["season_counts"] = new_counts
+    return state
+
+
+def _merge_profile(state, floats, counts, old, length, new_floats, new_counts) -> None:
+    """The profile of ``old`` buckets (its means, deviations and counts in ``floats`` and
+    ``counts`` after the history) in ``length`` buckets: each old bucket in the new one of its
+    start, means and deviations weighted by the counts, the counts summed."""
+    means = floats[old + 1 : 2 * old + 1]  # offsets from the anchor
+    abs_devs = floats[2 * old + 1 :]
+    if old == length:
+        new_floats[:] = np.concatenate([means, abs_devs])
+        new_counts[:] = counts
+        return
+    target = (np.arange(old) * length) // old
+    total = np.bincount(target, counts, length)
+    seen = total > 0
+    mean = np.bincount(target, counts * means, length)
+    abs_dev = np.bincount(target, counts * abs_devs, length)
+    mean[seen] /= total[seen]
+    abs_dev[seen] /= total[seen]
+    new_floats[:length] = mean
+    new_floats[length:] = abs_dev
+    new_counts[:] = np.minimum(total, np.iinfo(np.uint16).max)
+
+
 # --- Formats 2 to 4, upgraded to format 5 (written at 7dc766e, moved from StackBank) --------
 
 
@@ -394,5 +486,6 @@ UPGRADES: tuple[Callable[[dict, object], dict], ...] = (
     _8_to_9,
     _9_to_10,
     _10_to_11,
+    _seasons_in_time_buckets,
 )
 assert len(UPGRADES) == VERSION - OLDEST_READ

@@ -326,8 +326,21 @@ def test_memory_grows_with_the_season_only():
     bank.process(np.full(100, slot), t[:100], v[:100])
     per_series = bank.memory_bytes_per_series()
     season = 288
-    assert per_series - empty == (3 * season + 1) * 4 + season * 2  # float32, uint16 counts
+    assert per_series - empty == (3 * season + 2) * 4 + season * 2  # float32, uint16 counts
     assert per_series <= 16 * 1024  # issue 6's bound for a 5-minute series
+
+
+@pytest.mark.parametrize("step", [15.0, 60.0, 300.0, 3600.0])
+def test_a_series_takes_at_most_16_kib_at_any_sampling_interval(step):
+    """The season is kept in buckets of time, at most 288 a day: a 15-second and a 1-minute
+    series keep the 5-minute series' profile (a 1-minute one took 31.5 KiB when the season
+    was kept at the sampling resolution)."""
+    bank = StackBank()
+    slot = bank.add_series()
+    t = 1.7e9 + step * np.arange(200)
+    bank.process(np.full(200, slot), t, np.sin(t / 3600.0))
+    assert int(bank._state["seasonal"].length[slot]) == min(288, round(86400 / step))
+    assert bank.memory_bytes_per_series() <= 16 * 1024
 
 
 def test_invalid_use_is_rejected():

@@ -152,7 +152,7 @@ def test_version_2_state_restores_into_the_default_stack(earlier):
 @pytest.mark.parametrize(
     ("version", "message"),
     [
-        (1, "version 1 is not read any more .versions 2 to 11 are."),
+        (1, "version 1 is not read any more .versions 2 to 12 are."),
         (SERIES_STATE_VERSION + 1, "newer than this Lookout's"),
         ("5", "version '5'"),
     ],
@@ -168,11 +168,20 @@ def test_other_versions_are_refused_with_a_clear_error(earlier, version, message
     assert "api" not in pipeline.slots
 
 
+def upgrade_to_11(state: dict, version: int, bank) -> dict:
+    """``state`` through the upgrades from ``version`` to format 11 only (format 12 reads the
+    season of format 11, which a state exported now does not hold)."""
+    from detectors.state_format import OLDEST_READ, UPGRADES
+
+    for step in UPGRADES[version - OLDEST_READ : 11 - OLDEST_READ]:
+        state = step(state, bank)
+    return state
+
+
 def test_version_9_state_gains_fresh_incident_runs_and_scores_on():
     """Format 10 adds the stuck-value and outage runs: a format-9 state (without them) gets a new
     series' runs, the rest as it was, and the bank scores on from it."""
     from detectors.bank import StackBank
-    from detectors.state_format import upgrade
 
     bank = StackBank()
     slot = bank.add_series()
@@ -181,7 +190,7 @@ def test_version_9_state_gains_fresh_incident_runs_and_scores_on():
     state = bank.export_slot(slot)
     added = ("stuck.", "outage.", "leak.", "fill.")  # by formats 10 and 11
     older = {k: v for k, v in state.items() if not k.startswith(added)}
-    upgraded = upgrade(older, 9, bank)
+    upgraded = upgrade_to_11(older, 9, bank)
     fresh = bank.new_series_state()
     assert set(upgraded) == set(state)
     for name in state:
@@ -197,7 +206,6 @@ def test_version_10_state_gains_fresh_slow_kinds_and_scores_on():
     format-10 state gets a new series' (empty: no point fitted, no usual slope), the rest as it
     was, and the bank scores on from it; the kinds' warm-up starts at its next point."""
     from detectors.bank import StackBank
-    from detectors.state_format import upgrade
 
     bank = StackBank()
     slot = bank.add_series()
@@ -206,7 +214,7 @@ def test_version_10_state_gains_fresh_slow_kinds_and_scores_on():
     state = bank.export_slot(slot)
     assert np.isfinite(state["leak.since"]) and state["fill.w"] > 0  # the lines were fitted
     older = {k: v for k, v in state.items() if not k.startswith(("leak.", "fill."))}
-    upgraded = upgrade(older, 10, bank)
+    upgraded = upgrade_to_11(older, 10, bank)
     assert set(upgraded) == set(state)
     for name in state:
         if name.startswith(("leak.", "fill.")):
@@ -221,3 +229,66 @@ def test_version_10_state_gains_fresh_slow_kinds_and_scores_on():
     results = bank.process(np.array([copy]), np.array([t[-1] + 300.0]), np.array([10.5]))
     assert np.isfinite(results.anomaly_score[0])
     assert bank.export_slot(copy)["leak.since"] == t[-1] + 300.0
+
+
+def test_version_11_state_scores_the_next_points_as_version_11_did():
+    """Format 12 keeps the season in buckets of time: a 5-minute series has one point per
+    bucket, so its state carries on exactly as before (the fixture was written at 1704c7c)."""
+    earlier = load(11)
+    pipeline = Pipeline(DetectorStack)
+    pipeline.restore_series(earlier["series"], base64.b64decode(earlier["state"]))
+    count = len(earlier["values"])
+    batch, _ = pipeline.push_arrays(
+        [earlier["series"]] * count, np.array(earlier["timestamps"]), np.array(earlier["values"])
+    )
+    for name, values in earlier["expected"].items():
+        np.testing.assert_array_equal(getattr(batch.results, name), np.asarray(values), name)
+
+
+def format_11(state: dict) -> dict:
+    """A format-12 state of a series without a season, as format 11 held it."""
+    older = {k: v for k, v in state.items() if not k.startswith("seasonal.")}
+    for name in ("history_bucket", "bucket_total", "bucket_count"):
+        older.pop(f"forecaster.{name}")
+    older["forecaster.history_head"] = np.array(0)
+    for name in ("length", "float_offset", "count_offset"):
+        older[f"seasonal.{name}"] = np.array(0)
+    older["seasonal.anchor"] = np.array(np.nan)
+    older["season_floats"] = np.zeros(0, np.float32)
+    older["season_counts"] = np.zeros(0, np.uint16)
+    return older
+
+
+def test_a_15_second_series_without_a_season_gains_an_empty_one():
+    """Format 11 kept no season for a series whose day held over 1,500 points; format 12 gives
+    it the 288 buckets of time, empty, which learn from its next points."""
+    from detectors.bank import StackBank
+    from detectors.state_format import upgrade
+
+    bank = StackBank()
+    slot = bank.add_series()
+    t = 1.7e9 + 15.0 * np.arange(400)
+    bank.process(np.full(400, slot), t, 10.0 + np.sin(t / 3000.0))
+    upgraded = upgrade(format_11(bank.export_slot(slot)), 11, bank)
+    assert int(upgraded["seasonal.length"]) == 288
+    assert len(upgraded["season_counts"]) == 288 and not upgraded["season_counts"].any()
+    copy = bank.import_slot(upgraded)
+    more = t[-1] + 15.0 * np.arange(1, 101)
+    results = bank.process(np.full(100, copy), more, 10.0 + np.sin(more / 3000.0))
+    assert np.isfinite(results.anomaly_score).all()
+    assert bank._season_counts.sum() > 0  # it learns
+
+
+def test_a_1_minute_profile_is_merged_into_5_minute_buckets():
+    from detectors.state_format import _merge_profile
+
+    old, length = 1440, 288
+    counts = np.full(old, 3)
+    counts[:5] = (0, 1, 1, 1, 1)  # the first new bucket: four old ones learned once
+    means = np.arange(old, dtype=np.float64)
+    floats = np.concatenate([np.zeros(old + 1), means, np.full(old, 2.0)])
+    new_floats, new_counts = np.zeros(2 * length), np.zeros(length, np.uint16)
+    _merge_profile({}, floats, counts, old, length, new_floats, new_counts)
+    assert new_counts[0] == 4 and new_counts[1] == 15
+    assert new_floats[0] == 2.5 and new_floats[1] == 7.0  # (1 + 2 + 3 + 4) / 4, minutes 5-9
+    assert new_floats[length] == 2.0

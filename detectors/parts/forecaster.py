@@ -23,8 +23,15 @@ then 8 GiB): once a diagonal entry of ``A`` (kept beside ``P``) exceeds ``RIDGE_
 the ridge, or the update stops being finite and positive (a NaN reached the fit), the
 forecaster learns a new scale from its last ``n_lags`` values and starts its fit over.
 
-The last season of values (for the season features) is kept in the series' segment of the
-season pool (see :mod:`detectors.parts.seasonal`), as float32 offsets from ``history_anchor``.
+The season features read the last season kept in time, not in points: a ring of ``length +
+2`` buckets of ``season / length`` seconds (a bucket of the series' time, as the seasonal
+profile's), each the mean of the values that fell in it, in the series' segment of the season
+pool (see :mod:`detectors.parts.seasonal`) as float32 offsets from ``history_anchor``. A point
+in bucket ``n`` reads buckets ``n - length - 1`` to ``n - length + 1``: the same time one season
+ago and its neighbours. A 5-minute series has one value per bucket (its features are the values
+288 points back, as when the ring counted points); a 15-second series has 20, whose mean it
+reads, so its season costs what a 5-minute one's does. A bucket without a value (a scrape gap,
+the first day) is NaN; while any of the three is, the features repeat the newest value.
 
 Examples
 --------
@@ -38,13 +45,13 @@ before it.
 >>> pool = np.zeros(0, np.float32)
 >>> wave = 10 + np.sin(np.arange(300) / 3)
 >>> st.lags[0] = wave[:2]  # the first n_lags values, in order
->>> start(st, 0, 0, 0, pool, c, np.zeros(2))
+>>> start(st, 0, np.arange(2.0), 0, 0, pool, c, np.zeros(2))
 >>> features, work = np.zeros(c.size), np.zeros(2 * c.size)
->>> for x in wave[2:]:
-...     ready = features_of(st, 0, features, 0, 0, pool, c) and st.fitted[0] >= c.n_lags
+>>> for t, x in enumerate(wave[2:], start=2):
+...     ready = features_of(st, 0, features, t, 0, 0, pool, c) and st.fitted[0] >= c.n_lags
 ...     expected = predict(st, 0, features, 0, c) if ready else np.nan
-...     learn(st, 0, x, expected, ready, features, c.size, work, 0, 0, pool, c)
->>> _ = features_of(st, 0, features, 0, 0, pool, c)
+...     learn(st, 0, x, t, expected, ready, features, c.size, work, 0, 0, pool, c)
+>>> _ = features_of(st, 0, features, 300, 0, 0, pool, c)
 >>> bool(abs(predict(st, 0, features, 0, c) - (10 + np.sin(100))) < 0.2)  # the ridge biases it
 True
 """
@@ -58,6 +65,7 @@ import numpy as np
 
 from detectors.compiled import (
     MAD_TO_SIGMA,
+    jit,
     load_offset,
     numpy_pairwise_sum,
     part,
@@ -72,6 +80,8 @@ RIDGE_HEADROOM = 1e8
 RIDGE = 0.1
 #: Season features: the value one season ago and its two neighbours.
 N_SEASON_FEATURES = 3
+#: ``history_bucket`` before any value was kept.
+NO_BUCKET = -(2**62)
 
 
 def _packed(c) -> tuple:
@@ -84,7 +94,9 @@ FIELDS = (
     Field("n_learned", "i8", doc="values learned since the start or a gap"),
     Field("fitted", "i8", doc="fits since the last restart"),
     Field("lag_head", "i8", doc="ring position of the oldest lag"),
-    Field("history_head", "i8", doc="ring position of the oldest value of the last season"),
+    Field("history_bucket", "i8", initial=NO_BUCKET, doc="the bucket of the newest value kept"),
+    Field("bucket_total", "f8", doc="the sum of the values in that bucket"),
+    Field("bucket_count", "i8", doc="how many values fell in that bucket"),
     Field("history_anchor", "f8", initial=math.nan, doc="the history's float32 offsets' anchor"),
     Field("lags", "f8", lambda c: (c.n_lags,), doc="ring of the last values"),
     Field("inverse", "f8", _packed, doc="P, the inverse of A: upper triangle, row by row"),
@@ -103,6 +115,7 @@ Constants = collections.namedtuple(
         "ridge_limit",  # RIDGE_HEADROOM * ridge: a larger diagonal entry restarts the fit
         "band_width",
         "residual_alpha",
+        "season",  # seconds: the history's buckets are season / length wide
     ],
 )
 
@@ -118,14 +131,29 @@ def constants(params) -> Constants:
         ridge_limit=RIDGE_HEADROOM * RIDGE,
         band_width=3.0,
         residual_alpha=0.02,
+        season=float(params.get("season", 0.0)),
     )
 
 
+@jit
+def history_size(length):
+    """Floats of the season history for a season of ``length`` buckets (0: none): a season
+    and two buckets, the oldest feature's and the one being filled."""
+    return length + 2 if length else 0
+
+
+@jit
+def time_bucket(timestamp, season, length):
+    """The bucket of ``timestamp`` counted from the epoch, ``length`` buckets a season
+    (multiplied before it is divided, as :func:`detectors.parts.seasonal.bucket`)."""
+    return int(math.floor(timestamp * length / season))
+
+
 @part
-def features_of(st, slot, features, length, history, floats, c):
-    """The next point's features, into ``features``; False while the lags are not full (right
-    after the start or a gap). ``length`` is the season's (0: none), ``history`` where the
-    series' segment starts in the pool ``floats``."""
+def features_of(st, slot, features, timestamp, length, history, floats, c):
+    """The features of the next point, at ``timestamp``, into ``features``; False while the
+    lags are not full (right after the start or a gap). ``length`` is the season's buckets (0:
+    none), ``history`` where the series' segment starts in the pool ``floats``."""
     n = c.n_lags
     if st.n_learned[slot] < n:
         return False
@@ -136,16 +164,21 @@ def features_of(st, slot, features, length, history, floats, c):
     for k in range(n):
         features[1 + k] = lags[(head + k) % n] / scale
     if length:
-        if st.n_learned[slot] >= length + 1:
-            # The oldest three of the last season + 1 values: a season ago and its neighbours.
-            history_head = st.history_head[slot]
+        # A season ago and its neighbours, if the ring still holds them and they had values
+        newest = st.history_bucket[slot]
+        first = time_bucket(timestamp, c.season, length) - length - 1
+        size = history_size(length)
+        known = newest - size < first and first + N_SEASON_FEATURES - 1 <= newest
+        for j in range(N_SEASON_FEATURES):
+            if known:
+                at = history + (first + j) % size
+                value = load_offset(st.history_anchor[slot], floats, at)
+                known = not math.isnan(value)
+                features[n + 1 + j] = value / scale
+        if not known:
+            newest_value = lags[(head + n - 1) % n] / scale
             for j in range(N_SEASON_FEATURES):
-                at = history + (history_head + j) % (length + 1)
-                features[n + 1 + j] = load_offset(st.history_anchor[slot], floats, at) / scale
-        else:
-            newest = lags[(head + n - 1) % n] / scale
-            for j in range(N_SEASON_FEATURES):
-                features[n + 1 + j] = newest
+                features[n + 1 + j] = newest_value
     else:
         # No season: the season features are 0, and stay out of the fit (see solve_spd)
         for j in range(N_SEASON_FEATURES):
@@ -173,16 +206,34 @@ def residual_std(st, slot):
 
 
 @part
-def remember(st, slot, x, length, history, floats, c):
-    """Push ``x`` into the lags and the season history."""
+def remember(st, slot, x, timestamp, length, history, floats, c):
+    """Push ``x``, at ``timestamp``, into the lags and the season history."""
     head = st.lag_head[slot]
     st.lags[slot, head] = x
     st.lag_head[slot] = (head + 1) % c.n_lags
     if length:
-        history_head = st.history_head[slot]
-        store_offset(st.history_anchor, slot, floats, history + history_head, x)
-        st.history_head[slot] = (history_head + 1) % (length + 1)
+        keep(st, slot, x, time_bucket(timestamp, c.season, length), length, history, floats)
     st.n_learned[slot] += 1
+
+
+@part
+def keep(st, slot, x, bucket, length, history, floats):
+    """Fold ``x`` into the season history's ``bucket`` (the mean of its values so far); a
+    later bucket starts anew, the buckets skipped on the way NaN (a value before the newest
+    bucket counts in the newest)."""
+    size = history_size(length)
+    newest = st.history_bucket[slot]
+    if bucket > newest:
+        for skipped in range(max(newest + 1, bucket - size), bucket):
+            floats[history + skipped % size] = math.nan
+        st.history_bucket[slot] = newest = bucket
+        st.bucket_total[slot] = x
+        st.bucket_count[slot] = 1
+    else:
+        st.bucket_total[slot] += x
+        st.bucket_count[slot] += 1
+    mean = st.bucket_total[slot] / st.bucket_count[slot]
+    store_offset(st.history_anchor, slot, floats, history + newest % size, mean)
 
 
 @part
@@ -221,12 +272,15 @@ def _times(inverse, f, out, size):
 
 
 @part
-def learn(st, slot, x, expected, ready, features, size, work, length, history, floats, c):
-    """Learn ``x``, whose ``features`` were computed (if the lags were full) and gave
-    ``expected`` (if ``ready``). ``size`` is ``c.size``, passed as the length of a tuple where
-    numba compiles it in as a constant; ``work`` is scratch space of ``2 * size`` floats."""
+def learn(
+    st, slot, x, timestamp, expected, ready, features, size, work, length, history, floats, c
+):
+    """Learn ``x`` at ``timestamp``, whose ``features`` were computed (if the lags were full)
+    and gave ``expected`` (if ``ready``). ``size`` is ``c.size``, passed as the length of a
+    tuple where numba compiles it in as a constant; ``work`` is scratch space of ``2 * size``
+    floats."""
     if st.n_learned[slot] < c.n_lags:  # refilling the lags after a restart
-        remember(st, slot, x, length, history, floats, c)
+        remember(st, slot, x, timestamp, length, history, floats, c)
         return
     if ready:
         residual = abs(x - expected)
@@ -282,12 +336,12 @@ def learn(st, slot, x, expected, ready, features, size, work, length, history, f
             ok = ok and math.isfinite(weights[i])
     if not (ok and ridge_counts):
         # The scale is wrong by orders of magnitude, or a NaN came in: start over
-        remember(st, slot, x, length, history, floats, c)
+        remember(st, slot, x, timestamp, length, history, floats, c)
         learn_scale(st, slot, c, work)
         reset_fit(st, slot, c)
         return
     st.fitted[slot] += 1
-    remember(st, slot, x, length, history, floats, c)
+    remember(st, slot, x, timestamp, length, history, floats, c)
 
 
 @part
@@ -319,10 +373,10 @@ def reset_fit(st, slot, c):
 
 
 @part
-def start(st, slot, length, history, floats, c, scratch):
-    """A new forecaster whose first ``n_lags`` values are already in the lags, in order: a
-    scale from them, an empty fit, and (``length`` > 0) the history of the season started
-    with them at ``history`` in the pool ``floats``."""
+def start(st, slot, times, length, history, floats, c, scratch):
+    """A new forecaster whose first ``n_lags`` values are already in the lags, in order, and
+    were seen at ``times``: a scale from them, an empty fit, and (``length`` > 0) the history
+    of the season started with them at ``history`` in the pool ``floats``."""
     n = c.n_lags
     reset_fit(st, slot, c)
     st.n_learned[slot] = n
@@ -330,15 +384,13 @@ def start(st, slot, length, history, floats, c, scratch):
     learn_scale(st, slot, c, scratch)
     if length:
         st.history_anchor[slot] = math.nan
+        st.history_bucket[slot] = NO_BUCKET
+        floats[history : history + history_size(length)] = math.nan
         lags = st.lags[slot]
         head = st.lag_head[slot]  # back at 0 after n values
-        history_head = 0
         for k in range(n):
-            store_offset(
-                st.history_anchor, slot, floats, history + history_head, lags[(head + k) % n]
-            )
-            history_head = (history_head + 1) % (length + 1)
-        st.history_head[slot] = history_head
+            bucket = time_bucket(times[k], c.season, length)
+            keep(st, slot, lags[(head + k) % n], bucket, length, history, floats)
 
 
 @part

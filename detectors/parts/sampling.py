@@ -1,17 +1,21 @@
 """The series' sampling interval and its gaps.
 
 A series' first ``n_lags`` points are kept until its sampling interval (the median step between
-them) is known; that sets the season's length in points (``season / step``, none when it is
-under 2 or over ``max_season_length``), and the forecaster and the seasonal profile start. A
+them) is known; that sets the season's length in buckets (``season / step``, none when it is
+under 2, at most ``max_season_length``: a series sampled faster keeps buckets of
+``season / max_season_length`` seconds, several points each, see
+:mod:`detectors.parts.seasonal`), and the forecaster and the seasonal profile start. A
 silence longer than ``gap_steps`` intervals is a gap: the lag-based parts restart their windows,
 so the first point after it is not mistaken for a jump.
 
 Examples
 --------
 >>> import numpy as np
->>> c = constants({"n_lags": 3, "gap_steps": 6.0, "season": 86400.0, "max_season_length": 1500})
->>> season_length(60.0, c), season_length(1.0, c)  # minutes, seconds: too many points
-(1440, 0)
+>>> c = constants({"n_lags": 3, "gap_steps": 6.0, "season": 86400.0, "max_season_length": 288})
+>>> season_length(3600.0, c), season_length(300.0, c), season_length(15.0, c)
+(24, 288, 288)
+>>> season_length(60000.0, c)  # under two points a season: none
+0
 >>> from detectors.layout import allocate
 >>> st = allocate(State, FIELDS, c, capacity=1)
 >>> st.first_times[0] = 0.0, 60.0, 300.0  # steps of 60, 240 and (to 360) 60
@@ -51,16 +55,17 @@ def constants(params) -> Constants:
 
 @jit
 def season_length(step, c):
-    """Points per season at ``step``; 0 when it does not fit."""
+    """Buckets per season at ``step``: a point each, but at most ``max_season_length``; 0
+    when a season holds under two points."""
     if c.season <= 0 or step <= 0:
         return 0
     ratio = c.season / step
     if not math.isfinite(ratio):
         return 0
     length = py_round(ratio)
-    if 2 <= length <= c.max_season_length:
-        return int(length)
-    return 0
+    if length < 2 or c.max_season_length < 2:
+        return 0
+    return int(min(length, c.max_season_length))
 
 
 @jit

@@ -5,7 +5,7 @@ Run it at the last commit of a format, before changing the format: ``tests/test_
 restores each stored state with the current code and checks that the next scores are the same.
 ``series_state_v2.json.gz`` was written at commit 3cb9d00, ``series_state_v3.json.gz`` at
 86a6bf4 (format 3 lasted until bfdd87d), ``series_state_v4.json.gz`` at f0a8ad5,
-``series_state_v5.json.gz`` at 7dc766e.
+``series_state_v5.json.gz`` at 7dc766e, ``series_state_v11.json.gz`` at 1704c7c.
 """
 
 from __future__ import annotations

@@ -51,10 +51,15 @@ class LagForecaster:
     residual_alpha
         Smoothing of the running mean absolute residual that sets the band.
     season_length
-        Points per season (e.g. 288 for a daily cycle of 5-minute points; 0 = none). The values
-        one season ago (and either side of it) become three extra features, so a daily pattern
-        is predicted instead of being surprising every day. Until a full season has been seen
-        they repeat the last value.
+        Buckets per season (e.g. 288 for a daily cycle in 5-minute buckets; 0 = none). The
+        mean of the values in the bucket one season before the point's (and either side of
+        it) become three extra features, so a daily pattern is predicted instead of being
+        surprising every day. While one of them is unknown (the first season, a gap) they
+        repeat the last value.
+    season
+        The season in seconds (default: ``season_length``, one bucket per second); the
+        timestamps passed to :meth:`predict_one`, :meth:`learn_one` and :meth:`remember_one`
+        place the values in buckets. Without timestamps the values are one bucket apart.
 
     Examples
     --------
@@ -80,6 +85,7 @@ class LagForecaster:
         band_width: float = 3.0,
         residual_alpha: float = 0.02,
         season_length: int = 0,
+        season: float | None = None,
     ):
         if n_lags < 1:
             raise ValueError(f"n_lags must be >= 1, got {n_lags}")
@@ -91,14 +97,19 @@ class LagForecaster:
         self.band_width = band_width
         self.residual_alpha = residual_alpha
         self.season_length = season_length
+        self.season = float(season_length if season is None else season)
 
         size = n_lags + 1 + (3 if season_length else 0)
         # Fixed-length windows, newest value last (a float64 array for the lags; the season's
         # in float32 offsets: a season of 5-minute points takes 1.1 KiB, where a deque of Python
         # floats would take 10 KiB).
         self._lags = np.zeros(n_lags)
-        # One season plus one point back: enough for the value a season ago and its neighbours.
-        self._history = Float32Offsets(season_length + 1 if season_length else 0)
+        # The buckets of the last season and two: the oldest feature's and the one being filled
+        self._history = Float32Offsets(season_length + 2 if season_length else 0)
+        self._history._offsets[:] = math.nan
+        self._newest_bucket: int | None = None  # the bucket of the newest value kept
+        self._bucket_values: list[float] = []  # the values in it
+        self._clock = 0  # values kept: their time when no timestamp is given
         self._n_learned = 0
         self.scale = math.nan
         self._p = np.eye(size) / alpha if alpha else np.eye(size) * 1e300  # the inverse of A
@@ -108,6 +119,7 @@ class LagForecaster:
         self._abs_residual = EWMean(residual_alpha)
         # Features and prediction for the next point, computed once between two learns.
         self._next_features: np.ndarray | None = None
+        self._next_timestamp: float | None = None
         self._next_prediction = math.nan
 
     @property
@@ -122,33 +134,51 @@ class LagForecaster:
         self._n_learned = 0
         self._next_features = None
 
-    def _features(self, lags: np.ndarray, history: Float32Offsets, n_learned: int) -> np.ndarray:
+    def _time(self, timestamp: float | None) -> float:
+        if timestamp is not None:
+            return timestamp
+        return float(self._clock) * (self.season / self.season_length if self.season_length else 1)
+
+    def _bucket(self, timestamp: float) -> int:
+        return math.floor(timestamp * self.season_length / self.season)
+
+    def _season_ago(self, timestamp: float) -> list[float] | None:
+        """The history's values of the three buckets around one season before ``timestamp``'s,
+        or None if one is not kept or had no value."""
+        size = len(self._history)
+        newest = self._newest_bucket
+        first = self._bucket(timestamp) - self.season_length - 1
+        if newest is None or not (newest - size < first and first + 2 <= newest):
+            return None
+        values = [self._history[(first + j) % size] for j in range(3)]
+        return None if any(math.isnan(v) for v in values) else values
+
+    def _features(self, lags: np.ndarray, season_ago: list[float] | None) -> np.ndarray:
         """Intercept, lags and (with a season) the values one season ago, divided by ``scale``."""
         x = np.empty(len(self.weights))
         x[0] = 1.0
         n = self.n_lags
         x[1 : n + 1] = lags
         if self.season_length:
-            if n_learned >= len(history):
-                # history[0] is season_length + 1 points back, history[2] is season_length - 1.
-                x[n + 1 :] = history[0], history[1], history[2]
-            else:
-                x[n + 1 :] = lags[-1]
+            x[n + 1 :] = lags[-1] if season_ago is None else season_ago
         x[1:] /= self.scale
         return x
 
-    def _next(self) -> np.ndarray:
+    def _next(self, timestamp: float | None = None) -> np.ndarray:
         """The features of the next point (cached until the next ``learn_one``)."""
-        if self._next_features is None:
-            self._next_features = self._features(self._lags, self._history, self._n_learned)
+        t = self._time(timestamp)
+        if self._next_features is None or self._next_timestamp != t:
+            season_ago = self._season_ago(t) if self.season_length else None
+            self._next_features = self._features(self._lags, season_ago)
+            self._next_timestamp = t
             self._next_prediction = float(self._next_features @ self.weights) * self.scale
         return self._next_features
 
-    def predict_one(self) -> float:
-        """Expected next value; NaN during warm-up."""
+    def predict_one(self, timestamp: float | None = None) -> float:
+        """Expected next value (at ``timestamp``); NaN during warm-up."""
         if not self.ready:
             return math.nan
-        self._next()
+        self._next(timestamp)
         return self._next_prediction
 
     @property
@@ -159,9 +189,9 @@ class LagForecaster:
             return math.nan
         return max(mad * _MAD_TO_SIGMA, 1e-9 * max(1.0, abs(self.scale)))
 
-    def band(self) -> tuple[float, float]:
+    def band(self, timestamp: float | None = None) -> tuple[float, float]:
         """Lower and upper bound of the expected next value."""
-        expected = self.predict_one()
+        expected = self.predict_one(timestamp)
         half_width = self.band_width * self.residual_std
         return expected - half_width, expected + half_width
 
@@ -173,30 +203,30 @@ class LagForecaster:
             return 0.0
         return abs(x - expected) / scale
 
-    def learn_one(self, x: float) -> None:
+    def learn_one(self, x: float, timestamp: float | None = None) -> None:
         if math.isnan(self.scale):
-            self._remember(x)
+            self._remember(x, timestamp)
             if self._n_learned == self.n_lags:
                 scale = float(np.mean(np.abs(self._lags)))
                 self.scale = scale if scale > 1e-9 else 1.0
             return
         if self._n_learned < self.n_lags:  # refilling the lags after a restart
-            self._remember(x)
+            self._remember(x, timestamp)
             return
 
         if self.ready:
-            self._abs_residual.update(abs(x - self.predict_one()))
-        features = self._next()
+            self._abs_residual.update(abs(x - self.predict_one(timestamp)))
+        features = self._next(timestamp)
         if not self._recursive_least_squares(features, x / self.scale):
-            self._remember(x)
+            self._remember(x, timestamp)
             self._restart_fit()
             return
         self._fitted += 1
-        self._remember(x)
+        self._remember(x, timestamp)
 
-    def remember_one(self, x: float) -> None:
+    def remember_one(self, x: float, timestamp: float | None = None) -> None:
         """Push ``x`` into the lags (and the season's history) without learning from it."""
-        self._remember(x)
+        self._remember(x, timestamp)
 
     def _recursive_least_squares(self, features: np.ndarray, target: float) -> bool:
         """One RLS step on ``P`` (the inverse of ``A``) and the weights, then the ridge refill
@@ -241,26 +271,45 @@ class LagForecaster:
         self.weights = np.zeros(size)
         self._fitted = 0
 
-    def _remember(self, x: float) -> None:
+    def _remember(self, x: float, timestamp: float | None = None) -> None:
         _push(self._lags, x)
         if self.season_length:
-            self._history.push(x)
+            self._keep(x, self._bucket(self._time(timestamp)))
+        self._clock += 1
         self._n_learned += 1
         self._next_features = None
 
+    def _keep(self, x: float, bucket: int) -> None:
+        """Fold ``x`` into the history's ``bucket`` (the mean of its values); a later bucket
+        starts anew, the buckets skipped on the way NaN."""
+        history, size = self._history, len(self._history)
+        newest = self._newest_bucket
+        if newest is None or bucket > newest:
+            start = bucket - size if newest is None else max(newest + 1, bucket - size)
+            for skipped in range(start, bucket):
+                history._offsets[skipped % size] = math.nan
+            self._newest_bucket = newest = bucket
+            self._bucket_values = []
+        self._bucket_values.append(x)
+        total = 0.0
+        for value in self._bucket_values:  # in order, as the compiled stack sums them
+            total += value
+        history[newest % size] = total / len(self._bucket_values)
+
     def forecast(self, horizon: int) -> list[float]:
-        """Forecast the next ``horizon`` values, feeding predictions back as lags."""
+        """Forecast the next ``horizon`` values, one bucket apart, feeding predictions back as
+        lags (the season's history stays as it is)."""
         if not self.ready:
             return [math.nan] * horizon
-        lags, history, n_learned = self._lags.copy(), self._history.copy(), self._n_learned
+        lags = self._lags.copy()
+        t = self._time(None)
+        step = self.season / self.season_length if self.season_length else 0.0
         out = []
-        for _ in range(horizon):
-            y = float(self._features(lags, history, n_learned) @ self.weights) * self.scale
+        for k in range(horizon):
+            season_ago = self._season_ago(t + k * step) if self.season_length else None
+            y = float(self._features(lags, season_ago) @ self.weights) * self.scale
             out.append(y)
             _push(lags, y)
-            if self.season_length:
-                history.push(y)
-            n_learned += 1
         return out
 
 

@@ -23,6 +23,11 @@ class SeasonalProfile:
     Means and deviations are kept in float32 (the means as offsets from the first value, see
     :class:`~tests.reference.compact.Float32Offsets`): 10 bytes per bucket.
 
+    A bucket of a series sampled faster than the buckets holds ``points_per_bucket`` points a
+    period: each weighs ``1 - (1 - alpha) ** (1 / points_per_bucket)``, the bucket needs
+    ``min_cycles`` periods' worth of them, and its mean stands where they fall on average:
+    the usual value and deviation between two buckets' are interpolated.
+
     Parameters
     ----------
     period
@@ -30,9 +35,11 @@ class SeasonalProfile:
     n_buckets
         Number of phase buckets per period.
     alpha
-        Weight of the newest observation in a bucket (0.3: roughly the last three cycles).
+        Weight of a period in a bucket (0.3: roughly the last three cycles).
     min_cycles
-        Observations a bucket needs before it predicts anything.
+        Periods a bucket needs before it predicts anything.
+    points_per_bucket
+        Points that fall in a bucket per period (1 or more).
 
     Examples
     --------
@@ -47,12 +54,19 @@ class SeasonalProfile:
     """
 
     def __init__(
-        self, period: float = 86400.0, n_buckets: int = 288, alpha: float = 0.3, min_cycles: int = 2
+        self,
+        period: float = 86400.0,
+        n_buckets: int = 288,
+        alpha: float = 0.3,
+        min_cycles: int = 2,
+        points_per_bucket: float = 1.0,
     ):
         self.period = period
         self.n_buckets = n_buckets
-        self.alpha = alpha
-        self.min_cycles = min_cycles
+        points = max(points_per_bucket, 1.0)
+        self.alpha = alpha if points <= 1.0 else 1 - (1 - alpha) ** (1 / points)
+        self.min_cycles = math.ceil(min_cycles * points)
+        self.center = (1 - 1 / points) / 2
         self._mean = Float32Offsets(n_buckets)
         self._abs_dev = np.zeros(n_buckets, dtype=np.float32)
         self._count = np.zeros(n_buckets, dtype=np.uint16)
@@ -60,10 +74,33 @@ class SeasonalProfile:
     def _bucket(self, timestamp: float) -> int:
         return int((timestamp % self.period) * self.n_buckets / self.period) % self.n_buckets
 
+    def _trusted(self, b: int) -> bool:
+        return self._count.item(b) >= self.min_cycles
+
+    def _usual(self, timestamp: float) -> tuple[bool, float, float]:
+        """Whether the bucket of ``timestamp`` is trusted, the usual value and the mean
+        absolute deviation there."""
+        phase = (timestamp % self.period) * self.n_buckets / self.period
+        b = int(phase) % self.n_buckets
+        if not self._trusted(b):
+            return False, math.nan, math.nan
+        mean, abs_dev = self._mean[b], self._abs_dev.item(b)
+        w = phase - math.floor(phase) - self.center
+        if self.center == 0.0 or w == 0.0:
+            return True, mean, abs_dev
+        other = (b + (1 if w > 0 else -1)) % self.n_buckets
+        if not self._trusted(other):
+            return True, mean, abs_dev
+        w = abs(w)
+        return (
+            True,
+            mean + w * (self._mean[other] - mean),
+            abs_dev + w * (self._abs_dev.item(other) - abs_dev),
+        )
+
     def predict_one(self, timestamp: float) -> float:
         """Usual value at this phase; NaN until the bucket has ``min_cycles`` observations."""
-        b = self._bucket(timestamp)
-        return self._mean[b] if self._count.item(b) >= self.min_cycles else math.nan
+        return self._usual(timestamp)[1]
 
     def score_one(
         self, timestamp: float, x: float, min_std: float = 0.0, neighbours: bool = True
@@ -76,13 +113,19 @@ class SeasonalProfile:
         ``neighbours`` only the point's own bucket, learned a period ago, judges it.
         """
         best = math.nan
+        at = self._bucket(timestamp)
         for offset in (0, -1, 1) if neighbours else (0,):
-            b = (self._bucket(timestamp) + offset) % self.n_buckets
-            if self._count.item(b) < self.min_cycles:
-                continue
-            # .item() reads Python floats: numpy scalar arithmetic is slower and rounds the same.
-            mean = self._mean[b]
-            std = max(self._abs_dev.item(b) * _MAD_TO_SIGMA, min_std)
+            if offset == 0:
+                trusted, mean, abs_dev = self._usual(timestamp)
+                if not trusted:
+                    continue
+            else:
+                b = (at + offset) % self.n_buckets
+                if not self._trusted(b):
+                    continue
+                # .item() reads Python floats: numpy scalar arithmetic is slower, rounds the same
+                mean, abs_dev = self._mean[b], self._abs_dev.item(b)
+            std = max(abs_dev * _MAD_TO_SIGMA, min_std)
             score = (0.0 if x == mean else math.inf) if std <= 0 else abs(x - mean) / std
             if not score >= best:  # also when best is NaN
                 best = score

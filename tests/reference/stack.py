@@ -94,7 +94,8 @@ class DetectorStack:
     n_lags, forgetting_factor
         The lag forecaster's parameters.
     season, max_season_length
-        Season in seconds (0: none) and the most points per season that are kept.
+        Season in seconds (0: none) and the most buckets it is cut into (288: 5 minutes a
+        day); a series sampled faster keeps the mean of several points per bucket.
     n_trees, height, hst_window_size
         The Half-Space-Trees parameters.
     long_window, grace_period, record_gain
@@ -143,7 +144,7 @@ class DetectorStack:
         n_lags: int = 24,
         forgetting_factor: float = 0.999,
         season: float = 86400.0,
-        max_season_length: int = 1500,
+        max_season_length: int = 288,
         n_trees: int = 10,
         height: int = 8,
         hst_window_size: int = 250,
@@ -316,8 +317,8 @@ class DetectorStack:
         self._last_timestamp = timestamp
         forecaster = self._forecaster
         if forecaster is not None:
-            expected = forecaster.predict_one()
-            lower, upper = forecaster.band()
+            expected = forecaster.predict_one(timestamp)
+            lower, upper = forecaster.band(timestamp)
         else:
             expected = lower = upper = math.nan
         floor = self.spread_floor * math.sqrt(max(self._spread.get(), 0.0))
@@ -482,9 +483,9 @@ class DetectorStack:
     def _learn_expectations(self, timestamp: float, value: float, frozen: bool) -> None:
         if self._forecaster is not None:
             if frozen:  # the lags follow the values; the weights, band and season stay
-                self._forecaster.remember_one(value)
+                self._forecaster.remember_one(value, timestamp)
                 return
-            self._forecaster.learn_one(value)
+            self._forecaster.learn_one(value, timestamp)
             if self._seasonal is not None:
                 self._seasonal.learn_one(timestamp, value)
             return
@@ -515,11 +516,16 @@ class DetectorStack:
             n_lags=self.n_lags,
             forgetting_factor=self.forgetting_factor,
             season_length=season_length,
+            season=self.season,
         )
         if season_length:
-            self._seasonal = SeasonalProfile(period=self.season, n_buckets=season_length)
+            self._seasonal = SeasonalProfile(
+                period=self.season,
+                n_buckets=season_length,
+                points_per_bucket=self.season / self._step / season_length,
+            )
         for t, v in self._first_points:
-            self._forecaster.learn_one(v)
+            self._forecaster.learn_one(v, t)
             if self._seasonal is not None:
                 self._seasonal.learn_one(t, v)
         self._first_points = []
@@ -530,11 +536,14 @@ class DetectorStack:
         return steps[len(steps) // 2] if steps else 0.0
 
     def _season_length(self, step: float) -> int:
-        """Points per ``season`` at the sampling interval ``step``; 0 when it does not fit."""
+        """Buckets per ``season`` at the sampling interval ``step``: a point each, at most
+        ``max_season_length``; 0 when a season holds under two points."""
         if self.season <= 0 or step <= 0:
             return 0
         length = round(self.season / step)
-        return length if 2 <= length <= self.max_season_length else 0
+        if length < 2 or self.max_season_length < 2:
+            return 0
+        return min(length, self.max_season_length)
 
     def _decades(self, tail_probability: float) -> float:
         """Decades of improbability over ``score_decades``, in [0, 1]."""
