@@ -152,7 +152,7 @@ def test_version_2_state_restores_into_the_default_stack(earlier):
 @pytest.mark.parametrize(
     ("version", "message"),
     [
-        (1, "version 1 is not read any more .versions 2 to 11 are."),
+        (1, "version 1 is not read any more .versions 2 to 12 are."),
         (SERIES_STATE_VERSION + 1, "newer than this Lookout's"),
         ("5", "version '5'"),
     ],
@@ -168,6 +168,22 @@ def test_other_versions_are_refused_with_a_clear_error(earlier, version, message
     assert "api" not in pipeline.slots
 
 
+def as_format_11(state: dict, bank) -> dict:
+    """``state`` (current format) as format 11 held it: the recalibrator's histogram cut at the
+    bin of 1, into which format 11 put every higher score; the upgrade to format 12 gives it
+    those bins back, empty."""
+    from detectors.parts.calibration import calibrator_names
+
+    c = bank._params.calibration
+    which = calibrator_names(bank.parameters()).index("recalibration")
+    start, bound = c.starts[which], int(np.ceil(np.log1p(1.0) / c.bin_width))
+    counts = np.array(state["calibration.counts"])
+    top = start + bound - 1
+    counts[top] += counts[top + 1 : start + c.bins[which]].sum()
+    cut = np.r_[counts[: top + 1], counts[start + c.bins[which] :]]
+    return {**state, "calibration.counts": cut}
+
+
 def test_version_9_state_gains_fresh_incident_runs_and_scores_on():
     """Format 10 adds the stuck-value and outage runs: a format-9 state (without them) gets a new
     series' runs, the rest as it was, and the bank scores on from it."""
@@ -180,7 +196,8 @@ def test_version_9_state_gains_fresh_incident_runs_and_scores_on():
     bank.process(np.full(600, slot), t, 10.0 + np.sin(t / 5000.0))
     state = bank.export_slot(slot)
     added = ("stuck.", "outage.", "leak.", "fill.")  # by formats 10 and 11
-    older = {k: v for k, v in state.items() if not k.startswith(added)}
+    state = upgrade(as_format_11(state, bank), 11, bank)  # the recalibrator as format 11 had it
+    older = {k: v for k, v in as_format_11(state, bank).items() if not k.startswith(added)}
     upgraded = upgrade(older, 9, bank)
     fresh = bank.new_series_state()
     assert set(upgraded) == set(state)
@@ -205,7 +222,10 @@ def test_version_10_state_gains_fresh_slow_kinds_and_scores_on():
     bank.process(np.full(600, slot), t, 10.0 + np.sin(t / 5000.0))
     state = bank.export_slot(slot)
     assert np.isfinite(state["leak.since"]) and state["fill.w"] > 0  # the lines were fitted
-    older = {k: v for k, v in state.items() if not k.startswith(("leak.", "fill."))}
+    state = upgrade(as_format_11(state, bank), 11, bank)  # the recalibrator as format 11 had it
+    older = {
+        k: v for k, v in as_format_11(state, bank).items() if not k.startswith(("leak.", "fill."))
+    }
     upgraded = upgrade(older, 10, bank)
     assert set(upgraded) == set(state)
     for name in state:
@@ -221,3 +241,45 @@ def test_version_10_state_gains_fresh_slow_kinds_and_scores_on():
     results = bank.process(np.array([copy]), np.array([t[-1] + 300.0]), np.array([10.5]))
     assert np.isfinite(results.anomaly_score[0])
     assert bank.export_slot(copy)["leak.since"] == t[-1] + 300.0
+
+
+def test_version_11_state_scores_the_next_points_as_version_11_did():
+    """Format 12's recalibrator learns the combined evidence beyond 1: a format-11 state (the
+    fixture, written at the last commit of format 11) keeps what its recalibrator learned, in
+    the same bins, and scores on as format 11 did where the evidence stays within what it saw
+    (as everywhere on this fixture, a 5-minute series)."""
+    earlier = load(11)
+    pipeline = Pipeline(DetectorStack)
+    pipeline.restore_series(earlier["series"], base64.b64decode(earlier["state"]))
+    count = len(earlier["values"])
+    batch, _ = pipeline.push_arrays(
+        [earlier["series"]] * count, np.array(earlier["timestamps"]), np.array(earlier["values"])
+    )
+    for name, values in earlier["expected"].items():
+        if name != "alert":
+            assert_output_close(batch.results, name, values)
+    np.testing.assert_array_equal(batch.results.alert, earlier["expected"]["alert"])
+
+
+def test_version_11_recalibrator_gains_empty_bins_past_1():
+    """The upgrade to format 12 keeps every count of the recalibrator where it was and adds
+    its bins past 1, empty; the other calibrators' histograms follow unchanged."""
+    from detectors.bank import StackBank
+    from detectors.state_format import upgrade
+
+    bank = StackBank()
+    slot = bank.add_series()
+    t = 300.0 * np.arange(600)
+    bank.process(np.full(600, slot), t, 10.0 + np.sin(t / 5000.0))
+    state = bank.export_slot(slot)
+    older = as_format_11(state, bank)
+    assert len(older["calibration.counts"]) < len(state["calibration.counts"])
+    upgraded = upgrade(older, 11, bank)
+    kept = upgraded["calibration.counts"]
+    assert (
+        len(kept) == len(state["calibration.counts"])
+        and kept.sum() == older["calibration.counts"].sum()
+    )
+    copy = bank.import_slot(upgraded)
+    results = bank.process(np.array([copy]), np.array([t[-1] + 300.0]), np.array([10.5]))
+    assert np.isfinite(results.anomaly_score[0])
