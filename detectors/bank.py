@@ -171,7 +171,12 @@ class StackBank:
         (quiet fleet at 15 s: 8.5 -> 7.1 false pages per series-week, NAB and SMD, sampled at
         1 minute and slower, unchanged). 60,000 s (200 points at 5 minutes) made the quiet fleet
         page 2.0 times per series-week instead of 3.2 but cost SMD a sixth of its event recall
-        (0.72 -> 0.61), and ``memory_time`` measured no gain: both stay choices.
+        (0.72 -> 0.61), and ``memory_time`` alone measured no gain: both stay choices. With
+        ``paging_interval`` 3600, ``memory_time`` 1.5e6 (the 17 days of a 5-minute series) is
+        what lets a 15-second series express a score rare per hour (quiet fleet 0.50 / 0.15 /
+        0.20 / 0.25 false pages per series-week at 15 s / 1 min / 5 min / 1 h, recall 0.83 /
+        0.74 / 0.73 / 0.63; without it 15 s recall is 0.67), but that pair costs NAB's alerts
+        25 points (bench/README.md, "the calibration round").
     seed
         Seed of the Half-Space-Trees, shared by every series: it must be fixed.
 
@@ -195,7 +200,7 @@ class StackBank:
     >>> float(results.onset_score[on_cpu][700]) == float(results.anomaly_score[on_cpu][700])
     True
     >>> bank.memory_bytes_per_series()  # a day of 288 five-minute buckets takes 4 kB of it
-    16213
+    16333
 
     A series' state moves to another bank and carries on there:
 

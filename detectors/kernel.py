@@ -308,13 +308,14 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
                 agreeing |= 1 << d  # bit d: the bank's d-th detector
             best = score if d == 0 else py_max(best, score)
             total += score
-        combined = combination.combine(best, total, n_detectors, p.combination)
+        evidence = combination.combine(best, total, n_detectors, p.combination)
+        combined = py_min(evidence, 1.0)
         if combination.needs_recalibration(st.combination, slot, step, p.combination):
             unusual = decades(
-                calibration.tail(st.calibration, slot, recalibrator, combined, step, p.calibration),
+                calibration.tail(st.calibration, slot, recalibrator, evidence, step, p.calibration),
                 p.combination.score_decades,
             )
-            calibration.learn(st.calibration, slot, recalibrator, combined, step, p.calibration)
+            calibration.learn(st.calibration, slot, recalibrator, evidence, step, p.calibration)
             combined = py_min(combined, unusual)
         if p.range_break.enabled:
             raw = range_break.raw_score(st.range_break, slot, x, step, p.range_break)

@@ -29,6 +29,9 @@ Versions:
   weight per value, the values a bucket needs and where they fall (``seasonal.alpha``,
   ``seasonal.min_count``, ``seasonal.center``); the forecaster's season history as bucket means
   (``forecaster.history_bucket``, ``bucket_total``, ``bucket_count``, for ``history_head``).
+- 13: the recalibrator's histogram is no longer cut at 1: it learns the combined evidence up
+  to :data:`~detectors.parts.calibration.MAX_DECADES` (``calibration.counts`` has its bins past
+  1).
 
 **Policy.** A state written by any version from :data:`OLDEST_READ` on is read: each upgrade is
 a pure function from one version's dict to the next one's, and they run in a chain. An upgrade
@@ -50,7 +53,7 @@ True
 ...     upgrade(state, 1, bank)
 ... except UnreadableStateError as error:
 ...     print(error)
-series state version 1 is not read any more (versions 2 to 12 are)
+series state version 1 is not read any more (versions 2 to 13 are)
 """
 
 from __future__ import annotations
@@ -61,12 +64,12 @@ from collections.abc import Callable
 import numpy as np
 
 from detectors.compiled import to_float32
-from detectors.parts.calibration import N_BINS, RESCALE_AT
+from detectors.parts.calibration import N_BINS, RESCALE_AT, calibrator_names
 from detectors.parts.range_break import BLOCKS as RANGE_BLOCKS
 
 __all__ = ["OLDEST_READ", "UPGRADES", "VERSION", "UnreadableStateError", "upgrade"]
 
-VERSION = 12
+VERSION = 13
 OLDEST_READ = 2
 
 
@@ -339,6 +342,32 @@ def _merge_profile(state, floats, counts, old, length, new_floats, new_counts) -
     new_counts[:] = np.minimum(total, np.iinfo(np.uint16).max)
 
 
+def _recalibrator_unbounded(state: dict, bank) -> dict:
+    """Format 13's recalibrator learns the combined evidence unbounded (its strongest
+    agreements rank above one another instead of all falling into the bin of 1): its histogram
+    gets the bins past 1, empty; what it learned stays in the bins it was in."""
+    state = dict(state)
+    c = bank._params.calibration
+    which = calibrator_names(bank.parameters()).index("recalibration")
+    old_bins = _bins_4_to_12(bank)
+    start = sum(old_bins[:which])
+    counts = np.asarray(state["calibration.counts"])
+    if len(counts) != sum(old_bins):
+        raise ValueError(f"calibration.counts: expected {sum(old_bins)} bins")
+    added = np.zeros(c.bins[which] - old_bins[which], dtype=counts.dtype)
+    end = start + old_bins[which]
+    state["calibration.counts"] = np.concatenate([counts[:end], added, counts[end:]])
+    return state
+
+
+def _bins_4_to_12(bank) -> tuple[int, ...]:
+    """Each calibrator's bins in formats 4 to 12: the recalibrator's stopped at 1."""
+    c = bank._params.calibration
+    bound = math.ceil(math.log1p(1.0) / c.bin_width)
+    names = calibrator_names(bank.parameters())
+    return tuple(bound if n == "recalibration" else b for n, b in zip(names, c.bins, strict=True))
+
+
 # --- Formats 2 to 4, upgraded to format 5 (written at 7dc766e, moved from StackBank) --------
 
 
@@ -377,10 +406,11 @@ def _onset_blocks_from_ring(ring: np.ndarray, count: int, bank) -> np.ndarray:
 def _histograms_in_float32(state: dict, bank) -> None:
     """The histograms' counts as float32, in ``state``: a calibrator whose weights grew past
     :data:`~detectors.parts.calibration.RESCALE_AT` is scaled back first."""
-    c = bank._params.calibration
+    sizes = _bins_4_to_12(bank)
+    starts = [sum(sizes[:k]) for k in range(len(sizes))]
     counts = np.array(state["counts"], dtype=np.float64)
     totals, weights = np.array(state["cal_total"]), np.array(state["cal_weight"])
-    for which, (start, bins) in enumerate(zip(c.starts, c.bins, strict=True)):
+    for which, (start, bins) in enumerate(zip(starts, sizes, strict=True)):
         if weights[which] > RESCALE_AT:
             scale = 1.0 / weights[which]
             counts[start : start + bins] *= scale
@@ -418,7 +448,7 @@ def _3_to_4(state: dict, bank) -> dict:
     their bound's bin, and the bins dropped were empty. The two floats of
     ``return_is_surprise`` came after: they start as for a new series."""
     state = dict(state)
-    bins = bank._params.calibration.bins
+    bins = _bins_4_to_12(bank)
     histograms = np.asarray(state["counts"])
     if histograms.shape != (len(bins), N_BINS):
         raise ValueError(f"counts: expected {len(bins)} histograms of {N_BINS} bins")
@@ -487,5 +517,6 @@ UPGRADES: tuple[Callable[[dict, object], dict], ...] = (
     _9_to_10,
     _10_to_11,
     _seasons_in_time_buckets,
+    _recalibrator_unbounded,
 )
 assert len(UPGRADES) == VERSION - OLDEST_READ

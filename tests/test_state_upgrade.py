@@ -152,7 +152,7 @@ def test_version_2_state_restores_into_the_default_stack(earlier):
 @pytest.mark.parametrize(
     ("version", "message"),
     [
-        (1, "version 1 is not read any more .versions 2 to 12 are."),
+        (1, "version 1 is not read any more .versions 2 to 13 are."),
         (SERIES_STATE_VERSION + 1, "newer than this Lookout's"),
         ("5", "version '5'"),
     ],
@@ -176,6 +176,22 @@ def upgrade_to_11(state: dict, version: int, bank) -> dict:
     for step in UPGRADES[version - OLDEST_READ : 11 - OLDEST_READ]:
         state = step(state, bank)
     return state
+
+
+def as_format_12(state: dict, bank) -> dict:
+    """``state`` (current format) as formats 4 to 12 held it: the recalibrator's histogram cut
+    at the bin of 1, into which they put every higher score; the upgrade to format 13 gives it
+    those bins back, empty."""
+    from detectors.parts.calibration import calibrator_names
+
+    c = bank._params.calibration
+    which = calibrator_names(bank.parameters()).index("recalibration")
+    start, bound = c.starts[which], int(np.ceil(np.log1p(1.0) / c.bin_width))
+    counts = np.array(state["calibration.counts"])
+    top = start + bound - 1
+    counts[top] += counts[top + 1 : start + c.bins[which]].sum()
+    cut = np.r_[counts[: top + 1], counts[start + c.bins[which] :]]
+    return {**state, "calibration.counts": cut}
 
 
 def test_version_9_state_gains_fresh_incident_runs_and_scores_on():
@@ -233,7 +249,9 @@ def test_version_10_state_gains_fresh_slow_kinds_and_scores_on():
 
 def test_version_11_state_scores_the_next_points_as_version_11_did():
     """Format 12 keeps the season in buckets of time: a 5-minute series has one point per
-    bucket, so its state carries on exactly as before (the fixture was written at 1704c7c)."""
+    bucket; format 13's recalibrator learns the combined evidence beyond 1 and keeps what it
+    learned in the same bins. The fixture (a 5-minute series, written at 1704c7c) scores on as
+    format 11 did, its evidence staying within what it saw."""
     earlier = load(11)
     pipeline = Pipeline(DetectorStack)
     pipeline.restore_series(earlier["series"], base64.b64decode(earlier["state"]))
@@ -242,7 +260,33 @@ def test_version_11_state_scores_the_next_points_as_version_11_did():
         [earlier["series"]] * count, np.array(earlier["timestamps"]), np.array(earlier["values"])
     )
     for name, values in earlier["expected"].items():
-        np.testing.assert_array_equal(getattr(batch.results, name), np.asarray(values), name)
+        if name != "alert":
+            assert_output_close(batch.results, name, values)
+    np.testing.assert_array_equal(batch.results.alert, earlier["expected"]["alert"])
+
+
+def test_version_12_recalibrator_gains_empty_bins_past_1():
+    """The upgrade to format 13 keeps every count of the recalibrator where it was and adds
+    its bins past 1, empty; the other calibrators' histograms follow unchanged."""
+    from detectors.bank import StackBank
+    from detectors.state_format import upgrade
+
+    bank = StackBank()
+    slot = bank.add_series()
+    t = 300.0 * np.arange(600)
+    bank.process(np.full(600, slot), t, 10.0 + np.sin(t / 5000.0))
+    state = bank.export_slot(slot)
+    older = as_format_12(state, bank)
+    assert len(older["calibration.counts"]) < len(state["calibration.counts"])
+    upgraded = upgrade(older, 12, bank)
+    kept = upgraded["calibration.counts"]
+    assert (
+        len(kept) == len(state["calibration.counts"])
+        and kept.sum() == older["calibration.counts"].sum()
+    )
+    copy = bank.import_slot(upgraded)
+    results = bank.process(np.array([copy]), np.array([t[-1] + 300.0]), np.array([10.5]))
+    assert np.isfinite(results.anomaly_score[0])
 
 
 def format_11(state: dict) -> dict:
@@ -269,7 +313,7 @@ def test_a_15_second_series_without_a_season_gains_an_empty_one():
     slot = bank.add_series()
     t = 1.7e9 + 15.0 * np.arange(400)
     bank.process(np.full(400, slot), t, 10.0 + np.sin(t / 3000.0))
-    upgraded = upgrade(format_11(bank.export_slot(slot)), 11, bank)
+    upgraded = upgrade(format_11(as_format_12(bank.export_slot(slot), bank)), 11, bank)
     assert int(upgraded["seasonal.length"]) == 288
     assert len(upgraded["season_counts"]) == 288 and not upgraded["season_counts"].any()
     copy = bank.import_slot(upgraded)

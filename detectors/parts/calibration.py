@@ -6,9 +6,12 @@ Each calibrator keeps an exponentially fading histogram of past raw scores on a 
 least this high?", interpolating inside a bin; a score above everything seen gets
 ``1 / (n_effective + 1)`` shrunk by how far it exceeds the highest bin seen
 (``record_gain``), so that bigger surprises still rank higher. Bounded raw scores (the
-volatility's, capped at the surprise cap; the recalibrator's, in [0, 1]) never reach the bins
-past their bound, so their histograms stop there. The counts are float32, added in float64;
-the new scores' weights grow (fading the old ones) and everything is scaled back at
+volatility's, capped at the surprise cap) never reach the bins past their bound, so their
+histograms stop there. The recalibrator learns the combined evidence unbounded (not cut at
+``score_decades``): at fast sampling the detectors agree beyond it every day, and a bound would
+put an incident in the same top bin as the noise's records (its histogram stops at
+:data:`MAX_DECADES`). The counts are float32, added in
+float64; the new scores' weights grow (fading the old ones) and everything is scaled back at
 :data:`RESCALE_AT`.
 
 Examples
@@ -17,9 +20,10 @@ Examples
 >>> from detectors.layout import allocate
 >>> c = constants({"detectors": ("forecast",), "range_break": False, "long_window": 1000,
 ...                "record_gain": 4.0, "grace_period": 100, "recalibration_grace": 100,
-...                "bounds": {"forecast": None}, "warm_up_time": 86400.0, "memory_time": 0.0})
->>> c.bins  # the forecast's histogram, then the recalibrator's (bounded at 1)
-(128, 7)
+...                "bounds": {"forecast": None}, "warm_up_time": 86400.0, "memory_time": 0.0,
+...                "score_decades": 6.0})
+>>> c.bins  # the forecast's histogram, then the recalibrator's (up to 50: 300 decades)
+(128, 37)
 >>> st = allocate(State, FIELDS, c, capacity=1)
 >>> rng = np.random.default_rng(0)
 >>> for raw in np.abs(rng.normal(0, 1, 2000)):
@@ -42,6 +46,9 @@ from detectors.parts.sampling import memory_points, warm_up_points
 RESCALE_AT = 1e30
 N_BINS = 128
 MAX_SCORE = 1e6
+#: The most decades of improbability a score holds (:func:`~detectors.compiled.decades` reads
+#: a tail probability under 1e-300 as 1e-300): the recalibrator's bound, over ``score_decades``.
+MAX_DECADES = 300.0
 
 FIELDS = (
     Field("counts", "f4", lambda c: (sum(c.bins),), doc="the histograms, end to end"),
@@ -74,8 +81,12 @@ def calibrator_names(params) -> tuple[str, ...]:
 
 def constants(params) -> Constants:
     bin_width = math.log1p(MAX_SCORE) / N_BINS
-    # the detectors' bounds (see detectors.kernel.DETECTORS), the combined score's
-    bounds = {**params.get("bounds", {}), "recalibration": 1.0}
+    # the detectors' bounds (see detectors.kernel.DETECTORS); the combined evidence's: at most
+    # MAX_DECADES decades (a tail probability of 1e-300)
+    bounds = {
+        **params.get("bounds", {}),
+        "recalibration": MAX_DECADES / float(params.get("score_decades", 6.0)),
+    }
     names = calibrator_names(params)
     bins = tuple(
         math.ceil(math.log1p(bounds[n]) / bin_width) if bounds.get(n) else N_BINS for n in names

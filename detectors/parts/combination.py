@@ -5,8 +5,10 @@ Each detector's tail probability becomes a score in decades of improbability ove
 them: two detectors that are both somewhat surprised outweigh one that is very surprised alone;
 ``"max"`` takes the most surprised detector, Bonferroni-corrected. The detectors see the same
 point, so their agreement is not independent evidence: after ``grace_period`` points the
-combined score is calibrated once more against its own history (the ``recalibration``
-calibrator), and the smaller of the two is kept.
+combined evidence is calibrated once more against its own history (the ``recalibration``
+calibrator), and the smaller of the two is kept. :func:`combine` returns the evidence unbounded
+(above 1 beyond ``score_decades`` decades) so that the recalibrator can rank the strongest
+agreements: the score is capped at 1 after it.
 
 Examples
 --------
@@ -17,6 +19,8 @@ Examples
 0.805
 >>> round(combine(0.5, 0.5, 2, c), 3)  # one at 0.5, the other not surprised
 0.35
+>>> round(combine(1.0, 2.0, 2, c), 3)  # both at 1 (one in a million each): beyond 1
+1.757
 >>> c = constants({"detectors": ("forecast",), "combination": "fisher", "score_decades": 6.0,
 ...                "recalibration_grace": 100, "grace_period": 250, "paging_interval": 300.0,
 ...                "warm_up_time": 86400.0})
@@ -29,7 +33,7 @@ from __future__ import annotations
 import collections
 import math
 
-from detectors.compiled import decades, part, py_max
+from detectors.compiled import part, py_max
 from detectors.layout import Field, state_type
 from detectors.parts.sampling import warm_up_points
 
@@ -69,8 +73,8 @@ def constants(params) -> Constants:
 
 @part
 def combine(best, total, n_detectors, c):
-    """The combined score of ``n_detectors`` scores whose highest is ``best`` and whose sum is
-    ``total``."""
+    """The combined evidence of ``n_detectors`` scores whose highest is ``best`` and whose sum
+    is ``total``, in decades over ``score_decades`` (not capped at 1)."""
     if c.use_max:
         return py_max(0.0, best - c.bonferroni)
     # Fisher: -ln of a product of k uniform p-values follows Gamma(k, 1), whose tail is
@@ -80,7 +84,8 @@ def combine(best, total, n_detectors, c):
     for k in range(1, n_detectors):
         term *= evidence / k
         tail += term
-    return decades(math.exp(-evidence) * tail, c.score_decades)
+    # Not clipped at 1: the recalibrator ranks the strongest agreements too
+    return py_max(0.0, -math.log10(py_max(math.exp(-evidence) * tail, 1e-300)) / c.score_decades)
 
 
 @part

@@ -346,7 +346,7 @@ class DetectorStack:
             name: self._decades(calibrator.score_one(raw[name]))
             for name, calibrator in self._calibrators.items()
         }
-        combined = self._recalibrated(self._combine(scores))
+        combined = self._recalibrated(self._combine(scores))  # the evidence, unbounded
         if self.range_break:
             scores["range"] = self._range_score(value)
             combined = max(combined, scores["range"])
@@ -562,7 +562,8 @@ class DetectorStack:
         for i in range(1, len(scores)):
             term *= evidence / i
             tail += term
-        return self._decades(math.exp(-evidence) * tail)
+        # Not clipped at 1: the recalibrator ranks the strongest agreements too
+        return max(0.0, -math.log10(max(math.exp(-evidence) * tail, 1e-300)) / self.score_decades)
 
     def _warm_up(self, points: int) -> int:
         """``points`` of warm-up, or ``warm_up_time`` of the series' time if fewer (at least 24
@@ -577,15 +578,17 @@ class DetectorStack:
             return points
         return max(points, math.ceil(seconds / self._step))
 
-    def _recalibrated(self, combined: float) -> float:
-        """The smaller of ``combined`` and how unusual ``combined`` is on this series."""
+    def _recalibrated(self, evidence: float) -> float:
+        """The smaller of the combined ``evidence`` (in [0, 1]) and how unusual it is on this
+        series (the recalibrator learns it unbounded)."""
         self._n_seen += 1
         recalibrator = self._recalibrator
+        combined = min(evidence, 1.0)
         # Learning starts with the first calibrated scores: before them every score is 0.
         if recalibrator is None or self._n_seen <= self._warm_up(self.grace_period):
             return combined
-        unusual = self._decades(recalibrator.score_one(combined))
-        recalibrator.learn_one(combined)
+        unusual = self._decades(recalibrator.score_one(evidence))
+        recalibrator.learn_one(evidence)
         return min(combined, unusual)
 
     def parameters(self) -> dict:
