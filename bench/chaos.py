@@ -203,8 +203,15 @@ class PointProducer(threading.Thread):
             self.producer.close(timeout=10)
 
     def finish(self, more: int = 30, timeout: float = 600) -> int:
-        """Stop ``more`` steps from now (at ``steps`` at the earliest); the steps sent."""
-        self.until = max(self.steps, self.sent + more)
+        """Stop ``more`` steps from now (at ``steps`` at the earliest, and never inside an
+        incident or the ``more`` steps after it: an incident cut short by the end of the run
+        never resolves, and the run cannot tell whether it was notified once); the steps
+        sent."""
+        until = max(self.steps, self.sent + more)
+        for incident in INCIDENTS:
+            if incident.start <= until < incident.stop + more:
+                until = incident.stop + more
+        self.until = until
         self.join(timeout)
         if self.is_alive() or self.error is not None:
             raise RuntimeError(f"producer failed: {self.error!r}")
