@@ -313,10 +313,16 @@ def numpy_pairwise_sum(values, start, n):
 
 
 @jit
+def evidence_decades(tail_probability, score_decades):
+    """Decades of improbability over ``score_decades``, at least 0 and not capped at 1 (the
+    combined evidence, which the recalibrator ranks beyond 1)."""
+    return py_max(0.0, -math.log10(py_max(tail_probability, 1e-300)) / score_decades)
+
+
+@jit
 def decades(tail_probability, score_decades):
     """``DetectorStack.decades``: decades of improbability over ``score_decades``, in [0, 1]."""
-    decades = -math.log10(py_max(tail_probability, 1e-300)) / score_decades
-    return py_max(0.0, py_min(1.0, decades))
+    return py_min(1.0, evidence_decades(tail_probability, score_decades))
 
 
 @jit

@@ -33,7 +33,7 @@ from __future__ import annotations
 import collections
 import math
 
-from detectors.compiled import part, py_max
+from detectors.compiled import evidence_decades, part, py_max
 from detectors.layout import Field, state_type
 from detectors.parts.sampling import warm_up_points
 
@@ -85,7 +85,7 @@ def combine(best, total, n_detectors, c):
         term *= evidence / k
         tail += term
     # Not clipped at 1: the recalibrator ranks the strongest agreements too
-    return py_max(0.0, -math.log10(py_max(math.exp(-evidence) * tail, 1e-300)) / c.score_decades)
+    return evidence_decades(math.exp(-evidence) * tail, c.score_decades)
 
 
 @part
