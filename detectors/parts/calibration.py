@@ -85,7 +85,7 @@ def constants(params) -> Constants:
     # MAX_DECADES decades (a tail probability of 1e-300)
     bounds = {
         **params.get("bounds", {}),
-        "recalibration": MAX_DECADES / float(params.get("score_decades", 6.0)),
+        "recalibration": MAX_DECADES / float(params["score_decades"]),
     }
     names = calibrator_names(params)
     bins = tuple(

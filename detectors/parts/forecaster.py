@@ -40,7 +40,7 @@ before it.
 
 >>> import numpy as np
 >>> from detectors.layout import allocate
->>> c = constants({"n_lags": 2, "forgetting_factor": 0.999})
+>>> c = constants({"n_lags": 2, "forgetting_factor": 0.999, "season": 0.0})  # no season
 >>> st = allocate(State, FIELDS, c, capacity=1)
 >>> pool = np.zeros(0, np.float32)
 >>> wave = 10 + np.sin(np.arange(300) / 3)
@@ -131,7 +131,7 @@ def constants(params) -> Constants:
         ridge_limit=RIDGE_HEADROOM * RIDGE,
         band_width=3.0,
         residual_alpha=0.02,
-        season=float(params.get("season", 0.0)),
+        season=float(params["season"]),
     )
 
 

@@ -11,7 +11,8 @@ onset as long as a 5-minute one.
 Examples
 --------
 >>> from detectors.layout import allocate
->>> c = constants({"refractory": 4, "onset_margin": 0.0, "refractory_time": 0.0})
+>>> c = constants({"refractory": 4, "onset_margin": 0.0, "refractory_time": 0.0,
+...                "warm_up_time": 0.0})
 >>> st = allocate(State, FIELDS, c, capacity=1)
 >>> onsets = []
 >>> for score in (0.1, 0.5, 0.3, 0.5, 0.6, 0.2, 0.2, 0.2, 0.2, 0.2, 0.3):
@@ -23,7 +24,8 @@ Examples
 In time: 4 points or 10 minutes of a 1-minute series, the longer, so the 0.5 is still recent
 six points later:
 
->>> c = constants({"refractory": 4, "onset_margin": 0.0, "refractory_time": 600.0})
+>>> c = constants({"refractory": 4, "onset_margin": 0.0, "refractory_time": 600.0,
+...                "warm_up_time": 0.0})
 >>> st = allocate(State, FIELDS, c, capacity=1)
 >>> onsets = []
 >>> for score in (0.5, 0.1, 0.1, 0.1, 0.1, 0.1, 0.3, 0.6):
@@ -71,7 +73,7 @@ def constants(params) -> Constants:
         block_size=block_size,
         n_blocks=n_blocks,
         refractory_time=float(params["refractory_time"]),
-        warm_up_time=float(params.get("warm_up_time", 0.0)),
+        warm_up_time=float(params["warm_up_time"]),
     )
 
 
