@@ -123,6 +123,13 @@ def start(st, slot, length, step, c):
 
 
 @jit
+def phase(timestamp, period, n_buckets):
+    """Where ``timestamp`` falls in the ``period``, in buckets of ``n_buckets`` (its whole part
+    is :func:`bucket`'s)."""
+    return py_mod(timestamp, period) * n_buckets / period
+
+
+@jit
 def bucket(timestamp, period, n_buckets):
     """The bucket of ``timestamp`` among ``n_buckets`` of the ``period``, multiplied before it
     is divided, so that a point on a bucket's boundary is in that bucket: dividing first put
@@ -131,7 +138,7 @@ def bucket(timestamp, period, n_buckets):
     >>> bucket(780.0, 86400.0, 1440), int(780.0 / 86400.0 * 1440)
     (13, 12)
     """
-    return int(py_mod(timestamp, period) * n_buckets / period) % n_buckets
+    return int(phase(timestamp, period, n_buckets)) % n_buckets
 
 
 @part
@@ -143,15 +150,15 @@ def _usual(st, slot, floats, counts, timestamp, c):
     means = st.float_offset[slot] + history_size(length)
     first_count = st.count_offset[slot]
     min_count = st.min_count[slot]
-    phase = py_mod(timestamp, c.season) * length / c.season  # in buckets
-    b = int(phase) % length  # bucket()
+    where = phase(timestamp, c.season, length)
+    b = int(where) % length
     if counts[first_count + b] < min_count:
         return b, False, math.nan, math.nan
     anchor = st.anchor[slot]
     mean = load_offset(anchor, floats, means + b)
     abs_dev = np.float64(floats[means + length + b])
     center = st.center[slot]
-    w = phase - math.floor(phase) - center
+    w = where - math.floor(where) - center
     if center == 0.0 or w == 0.0:
         return b, True, mean, abs_dev
     other = (b + (1 if w > 0 else -1) + length) % length
