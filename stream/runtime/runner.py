@@ -375,12 +375,17 @@ class Checkpoint:
         may not have been delivered)."""
         self._abandoned = True
 
+    def series_of(self, partitions: Iterable[Partition]) -> list[str]:
+        """The series in memory that came from ``partitions``."""
+        partitions = set(partitions)
+        return [s for s, p in self.owner.items() if p in partitions]
+
     def _drop(self, partitions: set[Partition]) -> int:
         self._retained -= partitions
         with self._lock:
             for partition in partitions:
                 self._processed.pop(partition, None)
-        series = [s for s, p in self.owner.items() if p in partitions]
+        series = self.series_of(partitions)
         for name in series:
             del self.owner[name]
             if self.pipeline is not None:
@@ -612,7 +617,7 @@ class Runner:
         self._released.update(partitions)
         self._to_restore.difference_update(partitions)
         self._forget_floors(partitions)
-        series = self._series_of(partitions)
+        series = self.checkpoint.series_of(partitions)
         self.checkpoint.revoke(partitions)
         self._release_alerts(series)
 
@@ -620,14 +625,10 @@ class Runner:
         self._released.update(partitions)
         self._to_restore.difference_update(partitions)
         self._forget_floors(partitions)
-        series = self._series_of(partitions)
+        series = self.checkpoint.series_of(partitions)
         self.checkpoint.lose(partitions)
         self._release_alerts(series)
         self._joined = False  # evicted: not a member until it has rejoined
-
-    def _series_of(self, partitions: Iterable[Partition]) -> list[str]:
-        partitions = set(partitions)
-        return [s for s, p in self.checkpoint.owner.items() if p in partitions]
 
     def _release_alerts(self, series: list[str]) -> None:
         """State-keeping sinks stop re-sending the alerts of ``series``, which another process
