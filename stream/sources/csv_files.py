@@ -327,14 +327,14 @@ def read_csv_file(
             value_text.str.contains(".", regex=False), value_text.str.replace(",", ".")
         )
     values = pd.to_numeric(value_text, errors="coerce").to_numpy(dtype=float)
-    scored = np.isfinite(values) & ~np.isnan(timestamps)
-    if series_col is not None:
-        scored &= written != ""
-    if scored.all():  # usually: no row needs a reason
+    non_finite = ~np.isfinite(values)
+    bad_timestamps = np.isnan(timestamps)
+    missing_series = written == "" if series_col is not None else np.zeros(len(frame), bool)
+    if not (non_finite | bad_timestamps | missing_series).any():  # usually no row needs a reason
         return CsvFile(relpath, long_format, series, raw_ts, timestamps, values, lines, [], written)
 
     reasons = np.full(len(frame), "", dtype=object)
-    reasons[~np.isfinite(values)] = "non_finite_value"
+    reasons[non_finite] = "non_finite_value"
     # Only rows that did not parse need a closer look at their text (usually none).
     unparsed = np.flatnonzero(np.isnan(values))
     if len(unparsed):
@@ -342,9 +342,8 @@ def read_csv_file(
         spelled_out = text.str.lower().isin(["nan", "inf", "-inf", "+inf", "infinity", "-infinity"])
         reasons[unparsed[~spelled_out.to_numpy()]] = "bad_value"
         reasons[unparsed[(text == "").to_numpy()]] = "missing_value"
-    reasons[np.isnan(timestamps)] = "bad_timestamp"
-    if series_col is not None:
-        reasons[written == ""] = "missing_series"
+    reasons[bad_timestamps] = "bad_timestamp"
+    reasons[missing_series] = "missing_series"
 
     bad = reasons != ""
     rejected = [
