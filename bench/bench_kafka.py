@@ -7,10 +7,11 @@ per column message (one series' timestamps and values as two arrays, see
 
 - **raw consume**: kafka-python reads every message (no decoding), the ceiling of any consumer;
 - **consume + decode**: the same, plus :func:`stream.sources.messages.decode_message`;
-- **lookout**: :class:`stream.runtime.runner.Runner` as ``lookout run`` wires it (consumer group,
-  decode, score on two threads, gauges, alert events and dead letters to Kafka, commit after
-  every batch), timed from its first batch to its last commit (the group join is reported
-  apart);
+- **lookout**: :class:`stream.runtime.runner.Runner` as ``lookout run`` wires it by default
+  (consumer group, decode, score on two threads, gauges, alert events and dead letters to Kafka,
+  a checkpoint every ``--checkpoint-interval`` seconds, lookout run's default unless given: 0
+  commits after every poll), timed from its first batch to its last commit (the group join is
+  reported apart);
 
 beside **scoring only** (the pipeline on the same points in memory, no Kafka, on one thread and
 on two).
@@ -110,22 +111,39 @@ def raw_consume(bootstrap: str, topic: str, n_messages: int, decode: bool) -> tu
     return elapsed, points
 
 
-def lookout_consume(bootstrap: str, topic: str, n_messages: int) -> dict:
-    """Run the live runner over ``topic`` until it consumed ``n_messages``."""
+def lookout_consume(
+    bootstrap: str, topic: str, n_messages: int, checkpoint_interval: float | None = None
+) -> dict:
+    """Run the live runner over ``topic`` until it consumed ``n_messages``, wired as
+    ``lookout run`` wires it by default (``checkpoint_interval``: ``--checkpoint-interval``,
+    None: its default; a run shorter than it checkpoints once, at its end)."""
+    from stream.cli.live import STATE_OPTIONS
+    from stream.cli.settings import RUN_OPTIONS
     from stream.outputs.alert_sinks import KafkaAlertSink
     from stream.runtime.kafka_io import Consumer, Producer
     from stream.runtime.runner import Runner
 
-    consumer = Consumer([topic], bootstrap, f"bench-{uuid.uuid4().hex[:8]}", max_poll_records=500)
-    producer = Producer(bootstrap)
+    # lookout run's defaults
+    default = {option.name: option.default for option in (*RUN_OPTIONS, *STATE_OPTIONS)}
+    batch_size = default["batch_size"]
+    if checkpoint_interval is None:
+        checkpoint_interval = default["checkpoint_interval"]
+    consumer = Consumer(
+        [topic], bootstrap, f"bench-{uuid.uuid4().hex[:8]}", max_poll_records=batch_size
+    )
+    producer = Producer(bootstrap, send_timeout=120.0)
     runner = Runner(
         consumer,
         producer,
-        Pipeline(lambda: DetectorStack(grace_period=GRACE_PERIOD), threads=2),  # as lookout run
+        Pipeline(
+            lambda: DetectorStack(grace_period=GRACE_PERIOD), threads=default["scoring_threads"]
+        ),
         LookoutMetrics(),
         sinks=[KafkaAlertSink(producer, f"{topic}-alerts")],
         dead_letter_topic=f"{topic}-dead",
-        batch_size=500,
+        batch_size=batch_size,
+        checkpoint_interval=checkpoint_interval,
+        flush_wait=1.0,
     )
     first_batch = []
     process_batch = runner.process_batch
@@ -197,7 +215,7 @@ def throughput(bootstrap: str, args) -> list[str]:
         # Best of two: the first read of a topic also pays for connections and metadata.
         raw = min(raw_consume(bootstrap, topic, len(messages), False)[0] for _ in range(2))
         decoded, points = min(raw_consume(bootstrap, topic, len(messages), True) for _ in range(2))
-        run = lookout_consume(bootstrap, topic, len(messages))
+        run = lookout_consume(bootstrap, topic, len(messages), args.checkpoint_interval)
         progress(
             f"{label}: raw {raw:.2f} s, decode {decoded:.2f} s, lookout {run['seconds']:.2f} s "
             f"({run['cpu']:.2f} s CPU, +{run['join']:.1f} s group join), {run['alerts']} alerts"
@@ -384,6 +402,12 @@ def main(argv: list[str] | None = None) -> int:
         "--paths",
         default="single,batched,columns",
         help="message formats of the throughput run, comma-separated (single, batched, columns)",
+    )
+    parser.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=None,
+        help="seconds between the runner's checkpoints (default: lookout run's; 0: every poll)",
     )
     parser.add_argument(
         "--rates",
