@@ -11,7 +11,6 @@ import numpy as np
 import orjson
 import pytest
 
-import stream.runtime.runner
 from detectors import DetectorStack
 from stream.outputs.alert_sinks import KafkaAlertSink
 from stream.outputs.metrics import LookoutMetrics
@@ -117,45 +116,6 @@ def test_bisection_keeps_the_same_scores_as_a_run_without_the_poison():
     runner.run(max_messages=len(with_poison))
 
     assert sender.on("scores") == expected.on("scores")
-
-
-def test_chunks_scored_while_the_next_decodes_give_the_outputs_of_one_chunk(monkeypatch):
-    """A batch scored in chunks (each on the scoring thread while the next one is decoded) has
-    the outputs, dead letters and commits of the same batch scored at once: a poison record
-    in a later chunk is bisected out of its chunk, a repeated point refused, the order kept."""
-    rng = np.random.default_rng(3)
-    records = []
-    for i in range(120):
-        series = ("cpu", "mem", "disk")[i % 3]
-        t0 = NOW - 90_000 + 600 * (i // 3)
-        document = [
-            {
-                "series": series,
-                "timestamp": t0 + 60 * k,
-                "value": 10 + rng.normal() + 50 * (i == 90),
-            }
-            for k in range(10)
-        ]
-        if i == 70:
-            document[4]["value"] = 666.0  # breaks its chunk's scoring
-        if i == 100:
-            document[6]["timestamp"] = document[5]["timestamp"]  # refused: duplicate
-        records.append(record(i, orjson.dumps(document), key=series.encode()))
-
-    def run(chunk_points):
-        monkeypatch.setattr(stream.runtime.runner, "CHUNK_POINTS", chunk_points)
-        pipeline = FaultyPipeline(lambda: DetectorStack(grace_period=5))
-        runner, source, sender = runner_over(records, pipeline, batch_size=60)
-        summary = runner.run(max_messages=len(records))
-        topics = {topic: sender.on(topic) for topic in ("scores", "dead")}  # each in order
-        return topics, source.committed, summary.points, summary.invalid
-
-    at_once, chunked = run(10**9), run(25)
-    assert chunked == at_once
-    delivered, committed, points, invalid = chunked
-    assert invalid == {"processing_error": 1, "duplicate_timestamp": 1}
-    assert points == 1200 - 10 - 1 and committed == {("metrics", 0): 120}
-    assert [d["source"]["offset"] for d in delivered["dead"]] == [70, 100]
 
 
 def test_a_sink_that_fails_on_one_alert_dead_letters_its_record_and_delivers_the_others():

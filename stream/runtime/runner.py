@@ -32,7 +32,6 @@ revocation's checkpoint has to happen in the callback, before the partitions are
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import dataclasses
 import logging
 import threading
@@ -45,7 +44,7 @@ import numpy as np
 from detectors.state import SnapshotError
 from stream.outputs.alert_sinks import Alert, AlertSink
 from stream.outputs.metrics import LookoutMetrics
-from stream.point import InvalidPoint, MetricPoint
+from stream.point import MetricPoint
 from stream.runtime.kafka_io import FlushTimeout, KafkaIOError, Record
 from stream.runtime.pipeline import Pipeline, ScoredBatch
 from stream.runtime.state_store import StateChanges, StateStore, StateStoreError, StoredState
@@ -77,51 +76,6 @@ INFRASTRUCTURE_ERRORS = (KafkaIOError, StateStoreError, MemoryError)
 
 #: A record and its valid points, as runs of one series (:class:`Columns`).
 Decoded = tuple[Record, list[Columns]]
-#: Points per chunk of a batch that is scored while the next chunk is decoded: large enough for
-#: the bank's two scoring threads (4,096 points at least) and small per-call costs, small enough
-#: that a poll's batch makes several chunks.
-CHUNK_POINTS = 8192
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _ColumnsInput:
-    """The points of decoded records as the arrays the pipeline scores, in message order, and
-    the runs (``parts``: record and :class:`Columns`) they came from."""
-
-    parts: list[tuple[Record, Columns]]
-    sizes: list[int]
-    series: list[str]
-    labels: list[Mapping[str, str]]
-    timestamps: np.ndarray
-    values: np.ndarray
-
-    @classmethod
-    def of(cls, decoded: Sequence[Decoded]) -> _ColumnsInput:
-        parts = [(record, c) for record, columns in decoded for c in columns]
-        sizes = [len(c.values) for _, c in parts]
-        series: list[str] = []
-        labels: list[Mapping[str, str]] = []
-        for (_, c), n in zip(parts, sizes, strict=True):  # a run at a time, not a point
-            series += [c.series] * n
-            labels += [c.labels] * n
-        timestamps = np.concatenate([c.timestamps for _, c in parts]) if parts else np.empty(0)
-        values = np.concatenate([c.values for _, c in parts]) if parts else np.empty(0)
-        return cls(parts, sizes, series, labels, timestamps, values)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Scoring:
-    """A chunk being scored on the scoring thread: its records, the order state of its series
-    before (to undo a failure, see :meth:`Runner._admission_state`), its arrays, and the
-    pipeline's answer to come."""
-
-    decoded: list[Decoded]
-    admission: dict[str, dict | None]
-    arrays: _ColumnsInput
-    future: concurrent.futures.Future
-
-    def wait(self) -> None:
-        concurrent.futures.wait([self.future])
 
 
 class Source(Protocol):
@@ -622,7 +576,6 @@ class Runner:
         self._last_loop = monotonic()
         self._next_lag = 0.0
         self._next_sweep = 0.0
-        self._scorer: concurrent.futures.ThreadPoolExecutor | None = None  # see process_batch
 
     # --- control and probes (any thread) ----------------------------------------------------
 
@@ -896,15 +849,12 @@ class Runner:
 
         The batch's messages are decoded one by one, each into runs of points of one series
         (:class:`~stream.sources.messages.Columns`: a column message, a batch of point objects,
-        a single point), and scored in chunks of about :data:`CHUNK_POINTS` points, each in one
-        call of the pipeline's compiled bank as arrays, in message order (with a reorder window,
-        point by point, the whole batch at once). A chunk is scored on the scoring thread while
-        this thread decodes the next one (the kernel releases the GIL: decoding and scoring
-        overlap); its outputs are written once it is scored. Gauges are set once per chunk and
-        series, to its latest point.
+        a single point), then all their points are scored in one call of the pipeline's
+        compiled bank as arrays, in message order (with a reorder window, point by point).
+        Gauges are set once per series, to its latest point.
 
         No record stops the loop: one that fails to decode is dead-lettered as
-        ``processing_error``; when scoring a chunk fails, its admissions are undone and it is
+        ``processing_error``; when scoring a batch fails, its admissions are undone and it is
         scored again in halves, down to the failing record(s), which are dead-lettered (the
         others are scored); a point whose outputs fail to be written, and an alert a sink
         fails on, are dead-lettered the same way. Only :data:`INFRASTRUCTURE_ERRORS` propagate.
@@ -914,38 +864,22 @@ class Runner:
         latest = (
             self.wall_clock() + self.max_future_skew if self.max_future_skew is not None else None
         )
-        overlap = not self.pipeline.reorder_window
         decoded: list[Decoded] = []
-        alerts: list[Alert] = []
-        scoring: _Scoring | None = None
-        chunk_start = chunk_points = 0
-        try:
-            for record in records:
-                partition = (record.topic, record.partition)
-                if partition in self._released:
-                    continue  # fetched before a revocation: its new owner processes it
-                self._position[partition] = record.offset + 1
-                floor = self._skip_below.get(partition)
-                if floor is not None:
-                    if record.offset < floor:
-                        self.summary.skipped += 1
-                        self.checkpoint.advance_to(partition, floor)
-                        continue
-                    del self._skip_below[partition]
-                columns = self._decode_safely(record, latest)
-                decoded.append((record, columns))
-                self.checkpoint.advance(record)
-                chunk_points += sum(len(c.values) for c in columns)
-                if overlap and chunk_points >= CHUNK_POINTS:
-                    alerts += self._finish(scoring)
-                    scoring = self._start(decoded[chunk_start:])
-                    chunk_start, chunk_points = len(decoded), 0
-            alerts += self._finish(scoring)
-            scoring = None
-            alerts += self._score_and_emit(decoded[chunk_start:])
-        finally:
-            if scoring is not None:  # an infrastructure error: the chunk's scoring ends first
-                scoring.wait()
+        for record in records:
+            partition = (record.topic, record.partition)
+            if partition in self._released:
+                continue  # fetched before a revocation: its new owner processes it
+            self._position[partition] = record.offset + 1
+            floor = self._skip_below.get(partition)
+            if floor is not None:
+                if record.offset < floor:
+                    self.summary.skipped += 1
+                    self.checkpoint.advance_to(partition, floor)
+                    continue
+                del self._skip_below[partition]
+            decoded.append((record, self._decode_safely(record, latest)))
+            self.checkpoint.advance(record)
+        alerts = self._score_and_emit(decoded)
         if decoded:
             self.summary.messages += len(decoded)
             self.metrics.messages.inc(len(decoded))
@@ -959,35 +893,6 @@ class Runner:
             self._deliver(sink, "send", now, wall, decoded)
         self._end_replays()
         self.summary.batches += 1
-
-    def _start(self, decoded: list[Decoded]) -> _Scoring | None:
-        """Start scoring the chunk ``decoded`` on the scoring thread (None: nothing to score)."""
-        if not any(columns for _, columns in decoded):
-            return None
-        if self._scorer is None:
-            self._scorer = concurrent.futures.ThreadPoolExecutor(1, "lookout-scoring")
-        admission = self._admission_state(decoded)
-        arrays = _ColumnsInput.of(decoded)
-        future = self._scorer.submit(
-            self.pipeline.push_arrays, arrays.series, arrays.timestamps, arrays.values,
-            arrays.labels,
-        )  # fmt: skip
-        return _Scoring(decoded, admission, arrays, future)
-
-    def _finish(self, scoring: _Scoring | None) -> list[Alert]:
-        """Wait for ``scoring``'s chunk, then write its outputs; its alerts. A failed scoring
-        is undone and the chunk scored again here, in halves (see :meth:`_score_and_emit`)."""
-        if scoring is None:
-            return []
-        try:
-            batch, refused = scoring.future.result()
-        except INFRASTRUCTURE_ERRORS:
-            raise
-        except Exception:
-            self._undo_admission(scoring.admission)
-            return self._score_and_emit(scoring.decoded)
-        batch = self._refused_columns(scoring.arrays, batch, refused)
-        return self.emit(batch, self.monotonic(), scoring.decoded)
 
     def _decode_safely(self, record: Record, latest: float | None) -> list[Columns]:
         try:
@@ -1086,20 +991,16 @@ class Runner:
     def score_columns(self, decoded: list[Decoded]) -> ScoredBatch:
         """Score the batch's points as whole arrays, in message order (no Python object per
         point): every message decodes to runs of one series (:class:`Columns`)."""
-        arrays = _ColumnsInput.of(decoded)
-        batch, refused = self.pipeline.push_arrays(
-            arrays.series, arrays.timestamps, arrays.values, arrays.labels
-        )
-        return self._refused_columns(arrays, batch, refused)
-
-    def _refused_columns(
-        self,
-        arrays: _ColumnsInput,
-        batch: ScoredBatch,
-        refused: list[tuple[int, InvalidPoint]],
-    ) -> ScoredBatch:
-        """Dead-letter the points the pipeline refused; mark the series scored as changed."""
-        parts, sizes, timestamps = arrays.parts, arrays.sizes, arrays.timestamps
+        parts = [(record, c) for record, columns in decoded for c in columns]
+        sizes = [len(c.values) for _, c in parts]
+        series: list[str] = []
+        labels: list[Mapping[str, str]] = []
+        for (_, c), n in zip(parts, sizes, strict=True):  # a run at a time, not a point
+            series += [c.series] * n
+            labels += [c.labels] * n
+        timestamps = np.concatenate([c.timestamps for _, c in parts]) if parts else np.empty(0)
+        values = np.concatenate([c.values for _, c in parts]) if parts else np.empty(0)
+        batch, refused = self.pipeline.push_arrays(series, timestamps, values, labels)
         part_of = np.repeat(np.arange(len(parts)), sizes)
         starts = np.cumsum([0, *sizes])
         refused_parts = collections.Counter()
@@ -1107,7 +1008,7 @@ class Runner:
             record, columns = parts[part_of[index]]
             refused_parts[part_of[index]] += 1
             element = index - starts[part_of[index]]
-            point = MetricPoint(columns.series, timestamps.item(index), arrays.values.item(index))
+            point = MetricPoint(columns.series, timestamps.item(index), values.item(index))
             document = point_document(point)
             self.reject(
                 record,
@@ -1319,7 +1220,5 @@ class Runner:
                 try:
                     self.producer.close()
                 finally:
-                    if self._scorer is not None:
-                        self._scorer.shutdown()
                     if self.state_store is not None:
                         self.state_store.close()
