@@ -163,20 +163,21 @@ class StackBank:
         unchanged (two days are more points than either). 0: points only.
     memory_time, refractory_time
         Seconds of a series' time that the calibrations and the range break remember
-        (``memory_time``) and that an onset must beat the scores of (``refractory_time``),
-        when longer than ``long_window`` and ``refractory`` points: a 15-second series then
-        needs a score as rare per hour as a 5-minute one, and stays as long quiet after an
-        onset. 0: points only. ``refractory_time`` is 12,000 s by default, the 200 points of a
-        1-minute series: a 15-second series waits as long between onsets as a 1-minute one
-        (quiet fleet at 15 s: 8.5 -> 7.1 false pages per series-week, NAB and SMD, sampled at
-        1 minute and slower, unchanged). 60,000 s (200 points at 5 minutes) made the quiet fleet
-        page 2.0 times per series-week instead of 3.2 but cost SMD a sixth of its event recall
-        (0.72 -> 0.61), and ``memory_time`` alone measured no gain: both stay choices. With
-        ``paging_interval`` 3600, ``memory_time`` 1.5e6 (the 17 days of a 5-minute series) is
-        what lets a 15-second series express a score rare per hour (quiet fleet 0.50 / 0.15 /
-        0.20 / 0.25 false pages per series-week at 15 s / 1 min / 5 min / 1 h, recall 0.83 /
-        0.74 / 0.73 / 0.63; without it 15 s recall is 0.67), but that pair costs NAB's alerts
-        25 points (bench/README.md, "the calibration round").
+        (``memory_time``, when longer than ``long_window`` points; 0: points only) and that an
+        onset must beat the scores of (``refractory_time``, whatever the sampling interval, but
+        no longer than the warm-up; 0: ``refractory`` points). ``refractory_time`` is 60,000 s
+        by default, the 200 points of a 5-minute series (NAB's, unchanged): a 15-second,
+        1-minute and hourly series wait as long between onsets (16.7 hours; it was 12,000 s or
+        200 points, the longer: 3.3 hours at 15 s and 1 minute, two days at 1 hour). On the
+        quick protocol the quiet fleet pages 1.88 times per series-week instead of 3.15 (15 s
+        5.50 -> 2.85, 1 min 5.05 -> 2.60, 5 min and 1 h unchanged), event recall 0.83 -> 0.87
+        (hourly 0.63 -> 0.74), SMD's alerts 39.04 -> 44.38 (event recall 0.78 either way).
+        ``memory_time`` 1.5e6 (the 17 days of a 5-minute series) makes a 15-second series'
+        calibration records as rare per day as a 5-minute one's (quiet 15 s 5.50 -> 4.15) but
+        costs the 15-second fleet a tenth of its recall (1.00 -> 0.89) and SMD its (0.78 ->
+        0.72): a choice, not a default. With ``paging_interval`` 3600, ``memory_time`` 1.5e6
+        is what lets a 15-second series express a score rare per hour, but that pair costs
+        NAB's alerts 25 points (bench/README.md, "the calibration round").
     seed
         Seed of the Half-Space-Trees, shared by every series: it must be fixed.
 
@@ -250,7 +251,7 @@ class StackBank:
         paging_interval: float = 300.0,
         warm_up_time: float = 172800.0,
         memory_time: float = 0.0,
-        refractory_time: float = 12000.0,
+        refractory_time: float = 60000.0,
     ):
         params = {
             name: value for name, value in locals().items() if name not in ("self", "__class__")

@@ -1,9 +1,9 @@
 """Paging counts time, not points: a score's rarity is per ``paging_interval`` of the series'
 own time (see ``combination.per_time``), so a series sampled every 15 s does not page 20 times
 as often as the same process sampled every 5 minutes only because it has 20 times the points.
-The onset's refractory period is 200 points or ``refractory_time`` (12,000 s) of the series'
-time, the longer; the calibrations' memories are still counted in points unless ``memory_time``
-is set (it measured no gain), so a 15 s series still pages more than a 5 minute one: see the
+The onset's refractory period is ``refractory_time`` (60,000 s) of the series' time at every
+sampling interval; the calibrations' memories are still counted in points unless ``memory_time``
+is set (it costs recall), so a 15 s series still pages more than a 5 minute one: see the
 per-interval table of bench/quality.py."""
 
 from __future__ import annotations

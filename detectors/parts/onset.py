@@ -4,9 +4,10 @@ an incident is reported when it starts, not at every point.
 
 The maximum is kept in at most ``BLOCKS`` blocks (:func:`~detectors.compiled.blocked_max`):
 the last 181 to 200 of 200 scores in 10 floats. With ``refractory_time``, the refractory period
-is that much of the series' time if longer than ``refractory`` points (the blocks grow:
-:func:`~detectors.parts.sampling.memory_points`), so that a 15-second series is quiet after an
-onset as long as a 5-minute one.
+is that much of the series' time, whatever its sampling interval (the blocks grow or shrink:
+:func:`refractory_points`), so that a 15-second series is quiet after an onset as long as a
+5-minute one, and an hourly one no longer (``refractory`` points only while the step is
+unknown, or with ``refractory_time`` 0).
 
 Examples
 --------
@@ -21,8 +22,8 @@ Examples
 >>> onsets
 [True, True, False, False, True, False, False, False, False, False, True]
 
-In time: 4 points or 10 minutes of a 1-minute series, the longer, so the 0.5 is still recent
-six points later:
+In time: 10 minutes of a 1-minute series (10 points, not 4), so the 0.5 is still recent six
+points later:
 
 >>> c = constants({"refractory": 4, "onset_margin": 0.0, "refractory_time": 600.0,
 ...                "warm_up_time": 0.0})
@@ -42,7 +43,7 @@ import math
 
 from detectors.compiled import blocked_max, blocked_update, part
 from detectors.layout import Field, state_type
-from detectors.parts.sampling import memory_points, warm_up_points
+from detectors.parts.sampling import warm_up_points
 
 BLOCKS = 10
 
@@ -86,11 +87,27 @@ def is_onset(st, slot, combined, c):
 
 
 @part
+def refractory_points(step, c):
+    """The refractory period in points of a series sampled every ``step`` seconds:
+    ``refractory_time`` of its time (``refractory`` points while the step is unknown, or
+    with ``refractory_time`` 0), no longer than its warm-up
+    (:func:`~detectors.parts.sampling.warm_up_points`).
+
+    >>> c = constants({"refractory": 200, "onset_margin": 0.02, "refractory_time": 60000.0,
+    ...                "warm_up_time": 172800.0})
+    >>> [refractory_points(step, c) for step in (15.0, 60.0, 300.0, 3600.0, 0.0)]
+    [4000, 1000, 200, 17, 200]
+    """
+    window = max(c.refractory, 1)
+    if c.refractory_time > 0.0 and step > 0.0:
+        window = max(int(math.ceil(c.refractory_time / step)), 1)
+    return warm_up_points(window, step, c.warm_up_time)
+
+
+@part
 def learn(st, slot, combined, step, c):
     """Learn the combined score of a series sampled every ``step`` seconds."""
-    window = warm_up_points(
-        memory_points(max(c.refractory, 1), step, c.refractory_time), step, c.warm_up_time
-    )
+    window = refractory_points(step, c)
     block_size = max(window // c.n_blocks, 1)
     blocked_update(st.blocks[slot], st.n[slot], block_size, combined)
     st.n[slot] += 1

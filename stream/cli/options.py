@@ -146,8 +146,8 @@ STACK_OPTIONS = (
     Option(
         "refractory_time",
         _DEFAULT.refractory_time,
-        "seconds of a series' time whose scores an onset must beat, when longer than "
-        "200 points (0: points only)",
+        "seconds of a series' time whose scores an onset must beat, at any sampling "
+        "interval (0: 200 points)",
         type=float,
         metavar="SECONDS",
     ),

@@ -174,7 +174,7 @@ class DetectorStack:
         paging_interval: float = 300.0,
         warm_up_time: float = 172800.0,
         memory_time: float = 0.0,
-        refractory_time: float = 12000.0,
+        refractory_time: float = 60000.0,
     ):
         unknown = set(detectors) - set(DETECTOR_NAMES)
         if unknown or not detectors:
@@ -507,10 +507,11 @@ class DetectorStack:
         self._range.lengthen(memory)
         for incident in self._incidents.values():
             incident.memory = memory
-        # The onset's quiet period: in time if longer, but no longer than the warm-up
-        self._recent.lengthen(
-            self._warm_up(self._in_time(max(self.refractory, 1), self.refractory_time))
-        )
+        # The onset's quiet period: in time, but no longer than the warm-up
+        refractory = max(self.refractory, 1)
+        if self.refractory_time > 0 and self._step > 0:
+            refractory = max(math.ceil(self.refractory_time / self._step), 1)
+        self._recent.lengthen(self._warm_up(refractory))
         season_length = self._season_length(self._step)
         self._forecaster = LagForecaster(
             n_lags=self.n_lags,
