@@ -165,7 +165,9 @@ def test_without_a_budget_the_pipeline_pages_exactly_the_detectors_incidents():
     rng = np.random.default_rng(11)
     values = 10 + rng.normal(0, 1, 3000)
     values[[900, 1500, 2200]] += 15
-    stack = lambda: DetectorStack(grace_period=50)  # noqa: E731
+    # spikes 10 hours apart: the onset's refractory period as short as that (the default, 16.7
+    # hours, reports only the spikes that beat the last one)
+    stack = lambda: DetectorStack(grace_period=50, refractory_time=12000.0)  # noqa: E731
     pipeline = Pipeline(stack)
     points = [MetricPoint("api", 60.0 * t, v) for t, v in enumerate(values.tolist())]
     batch, _ = pipeline.push_many([(p, None) for p in points])
