@@ -109,9 +109,9 @@ def test_history_never_pages_overlapping_live_points_are_skipped_and_live_spikes
     rng = np.random.default_rng(4)
     live = [(end - 60.0, 400.0), (end, 400.0)]  # the history's own last points again
     # The incident ends (its resolution is not sent either), then, past the onset rule's
-    # memory of about 200 points, a new spike pages.
-    live += [(end + 60.0 * k, 50 + float(rng.normal())) for k in range(1, 260)]
-    live += [(end + 60.0 * 260, 900.0)]
+    # memory of 16.7 hours (1,000 points at 1 minute), a new spike pages.
+    live += [(end + 60.0 * k, 50 + float(rng.normal())) for k in range(1, 1060)]
+    live += [(end + 60.0 * 1060, 900.0)]
     records = [
         record(i, orjson.dumps({"series": name, "timestamp": t, "value": v}), key=name.encode())
         for i, (t, v) in enumerate(live)
