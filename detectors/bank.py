@@ -201,7 +201,7 @@ class StackBank:
     >>> float(results.onset_score[on_cpu][700]) == float(results.anomaly_score[on_cpu][700])
     True
     >>> bank.memory_bytes_per_series()  # a day of 288 five-minute buckets takes 4 kB of it
-    16333
+    14709
 
     A series' state moves to another bank and carries on there:
 

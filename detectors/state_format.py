@@ -32,6 +32,7 @@ Versions:
 - 13: the recalibrator's histogram is no longer cut at 1: it learns the combined evidence up
   to :data:`~detectors.parts.calibration.MAX_DECADES` (``calibration.counts`` has its bins past
   1).
+- 14: the forecaster keeps ``P`` (``forecaster.inverse``) in float32 (computed in float64).
 
 **Policy.** A state written by any version from :data:`OLDEST_READ` on is read: each upgrade is
 a pure function from one version's dict to the next one's, and they run in a chain. An upgrade
@@ -53,7 +54,7 @@ True
 ...     upgrade(state, 1, bank)
 ... except UnreadableStateError as error:
 ...     print(error)
-series state version 1 is not read any more (versions 2 to 13 are)
+series state version 1 is not read any more (versions 2 to 14 are)
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ from detectors.parts.range_break import BLOCKS as RANGE_BLOCKS
 
 __all__ = ["OLDEST_READ", "UPGRADES", "VERSION", "UnreadableStateError", "upgrade"]
 
-VERSION = 13
+VERSION = 14
 OLDEST_READ = 2
 
 
@@ -360,6 +361,14 @@ def _recalibrator_unbounded(state: dict, bank) -> dict:
     return state
 
 
+def _inverse_in_float32(state: dict, bank) -> dict:
+    """Format 14 keeps the forecaster's ``P`` in float32 (half its bytes, room for the weekly
+    season): the float64 entries rounded to the nearest float32."""
+    state = dict(state)
+    state["forecaster.inverse"] = np.asarray(state["forecaster.inverse"]).astype(np.float32)
+    return state
+
+
 def _bins_4_to_12(bank) -> tuple[int, ...]:
     """Each calibrator's bins in formats 4 to 12: the recalibrator's stopped at 1."""
     c = bank._params.calibration
@@ -518,5 +527,6 @@ UPGRADES: tuple[Callable[[dict, object], dict], ...] = (
     _10_to_11,
     _seasons_in_time_buckets,
     _recalibrator_unbounded,
+    _inverse_in_float32,
 )
 assert len(UPGRADES) == VERSION - OLDEST_READ

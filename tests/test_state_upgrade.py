@@ -336,3 +336,23 @@ def test_a_1_minute_profile_is_merged_into_5_minute_buckets():
     assert new_counts[0] == 4 and new_counts[1] == 15
     assert new_floats[0] == 2.5 and new_floats[1] == 7.0  # (1 + 2 + 3 + 4) / 4, minutes 5-9
     assert new_floats[length] == 2.0
+
+
+def test_version_13_inverse_is_rounded_to_float32_and_scores_on():
+    """The upgrade to format 14 rounds the forecaster's ``P`` to float32; the series scores on,
+    its expected value within float32 rounding of the float64 one's."""
+    from detectors.bank import StackBank
+    from detectors.state_format import upgrade
+
+    bank = StackBank()
+    slot = bank.add_series()
+    t = 300.0 * np.arange(600)
+    bank.process(np.full(600, slot), t, 10.0 + np.sin(t / 5000.0))
+    state = bank.export_slot(slot)
+    older = dict(state, **{"forecaster.inverse": state["forecaster.inverse"].astype(np.float64)})
+    upgraded = upgrade(older, 13, bank)
+    assert upgraded["forecaster.inverse"].dtype == np.float32
+    np.testing.assert_array_equal(upgraded["forecaster.inverse"], state["forecaster.inverse"])
+    copy = bank.import_slot(upgraded)
+    a = bank.process(np.array([slot, copy]), np.full(2, t[-1] + 300.0), np.full(2, 10.5))
+    assert a.anomaly_score[0] == a.anomaly_score[1] and a.expected[0] == a.expected[1]

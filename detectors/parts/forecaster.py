@@ -15,7 +15,9 @@ ridge`` to one diagonal entry, in turn (a rank-one term too), which keeps every 
 entry's ridge at about ``ridge`` (within 1.5 % at the defaults), as adding ``(1 -
 forgetting_factor) * ridge`` to the whole diagonal every point would (the solve before did
 that). With ``forgetting_factor=1`` there is no refill, and the weights equal batch ridge
-regression on the same lags.
+regression on the same lags. ``P`` is stored in float32 (computed in float64, rounded when
+stored): half of its 3.2 kB a series, at a cost measured on every corpus (bench/README.md); the
+symmetric, packed update keeps it symmetric, and the refilled ridge keeps it well conditioned.
 Values are divided by a scale frozen at the end of warm-up (the mean absolute value of the first
 ``n_lags`` values), which makes the ridge mean the same for CPU percentages and byte counts.
 A scale can turn out wrong by orders of magnitude (a gauge reads 0 until its service starts,
@@ -99,7 +101,7 @@ FIELDS = (
     Field("bucket_count", "i8", doc="how many values fell in that bucket"),
     Field("history_anchor", "f8", initial=math.nan, doc="the history's float32 offsets' anchor"),
     Field("lags", "f8", lambda c: (c.n_lags,), doc="ring of the last values"),
-    Field("inverse", "f8", _packed, doc="P, the inverse of A: upper triangle, row by row"),
+    Field("inverse", "f4", _packed, doc="P, the inverse of A: upper triangle, row by row"),
     Field("diagonal", "f8", lambda c: (c.size,), doc="A's diagonal"),
     Field("weights", "f8", lambda c: (c.size,)),
 )

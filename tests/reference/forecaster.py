@@ -26,6 +26,23 @@ import numpy as np
 from tests.reference.compact import Float32Offsets
 from tests.reference.rolling import EWMean
 
+
+def _float32(matrix: np.ndarray) -> np.ndarray:
+    """``matrix`` rounded to float32 (the bank keeps ``P`` so), computed on in float64."""
+    return matrix.astype(np.float32).astype(np.float64)
+
+
+def _symmetric(matrix: np.ndarray) -> np.ndarray:
+    """The upper triangle of ``matrix`` in float32, mirrored (the bank stores only it)."""
+    upper = np.triu(_float32(matrix))
+    return upper + np.triu(upper, 1).T
+
+
+def _in_order(terms: np.ndarray) -> np.ndarray | float:
+    """The sums of ``terms`` along the last axis, left to right (the bank's order)."""
+    return np.cumsum(terms, axis=-1)[..., -1]
+
+
 __all__ = ["LagForecaster", "RIDGE_HEADROOM"]
 
 # Mean absolute deviation of a normal distribution is sigma * sqrt(2 / pi).
@@ -112,7 +129,8 @@ class LagForecaster:
         self._clock = 0  # values kept: their time when no timestamp is given
         self._n_learned = 0
         self.scale = math.nan
-        self._p = np.eye(size) / alpha if alpha else np.eye(size) * 1e300  # the inverse of A
+        # The inverse of A, stored in float32 as the bank stores it (computed in float64)
+        self._p = _float32(np.eye(size) / alpha if alpha else np.eye(size) * 1e300)
         self._diagonal = np.full(size, float(alpha))  # A's diagonal
         self.weights = np.zeros(size)
         self._fitted = 0
@@ -233,13 +251,16 @@ class LagForecaster:
         of one diagonal entry in turn; False if it failed (a NaN, or a scale far off)."""
         lam = self.forgetting_factor
         p = self._p
-        v = p @ features
+        # P is kept in float32 (as the bank keeps it), so that P f, d and the updates round the
+        # same: the bank's arithmetic, in its order (sums left to right, factors as it groups
+        # them, the upper triangle mirrored).
+        v = _in_order(p * features)
         error = target - features @ self.weights
-        d = lam + features @ v
+        d = _in_order(np.concatenate([[lam], features * v]))
         if not (d > 0 and math.isfinite(d) and math.isfinite(error)):
             return False
         u, d = v / lam, d / lam
-        self._p = p / lam - np.outer(u, u) / d
+        self._p = _symmetric(p * (1.0 / lam) - np.outer(u * (1.0 / d), u))
         self.weights = self.weights + u * (error / d)
         self._diagonal = self._diagonal * lam + features * features
         # The refill cycles over the compiled stack's system size, whose last three entries are
@@ -251,7 +272,7 @@ class LagForecaster:
             g = self._p[:, k].copy()
             scale = refill / (1 + refill * g[k])
             self.weights = self.weights - g * (scale * self.weights[k])
-            self._p = self._p - scale * np.outer(g, g)
+            self._p = _symmetric(self._p - np.outer(scale * g, g))
             self._diagonal[k] += refill
         return self._ridge_counts() and bool(np.isfinite(self.weights).all())
 
@@ -266,7 +287,7 @@ class LagForecaster:
         scale = float(np.mean(np.abs(self._lags)))
         self.scale = scale if scale > 1e-9 else 1.0
         size = len(self.weights)
-        self._p = np.eye(size) / self.alpha if self.alpha else np.eye(size) * 1e300
+        self._p = _float32(np.eye(size) / self.alpha if self.alpha else np.eye(size) * 1e300)
         self._diagonal = np.full(size, float(self.alpha))
         self.weights = np.zeros(size)
         self._fitted = 0
