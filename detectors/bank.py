@@ -129,6 +129,9 @@ class StackBank:
     return_is_surprise
         Whether a return to the seasonal usual right after an unusual point keeps its forecast
         surprise (see 2.) instead of being excused by the season.
+    weekly_season
+        Whether a series whose values the daily profile explains better with a correction per
+        hour of the week uses it (see :mod:`detectors.parts.weekly`); False: the daily alone.
     spread_floor, min_surprise, volatility_window, score_decades, refractory, onset_margin
         See above.
     gap_steps
@@ -201,7 +204,7 @@ class StackBank:
     >>> float(results.onset_score[on_cpu][700]) == float(results.anomaly_score[on_cpu][700])
     True
     >>> bank.memory_bytes_per_series()  # a day of 288 five-minute buckets takes 4 kB of it
-    14709
+    15421
 
     A series' state moves to another bank and carries on there:
 
@@ -248,6 +251,7 @@ class StackBank:
         seed: int | None = 42,
         range_break: bool = True,
         return_is_surprise: bool = True,
+        weekly_season: bool = True,
         paging_interval: float = 300.0,
         warm_up_time: float = 172800.0,
         memory_time: float = 0.0,

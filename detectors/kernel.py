@@ -6,7 +6,8 @@ runs points through them in the stack's order, scoring each point before any par
 
 0. **Origin**: the value in the series' own origin and unit (its first value, its first
    change), so that nothing depends on the metric's zero or unit.
-1. **Expectation**: the forecaster's expected value and band, the seasonal profile's usual value.
+1. **Expectation**: the forecaster's expected value and band, the seasonal profile's usual value
+   (plus the weekly season's correction of the hour, on a series it explains better).
 2. **Surprise**: the forecast residual in residual standard deviations, floored at the spread,
    unless the season explains it.
 3. **Detectors**: ``forecast`` (the surprise beyond ``min_surprise``), ``volatility``, ``hst``,
@@ -47,6 +48,7 @@ from detectors.parts import (
     seasonal,
     spread,
     surprise,
+    weekly,
     zscore,
 )
 
@@ -76,6 +78,7 @@ PARTS = (
     sampling,
     forecaster,
     seasonal,
+    weekly,
     surprise,
     spread,
     zscore,
@@ -253,20 +256,39 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
         spread_variance = spread.variance(st.spread, slot)
         floor = spread.floor(st.spread, slot, p.spread)
 
+        # The usual value at this time: the daily profile's, plus the weekly season's
+        # correction of this hour where it explains the series better (see parts.weekly).
+        daily_usual = shift = math.nan
+        if length:
+            daily_usual = seasonal.predict(st.seasonal, slot, floats, counts, t, p.seasonal)
+            shift = weekly.correction(st.weekly, slot, t, p.weekly)
+        usual_now = daily_usual if shift == 0.0 else daily_usual + shift
+
         # Surprise
         surprised = 0.0
         if ready and not math.isnan(expected):
             std = py_max(residual_std, floor)
             surprised = abs(x - expected) / std
             if length:
+                # The daily profile scores the value less its hour's weekly correction; a hour
+                # on the weekend's edge may be explained by its neighbour's, as a bucket is.
+                # Its buckets' deviations are narrowed as much as its errors are narrower.
+                shifted = x if shift == 0.0 else x - shift
+                narrow = 1.0 if shift == 0.0 else weekly.spread(st.weekly, slot, p.weekly)
                 best, own = seasonal.scores(
-                    st.seasonal, slot, floats, counts, t, x, std, p.seasonal
+                    st.seasonal, slot, floats, counts, t, shifted, std, p.seasonal, narrow
                 )
-                usual = math.nan
-                if p.surprise.return_is_surprise:
-                    usual = seasonal.predict(st.seasonal, slot, floats, counts, t, p.seasonal)
+                if shift != 0.0:
+                    hour = math.floor(t / weekly.HOUR)
+                    for side in (-1, 1):
+                        near = weekly.known(st.weekly, slot, hour + side)
+                        score = seasonal.scores(
+                            st.seasonal, slot, floats, counts, t, x - near, std, p.seasonal, narrow
+                        )[0]
+                        if score < best:
+                            best = score
                 surprised = surprise.excused(
-                    st.surprise, slot, surprised, best, own, usual, x, p.surprise
+                    st.surprise, slot, surprised, best, own, usual_now, x, p.surprise
                 )
         z = zscore.score(st.zscore, slot, x, p.zscore)
 
@@ -274,10 +296,8 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
         # series that never varied has no daily shape to remove (a constant gauge would move
         # to 0 on the day its profile is known, and page).
         deseasonalized = x
-        if length and spread_variance != 0.0:
-            usual = seasonal.predict(st.seasonal, slot, floats, counts, t, p.seasonal)
-            if not math.isnan(usual):
-                deseasonalized = x - usual
+        if length and spread_variance != 0.0 and not math.isnan(usual_now):
+            deseasonalized = x - usual_now
         point = Point(t, x, surprised, floor, deseasonalized, values[i])
 
         # Detectors, calibration, agreement, recalibration
@@ -340,9 +360,6 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
         # the expectation frozen at its opening keeps it open (see parts.alert).
         onset_score = combined if onset.is_onset(st.onset, slot, combined, p.onset) else 0.0
         firing = st.alert.firing[slot] != 0
-        usual_now = math.nan
-        if length:
-            usual_now = seasonal.predict(st.seasonal, slot, floats, counts, t, p.seasonal)
         # The scale of "back near the expectation": the forecaster's band; without a season
         # the frozen expectation is one value, so at least the values' own spread (a cycle the
         # forecaster follows is not an incident that goes on).
@@ -402,6 +419,7 @@ def process_points(start, slots, timestamps, values, p, detectors, st, out, size
                 p.forecaster,
             )
             if length:
+                weekly.learn(st.weekly, slot, t, x, daily_usual, step, p.weekly)
                 seasonal.learn(st.seasonal, slot, floats, counts, t, x, p.seasonal)
         else:
             # Warm-up: keep the point; the values go straight into the lags ring, in order.

@@ -33,6 +33,8 @@ Versions:
   to :data:`~detectors.parts.calibration.MAX_DECADES` (``calibration.counts`` has its bins past
   1).
 - 14: the forecaster keeps ``P`` (``forecaster.inverse``) in float32 (computed in float64).
+- 15: the weekly season (``weekly.*``, :mod:`detectors.parts.weekly`): a correction of the
+  daily profile per hour of the week and the two seasons' recent errors.
 
 **Policy.** A state written by any version from :data:`OLDEST_READ` on is read: each upgrade is
 a pure function from one version's dict to the next one's, and they run in a chain. An upgrade
@@ -54,7 +56,7 @@ True
 ...     upgrade(state, 1, bank)
 ... except UnreadableStateError as error:
 ...     print(error)
-series state version 1 is not read any more (versions 2 to 14 are)
+series state version 1 is not read any more (versions 2 to 15 are)
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ from detectors.parts.range_break import BLOCKS as RANGE_BLOCKS
 
 __all__ = ["OLDEST_READ", "UPGRADES", "VERSION", "UnreadableStateError", "upgrade"]
 
-VERSION = 14
+VERSION = 15
 OLDEST_READ = 2
 
 
@@ -369,6 +371,17 @@ def _inverse_in_float32(state: dict, bank) -> dict:
     return state
 
 
+def _weekly_season(state: dict, bank) -> dict:
+    """Format 15 adds the weekly season: a series starts it as a new one does (no hour of the
+    week known, no error compared), so it uses the daily profile alone until a week of its
+    next points has taught the hours and their errors show the weekly one explains it better."""
+    state = dict(state)
+    for name, value in bank.new_series_state().items():
+        if name.startswith("weekly."):
+            state[name] = value
+    return state
+
+
 def _bins_4_to_12(bank) -> tuple[int, ...]:
     """Each calibrator's bins in formats 4 to 12: the recalibrator's stopped at 1."""
     c = bank._params.calibration
@@ -528,5 +541,6 @@ UPGRADES: tuple[Callable[[dict, object], dict], ...] = (
     _seasons_in_time_buckets,
     _recalibrator_unbounded,
     _inverse_in_float32,
+    _weekly_season,
 )
 assert len(UPGRADES) == VERSION - OLDEST_READ

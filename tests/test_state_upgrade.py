@@ -152,7 +152,7 @@ def test_version_2_state_restores_into_the_default_stack(earlier):
 @pytest.mark.parametrize(
     ("version", "message"),
     [
-        (1, "version 1 is not read any more .versions 2 to 13 are."),
+        (1, f"version 1 is not read any more .versions 2 to {SERIES_STATE_VERSION} are."),
         (SERIES_STATE_VERSION + 1, "newer than this Lookout's"),
         ("5", "version '5'"),
     ],
@@ -356,3 +356,25 @@ def test_version_13_inverse_is_rounded_to_float32_and_scores_on():
     copy = bank.import_slot(upgraded)
     a = bank.process(np.array([slot, copy]), np.full(2, t[-1] + 300.0), np.full(2, 10.5))
     assert a.anomaly_score[0] == a.anomaly_score[1] and a.expected[0] == a.expected[1]
+
+
+def test_version_14_state_gains_an_empty_weekly_season_and_scores_on():
+    """The upgrade to format 15 adds the weekly season as a new series has it: the daily
+    profile alone scores on (no hour of the week known), bit for bit as before."""
+    from detectors.bank import StackBank
+    from detectors.state_format import upgrade
+
+    bank = StackBank()
+    slot = bank.add_series()
+    t = 300.0 * np.arange(900)
+    bank.process(np.full(900, slot), t, 10.0 + np.sin(t / 5000.0))
+    state = bank.export_slot(slot)
+    older = {k: v for k, v in state.items() if not k.startswith("weekly.")}
+    upgraded = upgrade(older, 14, bank)
+    assert np.isnan(upgraded["weekly.corrections"]).all()
+    copy = bank.import_slot(upgraded)
+    daily = StackBank(weekly_season=False)
+    alone = daily.import_slot(upgraded)
+    a = bank.process(np.array([copy]), np.array([t[-1] + 300.0]), np.array([10.5]))
+    b = daily.process(np.array([alone]), np.array([t[-1] + 300.0]), np.array([10.5]))
+    assert a.anomaly_score[0] == b.anomaly_score[0] and a.expected[0] == b.expected[0]

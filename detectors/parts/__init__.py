@@ -17,6 +17,7 @@ series-state version need an upgrade step adding the new fields (``detectors.sta
 ``sampling``       the sampling interval from the first points, gaps
 ``forecaster``     the lag forecaster: expected value and band
 ``seasonal``       the usual value at this time of day
+``weekly``         its correction per hour of the week, where it explains the series better
 ``surprise``       the forecast residual in residual standard deviations, excused by the season
 ``spread``         the series' overall spread (the floor of every standard deviation)
 ``forecast``       the surprise beyond ``min_surprise`` (the ``forecast`` detector, no state)

@@ -177,10 +177,11 @@ def predict(st, slot, floats, counts, timestamp, c):
 
 
 @part
-def scores(st, slot, floats, counts, timestamp, x, min_std, c):
+def scores(st, slot, floats, counts, timestamp, x, min_std, c, spread=1.0):
     """How unusual ``x`` is at its time, in (floored) standard deviations: the best of its
     time's usual value and its bucket's two neighbours', and its time's own score (NaN where
-    not trusted)."""
+    not trusted). ``spread`` narrows the buckets' deviations (the weekly season's, which fits
+    better: see :mod:`detectors.parts.weekly`)."""
     length = st.length[slot]
     means = st.float_offset[slot] + history_size(length)
     abs_devs = means + length
@@ -198,7 +199,7 @@ def scores(st, slot, floats, counts, timestamp, x, min_std, c):
                 continue
             mean = load_offset(st.anchor[slot], floats, means + b)
             abs_dev = np.float64(floats[abs_devs + b])
-        std = py_max(abs_dev * MAD_TO_SIGMA, min_std)
+        std = py_max(abs_dev * MAD_TO_SIGMA * spread, min_std)
         if std <= 0:
             score = 0.0 if x == mean else math.inf
         else:

@@ -103,7 +103,12 @@ class SeasonalProfile:
         return self._usual(timestamp)[1]
 
     def score_one(
-        self, timestamp: float, x: float, min_std: float = 0.0, neighbours: bool = True
+        self,
+        timestamp: float,
+        x: float,
+        min_std: float = 0.0,
+        neighbours: bool = True,
+        spread: float = 1.0,
     ) -> float:
         """|x - usual| in the bucket's standard deviations (>= ``min_std``); NaN if unknown.
 
@@ -125,7 +130,7 @@ class SeasonalProfile:
                     continue
                 # .item() reads Python floats: numpy scalar arithmetic is slower, rounds the same
                 mean, abs_dev = self._mean[b], self._abs_dev.item(b)
-            std = max(abs_dev * _MAD_TO_SIGMA, min_std)
+            std = max(abs_dev * _MAD_TO_SIGMA * spread, min_std)
             score = (0.0 if x == mean else math.inf) if std <= 0 else abs(x - mean) / std
             if not score >= best:  # also when best is NaN
                 best = score
@@ -143,3 +148,53 @@ class SeasonalProfile:
             self._mean[b] = mean + self.alpha * deviation
         if count < _MAX_COUNT:
             self._count[b] = count + 1
+
+
+class WeeklyCorrection:
+    """What the daily profile misses, per hour of the week (the reference of
+    :mod:`detectors.parts.weekly`): each hour's mean residual ``x - usual`` folded into its
+    bucket (float32) when a later hour starts, used where its recent error is below ``margin``
+    times the daily profile's."""
+
+    def __init__(self, alpha: float = 0.3, error_time: float = 3 * 86400.0, margin: float = 0.9):
+        self.alpha, self.error_time, self.margin = alpha, error_time, margin
+        self.corrections: dict[int, float] = {}
+        self.hour: int | None = None
+        self.total, self.count = 0.0, 0
+        self.daily_error = self.weekly_error = math.nan
+
+    def chosen(self) -> bool:
+        return self.weekly_error < self.margin * self.daily_error
+
+    def spread(self) -> float:
+        """How much narrower the weekly season's errors are than the daily profile's."""
+        return self.weekly_error / self.daily_error if self.chosen() else 1.0
+
+    def known(self, hour: int) -> float:
+        return self.corrections.get(hour % 168, 0.0)
+
+    def correction(self, timestamp: float) -> float:
+        return self.known(math.floor(timestamp / 3600.0)) if self.chosen() else 0.0
+
+    def learn(self, timestamp: float, x: float, usual: float, step: float) -> None:
+        if math.isnan(usual):
+            return
+        hour = math.floor(timestamp / 3600.0)
+        kept = self.corrections.get(hour % 168)
+        if kept is not None:
+            weight = -math.expm1(-max(step, 0.0) / self.error_time)
+            daily, weekly = abs(x - usual), abs(x - usual - kept)
+            if math.isnan(self.daily_error):
+                self.daily_error, self.weekly_error = daily, weekly
+            else:
+                self.daily_error += weight * (daily - self.daily_error)
+                self.weekly_error += weight * (weekly - self.weekly_error)
+        if self.hour is None or hour > self.hour:
+            if self.count:
+                mean = self.total / self.count
+                old = self.corrections.get(self.hour % 168)
+                new = mean if old is None else old + self.alpha * (mean - old)
+                self.corrections[self.hour % 168] = float(np.float32(new))
+            self.hour, self.total, self.count = hour, 0.0, 0
+        self.total += x - usual
+        self.count += 1

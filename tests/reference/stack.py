@@ -15,7 +15,7 @@ from tests.reference.forecaster import LagForecaster
 from tests.reference.incidents import OutageToZero, SteadyClimb, StuckValue
 from tests.reference.isolation import HalfSpaceTreesDetector
 from tests.reference.rolling import BlockedMax, BlockedRange, EWMean, EWVar
-from tests.reference.seasonal import SeasonalProfile
+from tests.reference.seasonal import SeasonalProfile, WeeklyCorrection
 from tests.reference.zscore import ZScore
 
 __all__ = ["Assessment", "DetectorStack", "DETECTOR_NAMES", "COMBINATIONS"]
@@ -171,6 +171,7 @@ class DetectorStack:
         seed: int | None = 42,
         range_break: bool = True,
         return_is_surprise: bool = True,
+        weekly_season: bool = True,
         paging_interval: float = 300.0,
         warm_up_time: float = 172800.0,
         memory_time: float = 0.0,
@@ -213,6 +214,9 @@ class DetectorStack:
         self.seed = seed
         self.range_break = range_break
         self.return_is_surprise = return_is_surprise
+        self.weekly_season = weekly_season
+        # The correction per hour of the week, used where it explains the series better
+        self._weekly = WeeklyCorrection() if weekly_season else None
         self.paging_interval = paging_interval
         self.warm_up_time = warm_up_time
         self.memory_time = memory_time
@@ -366,7 +370,7 @@ class DetectorStack:
         onset_score = combined if is_onset else 0.0
         # Quiet, only an onset may open an alert; firing, the distance from the expectation
         # frozen at its opening keeps it open.
-        usual = math.nan if self._seasonal is None else self._seasonal.predict_one(timestamp)
+        usual = self._usual(timestamp)
         std = max(forecaster.residual_std, floor) if forecaster is not None else math.nan
         if math.isnan(usual):  # one frozen value: at least the values' own spread
             std = max(std, self._zscore.std)
@@ -419,7 +423,21 @@ class DetectorStack:
         std = max(forecaster.residual_std, floor)
         surprise = abs(value - expected) / std
         if self._seasonal is not None:
-            seasonal = self._seasonal.score_one(timestamp, value, min_std=std)
+            shift = self._shift(timestamp)
+            shifted = value - shift if shift else value
+            narrow = self._weekly.spread() if shift else 1.0
+            seasonal = self._seasonal.score_one(timestamp, shifted, min_std=std, spread=narrow)
+            if shift:  # an hour on the weekend's edge may be explained by its neighbour's
+                hour = math.floor(timestamp / 3600.0)
+                for side in (-1, 1):
+                    near = self._seasonal.score_one(
+                        timestamp,
+                        value - self._weekly.known(hour + side),
+                        min_std=std,
+                        spread=narrow,
+                    )
+                    if near < seasonal:
+                        seasonal = near
             # A slow excursion (a memory leak's ramp) fools the lags and the season alike: the
             # lags follow it and the season's previous bucket has just learned it. Its end, a
             # jump back to the usual level, is a change the lags did not expect, and the season
@@ -429,8 +447,10 @@ class DetectorStack:
             # starting on a quiet Saturday is the season's own step, not a return.
             returning = False
             if self.return_is_surprise:
-                usual = self._seasonal.predict_one(timestamp)
-                own = self._seasonal.score_one(timestamp, value, min_std=std, neighbours=False)
+                usual = self._usual(timestamp)
+                own = self._seasonal.score_one(
+                    timestamp, shifted, min_std=std, neighbours=False, spread=narrow
+                )
                 unusual = own > self.min_surprise  # False while the bucket is unknown (NaN)
                 returning = not unusual and (
                     abs(usual - self._previous_usual) < abs(self._previous_deviation)
@@ -462,8 +482,19 @@ class DetectorStack:
         page on every constant gauge (``up``, a replica count) two days after it appears."""
         if self._seasonal is None or self._spread.get() == 0.0:
             return value
-        usual = self._seasonal.predict_one(timestamp)
+        usual = self._usual(timestamp)
         return value if math.isnan(usual) else value - usual
+
+    def _shift(self, timestamp: float) -> float:
+        """The weekly correction of the daily usual value at ``timestamp`` (0: none)."""
+        return 0.0 if self._weekly is None else self._weekly.correction(timestamp)
+
+    def _usual(self, timestamp: float) -> float:
+        """The usual value: the daily profile's, plus the weekly correction where chosen."""
+        if self._seasonal is None:
+            return math.nan
+        usual, shift = self._seasonal.predict_one(timestamp), self._shift(timestamp)
+        return usual + shift if shift else usual
 
     def _floored_zscore(self, value: float, floor: float) -> float:
         if self._zscore.std == 0.0 and floor == 0.0 or math.isnan(self._zscore.mean):
@@ -487,6 +518,9 @@ class DetectorStack:
                 return
             self._forecaster.learn_one(value, timestamp)
             if self._seasonal is not None:
+                if self._weekly is not None:
+                    usual = self._seasonal.predict_one(timestamp)
+                    self._weekly.learn(timestamp, value, usual, self._step)
                 self._seasonal.learn_one(timestamp, value)
             return
         self._first_points.append((timestamp, value))
