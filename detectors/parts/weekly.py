@@ -22,6 +22,11 @@ days): the weekly season is used only while its error is below ``margin`` (0.9) 
 daily one. A series without a weekly rhythm keeps the daily profile alone (its weekly
 correction is noise, which the comparison sees), so it scores as before; so does every series
 in its first week, where no hour of the week is known yet.
+Where it is used, the daily buckets' deviations (widened by the weekday/weekend alternation
+they average) are narrowed by the square root of the errors' ratio (:func:`spread`), so that
+the corrected usual value does not excuse what it does not explain (a variance burst on a
+Saturday); the square root costs the quiet fleet least (bench/README.md, "The weekly
+season").
 
 Examples
 --------
