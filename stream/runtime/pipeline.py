@@ -48,6 +48,7 @@ from stream.point import InvalidPoint, MetricPoint
 from stream.runtime.ordering import ADMITTED, OUT_OF_ORDER, OrderGuard
 
 __all__ = [
+    "Admitted",
     "Pipeline",
     "Scored",
     "ScoredBatch",
@@ -137,6 +138,19 @@ class ScoredBatch:
     @functools.cached_property
     def _transitions(self) -> list[Scored]:  # replay and the runner both read them
         return [self.scored_at(i) for i in sorted(self.events)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Admitted:
+    """Points :meth:`Pipeline.admit_arrays` let in, in order, with their series' bank slots,
+    and ``(index, error)`` of those it refused."""
+
+    series: list[str]
+    slots: np.ndarray
+    timestamps: np.ndarray
+    values: np.ndarray
+    labels: Sequence[Mapping[str, str] | None] | None
+    refused: list[tuple[int, InvalidPoint]]
 
 
 class Pipeline:
@@ -372,7 +386,8 @@ class Pipeline:
 
         Timestamps and values must be finite (as parsed files and decoded messages are). The
         order checks run per series on whole arrays, so no per-point Python is left but the
-        series lookup.
+        series lookup. The same as :meth:`admit_arrays`, :meth:`score_admitted` and
+        :meth:`finish_admitted` in turn.
 
         >>> pipeline = Pipeline(lambda: DetectorStack(grace_period=10))
         >>> batch, refused = pipeline.push_arrays(
@@ -380,6 +395,20 @@ class Pipeline:
         >>> batch.series, [(index, error.reason) for index, error in refused]
         (['cpu', 'mem', 'cpu'], [(1, 'out_of_order')])
         """
+        admitted = self.admit_arrays(series, timestamps, values, labels)
+        return self.finish_admitted(admitted, self.score_admitted(admitted))
+
+    def admit_arrays(
+        self,
+        series: Sequence[str],
+        timestamps: np.ndarray,
+        values: np.ndarray,
+        labels: Sequence[Mapping[str, str] | None] | None = None,
+    ) -> Admitted:
+        """The first step of :meth:`push_arrays`: the order checks and the series' slots (new
+        series get one), nothing scored yet. :meth:`score_admitted` scores the result, then
+        :meth:`finish_admitted` decides its alerts; batches must go through both in the order
+        they were admitted, before the next one is admitted."""
         if self.reorder_window:
             raise TypeError("with a reorder window points may wait: use push_many()")
         timestamps = np.asarray(timestamps, dtype=np.float64)
@@ -416,8 +445,23 @@ class Pipeline:
             if labels is not None:
                 labels = [labels[i] for i in rows.tolist()]
             codes, timestamps, values = codes[rows], timestamps[rows], values[rows]
-        results = self.bank.process(slot_of[codes], timestamps, values, self.threads)
-        return self._batch(list(series), timestamps, values, labels, results), refused
+        return Admitted(list(series), slot_of[codes], timestamps, values, labels, refused)
+
+    def score_admitted(self, admitted: Admitted) -> BankResults:
+        """The bank's results for :meth:`admit_arrays`' points. The kernel releases the GIL:
+        this may run on another thread while the caller reads or writes, but at once with no
+        other call of this pipeline (admitting may grow the bank's arrays)."""
+        return self.bank.process(admitted.slots, admitted.timestamps, admitted.values, self.threads)
+
+    def finish_admitted(
+        self, admitted: Admitted, results: BankResults
+    ) -> tuple[ScoredBatch, list[tuple[int, InvalidPoint]]]:
+        """What :meth:`push_arrays` returns, from the points admitted and their results (the
+        pager decides their alerts)."""
+        batch = self._batch(
+            admitted.series, admitted.timestamps, admitted.values, admitted.labels, results
+        )
+        return batch, admitted.refused
 
     def _refusal(self, decision: int, series: str, timestamp: float) -> InvalidPoint:
         if decision == _REFUSED_SERIES:

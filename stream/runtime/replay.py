@@ -20,6 +20,8 @@ uninterrupted run. A different set of inputs, output folder or detector settings
 from __future__ import annotations
 
 import collections
+import concurrent.futures
+import contextlib
 import dataclasses
 import hashlib
 import time
@@ -35,7 +37,7 @@ from detectors.state import snapshot
 from stream.outputs.paging import Pager
 from stream.outputs.sinks import RESULT_COLUMNS, JsonLinesWriter, ResultCsvWriter
 from stream.point import InvalidPoint
-from stream.runtime.pipeline import FAST_STEP, Pipeline, ScoredBatch
+from stream.runtime.pipeline import FAST_STEP, Admitted, Pipeline, ScoredBatch
 from stream.runtime.state_store import SqliteStateStore, StateChanges
 from stream.sources.csv_files import (
     CsvFile,
@@ -320,24 +322,6 @@ def _resume(
     return state
 
 
-def _replay_rows(
-    parsed: CsvFile,
-    relpath: str,
-    start: int,
-    end: int,
-    pipeline: Pipeline,
-    out: ResultCsvWriter,
-    alerts: JsonLinesWriter,
-    reject: Callable[[RejectedRow], None],
-    summary: ReplaySummary,
-) -> None:
-    """Score rows ``start:end`` of a parsed file in one batch; write results, alerts, rejects."""
-    batch, refused = pipeline.push_arrays(
-        parsed.series[start:end].tolist(), parsed.timestamps[start:end], parsed.values[start:end]
-    )
-    _write_rows(parsed, relpath, start, end, batch, refused, out, alerts, reject, summary)
-
-
 def _write_rows(
     parsed: CsvFile,
     relpath: str,
@@ -383,35 +367,98 @@ def _write_rows(
     summary.points += len(batch)
 
 
-def _replay_files_at_once(
+def _files_at_once(
     files: list[tuple[CsvFile, Path]],
-    pipeline: Pipeline,
     alerts: JsonLinesWriter,
     reject: Callable[[RejectedRow], None],
     summary: ReplaySummary,
-) -> None:
-    """Score whole parsed files in one batch, so that two threads share their series; then
-    write each file's results, alerts and rejects in file order, as one at a time would."""
-    batch, refused = pipeline.push_arrays(
+) -> tuple[Batch, Callable[[ScoredBatch, list[tuple[int, InvalidPoint]]], None]]:
+    """Whole parsed files as one batch, so that two threads share their series, and what
+    writes each file's results, alerts and rejects in file order, as one at a time would."""
+
+    def write(batch: ScoredBatch, refused: list[tuple[int, InvalidPoint]]) -> None:
+        first_row = first_kept = 0
+        for parsed, out_path in files:
+            rows = len(parsed.lines)
+            mine = [(i - first_row, e) for i, e in refused if first_row <= i < first_row + rows]
+            kept = rows - len(mine)
+            for row in parsed.rejected:
+                reject(row)
+            summary.files += 1
+            with ResultCsvWriter(out_path, parsed.long_format) as out:
+                part = batch[first_kept : first_kept + kept]
+                relpath = parsed.relpath
+                _write_rows(parsed, relpath, 0, rows, part, mine, out, alerts, reject, summary)
+            if not kept:
+                summary.empty_files.append(parsed.out_relpath)
+            first_row += rows
+            first_kept += kept
+
+    points = (
         np.concatenate([parsed.series for parsed, _ in files]).tolist(),
         np.concatenate([parsed.timestamps for parsed, _ in files]),
         np.concatenate([parsed.values for parsed, _ in files]),
     )
-    first_row = first_kept = 0
-    for parsed, out_path in files:
-        rows = len(parsed.lines)
-        mine = [(i - first_row, e) for i, e in refused if first_row <= i < first_row + rows]
-        kept = rows - len(mine)
-        for row in parsed.rejected:
-            reject(row)
-        summary.files += 1
-        with ResultCsvWriter(out_path, parsed.long_format) as out:
-            part = batch[first_kept : first_kept + kept]
-            _write_rows(parsed, parsed.relpath, 0, rows, part, mine, out, alerts, reject, summary)
-        if not kept:
-            summary.empty_files.append(parsed.out_relpath)
-        first_row += rows
-        first_kept += kept
+    return points, write
+
+
+#: Points to score: series, timestamps, values.
+Batch = tuple[list[str], np.ndarray, np.ndarray]
+_Write = Callable[[ScoredBatch, list[tuple[int, InvalidPoint]]], None]
+
+
+class _Scoring:
+    """Scores batches in order and hands each to its writer, in the same order.
+
+    ``overlapped``: a batch's kernel runs on a worker thread (it releases the GIL) while this
+    thread writes the previous batch's results and reads the next files; the pager still sees
+    the batches in order, each after its kernel and before the next batch is admitted. Else
+    each batch is scored and written before :meth:`submit` returns (checkpoints need that).
+    """
+
+    def __init__(self, pipeline: Pipeline, overlapped: bool):
+        self.pipeline = pipeline
+        self._executor = (
+            concurrent.futures.ThreadPoolExecutor(1, "lookout-replay") if overlapped else None
+        )
+        self._pending: tuple[Admitted, concurrent.futures.Future | None, _Write] | None = None
+
+    def submit(self, points: Batch, write: _Write) -> None:
+        previous = self._finish()
+        admitted = self.pipeline.admit_arrays(*points)
+        if self._executor is None:
+            self._pending = (admitted, None, write)
+        else:
+            future = self._executor.submit(self.pipeline.score_admitted, admitted)
+            self._pending = (admitted, future, write)
+        if previous is not None:
+            previous()
+        if self._executor is None:
+            self.drain()
+
+    def drain(self) -> None:
+        """Score and write the batch still pending, if any."""
+        previous = self._finish()
+        if previous is not None:
+            previous()
+
+    def _finish(self) -> Callable[[], None] | None:
+        """Wait for the pending batch's kernel and run its pager; what writes it."""
+        if self._pending is None:
+            return None
+        admitted, future, write = self._pending
+        self._pending = None
+        if future is None:
+            results = self.pipeline.score_admitted(admitted)
+        else:
+            results = future.result()
+        batch, refused = self.pipeline.finish_admitted(admitted, results)
+        return lambda: write(batch, refused)
+
+    def close(self) -> None:
+        """Stop the worker (after its kernel, if one still runs: on an error)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
 
 
 class _Reader:
@@ -500,55 +547,99 @@ def _run(
             touched.clear()
 
         # Small files wait to be scored together (two threads then share their series), unless
-        # the replay checkpoints (a checkpoint follows every file) or stops at an invalid row.
+        # the replay checkpoints (a checkpoint follows every file) or stops at an invalid row;
+        # then too, a batch's kernel overlaps the writing of the one before and the reading of
+        # the files after.
         waiting: list[tuple[CsvFile, Path]] = []
         waiting_rows = 0  # kept as files come: thousands of tiny files would make a sum quadratic
         grouped = store is None and on_invalid == "skip"
+        scoring = _Scoring(pipeline, overlapped=grouped)
+        writers = contextlib.ExitStack()
 
         def score_waiting() -> None:
             nonlocal waiting_rows
             if waiting:
-                _replay_files_at_once(waiting, pipeline, alerts, reject, summary)
+                scoring.submit(*_files_at_once(list(waiting), alerts, reject, summary))
                 waiting.clear()
                 waiting_rows = 0
 
-        for path, relpath in tqdm(files, desc="replay", unit="file", disable=not progress):
-            for parsed in read(path, relpath):
-                # Progress is kept per output file (an export has one per series).
-                key = parsed.out_relpath
-                done = state.files.get(key) if state is not None else None
-                if done is not None and done["done"]:
-                    continue
-                out_path = out_dir / key
-                if grouped and len(parsed.lines) < CHECKPOINT_ROWS:
-                    waiting.append((parsed, out_path))
-                    waiting_rows += len(parsed.lines)
-                    if waiting_rows >= GROUP_ROWS:
-                        score_waiting()
-                    continue
-                score_waiting()
-                start = 0 if done is None else done["rows"]
-                if done is None:  # a resumed file logged these before its first checkpoint
-                    for row in parsed.rejected:
-                        reject(row)
-                    summary.files += 1
-                points_before = summary.points
-                resume_at = outputs.get(key) if done else None
-                with ResultCsvWriter(out_path, parsed.long_format, resume_at) as out:
+        def chunk_writer(
+            parsed: CsvFile, start: int, end: int, out: ResultCsvWriter, file: dict
+        ) -> _Write:
+            """What writes rows ``start:end`` of a file scored in chunks: its rejects before
+            its first chunk (unless resumed), its checkpoints, and its end after its last."""
+            key, stop = parsed.out_relpath, len(parsed.lines)
+
+            def write(batch: ScoredBatch, refused: list[tuple[int, InvalidPoint]]) -> None:
+                if "points_before" not in file:
+                    if file["done"] is None:  # a resumed file logged these before
+                        for row in parsed.rejected:
+                            reject(row)
+                        summary.files += 1
+                    file["points_before"] = summary.points
+                _write_rows(
+                    parsed, parsed.relpath, start, end, batch, refused, out, alerts, reject, summary
+                )
+                touched.update(parsed.series[start:end].tolist())
+                if store is not None and end % checkpoint_rows == 0 and end < stop:
+                    checkpoint(key, end, False, out)
+                if end == stop:
+                    checkpoint(key, stop, True, out)
+                    out.close()
+                    if summary.points == file["points_before"] and file["done"] is None:
+                        summary.empty_files.append(key)
+
+            return write
+
+        try:
+            for path, relpath in tqdm(files, desc="replay", unit="file", disable=not progress):
+                for parsed in read(path, relpath):
+                    # Progress is kept per output file (an export has one per series).
+                    key = parsed.out_relpath
+                    done = state.files.get(key) if state is not None else None
+                    if done is not None and done["done"]:
+                        continue
+                    out_path = out_dir / key
+                    if grouped and len(parsed.lines) < CHECKPOINT_ROWS:
+                        waiting.append((parsed, out_path))
+                        waiting_rows += len(parsed.lines)
+                        if waiting_rows >= GROUP_ROWS:
+                            score_waiting()
+                        continue
+                    score_waiting()
+                    start = 0 if done is None else done["rows"]
+                    stop = len(parsed.lines)
+                    if start >= stop:  # nothing to score: written at once, in order
+                        scoring.drain()
+                        if done is None:
+                            for row in parsed.rejected:
+                                reject(row)
+                            summary.files += 1
+                        resume_at = outputs.get(key) if done else None
+                        with ResultCsvWriter(out_path, parsed.long_format, resume_at) as out:
+                            checkpoint(key, stop, True, out)
+                        if done is None:
+                            summary.empty_files.append(key)
+                        continue
+                    resume_at = outputs.get(key) if done else None
+                    out = writers.enter_context(
+                        ResultCsvWriter(out_path, parsed.long_format, resume_at)
+                    )
+                    file = {"done": done}
                     # Chunks end where checkpoints fall: at multiples of checkpoint_rows.
                     chunk = checkpoint_rows if store is not None else CHECKPOINT_ROWS
-                    stop = len(parsed.lines)
                     while start < stop:
                         end = min(stop, (start // chunk + 1) * chunk)
-                        _replay_rows(
-                            parsed, relpath, start, end, pipeline, out, alerts, reject, summary
+                        points = (
+                            parsed.series[start:end].tolist(),
+                            parsed.timestamps[start:end],
+                            parsed.values[start:end],
                         )
-                        touched.update(parsed.series[start:end].tolist())
+                        scoring.submit(points, chunk_writer(parsed, start, end, out, file))
                         start = end
-                        if store is not None and end % checkpoint_rows == 0 and end < stop:
-                            checkpoint(key, end, False, out)
-                    checkpoint(key, stop, True, out)
-                if summary.points == points_before and done is None:
-                    summary.empty_files.append(key)
-        score_waiting()
+            score_waiting()
+            scoring.drain()
+        finally:
+            scoring.close()
+            writers.close()
     summary.kept_duplicates = pipeline.order.kept_duplicates
