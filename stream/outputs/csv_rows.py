@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import orjson
-from numba import njit, uint64
+from numba import njit
 
 __all__ = ["Fields", "float_fields", "text_fields", "flag_fields", "rows", "warm_up"]
 
@@ -64,11 +64,9 @@ def float_fields(values: np.ndarray, missing: str = "nan") -> Fields:
     if not len(values):
         return Fields(b"", np.zeros(0, np.int64), np.zeros(0, np.int64))
     data = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]  # without [ ]
-    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == _COMMA)
-    ends = np.append(ends, len(data))
-    starts = np.empty_like(ends)
-    starts[0] = 0
-    starts[1:] = ends[:-1] + 1
+    starts = np.empty(len(values), np.int64)
+    ends = np.empty(len(values), np.int64)
+    _split(np.frombuffer(data, np.uint8), starts, ends)
     odd = ~np.isfinite(values)
     if odd.any():  # orjson wrote them as null
         for where, span in (
@@ -123,19 +121,20 @@ def rows(columns: Sequence[Fields]) -> np.ndarray:
     n_rows = len(columns[0].starts)
     if any(len(column.starts) != n_rows for column in columns):
         raise ValueError("columns of different lengths")
-    size = sum(int((column.ends - column.starts).sum()) for column in columns)
+    # One buffer: each column's bytes followed by the constant texts, so that a column's
+    # offsets only move by where its bytes start.
+    buffer = np.frombuffer(b"".join(column.data + _CONSTANTS for column in columns), np.uint8)
+    starts = np.empty((len(columns), n_rows), np.int64)
+    ends = np.empty((len(columns), n_rows), np.int64)
+    base = 0
+    for k, column in enumerate(columns):
+        np.add(column.starts, base, out=starts[k])
+        np.add(column.ends, base, out=ends[k])
+        base += len(column.data) + len(_CONSTANTS)
+    size = int(ends.sum() - starts.sum())
     out = np.empty(size + n_rows * len(columns), np.uint8)
-    _interleave(
-        tuple(np.frombuffer(column.data, np.uint8) for column in columns),
-        tuple(column.starts.astype(np.int64, copy=False) for column in columns),
-        tuple(column.ends.astype(np.int64, copy=False) for column in columns),
-        _CONSTANT_BYTES,
-        out,
-    )
+    _interleave(buffer, starts, ends, out)
     return out
-
-
-_CONSTANT_BYTES = np.frombuffer(_CONSTANTS, np.uint8)
 
 
 def warm_up() -> None:
@@ -148,20 +147,29 @@ def warm_up() -> None:
 
 
 @njit(cache=True, nogil=True)
-def _interleave(data, starts, ends, constants, out):  # pragma: no cover - compiled
-    """Row after row, each column's field then a comma (a line break after the last); a field
-    past its column's bytes is in ``constants``."""
-    n_columns = len(data)
-    at = uint64(0)  # unsigned indexes: no test for negative ones
-    for row in range(len(starts[0])):
+def _split(data, starts, ends):  # pragma: no cover - compiled
+    """The fields of comma-separated ``data``: ``len(starts)`` of them (each ``starts[i]`` to
+    ``ends[i]``)."""
+    field = 0
+    starts[0] = 0
+    for i in range(len(data)):
+        if data[i] == 44:  # ","
+            ends[field] = i
+            field += 1
+            starts[field] = i + 1
+    ends[field] = len(data)
+
+
+@njit(cache=True, nogil=True)
+def _interleave(buffer, starts, ends, out):  # pragma: no cover - compiled
+    """Row after row, each column's field (``buffer[starts[column, row]:ends[column, row]]``)
+    then a comma (a line break after the last)."""
+    n_columns, n_rows = starts.shape
+    at = 0
+    for row in range(n_rows):
         for column in range(n_columns):
-            source = data[column]
-            start, end = uint64(starts[column][row]), uint64(ends[column][row])
-            if start >= len(source):  # one of the constant texts
-                source = constants
-                start, end = start - uint64(len(data[column])), end - uint64(len(data[column]))
-            for i in range(start, end):
-                out[at] = source[i]
-                at += uint64(1)
+            start, end = starts[column, row], ends[column, row]
+            out[at : at + end - start] = buffer[start:end]
+            at += end - start
             out[at] = 10 if column == n_columns - 1 else 44  # "\n" or ","
-            at += uint64(1)
+            at += 1
