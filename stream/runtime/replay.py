@@ -55,8 +55,10 @@ ALERTS_FILE = "alerts.jsonl"
 REJECTED_FILE = "rejected.jsonl"
 #: Rows between checkpoints of a resumable replay (and one at the end of every file).
 CHECKPOINT_ROWS = 20_000
-#: Rows of small files scored in one batch (shared by two threads) when nothing checkpoints.
-GROUP_ROWS = 40_000
+#: Rows of small files scored in one batch (shared by two threads) when nothing checkpoints:
+#: enough for two threads (bank.MIN_POINTS_PER_SPLIT), few enough that the kernel of one batch
+#: overlaps the reading and writing of its neighbours from the first files to the last.
+GROUP_ROWS = 8192
 # The replay's series all live in one pseudo-partition of the state store.
 _PARTITION = ("replay", 0)
 _PROGRESS_KEY = "replay"
@@ -221,7 +223,9 @@ def replay(
     module docstring).
 
     ``threads`` (1 or 2) score a batch of several series (small files are scored together);
-    the results are the same.
+    the results are the same. Unless the replay checkpoints or stops at an invalid row, a
+    batch is scored on a worker thread while this one writes the previous batch's results and
+    reads the next files (the compiled kernel releases the GIL).
 
     ``options`` say how to read the files (:class:`~stream.sources.csv_files.ReadOptions`). A file
     is a history: each of its series is scored in time order (a stable sort; counted in the
