@@ -196,7 +196,33 @@ def fsum(values, n, partials):
 
     ``partials`` is scratch space of at least ``n`` floats. Where CPython raises (``inf - inf``,
     an intermediate overflow) this returns NaN or the infinite sum.
+
+    A compensated sum comes first: ``s`` plus the exact errors of its additions is the exact
+    sum; their float sum ``e`` is off by at most ``n * 2**-53`` times the errors' magnitudes
+    (doubled here, for the rounding of that bound). When ``s + e`` (exactly ``r + tail``) is
+    farther than that from the half-way points around ``r``, ``r`` is the correctly rounded
+    sum, fsum's result; otherwise (a tie, zero, anything not finite) the full algorithm runs.
     """
+    s = 0.0
+    e = 0.0
+    magnitude = 0.0
+    for k in range(n):
+        x = values[k]
+        t = s + x
+        z = t - s
+        error = (s - (t - z)) + (x - z)  # Knuth's TwoSum: s + x == t + error exactly
+        s = t
+        e += error
+        magnitude += abs(error)
+    r = s + e
+    z = r - s
+    tail = (s - (r - z)) + (e - z)
+    bound = magnitude * (2.0 * (n + 2)) * 1.1102230246251565e-16  # 2 (n + 2) 2 ** -53
+    if r != 0.0 and math.isfinite(r) and math.isfinite(tail) and math.isfinite(bound):
+        above = (np.nextafter(r, math.inf) - r) * 0.5
+        below = (r - np.nextafter(r, -math.inf)) * 0.5
+        if tail + bound < above and bound - tail < below:
+            return r
     m = 0
     special_sum = 0.0
     for k in range(n):
