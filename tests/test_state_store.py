@@ -578,18 +578,19 @@ def test_interrupted_replay_resumes_to_the_same_outputs(
     argv = ["replay", str(data), "--out", str(out), "--resume", str(state), *REPLAY_OPTIONS]
     argv += ["--checkpoint-rows", "200"]
 
-    real_push_arrays = Pipeline.push_arrays
+    real_admit_arrays = Pipeline.admit_arrays
     calls = {"points": 0}
 
     def interrupted(self, series, timestamps, values):
-        calls["points"] += len(series)  # replay scores a chunk of rows at a time
+        calls["points"] += len(series)  # replay admits a chunk of rows at a time
         if calls["points"] > stop_after_rows:
             raise KeyboardInterrupt
-        return real_push_arrays(self, series, timestamps, values)
+        return real_admit_arrays(self, series, timestamps, values)
 
-    monkeypatch.setattr(Pipeline, "push_arrays", interrupted)
+    monkeypatch.setattr(Pipeline, "admit_arrays", interrupted)
     assert main(argv) == 130
-    monkeypatch.setattr(Pipeline, "push_arrays", real_push_arrays)
+    assert calls["points"] > stop_after_rows  # the interruption happened
+    monkeypatch.setattr(Pipeline, "admit_arrays", real_admit_arrays)
 
     assert main(argv) == 0
     assert outputs(out) == expected
