@@ -46,6 +46,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.quality import markdown  # noqa: E402
 from detectors.bank import OPENED, RESOLVED, StackBank  # noqa: E402
 from sim.fleet import INTERVALS, LABEL_STEPS, SHAPES, fleet  # noqa: E402
 from sim.paging import series_paging, summarize  # noqa: E402
@@ -194,35 +195,37 @@ def calibration_tables(counts: dict, levels, decades: float) -> str:
     groups = [g for g in order if g in counts and counts[g]["points"]]
     names = list(counts[groups[0]]["hits"][levels[0]]) if groups else []
     header = ["group", *(f"{n} {level:g}" for n in names for level in levels)]
-    lines = [
-        "Each detector's calibrated score at a point: observed / expected exceedances of each "
-        f"level (a calibrated score reaches level L at 10^-({decades:g} L) of the points):\n",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
-    ]
-    for g in groups:
-        c = counts[g]
-        cells = [
-            c["hits"][level][n] / (c["points"] * 10 ** (-decades * level))
-            for n in names
-            for level in levels
+    observed = [  # floats: markdown's cells show two decimals
+        [
+            g,
+            *(
+                counts[g]["hits"][level][n] / (counts[g]["points"] * 10 ** (-decades * level))
+                for n in names
+                for level in levels
+            ),
         ]
-        lines.append("| " + " | ".join([g, *(f"{x:.2f}" for x in cells)]) + " |")
-    design = ", ".join(f"{level:g}: {2016 * 10 ** (-decades * level):.2f}" for level in levels)
-    header = ["group", "series-weeks", *(f">= {level:g}" for level in levels)]
-    lines += [
-        "\n5-minute periods per series-week whose combined score reaches each level (a "
-        f"calibrated score per 5 minutes: {design}):\n",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
+        for g in groups
     ]
-    for g in groups:
-        c = counts[g]
-        cells = [c["periods"][level] / c["weeks"] for level in levels]
-        lines.append(
-            "| " + " | ".join([g, f"{c['weeks']:.1f}", *(f"{x:.2f}" for x in cells)]) + " |"
-        )
-    return "\n".join(lines)
+    design = ", ".join(f"{level:g}: {2016 * 10 ** (-decades * level):.2f}" for level in levels)
+    periods = [
+        [
+            g,
+            f"{counts[g]['weeks']:.1f}",
+            *(counts[g]["periods"][level] / counts[g]["weeks"] for level in levels),
+        ]
+        for g in groups
+    ]
+    return "\n".join(
+        [
+            "Each detector's calibrated score at a point: observed / expected exceedances of "
+            f"each level (a calibrated score reaches level L at 10^-({decades:g} L) of the "
+            "points):\n",
+            markdown(header, observed),
+            "\n5-minute periods per series-week whose combined score reaches each level (a "
+            f"calibrated score per 5 minutes: {design}):\n",
+            markdown(["group", "series-weeks", *(f">= {level:g}" for level in levels)], periods),
+        ]
+    )
 
 
 def recall(series, stack: dict) -> str:
@@ -233,21 +236,20 @@ def recall(series, stack: dict) -> str:
         record = series_paging(s.frame["timestamp"], results.alert, s.windows, LABEL_STEPS)
         for group in (f"{s.spec.step:g} s", s.spec.shape, "all"):
             groups[group].append(record)
-    lines = ["| group | windows | event recall | false pages/series-week |", "|---|---|---|---|"]
     order = [f"{s:g} s" for s in INTERVALS] + list(SHAPES) + ["all"]
+    rows = []
     for group in (g for g in order if g in groups):
         summary = summarize(groups[group])
         cells = [summary["event_recall"] or 0.0, summary["false_pages_per_series_week"] or 0.0]
-        lines.append(f"| {group} | {summary['windows']} | {cells[0]:.2f} | {cells[1]:.2f} |")
-    return "\n".join(lines)
+        rows.append([group, summary["windows"], *cells])
+    return markdown(["group", "windows", "event recall", "false pages/series-week"], rows)
 
 
 def table(rows: list[dict], by: str, groups, columns, weeks: dict, label: str) -> str:
     """Markdown: false pages per series-week of each ``columns`` value (``cause`` or ``age``)
     per group of ``by``."""
     counts = collections.Counter((r[by], r[label]) for r in rows)
-    header = [by, "series-weeks", "all", *columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = []
     for group in groups:
         w = weeks.get(group, 0.0)
         if not w:
@@ -255,15 +257,13 @@ def table(rows: list[dict], by: str, groups, columns, weeks: dict, label: str) -
         cells = [sum(counts[(group, c)] for c in columns) / w]
         cells += [counts[(group, c)] / w for c in columns]
         name = f"{group:g} s" if isinstance(group, float) else str(group)
-        lines.append("| " + " | ".join([name, f"{w:.1f}", *(f"{x:.2f}" for x in cells)]) + " |")
+        lines.append([name, f"{w:.1f}", *cells])
     total = sum(weeks.values())
     all_cells = [len(rows) / total] + [
         sum(1 for r in rows if r[label] == c) / total for c in columns
     ]
-    lines.append(
-        "| " + " | ".join(["all", f"{total:.1f}", *(f"{x:.2f}" for x in all_cells)]) + " |"
-    )
-    return "\n".join(lines)
+    lines.append(["all", f"{total:.1f}", *all_cells])
+    return markdown([by, "series-weeks", "all", *columns], lines)
 
 
 def _setting(text: str) -> tuple[str, object]:
