@@ -371,6 +371,15 @@ def _write_rows(
     summary.points += len(batch)
 
 
+def _start_file(
+    parsed: CsvFile, reject: Callable[[RejectedRow], None], summary: ReplaySummary
+) -> None:
+    """A file's first output: the rows its reading rejected, and the file counted."""
+    for row in parsed.rejected:
+        reject(row)
+    summary.files += 1
+
+
 def _files_at_once(
     files: list[tuple[CsvFile, Path]],
     alerts: JsonLinesWriter,
@@ -386,9 +395,7 @@ def _files_at_once(
             rows = len(parsed.lines)
             mine = [(i - first_row, e) for i, e in refused if first_row <= i < first_row + rows]
             kept = rows - len(mine)
-            for row in parsed.rejected:
-                reject(row)
-            summary.files += 1
+            _start_file(parsed, reject, summary)
             with ResultCsvWriter(out_path, parsed.long_format) as out:
                 part = batch[first_kept : first_kept + kept]
                 relpath = parsed.relpath
@@ -577,9 +584,7 @@ def _run(
             def write(batch: ScoredBatch, refused: list[tuple[int, InvalidPoint]]) -> None:
                 if "points_before" not in file:
                     if file["done"] is None:  # a resumed file logged these before
-                        for row in parsed.rejected:
-                            reject(row)
-                        summary.files += 1
+                        _start_file(parsed, reject, summary)
                     file["points_before"] = summary.points
                 _write_rows(
                     parsed, parsed.relpath, start, end, batch, refused, out, alerts, reject, summary
@@ -616,9 +621,7 @@ def _run(
                     if start >= stop:  # nothing to score: written at once, in order
                         scoring.drain()
                         if done is None:
-                            for row in parsed.rejected:
-                                reject(row)
-                            summary.files += 1
+                            _start_file(parsed, reject, summary)
                         resume_at = outputs.get(key) if done else None
                         with ResultCsvWriter(out_path, parsed.long_format, resume_at) as out:
                             checkpoint(key, stop, True, out)
